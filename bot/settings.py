@@ -1,0 +1,75 @@
+"""The one Settings object. Nothing else in the project reads os.environ."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LANGUAGES = ("nl", "en")
+
+# What `serve` cannot run without, by environment variable name.
+REQUIRED_FOR_SERVE = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "ENCRYPTION_KEYS",
+    "STATUS_CHANNEL",
+    "TERMS_URL",
+    "SUPPORT_PHONE",
+)
+
+
+class MissingSettings(Exception):
+    """Raised at start-up; the message names every missing variable."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__("missing required settings: " + ", ".join(names))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".env.local"), env_file_encoding="utf-8", extra="ignore"
+    )
+
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///./onboarding.db"
+    encryption_keys: str = ""
+    nmbrs_base_url: str = "https://api.nmbrs.nl"
+    nmbrs_connect_timeout: float = 5.0
+    nmbrs_read_timeout: float = 20.0
+    status_channel: str = ""
+    account_manager_group: str = ""
+    terms_url: str = ""
+    terms_version: str = "1"
+    support_phone: str = ""
+    default_language: str = "nl"
+    timezone: str = "Europe/Amsterdam"
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @cached_property
+    def encryption_key_list(self) -> list[str]:
+        """ENCRYPTION_KEYS split on commas, newest first."""
+        return [key.strip() for key in self.encryption_keys.split(",") if key.strip()]
+
+    def missing_for_serve(self, *, socket_mode: bool = False) -> list[str]:
+        names = list(REQUIRED_FOR_SERVE)
+        if socket_mode:
+            names.append("SLACK_APP_TOKEN")
+        return [name for name in names if not getattr(self, name.lower())]
+
+    def require_for_serve(self, *, socket_mode: bool = False) -> None:
+        missing = self.missing_for_serve(socket_mode=socket_mode)
+        if missing:
+            raise MissingSettings(missing)

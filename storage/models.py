@@ -1,0 +1,87 @@
+"""SQLModel tables. Tokens are stored only as Fernet ciphertext (see storage.crypto)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Client(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    slack_team_id: str = Field(max_length=32)
+    slack_channel_id: str = Field(max_length=32, index=True)
+    contact_user_id: str | None = Field(default=None, max_length=32)
+    language: str = Field(default="nl", max_length=2)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Onboarding(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    state: str = Field(max_length=32, index=True)
+    # Non-secret data of the steps reached: package, username, domain, companies seen, chosen ids.
+    step_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The verified token between the credential check and completion; erased after.
+    pending_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    started_by: str = Field(max_length=32)
+    invite_channel_id: str | None = Field(default=None, max_length=32)
+    invite_message_ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_progress_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    blocked_until: datetime | None = None
+    version: int = Field(default=1)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: int | None = Field(default=None, foreign_key="onboarding.id", index=True)
+    link_id: int | None = Field(default=None, foreign_key="payrolllink.id", index=True)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=64, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class TermsAcceptance(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: int = Field(foreign_key="onboarding.id", index=True)
+    terms_version: str = Field(max_length=32)
+    slack_user_id: str = Field(max_length=32)
+    slack_team_id: str | None = Field(default=None, max_length=32)
+    accepted_at: datetime = Field(default_factory=utcnow)
+
+
+class PayrollLink(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("onboarding_id", name="uq_payrolllink_onboarding"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: int = Field(foreign_key="onboarding.id")
+    client_id: int = Field(foreign_key="client.id", index=True)
+    provider: str = Field(default="nmbrs", max_length=32)
+    username: str = Field(max_length=200)
+    # Fernet ciphertext; None once unlinked.
+    encrypted_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    domain: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class LinkedCompany(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("link_id", "nmbrs_id", name="uq_linkedcompany_link_nmbrs"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_id: int = Field(foreign_key="payrolllink.id", index=True)
+    nmbrs_id: int
+    guid: str | None = Field(default=None, max_length=64)
+    number: int
+    name: str = Field(max_length=300)
