@@ -1,0 +1,32 @@
+"""The bolt AsyncApp factory: one app per container, listeners registered per surface."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.listeners import register_listeners
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(container: Container) -> AsyncApp:
+    """Build the Slack app. Acks go out as soon as a listener calls `ack()`
+    (process_before_response stays False), so slow work never delays them."""
+    settings = container.settings
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    app = AsyncApp(
+        signing_secret=settings.slack_signing_secret,
+        token=settings.slack_bot_token,
+        client=client,
+        process_before_response=False,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    register_listeners(app, container)
+    return app
