@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LANGUAGES = ("nl", "en")
@@ -50,6 +52,19 @@ class Settings(BaseSettings):
     default_language: str = "nl"
     timezone: str = "Europe/Amsterdam"
     port: int = Field(default=3000, ge=1, le=65535)
+    # Reminders, expiry and the daily digest; days count in TIMEZONE.
+    reminder_first_working_days: int = Field(default=3, ge=1)
+    reminder_second_working_days: int = Field(default=7, ge=1)
+    expire_after_days: int = Field(default=14, ge=1)
+    digest_time: time = time(9, 0)
+    working_hours_start: time = time(9, 0)
+    working_hours_end: time = time(17, 0)
+    dutch_public_holidays: bool = True
+    # Outbox delivery to Slack: at most one message per interval per channel.
+    outbox_channel_interval_seconds: float = Field(default=1.0, ge=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    scheduler_poll_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("default_language")
     @classmethod
@@ -57,6 +72,20 @@ class Settings(BaseSettings):
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
         return value
+
+    @model_validator(mode="after")
+    def _schedule_in_order(self) -> Settings:
+        if self.reminder_second_working_days <= self.reminder_first_working_days:
+            raise ValueError(
+                "REMINDER_SECOND_WORKING_DAYS must be after REMINDER_FIRST_WORKING_DAYS"
+            )
+        if self.working_hours_end <= self.working_hours_start:
+            raise ValueError("WORKING_HOURS_END must be after WORKING_HOURS_START")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"TIMEZONE {self.timezone!r} is not a known time zone") from error
+        return self
 
     @cached_property
     def encryption_key_list(self) -> list[str]:
