@@ -1,0 +1,173 @@
+"""The onboarding state machine and the pure rules around it.
+
+No Slack, no storage, no clock: callers pass the moment in. `bot.service` is the only caller
+that changes an onboarding; it applies one transition per use case (sometimes two in the same
+transaction, e.g. choosing companies without over-access goes on to completion).
+
+    invited ─accept_terms─▶ terms_accepted ─verify_credentials─▶ credentials_verified
+       │                          │                                 │  ▲ (check again)
+       └─hand_off─▶ handoff ◀─────┴─────────────hand_off────────────┤  │
+                                                  choose_companies ─▼  │ reconsider
+                                                           companies_chosen
+                                                                    │ complete
+                                                                completed ─unlink─▶ unlinked
+
+Every state before `completed` can also be cancelled or expire. Too many wrong tokens is a timed
+block on credential attempts (see `register_failed_attempt`), not a state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class State(StrEnum):
+    INVITED = "invited"
+    TERMS_ACCEPTED = "terms_accepted"
+    CREDENTIALS_VERIFIED = "credentials_verified"
+    COMPANIES_CHOSEN = "companies_chosen"
+    COMPLETED = "completed"
+    HANDOFF = "handoff"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    UNLINKED = "unlinked"
+
+
+class Event(StrEnum):
+    ACCEPT_TERMS = "accept_terms"
+    HAND_OFF = "hand_off"
+    VERIFY_CREDENTIALS = "verify_credentials"
+    CHOOSE_COMPANIES = "choose_companies"
+    RECONSIDER = "reconsider"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    UNLINK = "unlink"
+
+
+# The steps the customer walks through, in order; the position of a state on this line is the
+# "step reached" shown in the channel message.
+MAIN_LINE: tuple[State, ...] = (
+    State.INVITED,
+    State.TERMS_ACCEPTED,
+    State.CREDENTIALS_VERIFIED,
+    State.COMPANIES_CHOSEN,
+    State.COMPLETED,
+)
+OPEN_STATES: frozenset[State] = frozenset(MAIN_LINE[:-1])
+END_STATES: frozenset[State] = frozenset(
+    {State.COMPLETED, State.HANDOFF, State.CANCELLED, State.EXPIRED, State.UNLINKED}
+)
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.INVITED, Event.ACCEPT_TERMS): State.TERMS_ACCEPTED,
+    (State.INVITED, Event.HAND_OFF): State.HANDOFF,
+    (State.TERMS_ACCEPTED, Event.VERIFY_CREDENTIALS): State.CREDENTIALS_VERIFIED,
+    (State.TERMS_ACCEPTED, Event.HAND_OFF): State.HANDOFF,
+    # "Check again" after fixing permissions or the klant login filter.
+    (State.CREDENTIALS_VERIFIED, Event.VERIFY_CREDENTIALS): State.CREDENTIALS_VERIFIED,
+    (State.CREDENTIALS_VERIFIED, Event.HAND_OFF): State.HANDOFF,
+    (State.CREDENTIALS_VERIFIED, Event.CHOOSE_COMPANIES): State.COMPANIES_CHOSEN,
+    # Back from the over-access screen to narrow the klant login filter.
+    (State.COMPANIES_CHOSEN, Event.RECONSIDER): State.CREDENTIALS_VERIFIED,
+    (State.COMPANIES_CHOSEN, Event.COMPLETE): State.COMPLETED,
+    (State.COMPLETED, Event.UNLINK): State.UNLINKED,
+    **{(state, Event.CANCEL): State.CANCELLED for state in OPEN_STATES},
+    **{(state, Event.EXPIRE): State.EXPIRED for state in OPEN_STATES},
+}
+
+
+class IllegalTransition(Exception):
+    """An event the current state does not allow; nothing was changed."""
+
+    def __init__(self, state: State, event: Event):
+        self.state = state
+        self.event = event
+        super().__init__(f"cannot {event.value} an onboarding that is {state.value}")
+
+
+def next_state(state: State | str, event: Event) -> State:
+    """The state after `event`, or IllegalTransition."""
+    current = State(state)
+    try:
+        return TRANSITIONS[(current, event)]
+    except KeyError:
+        raise IllegalTransition(current, event) from None
+
+
+def allows(state: State | str, event: Event) -> bool:
+    return (State(state), event) in TRANSITIONS
+
+
+def step_reached(state: State | str) -> int | None:
+    """1-based position on the main line (invited is step 1), None for a side end."""
+    current = State(state)
+    return MAIN_LINE.index(current) + 1 if current in MAIN_LINE else None
+
+
+def is_past(state: State | str, step_state: State) -> bool:
+    """Whether the onboarding already moved on along the main line from `step_state`.
+
+    A replayed or double submission of a step finds the onboarding past it, and is answered
+    with the current screen instead of being applied twice.
+    """
+    current = State(state)
+    if current not in MAIN_LINE:
+        return False
+    return MAIN_LINE.index(current) > MAIN_LINE.index(step_state)
+
+
+# --- brute-force guard --------------------------------------------------------------------
+
+MAX_FAILED_ATTEMPTS = 5
+FAILED_ATTEMPT_WINDOW = timedelta(hours=1)
+BLOCK_DURATION = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """Wrong-token attempts within the window, and the block they caused (if any)."""
+
+    failures: tuple[datetime, ...]
+    blocked_until: datetime | None
+
+    @property
+    def attempts_left(self) -> int:
+        return max(0, MAX_FAILED_ATTEMPTS - len(self.failures))
+
+
+def is_blocked(blocked_until: datetime | None, now: datetime) -> bool:
+    return blocked_until is not None and now < blocked_until
+
+
+def register_failed_attempt(failures: Iterable[datetime], now: datetime) -> AttemptRecord:
+    """Add a wrong-token attempt. The fifth within an hour blocks attempts for an hour."""
+    recent = tuple(moment for moment in failures if now - moment < FAILED_ATTEMPT_WINDOW)
+    recent = (*recent, now)
+    if len(recent) >= MAX_FAILED_ATTEMPTS:
+        return AttemptRecord(failures=(), blocked_until=now + BLOCK_DURATION)
+    return AttemptRecord(failures=recent, blocked_until=None)
+
+
+# --- over-access (AVG) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverAccess:
+    """The login sees companies the customer did not choose."""
+
+    seen: int
+    chosen: int
+    not_chosen_ids: tuple[int, ...]
+
+
+def over_access(seen_ids: Sequence[int], chosen_ids: Iterable[int]) -> OverAccess | None:
+    """None when the customer chose every company the login can see."""
+    chosen = set(chosen_ids)
+    not_chosen = tuple(company_id for company_id in seen_ids if company_id not in chosen)
+    if not not_chosen:
+        return None
+    return OverAccess(seen=len(seen_ids), chosen=len(chosen), not_chosen_ids=not_chosen)

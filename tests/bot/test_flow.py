@@ -1,0 +1,110 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import flow
+from bot.flow import END_STATES, OPEN_STATES, Event, IllegalTransition, State
+
+NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+
+
+def test_the_main_line_runs_from_invite_to_completion():
+    state = State.INVITED
+    for event in (
+        Event.ACCEPT_TERMS,
+        Event.VERIFY_CREDENTIALS,
+        Event.CHOOSE_COMPANIES,
+        Event.COMPLETE,
+    ):
+        state = flow.next_state(state, event)
+    assert state is State.COMPLETED
+
+
+def test_check_again_keeps_verified_credentials_verified():
+    assert (
+        flow.next_state(State.CREDENTIALS_VERIFIED, Event.VERIFY_CREDENTIALS)
+        is State.CREDENTIALS_VERIFIED
+    )
+
+
+def test_going_back_from_the_over_access_screen_returns_to_the_company_choice():
+    assert flow.next_state(State.COMPANIES_CHOSEN, Event.RECONSIDER) is State.CREDENTIALS_VERIFIED
+
+
+@pytest.mark.parametrize("state", [State.INVITED, State.TERMS_ACCEPTED, State.CREDENTIALS_VERIFIED])
+def test_a_handoff_is_possible_until_companies_are_chosen(state):
+    assert flow.next_state(state, Event.HAND_OFF) is State.HANDOFF
+
+
+@pytest.mark.parametrize("state", sorted(OPEN_STATES))
+def test_every_open_onboarding_can_be_cancelled_or_expire(state):
+    assert flow.next_state(state, Event.CANCEL) is State.CANCELLED
+    assert flow.next_state(state, Event.EXPIRE) is State.EXPIRED
+
+
+def test_only_a_completed_onboarding_can_be_unlinked():
+    assert flow.next_state(State.COMPLETED, Event.UNLINK) is State.UNLINKED
+    with pytest.raises(IllegalTransition):
+        flow.next_state(State.CREDENTIALS_VERIFIED, Event.UNLINK)
+
+
+@pytest.mark.parametrize("state", sorted(END_STATES - {State.COMPLETED}))
+def test_an_ended_onboarding_accepts_no_event(state):
+    for event in Event:
+        assert not flow.allows(state, event)
+
+
+def test_an_illegal_step_raises_a_typed_error_naming_state_and_event():
+    with pytest.raises(IllegalTransition) as raised:
+        flow.next_state(State.INVITED, Event.CHOOSE_COMPANIES)
+    assert raised.value.state is State.INVITED
+    assert raised.value.event is Event.CHOOSE_COMPANIES
+    assert "choose_companies" in str(raised.value) and "invited" in str(raised.value)
+
+
+def test_states_are_accepted_as_their_stored_strings():
+    assert flow.next_state("invited", Event.ACCEPT_TERMS) is State.TERMS_ACCEPTED
+
+
+def test_the_step_reached_counts_along_the_main_line():
+    assert flow.step_reached(State.INVITED) == 1
+    assert flow.step_reached(State.COMPLETED) == 5
+    assert flow.step_reached(State.HANDOFF) is None
+
+
+def test_a_step_is_past_once_the_onboarding_moved_on_along_the_main_line():
+    assert flow.is_past(State.TERMS_ACCEPTED, State.INVITED)
+    assert flow.is_past(State.COMPLETED, State.CREDENTIALS_VERIFIED)
+    assert not flow.is_past(State.CREDENTIALS_VERIFIED, State.CREDENTIALS_VERIFIED)
+    assert not flow.is_past(State.CANCELLED, State.INVITED)
+
+
+def test_four_wrong_tokens_within_an_hour_leave_one_attempt():
+    failures = [NOW - timedelta(minutes=minutes) for minutes in (30, 20, 10)]
+    record = flow.register_failed_attempt(failures, NOW)
+    assert record.blocked_until is None
+    assert record.attempts_left == 1
+
+
+def test_the_fifth_wrong_token_within_an_hour_blocks_for_an_hour():
+    failures = [NOW - timedelta(minutes=minutes) for minutes in (50, 40, 30, 20)]
+    record = flow.register_failed_attempt(failures, NOW)
+    assert record.blocked_until == NOW + timedelta(hours=1)
+    assert flow.is_blocked(record.blocked_until, NOW + timedelta(minutes=59))
+    assert not flow.is_blocked(record.blocked_until, NOW + timedelta(hours=1))
+
+
+def test_wrong_tokens_older_than_an_hour_are_forgotten():
+    failures = [NOW - timedelta(minutes=minutes) for minutes in (90, 80, 70, 61)]
+    record = flow.register_failed_attempt(failures, NOW)
+    assert record.blocked_until is None
+    assert record.failures == (NOW,)
+
+
+def test_over_access_lists_the_companies_seen_but_not_chosen():
+    found = flow.over_access([1, 2, 3], [1, 3])
+    assert found == flow.OverAccess(seen=3, chosen=2, not_chosen_ids=(2,))
+
+
+def test_choosing_every_visible_company_is_no_over_access():
+    assert flow.over_access([1, 2, 3], [3, 2, 1]) is None
