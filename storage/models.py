@@ -6,7 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -20,7 +24,7 @@ class Client(SQLModel, table=True):
     slack_channel_id: str = Field(max_length=32, index=True)
     contact_user_id: str | None = Field(default=None, max_length=32)
     language: str = Field(default="nl", max_length=2)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Onboarding(SQLModel, table=True):
@@ -28,18 +32,26 @@ class Onboarding(SQLModel, table=True):
     client_id: int = Field(foreign_key="client.id", index=True)
     state: str = Field(max_length=32, index=True)
     # Non-secret data of the steps reached: package, username, domain, companies seen, chosen ids.
-    step_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Top-level changes (step_data["x"] = ...) are tracked; mutate nested values by reassigning.
+    step_data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(MutableDict.as_mutable(JSON), nullable=False)
+    )
     # The verified token between the credential check and completion; erased after.
     pending_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     started_by: str = Field(max_length=32)
     invite_channel_id: str | None = Field(default=None, max_length=32)
     invite_message_ts: str | None = Field(default=None, max_length=32)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
-    last_progress_at: datetime = Field(default_factory=utcnow)
-    expires_at: datetime | None = None
-    blocked_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_progress_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Bumped by SQLAlchemy on every UPDATE, which matches on the old value: a stale write fails.
     version: int = Field(default=1)
+
+    @declared_attr  # type: ignore[misc]
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}
 
 
 class AuditEvent(SQLModel, table=True):
@@ -49,7 +61,7 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)
     kind: str = Field(max_length=64, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    at: datetime = Field(default_factory=utcnow, index=True)
+    at: datetime = Field(default_factory=utcnow, index=True, sa_type=UTCDateTime)
 
 
 class TermsAcceptance(SQLModel, table=True):
@@ -58,7 +70,7 @@ class TermsAcceptance(SQLModel, table=True):
     terms_version: str = Field(max_length=32)
     slack_user_id: str = Field(max_length=32)
     slack_team_id: str | None = Field(default=None, max_length=32)
-    accepted_at: datetime = Field(default_factory=utcnow)
+    accepted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PayrollLink(SQLModel, table=True):
@@ -72,8 +84,8 @@ class PayrollLink(SQLModel, table=True):
     # Fernet ciphertext; None once unlinked.
     encrypted_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     domain: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LinkedCompany(SQLModel, table=True):

@@ -1,0 +1,121 @@
+"""Engines and schema migrations.
+
+- `make_engine(url)`: the one way to open a database. SQLite gets foreign keys switched on, a
+  busy timeout and WAL journaling (readers never wait for the writer); PostgreSQL goes through
+  psycopg 3 (a plain `postgresql://` URL is accepted) with a checked, recycled connection pool
+  and a short connect timeout, so an unreachable server fails fast instead of hanging a request.
+- `upgrade(url_or_engine)`: runs the alembic migrations in `storage/migrations` to the newest
+  revision, programmatically and from any working directory (also from an installed package).
+- `schema_status(engine)`: whether the database is at the newest revision; `serve` refuses to
+  start otherwise.
+- `check_connection(engine)`: a `SELECT 1`, for the health check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 15
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL; `postgresql://` and `postgres://` mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL) -> Engine:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=5,
+            max_overflow=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+        )
+    raise ValueError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
+    engine = create_engine(
+        url,
+        # Use cases run in worker threads; each session still uses one connection at a time.
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        # An in-memory database exists per connection: share one so every session sees it.
+        poolclass=StaticPool if in_memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # env.py migrates on this engine; the URL never goes through ConfigParser interpolation.
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (the newest by default)."""
+    owns_engine = not isinstance(url_or_engine, Engine)
+    engine = make_engine(url_or_engine) if owns_engine else url_or_engine
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    finally:
+        if owns_engine:
+            engine.dispose()
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    newest: str
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.newest
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """The database's revision (None when never migrated) and the newest one in the package."""
+    newest = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    assert newest is not None, "storage/migrations holds no revision"
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return SchemaStatus(current=current, newest=newest)
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
