@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
@@ -97,3 +97,54 @@ class LinkedCompany(SQLModel, table=True):
     guid: str | None = Field(default=None, max_length=64)
     number: int
     name: str = Field(max_length=300)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack message to send, written in the same transaction as the change it reports.
+
+    The outbox worker (bot.outbox) claims due rows, posts them and marks them sent. Per channel
+    the oldest pending row goes first and the next waits for the pacing interval.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outboxmessage_dedupe_key"),
+        Index("ix_outboxmessage_channel_pending", "channel_id", "status", "id"),
+        Index("ix_outboxmessage_channel_sent", "channel_id", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    method: str = Field(default="chat.postMessage", max_length=32)
+    channel_id: str = Field(max_length=32)
+    # The Web API arguments besides the channel: text, blocks (and ts for chat.update).
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Set when a message must exist at most once (a nudge for one period, say).
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = Field(default=0)
+    available_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job for one due time; the unique key makes it happen once."""
+
+    __table_args__ = (UniqueConstraint("job", "due_at", name="uq_jobrun_job_due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryHalt(SQLModel, table=True):
+    """Slack took our access away (app_uninstalled, tokens_revoked): nothing is sent any more."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    reason: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
