@@ -28,11 +28,6 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def parse_keys(value: str) -> list[str]:
-    """Split a comma-separated ENCRYPTION_KEYS value, newest first."""
-    return [key.strip() for key in value.split(",") if key.strip()]
-
-
 class TokenCipher:
     def __init__(self, keys: Sequence[str]):
         if not keys:

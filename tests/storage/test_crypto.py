@@ -7,7 +7,6 @@ from storage.crypto import (
     TokenCipher,
     UndecryptableToken,
     generate_key,
-    parse_keys,
 )
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -64,6 +63,3 @@ def test_the_cipher_never_shows_its_keys() -> None:
     key = generate_key()
     assert key not in repr(TokenCipher([key]))
 
-
-def test_keys_are_read_newest_first_from_a_comma_separated_value() -> None:
-    assert parse_keys(" new , old ,") == ["new", "old"]

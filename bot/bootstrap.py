@@ -1,0 +1,67 @@
+"""The one composition root: real adapters are built and wired here, nowhere else.
+
+`build_container(settings)` opens the database engine, the token cipher (ENCRYPTION_KEYS must
+hold at least one valid key), the unit-of-work factory and the payroll provider.
+`build_asgi_app(settings)` adds the bolt AsyncApp and the HTTP routes on top (see bot.web).
+Tests build their own Container around scratch storage and a local Nmbrs sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.web import create_asgi_app
+from nmbrs.provider import PayrollProvider
+from storage.crypto import TokenCipher
+from storage.db import check_connection, make_engine
+from storage.repository import UnitOfWorkFactory, unit_of_work_factory
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    cipher: TokenCipher
+    unit_of_work: UnitOfWorkFactory
+    payroll_provider: PayrollProvider
+
+    async def check_database(self) -> None:
+        """Raise unless the database answers; runs off the event loop (blocking driver)."""
+        await asyncio.to_thread(check_connection, self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_container(settings: Settings) -> Container:
+    # Imported here so that commands which never call Nmbrs do not load zeep and the WSDLs.
+    from nmbrs.soap import SoapNmbrsProvider
+
+    cipher = TokenCipher(settings.encryption_key_list)
+    engine = make_engine(settings.database_url)
+    return Container(
+        settings=settings,
+        engine=engine,
+        cipher=cipher,
+        unit_of_work=unit_of_work_factory(engine, cipher),
+        payroll_provider=SoapNmbrsProvider(
+            settings.nmbrs_base_url,
+            connect_timeout=settings.nmbrs_connect_timeout,
+            read_timeout=settings.nmbrs_read_timeout,
+        ),
+    )
+
+
+def build_asgi_app(settings: Settings) -> Starlette:
+    return create_asgi_app_for(build_container(settings))
+
+
+def create_asgi_app_for(container: Container) -> Starlette:
+    """The served app around an existing container (tests pass one with local fakes)."""
+    return create_asgi_app(build_app(container), health_check=container.check_database)

@@ -1,0 +1,308 @@
+"""`onboard-bot`: serve the bot, run the demo, and look after its database, keys and links.
+
+Failures the user can fix (missing settings, an old schema, an unknown link) end with one
+`error: ...` line per problem on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.settings import Settings
+from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
+from storage.db import make_engine, schema_status, upgrade
+from storage.repository import LinkSummary, SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
+
+app = typer.Typer(
+    name="onboard-bot",
+    help="Nmbrs payroll onboarding as a Slack conversation.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys for stored Nmbrs tokens.", no_args_is_help=True)
+links_app = typer.Typer(help="Payroll links made by completed onboardings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(links_app, name="links")
+
+# What each setting `serve` may require is for, so the error says where to find it.
+SETTING_HINTS = {
+    "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...), Slack app > OAuth & Permissions",
+    "SLACK_SIGNING_SECRET": "Slack app > Basic Information > App Credentials > Signing Secret",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write, for Socket Mode",
+    "ENCRYPTION_KEYS": "comma-separated Fernet keys, newest first; `onboard-bot keys generate`",
+    "STATUS_CHANNEL": "the id (C...) of the channel that receives status reports",
+    "TERMS_URL": "the link to the general terms the customer accepts",
+    "SUPPORT_PHONE": "the phone number for customers whose package is not listed",
+}
+
+CLI_ACTOR = "cli"
+
+
+def fail(*lines: str) -> NoReturn:
+    for line in lines:
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        fail(
+            *(
+                f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+                for problem in error.errors()
+            )
+        )
+
+
+def shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def describe(error: SQLAlchemyError) -> str:
+    """The driver's own first line (no SQL, no parameters)."""
+    cause = getattr(error, "orig", None) or error
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+
+
+def open_current_database(settings: Settings) -> Engine:
+    """An engine on a reachable database at the newest schema revision, or a clear exit."""
+    engine = make_engine(settings.database_url)
+    try:
+        status = schema_status(engine)
+    except SQLAlchemyError as error:
+        engine.dispose()
+        fail(f"cannot reach the database {shown_url(settings.database_url)}: {describe(error)}")
+    if not status.is_current:
+        engine.dispose()
+        fail(
+            f"the database schema is at revision {status.current or 'none'}, this version needs "
+            f"{status.newest}: run `onboard-bot db upgrade`"
+        )
+    return engine
+
+
+def load_cipher(settings: Settings) -> TokenCipher:
+    try:
+        return TokenCipher(settings.encryption_key_list)
+    except EncryptionKeyError as error:
+        fail(str(error))
+
+
+# -- serve and demo ---------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    socket_mode: Annotated[
+        bool,
+        typer.Option("--socket-mode", help="Connect to Slack over a WebSocket (no public URL)."),
+    ] = False,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve the bot: POST /slack/events and GET /healthz, or Socket Mode."""
+    run_server(load_settings(), socket_mode=socket_mode, host=host, port=port)
+
+
+def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | None) -> None:
+    missing = settings.missing_for_serve(socket_mode=socket_mode)
+    if missing:
+        fail(*(f"{name} is not set ({SETTING_HINTS.get(name, 'required')})" for name in missing))
+    load_cipher(settings)
+    open_current_database(settings).dispose()
+
+    # Imported on use, so the other commands start without loading bolt and zeep.
+    from bot.bootstrap import build_container, create_asgi_app_for
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    container = build_container(settings)
+    try:
+        if socket_mode:
+            asyncio.run(run_socket_mode(container))
+        else:
+            import uvicorn
+
+            uvicorn.run(create_asgi_app_for(container), host=host, port=port or settings.port)
+    finally:
+        container.close()
+
+
+async def run_socket_mode(container: Container) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.slack.app import build_app
+
+    handler = AsyncSocketModeHandler(build_app(container), container.settings.slack_app_token)
+    await handler.start_async()
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
+) -> None:
+    """Run the bot locally on embedded defaults (what `make demo` does)."""
+    from bot.demo import prepare_demo
+
+    with ExitStack() as stack:
+        settings, messages = prepare_demo(stack)
+        for message in messages:
+            typer.echo(f"demo: {message}")
+        upgrade(settings.database_url)
+        missing = settings.missing_for_serve()
+        if missing:
+            fail(
+                *(f"{name} is not set ({SETTING_HINTS.get(name, 'required')})" for name in missing),
+                "the demo needs these Slack settings in .env: install the app from manifest.yml "
+                "(see README.md, 'Installing the Slack app') and copy its secrets",
+            )
+        typer.echo(f"demo: serving on http://127.0.0.1:{port or settings.port}/slack/events")
+        run_server(settings, socket_mode=False, host="127.0.0.1", port=port)
+
+
+# -- db -----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = load_settings()
+    try:
+        upgrade(settings.database_url)
+    except SQLAlchemyError as error:
+        fail(f"cannot upgrade {shown_url(settings.database_url)}: {describe(error)}")
+    engine = make_engine(settings.database_url)
+    status = schema_status(engine)
+    engine.dispose()
+    typer.echo(f"database {shown_url(settings.database_url)} is at revision {status.current}")
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new encryption key."""
+    typer.echo(generate_key())
+    typer.echo(
+        "Put it first in ENCRYPTION_KEYS (newest first, comma-separated), restart, "
+        "then run `onboard-bot keys rotate`.",
+        err=True,
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored token with the newest key (the first in ENCRYPTION_KEYS)."""
+    settings = load_settings()
+    cipher = load_cipher(settings)
+    engine = open_current_database(settings)
+    try:
+        with SqlUnitOfWork(engine, cipher) as uow:
+            rotated = uow.rotate_tokens()
+            uow.commit()
+    except UndecryptableToken as error:
+        fail(f"{error}; nothing was changed")
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"re-encrypted {rotated} token{'s' if rotated != 1 else ''} with the newest key; "
+        "older keys can leave ENCRYPTION_KEYS once every instance runs with the new list"
+    )
+
+
+# -- links --------------------------------------------------------------------------------------
+
+
+def link_as_json(summary: LinkSummary) -> dict[str, Any]:
+    """The documented shape of one link (design.md); never the token."""
+    link = summary.link
+    return {
+        "id": link.id,
+        "client": summary.client.name,
+        "channel": summary.client.slack_channel_id,
+        "provider": link.provider,
+        "username": link.username,
+        "domain": link.domain,
+        "created_at": link.created_at.isoformat(),
+        "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
+        "companies": [
+            {
+                "id": company.nmbrs_id,
+                "guid": company.guid,
+                "number": company.number,
+                "name": company.name,
+            }
+            for company in summary.companies
+        ],
+    }
+
+
+@links_app.command("list")
+def links_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON array, one object per link.")
+    ] = False,
+) -> None:
+    """Every link, unlinked ones included."""
+    engine = open_current_database(load_settings())
+    try:
+        with SqlUnitOfWork(engine, None) as uow:
+            summaries = uow.links.list_summaries()
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps([link_as_json(summary) for summary in summaries], ensure_ascii=False))
+        return
+    if not summaries:
+        typer.echo("no links yet")
+        return
+    for summary in summaries:
+        link = summary.link
+        status = f"unlinked {link.revoked_at:%Y-%m-%d %H:%M} UTC" if link.revoked_at else "active"
+        companies = ", ".join(f"{c.number} {c.name}" for c in summary.companies) or "no companies"
+        typer.echo(
+            f"{link.id}  {summary.client.name} ({summary.client.slack_channel_id})  "
+            f"{link.username}@{link.domain}  linked {link.created_at:%Y-%m-%d}  {status}  "
+            f"[{companies}]"
+        )
+
+
+@links_app.command("unlink")
+def links_unlink(
+    link_id: Annotated[int, typer.Argument(metavar="ID", help="The link's id.")],
+) -> None:
+    """Erase a link's token and record it in the audit trail."""
+    engine = open_current_database(load_settings())
+    try:
+        with SqlUnitOfWork(engine, None) as uow:
+            link = uow.links.get(link_id)
+            if link is None:
+                fail(f"no link with id {link_id} (see `onboard-bot links list`)")
+            erased = uow.links.unlink(link, actor=CLI_ACTOR)
+            uow.commit()
+    finally:
+        engine.dispose()
+    if not erased:
+        typer.echo(f"link {link_id} was already unlinked on {link.revoked_at:%Y-%m-%d %H:%M} UTC")
+        return
+    typer.echo(f"unlinked link {link_id} ({link.username}@{link.domain}): token erased, audited")

@@ -1,0 +1,309 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.settings import Settings
+from nmbrs.provider import Company
+from storage.crypto import TokenCipher, generate_key
+from storage.db import make_engine, upgrade
+from storage.models import Client, Onboarding
+from storage.repository import SqlUnitOfWork
+
+TOKEN = "5f4e3d2c1b0a99887766554433221100"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No settings from the developer's shell or .env files leak into a test."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def migrated_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    upgrade(database_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return database_url
+
+
+def store_link(database_url: str, keys: list[str]) -> int:
+    engine = make_engine(database_url)
+    with SqlUnitOfWork(engine, TokenCipher(keys)) as uow:
+        client = uow.clients.add(
+            Client(
+                name="Bakkerij De Korst", slack_team_id="T0CUSTOMER", slack_channel_id="C0SHARED"
+            )
+        )
+        assert client.id is not None
+        onboarding = uow.onboardings.add(
+            Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
+        )
+        link = uow.links.create(
+            onboarding=onboarding,
+            username="api@korst.nl",
+            token=TOKEN,
+            domain="korst",
+            companies=[Company(id=101, number=1, name="Bakkerij De Korst B.V.", guid="g-101")],
+        )
+        uow.commit()
+    engine.dispose()
+    assert link.id is not None
+    return link.id
+
+
+def test_serve_without_secrets_fails_naming_each_missing_setting() -> None:
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "ENCRYPTION_KEYS",
+        "STATUS_CHANNEL",
+        "TERMS_URL",
+        "SUPPORT_PHONE",
+    ):
+        assert any(line.startswith(f"error: {name} is not set") for line in lines), name
+    assert "Traceback" not in result.output
+
+
+def test_serve_in_socket_mode_also_names_the_app_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "ENCRYPTION_KEYS": generate_key(),
+        "STATUS_CHANNEL": "C0STATUS",
+        "TERMS_URL": "https://example.com/terms",
+        "SUPPORT_PHONE": "+31 20 000 0000",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    result = runner.invoke(app, ["serve", "--socket-mode"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: SLACK_APP_TOKEN is not set "
+        "(an app-level token (xapp-...) with connections:write, for Socket Mode)"
+    ]
+
+
+def configure_serve(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    values = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "ENCRYPTION_KEYS": generate_key(),
+        "STATUS_CHANNEL": "C0STATUS",
+        "TERMS_URL": "https://example.com/terms",
+        "SUPPORT_PHONE": "+31 20 000 0000",
+    } | overrides
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_serve_refuses_a_malformed_key_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_serve(monkeypatch, ENCRYPTION_KEYS=f"{generate_key()},my-secret-passphrase")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "ENCRYPTION_KEYS entry 2 of 2 is not a valid Fernet key" in result.stderr
+    assert "my-secret-passphrase" not in result.output
+
+
+def test_serve_on_an_old_schema_says_to_run_db_upgrade(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    configure_serve(monkeypatch, DATABASE_URL=database_url)
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "run `onboard-bot db upgrade`" in result.stderr
+
+
+def test_an_invalid_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "eighty")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: PORT: ")
+
+
+def test_db_upgrade_then_links_list_prints_an_empty_array_on_a_new_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """The console script itself, as a user runs it."""
+    script = Path(sys.executable).with_name("onboard-bot")
+    environment = {
+        key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields
+    } | {"DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *arguments],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    upgraded = run("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    listed = run("links", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "[]\n"
+
+
+def test_python_dash_m_bot_is_the_same_cli(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "onboard-bot" in result.stdout and "serve" in result.stdout
+
+
+def test_links_list_json_has_the_documented_shape_and_no_token(migrated_database: str) -> None:
+    link_id = store_link(migrated_database, [generate_key()])
+
+    result = runner.invoke(app, ["links", "list", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert TOKEN not in result.output
+    [link] = json.loads(result.stdout)
+    assert set(link) == {
+        "id",
+        "client",
+        "channel",
+        "provider",
+        "username",
+        "domain",
+        "created_at",
+        "revoked_at",
+        "companies",
+    }
+    assert (link["id"], link["client"], link["channel"], link["revoked_at"]) == (
+        link_id,
+        "Bakkerij De Korst",
+        "C0SHARED",
+        None,
+    )
+    assert (link["provider"], link["username"], link["domain"]) == (
+        "nmbrs",
+        "api@korst.nl",
+        "korst",
+    )
+    assert link["companies"] == [
+        {"id": 101, "guid": "g-101", "number": 1, "name": "Bakkerij De Korst B.V."}
+    ]
+
+
+def test_links_list_shows_links_readably(migrated_database: str) -> None:
+    store_link(migrated_database, [generate_key()])
+    result = runner.invoke(app, ["links", "list"])
+    assert result.exit_code == 0
+    assert "Bakkerij De Korst (C0SHARED)  api@korst.nl@korst" in result.stdout
+    assert "active  [1 Bakkerij De Korst B.V.]" in result.stdout
+
+
+def test_unlink_erases_the_token_and_keeps_the_audit_trail(migrated_database: str) -> None:
+    link_id = store_link(migrated_database, [generate_key()])
+
+    result = runner.invoke(app, ["links", "unlink", str(link_id)])
+
+    assert result.exit_code == 0, result.output
+    assert f"unlinked link {link_id}" in result.stdout
+    engine = make_engine(migrated_database)
+    with SqlUnitOfWork(engine, None) as uow:
+        link = uow.links.require(link_id)
+        assert link.encrypted_token is None and link.revoked_at is not None
+        assert [event.kind for event in uow.audit.for_link(link_id)] == ["link_unlinked"]
+    engine.dispose()
+    [listed] = json.loads(runner.invoke(app, ["links", "list", "--json"]).stdout)
+    assert listed["revoked_at"] is not None
+
+
+def test_unlinking_twice_reports_it_was_already_done(migrated_database: str) -> None:
+    link_id = store_link(migrated_database, [generate_key()])
+    runner.invoke(app, ["links", "unlink", str(link_id)])
+    again = runner.invoke(app, ["links", "unlink", str(link_id)])
+    assert again.exit_code == 0
+    assert "already unlinked" in again.stdout
+
+
+def test_unlinking_an_unknown_id_is_a_clear_error(migrated_database: str) -> None:
+    result = runner.invoke(app, ["links", "unlink", "404"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: no link with id 404 (see `onboard-bot links list`)\n"
+
+
+def test_keys_generate_prints_a_usable_key() -> None:
+    result = runner.invoke(app, ["keys", "generate"])
+    assert result.exit_code == 0
+    TokenCipher([result.stdout.strip()])
+
+
+def test_keys_rotate_moves_every_token_to_the_newest_key(
+    migrated_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key, new_key = generate_key(), generate_key()
+    link_id = store_link(migrated_database, [old_key])
+    monkeypatch.setenv("ENCRYPTION_KEYS", f"{new_key},{old_key}")
+
+    result = runner.invoke(app, ["keys", "rotate"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("re-encrypted 1 token with the newest key")
+    engine = make_engine(migrated_database)
+    with SqlUnitOfWork(engine, TokenCipher([new_key])) as uow:
+        assert uow.links.token(uow.links.require(link_id)) == TOKEN
+    engine.dispose()
+
+
+def test_keys_rotate_without_the_old_key_changes_nothing(
+    migrated_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key = generate_key()
+    link_id = store_link(migrated_database, [old_key])
+    monkeypatch.setenv("ENCRYPTION_KEYS", generate_key())
+
+    result = runner.invoke(app, ["keys", "rotate"])
+
+    assert result.exit_code == 1
+    assert "nothing was changed" in result.stderr
+    engine = make_engine(migrated_database)
+    with SqlUnitOfWork(engine, TokenCipher([old_key])) as uow:
+        assert uow.links.token(uow.links.require(link_id)) == TOKEN
+    engine.dispose()
+
+
+def test_demo_keeps_a_generated_key_locally_and_names_the_missing_slack_settings(
+    tmp_path: Path,
+) -> None:
+    first = runner.invoke(app, ["demo"])
+    env_local = tmp_path / ".env.local"
+    written = env_local.read_text()
+    second = runner.invoke(app, ["demo"])
+
+    assert first.exit_code == 1
+    assert "demo: generated an encryption key" in first.stdout
+    assert "error: SLACK_BOT_TOKEN is not set" in first.stderr
+    assert "error: SLACK_SIGNING_SECRET is not set" in first.stderr
+    assert "STATUS_CHANNEL" not in first.stderr and "ENCRYPTION_KEYS" not in first.stderr
+    assert written.startswith("ENCRYPTION_KEYS=") and written.count("\n") == 1
+    TokenCipher([written.removeprefix("ENCRYPTION_KEYS=").strip()])
+    assert stat.S_IMODE(env_local.stat().st_mode) == 0o600
+    assert env_local.read_text() == written, "the second run reuses the key"
+    assert "generated" not in second.stdout
+    assert (tmp_path / "demo.db").exists()

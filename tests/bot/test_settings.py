@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import REQUIRED_FOR_SERVE, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults_follow_the_design() -> None:
+    settings = Settings()
+    assert settings.database_url == "sqlite:///./onboarding.db"
+    assert settings.nmbrs_base_url == "https://api.nmbrs.nl"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert (settings.default_language, settings.timezone, settings.port) == (
+        "nl",
+        "Europe/Amsterdam",
+        3000,
+    )
+
+
+def test_serve_needs_the_slack_secrets_a_key_the_status_channel_terms_and_phone() -> None:
+    assert Settings().missing_for_serve() == list(REQUIRED_FOR_SERVE)
+    assert set(REQUIRED_FOR_SERVE) == {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "ENCRYPTION_KEYS",
+        "STATUS_CHANNEL",
+        "TERMS_URL",
+        "SUPPORT_PHONE",
+    }
+
+
+def test_socket_mode_also_needs_the_app_token() -> None:
+    assert Settings().missing_for_serve(socket_mode=True)[-1] == "SLACK_APP_TOKEN"
+
+
+def test_settings_come_from_the_environment_and_dot_env_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    (tmp_path / ".env").write_text("TERMS_URL=https://example.com/terms\nPORT=8080\n")
+    (tmp_path / ".env.local").write_text("ENCRYPTION_KEYS= newest , older ,\n")
+    monkeypatch.setenv("PORT", "9090")
+
+    settings = Settings()
+    assert settings.terms_url == "https://example.com/terms"
+    assert settings.port == 9090, "the environment wins over .env"
+    assert settings.encryption_key_list == ["newest", "older"]
+
+
+def test_an_unknown_language_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must be one of nl, en"):
+        Settings(default_language="de")
