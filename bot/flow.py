@@ -5,7 +5,7 @@ that changes an onboarding; it applies one transition per use case (sometimes tw
 transaction, e.g. choosing companies without over-access goes on to completion).
 
     invited ─accept_terms─▶ terms_accepted ─verify_credentials─▶ credentials_verified
-       │                          │                                 │  ▲ (check again)
+       │                          │  ◀──────reset_credentials───────│  ▲ (check again)
        └─hand_off─▶ handoff ◀─────┴─────────────hand_off────────────┤  │
                                                   choose_companies ─▼  │ reconsider
                                                            companies_chosen
@@ -40,6 +40,7 @@ class Event(StrEnum):
     ACCEPT_TERMS = "accept_terms"
     HAND_OFF = "hand_off"
     VERIFY_CREDENTIALS = "verify_credentials"
+    RESET_CREDENTIALS = "reset_credentials"
     CHOOSE_COMPANIES = "choose_companies"
     RECONSIDER = "reconsider"
     COMPLETE = "complete"
@@ -70,6 +71,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     # "Check again" after fixing permissions or the klant login filter.
     (State.CREDENTIALS_VERIFIED, Event.VERIFY_CREDENTIALS): State.CREDENTIALS_VERIFIED,
     (State.CREDENTIALS_VERIFIED, Event.HAND_OFF): State.HANDOFF,
+    # A check again finds the kept token no longer works: ask for credentials anew.
+    (State.CREDENTIALS_VERIFIED, Event.RESET_CREDENTIALS): State.TERMS_ACCEPTED,
     (State.CREDENTIALS_VERIFIED, Event.CHOOSE_COMPANIES): State.COMPANIES_CHOSEN,
     # Back from the over-access screen to narrow the klant login filter.
     (State.COMPANIES_CHOSEN, Event.RECONSIDER): State.CREDENTIALS_VERIFIED,

@@ -27,6 +27,13 @@ def test_check_again_keeps_verified_credentials_verified():
     )
 
 
+def test_a_token_that_stopped_working_sends_the_customer_back_to_the_credentials():
+    assert (
+        flow.next_state(State.CREDENTIALS_VERIFIED, Event.RESET_CREDENTIALS)
+        is State.TERMS_ACCEPTED
+    )
+
+
 def test_going_back_from_the_over_access_screen_returns_to_the_company_choice():
     assert flow.next_state(State.COMPANIES_CHOSEN, Event.RECONSIDER) is State.CREDENTIALS_VERIFIED
 

@@ -1,0 +1,208 @@
+"""Status events: what happened in an onboarding, for reports and the account manager.
+
+A use case publishes events through the `EventBus` inside its unit of work, before it commits.
+Subscribers run in that same transaction (`subscriber(uow, event)`), so a report is written
+exactly when the change it reports is committed, and a replayed or refused request (which
+commits nothing) reports nothing. Every event is also kept in the audit trail under its `kind`.
+
+Events carry no secrets: never a token, only names, counts and ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+
+class AuditTrail(Protocol):
+    def record(
+        self,
+        kind: str,
+        *,
+        actor: str,
+        onboarding_id: int | None = None,
+        link_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> object: ...
+
+
+class UnitOfWorkWithAudit(Protocol):
+    audit: AuditTrail
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingEvent:
+    """Base of every status event. `actor` is the Slack user id (or "system")."""
+
+    kind: ClassVar[str]
+    onboarding_id: int
+    client_id: int
+    client_name: str
+    channel_id: str
+    actor: str
+    at: datetime
+
+    def detail(self) -> dict[str, Any]:
+        """The event's own fields (besides the common ones), JSON-ready."""
+        common = {"onboarding_id", "client_id", "client_name", "channel_id", "actor", "at"}
+        return {key: value for key, value in asdict(self).items() if key not in common}
+
+
+@dataclass(frozen=True, kw_only=True)
+class InviteCreated(OnboardingEvent):
+    kind = "invite_created"
+    language: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingStarted(OnboardingEvent):
+    """The customer opened the flow for the first time."""
+
+    kind = "onboarding_started"
+    actor_team_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermsAccepted(OnboardingEvent):
+    kind = "terms_accepted"
+    terms_version: str
+    package: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandedOff(OnboardingEvent):
+    """The onboarding needs a person: another package, or Nmbrs without API access."""
+
+    kind = "handed_off"
+    reason: str  # "package_not_listed", "other_package" or "no_subscription"
+    package: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CredentialsRejected(OnboardingEvent):
+    kind = "credentials_rejected"
+    username: str
+    attempts_left: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CredentialAttemptsBlocked(OnboardingEvent):
+    """Too many wrong tokens; the account manager can lift the block."""
+
+    kind = "credential_attempts_blocked"
+    username: str
+    blocked_until: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, kw_only=True)
+class CredentialBlockLifted(OnboardingEvent):
+    kind = "credential_block_lifted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CredentialsVerified(OnboardingEvent):
+    kind = "credentials_verified"
+    username: str
+    domain: str
+    companies_seen: int
+    missing_permissions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermissionsMissing(OnboardingEvent):
+    kind = "permissions_missing"
+    missing_permissions: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoCompaniesVisible(OnboardingEvent):
+    kind = "no_companies_visible"
+    username: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderFailed(OnboardingEvent):
+    """Nmbrs was unreachable or failing during a check; the customer can retry."""
+
+    kind = "provider_failed"
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverAccessWarned(OnboardingEvent):
+    """The login sees more companies than the customer chose (AVG risk)."""
+
+    kind = "over_access_warned"
+    companies_seen: int
+    companies_chosen: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverAccessConfirmed(OnboardingEvent):
+    kind = "over_access_confirmed"
+    companies_seen: int
+    companies_chosen: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverAccessNarrowing(OnboardingEvent):
+    """The customer went back to narrow the klant login filter."""
+
+    kind = "over_access_narrowing"
+    companies_seen: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingCompleted(OnboardingEvent):
+    kind = "onboarding_completed"
+    link_id: int
+    username: str
+    domain: str
+    companies: list[dict[str, Any]]  # {"id", "number", "name", "guid"}
+    companies_seen: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingCancelled(OnboardingEvent):
+    kind = "onboarding_cancelled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingExpired(OnboardingEvent):
+    kind = "onboarding_expired"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessRefused(OnboardingEvent):
+    """Someone outside the client's channel tried to act on its onboarding."""
+
+    kind = "access_refused"
+    user_team_id: str | None
+    reason: str  # "not_a_member" or "wrong_channel"
+
+
+Subscriber = Callable[[Any, OnboardingEvent], None]
+
+
+class EventBus:
+    """Delivers events to subscribers inside the publishing unit of work."""
+
+    def __init__(self, subscribers: list[Subscriber] | None = None):
+        self._subscribers: list[Subscriber] = list(subscribers or [])
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def publish(self, uow: UnitOfWorkWithAudit, event: OnboardingEvent) -> None:
+        uow.audit.record(
+            event.kind,
+            actor=event.actor,
+            onboarding_id=event.onboarding_id,
+            detail=event.detail(),
+            at=event.at,
+        )
+        for subscriber in self._subscribers:
+            subscriber(uow, event)

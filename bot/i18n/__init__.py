@@ -1,0 +1,78 @@
+"""Message catalogues: every text a customer, account manager or report reader sees.
+
+Each language has a folder (`nl/`, `en/`) of TOML files, one per area (`customer.toml`,
+`manager.toml`, `reports.toml`, ...). A file's nested tables become dotted keys prefixed with
+the area, so `[terms] title = "..."` in `customer.toml` is `customer.terms.title`. Values are
+`str.format` templates with named fields:
+
+    text = catalogue("en").text("customer.terms.title")
+    text = catalogue(client.language).text("customer.invite.completed", count=3)
+
+Dutch is the default; an unknown language falls back to it. A test keeps the key sets of all
+languages equal, so a missing translation fails the build instead of reaching a customer.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CATALOGUE_DIR = Path(__file__).resolve().parent
+LANGUAGES = ("nl", "en")
+DEFAULT_LANGUAGE = "nl"
+
+
+class Catalogue(Mapping[str, str]):
+    """The texts of one language, by dotted key."""
+
+    def __init__(self, language: str, texts: dict[str, str]):
+        self.language = language
+        self._texts = texts
+
+    def text(self, key: str, **values: Any) -> str:
+        """The text for `key` with `values` filled in; KeyError for an unknown key."""
+        template = self._texts[key]
+        return template.format(**values) if values else template
+
+    def __getitem__(self, key: str) -> str:
+        return self._texts[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+def _flatten(table: dict[str, Any], prefix: str, into: dict[str, str], source: Path) -> None:
+    for name, value in table.items():
+        key = f"{prefix}.{name}"
+        if isinstance(value, dict):
+            _flatten(value, key, into, source)
+        elif isinstance(value, str):
+            into[key] = value
+        else:
+            raise ValueError(f"{source}: {key} must be a string or a table")
+
+
+def load_language(language: str, directory: Path = CATALOGUE_DIR) -> dict[str, str]:
+    """All texts of `language`, from every TOML file in its folder."""
+    texts: dict[str, str] = {}
+    for path in sorted((directory / language).glob("*.toml")):
+        with path.open("rb") as handle:
+            _flatten(tomllib.load(handle), path.stem, texts, path)
+    return texts
+
+
+def resolve_language(language: str | None) -> str:
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@cache
+def catalogue(language: str | None = DEFAULT_LANGUAGE) -> Catalogue:
+    """The catalogue of `language` (Dutch when unknown or missing)."""
+    resolved = resolve_language(language)
+    return Catalogue(resolved, load_language(resolved))
