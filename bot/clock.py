@@ -97,10 +97,25 @@ class WorkingCalendar:
         A moment outside working days counts from the start of the next working day, so
         Saturday plus three working days is Thursday 00:00 (after Monday, Tuesday, Wednesday).
         """
-        local = self.local(moment)
-        day, wall_time = local.date(), local.time().replace(tzinfo=None)
-        if not self.is_working_day(day):
-            day, wall_time = self.next_working_day(day), time(0)
+        day, wall_time = self._counting_start(moment)
         for _ in range(count):
             day = self.next_working_day(day)
         return self.at(day, wall_time)
+
+    def _counting_start(self, moment: datetime) -> tuple[date, time]:
+        local = self.local(moment)
+        day, wall_time = local.date(), local.time().replace(tzinfo=None)
+        if not self.is_working_day(day):
+            return self.next_working_day(day), time(0)
+        return day, wall_time
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        """How many whole working days lie between two moments (the inverse of
+        `add_working_days`: the largest n with add_working_days(start, n) <= end)."""
+        day, wall_time = self._counting_start(start)
+        count = 0
+        while True:
+            day = self.next_working_day(day)
+            if self.at(day, wall_time) > end:
+                return count
+            count += 1

@@ -1,7 +1,7 @@
 """When things are due: reminders, expiry and the daily digest, run once per due time.
 
 - `ReminderPolicy` answers the questions about one onboarding from its last progress: which
-  nudge is due, is it stalled (no progress for the first nudge's period), when does it expire.
+  nudge is due, and is it stalled (no progress for the first nudge's period).
 - A `Job` pairs a due-time rule ("09:00 on working days", "every hour within working hours")
   with the work. `Scheduler` asks each job for its latest due time and runs it once per due
   time across all processes: the first process to insert the `JobRun` row (unique on job and
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
@@ -60,12 +60,12 @@ def hourly(calendar: WorkingCalendar, *, within: tuple[time, time] | None = None
 
 @dataclass(frozen=True)
 class ReminderPolicy:
-    """Nudges after working days without progress, expiry after calendar days."""
+    """Nudges after working days without progress. (Expiry is the onboarding's `expires_at`,
+    set by the service.)"""
 
     calendar: WorkingCalendar
     first_working_days: int = 3
     second_working_days: int = 7
-    expire_after: timedelta = timedelta(days=14)
 
     def nudge_due_at(self, last_progress_at: datetime, nudge: int) -> datetime:
         days = self.first_working_days if nudge == 1 else self.second_working_days
@@ -80,9 +80,6 @@ class ReminderPolicy:
 
     def is_stalled(self, last_progress_at: datetime, now: datetime) -> bool:
         return self.nudge_due_at(last_progress_at, 1) <= now
-
-    def expires_at(self, last_progress_at: datetime) -> datetime:
-        return last_progress_at + self.expire_after
 
 
 @dataclass(frozen=True)

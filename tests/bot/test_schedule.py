@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -190,8 +190,11 @@ def test_the_weekend_does_not_count_towards_a_nudge() -> None:
         assert policy.nudge_due(friday, clock.now()) is None
 
 
-def test_an_onboarding_expires_fourteen_calendar_days_after_its_last_progress() -> None:
-    assert policy.expires_at(monday_morning) == monday_morning + timedelta(days=14)
+def test_whole_working_days_without_progress_are_counted_like_the_nudges_count_them() -> None:
+    assert calendar.working_days_between(monday_morning, local(2026, 11, 26, 9, 59)) == 2
+    assert calendar.working_days_between(monday_morning, local(2026, 11, 26, 10, 0)) == 3
+    assert calendar.working_days_between(monday_morning, local(2026, 12, 2, 10, 0)) == 7
+    assert calendar.working_days_between(monday_morning, monday_morning) == 0
 
 
 # --- the scheduler --------------------------------------------------------------------------
