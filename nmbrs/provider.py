@@ -6,8 +6,62 @@ a REST provider can implement the same protocol without touching the conversatio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# The API permissions the user template must have switched on, as `Service.Operation`, grouped by
+# service in the order of the onboarding tutorial. Some operations (List_GetAll, ...) exist in more
+# than one service, so a permission is always named with its service.
+REQUIRED_PERMISSIONS_BY_SERVICE: dict[str, tuple[str, ...]] = {
+    "CompanyService": (
+        "Address_GetCurrent",
+        "Company_GetCurrentPeriod",
+        "ContactPerson_Get",
+        "Converter_GetByCompany_IntToGuid",
+        "List_GetAll",
+        "WageTax_GetList",
+        "WageTax_GetXML",
+        "Run_GetList",
+    ),
+    "DebtorService": ("Environment_Get",),
+    "EmployeeService": (
+        "Address_GetAll_AllEmployeesByCompany",
+        "Contract_GetAll_AllEmployeesByCompany",
+        "Employment_GetAll_AllEmployeesByCompany",
+        "EmployeeType_GetList",
+        "List_GetByCompany",
+        "PersonalInfo_GetAll_AllEmployeesByCompany",
+        "Salary_GetAll_AllEmployeesByCompany",
+        "Schedule_Get",
+        "Schedule_GetAll_AllEmployeesByCompany",
+        "SVW_GetAll_AllEmployeesByCompany",
+        "SVW_GetList",
+    ),
+    "ReportService": (
+        "Reports_BackgroundTask_Result",
+        "Reports_Accountant_Company_EmployeeWageComponentsPerRun_Background",
+    ),
+}
+
+REQUIRED_PERMISSIONS: tuple[str, ...] = tuple(
+    f"{service}.{operation}"
+    for service, operations in REQUIRED_PERMISSIONS_BY_SERVICE.items()
+    for operation in operations
+)
+
+# A listing with more companies than this comes without GUIDs unless they are asked for:
+# Nmbrs converts one company per call.
+GUIDS_FOR_ALL_UP_TO = 50
+
+
+def group_by_service(permissions: Iterable[str]) -> dict[str, list[str]]:
+    """`Service.Operation` names grouped as {service: [operation, ...]}, in the order given."""
+    grouped: dict[str, list[str]] = {}
+    for permission in permissions:
+        service, _, operation = permission.partition(".")
+        grouped.setdefault(service, []).append(operation)
+    return grouped
 
 
 @dataclass(frozen=True)
@@ -34,6 +88,15 @@ class Company:
     number: int
     name: str
     guid: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """Everything the credentials step needs, from one call of `check_account`."""
+
+    environment: Environment
+    companies: list[Company]
+    missing_permissions: list[str]
 
 
 class ProviderError(Exception):
@@ -82,7 +145,8 @@ class PayrollProvider(Protocol):
     name: str
 
     def check_credentials(self, credentials: Credentials) -> Environment:
-        """Raises WrongCredentials, NoSubscription or ProviderUnavailable."""
+        """Raises WrongCredentials, NoSubscription, ProviderUnavailable, or PermissionsMissing
+        when the environment call itself is switched off."""
 
     def list_companies(
         self,
@@ -92,9 +156,24 @@ class PayrollProvider(Protocol):
         with_guids_for: set[int] | None = None,
     ) -> list[Company]:
         """Every company the login can see. GUIDs are looked up for the ids in `with_guids_for`
-        (all of them when None); one call per company, so callers pass the chosen ones."""
+        (all of them when None); one call per company, so callers pass the chosen ones.
+        Raises PermissionsMissing when listing companies is switched off."""
 
     def check_permissions(
         self, credentials: Credentials, environment: Environment, *, company_id: int | None
     ) -> list[str]:
         """Names (`Service.Operation`) of the required permissions that are switched off."""
+
+    def company_guids(
+        self, credentials: Credentials, environment: Environment, company_ids: Iterable[int]
+    ) -> dict[int, str]:
+        """The GUID of each company id given (one call per company)."""
+
+    def check_account(
+        self, credentials: Credentials, *, with_guids_for: set[int] | None = None
+    ) -> AccountCheck:
+        """The whole credentials check: environment, companies and missing permissions, as fast
+        as the provider allows. GUIDs are looked up for the ids in `with_guids_for`; when None,
+        for every company if there are at most GUIDS_FOR_ALL_UP_TO of them, else for none.
+        Missing permissions are reported in the result, not raised; raises WrongCredentials,
+        NoSubscription, NoAccess, InvalidDomain or ProviderUnavailable."""
