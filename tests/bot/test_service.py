@@ -1,0 +1,540 @@
+"""The onboarding use cases on real (scratch) storage with a fake payroll provider."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import events
+from bot.events import EventBus
+from bot.flow import State
+from bot.service import (
+    NOTICE_ALREADY_DONE,
+    Actor,
+    BlockedScreen,
+    CompanyChoiceScreen,
+    CompanyRow,
+    CompletedScreen,
+    CredentialsScreen,
+    EndedScreen,
+    ErrorScreen,
+    HandoffScreen,
+    InvalidInput,
+    NoCompaniesScreen,
+    OnboardingService,
+    OverAccessScreen,
+    PermissionsScreen,
+    PreparationScreen,
+    RefusedScreen,
+    StepRef,
+    TermsScreen,
+    UnavailableScreen,
+    search_companies,
+)
+from bot.settings import Settings
+from nmbrs.provider import (
+    AccountCheck,
+    Company,
+    Environment,
+    NoSubscription,
+    ProviderUnavailable,
+    WrongCredentials,
+)
+from storage.scratch import ScratchStorage
+
+CHANNEL = "C0SHARED"
+CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
+STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER")
+USERNAME = "loon@acme.nl"
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+COMPANIES = [Company(id=11, number=1, name="Acme BV"), Company(id=12, number=2, name="Acme Retail")]
+
+
+@dataclass
+class FakeAccount:
+    token: str
+    domain: str = "acme"
+    companies: list[Company] = field(default_factory=lambda: list(COMPANIES))
+    missing: list[str] = field(default_factory=list)
+    no_subscription: bool = False
+
+
+class FakeProvider:
+    name = "nmbrs"
+
+    def __init__(self) -> None:
+        self.accounts = {USERNAME: FakeAccount(token=TOKEN)}
+        self.failure: Exception | None = None
+        self.checks: list[str] = []
+        self.before_guids: threading.Barrier | None = None
+
+    def check_account(self, credentials, *, with_guids_for=None):
+        self.checks.append(credentials.username)
+        if self.failure is not None:
+            raise self.failure
+        account = self.accounts.get(credentials.username)
+        if account is None or account.token != credentials.token:
+            raise WrongCredentials("invalid authentication")
+        if account.no_subscription:
+            raise NoSubscription("no valid subscription")
+        return AccountCheck(
+            environment=Environment(domain=account.domain),
+            companies=list(account.companies),
+            missing_permissions=list(account.missing),
+        )
+
+    def company_guids(self, credentials, environment, company_ids):
+        if self.before_guids is not None:
+            self.before_guids.wait(timeout=5)
+        return {company_id: f"guid-{company_id}" for company_id in company_ids}
+
+
+class FakeMembership:
+    def __init__(self) -> None:
+        self.members = {CHANNEL: {"U0CUSTOMER", "U0MANAGER"}}
+
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return user_id in self.members.get(channel_id, set())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.moment = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@dataclass
+class World:
+    service: OnboardingService
+    storage: ScratchStorage
+    provider: FakeProvider
+    membership: FakeMembership
+    clock: FakeClock
+    published: list[events.OnboardingEvent]
+    onboarding_id: int
+
+    def ref(self) -> StepRef:
+        """The step counter as a freshly drawn view would carry it."""
+        with self.storage.unit_of_work() as uow:
+            onboarding = uow.onboardings.require(self.onboarding_id)
+            return StepRef(self.onboarding_id, onboarding.step_data.get("step", 0))
+
+    def onboarding(self):
+        with self.storage.unit_of_work() as uow:
+            return uow.onboardings.require(self.onboarding_id)
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.published]
+
+    def to_credentials(self) -> None:
+        self.service.open(self.onboarding_id, CUSTOMER)
+        self.service.accept_terms(self.ref(), CUSTOMER, accepted=True, package="nmbrs")
+        self.service.acknowledge_preparation(self.ref(), CUSTOMER)
+
+    def submit(self, token: str):
+        return self.service.submit_credentials(self.ref(), CUSTOMER, username=USERNAME, token=token)
+
+    def to_companies(self) -> None:
+        self.to_credentials()
+        self.submit(TOKEN)
+
+
+@pytest.fixture
+def world():
+    settings = Settings(
+        _env_file=None,
+        terms_url="https://example.com/terms",
+        support_phone="020 123 45 67",
+        terms_version="2025-01",
+    )
+    published: list[events.OnboardingEvent] = []
+    with ScratchStorage() as storage:
+        provider, membership, clock = FakeProvider(), FakeMembership(), FakeClock()
+        service = OnboardingService(
+            unit_of_work=storage.unit_of_work,
+            provider=provider,
+            membership=membership,
+            settings=settings,
+            event_bus=EventBus([lambda uow, event: published.append(event)]),
+            clock=clock,
+        )
+        invite = service.create_invite(
+            client_name="Acme", channel_id=CHANNEL, team_id="T0CUSTOMER", started_by="U0MANAGER"
+        )
+        yield World(service, storage, provider, membership, clock, published, invite.onboarding_id)
+
+
+def test_an_invite_starts_an_onboarding_in_dutch_at_the_terms(world):
+    outcome = world.service.open(world.onboarding_id, CUSTOMER)
+    assert outcome.language == "nl"
+    assert outcome.screen == TermsScreen(terms_url="https://example.com/terms")
+    assert world.onboarding().state == "invited"
+    assert world.kinds() == ["invite_created", "onboarding_started"]
+
+
+def test_opening_again_reports_the_start_only_once(world):
+    world.service.open(world.onboarding_id, CUSTOMER)
+    world.service.open(world.onboarding_id, CUSTOMER)
+    assert world.kinds().count("onboarding_started") == 1
+
+
+def test_accepting_the_terms_with_nmbrs_shows_the_preparation(world):
+    outcome = world.service.accept_terms(world.ref(), CUSTOMER, accepted=True, package="nmbrs")
+    assert isinstance(outcome.screen, PreparationScreen)
+    assert "WageTax_GetXML" in outcome.screen.permissions["CompanyService"]
+    assert sum(len(names) for names in outcome.screen.permissions.values()) == 22
+    assert outcome.invite is not None and outcome.invite.step_reached == 2
+    with world.storage.unit_of_work() as uow:
+        acceptance = uow.terms.for_onboarding(world.onboarding_id)[0]
+        assert (acceptance.slack_user_id, acceptance.slack_team_id) == ("U0CUSTOMER", "T0CUSTOMER")
+        assert acceptance.terms_version == "2025-01"
+        transitions = [e.detail for e in uow.audit.for_onboarding(world.onboarding_id)]
+    assert {"from": "invited", "to": "terms_accepted", "event": "accept_terms"} in transitions
+    assert world.kinds()[-1] == "terms_accepted"
+
+
+def test_terms_must_be_accepted(world):
+    with pytest.raises(InvalidInput):
+        world.service.accept_terms(world.ref(), CUSTOMER, accepted=False, package="nmbrs")
+    assert world.onboarding().state == "invited"
+
+
+@pytest.mark.parametrize(
+    ("package", "reason"), [("afas", "other_package"), ("not_listed", "package_not_listed")]
+)
+def test_another_package_hands_off_with_the_support_phone(world, package, reason):
+    outcome = world.service.accept_terms(world.ref(), CUSTOMER, accepted=True, package=package)
+    assert outcome.screen == HandoffScreen(reason=reason, support_phone="020 123 45 67")
+    assert world.onboarding().state == "handoff"
+    assert outcome.invite is not None and outcome.invite.handoff_reason == reason
+    assert world.published[-1].kind == "handed_off"
+
+
+def test_after_the_preparation_the_credentials_are_asked(world):
+    world.service.accept_terms(world.ref(), CUSTOMER, accepted=True, package="nmbrs")
+    outcome = world.service.acknowledge_preparation(world.ref(), CUSTOMER)
+    assert outcome.screen == CredentialsScreen()
+
+
+def test_a_wrong_token_shows_the_form_again_with_the_username_kept(world):
+    world.to_credentials()
+    outcome = world.service.submit_credentials(
+        world.ref(), CUSTOMER, username=USERNAME, token="wrong"
+    )
+    assert outcome.screen == CredentialsScreen(
+        username=USERNAME, wrong_credentials=True, attempts_left=4
+    )
+    assert world.onboarding().pending_token is None
+    assert world.published[-1] == events.CredentialsRejected(
+        onboarding_id=world.onboarding_id,
+        client_id=world.published[-1].client_id,
+        client_name="Acme",
+        channel_id=CHANNEL,
+        actor="U0CUSTOMER",
+        at=world.clock.moment,
+        username=USERNAME,
+        attempts_left=4,
+    )
+
+
+def test_the_right_token_after_a_wrong_one_shows_the_companies(world):
+    world.to_credentials()
+    world.service.submit_credentials(world.ref(), CUSTOMER, username=USERNAME, token="wrong")
+    outcome = world.service.submit_credentials(
+        world.ref(), CUSTOMER, username=f"  {USERNAME}\n", token=f" {TOKEN[:16]}\n{TOKEN[16:]}\n"
+    )
+    assert outcome.screen == CompanyChoiceScreen(
+        companies=(CompanyRow(11, 1, "Acme BV"), CompanyRow(12, 2, "Acme Retail"))
+    )
+    onboarding = world.onboarding()
+    assert onboarding.state == "credentials_verified"
+    assert onboarding.pending_token is not None and TOKEN.encode() not in onboarding.pending_token
+    assert world.storage.cipher.decrypt(onboarding.pending_token) == TOKEN
+    assert onboarding.step_data["companies"] == [[11, 1, "Acme BV"], [12, 2, "Acme Retail"]]
+
+
+def test_five_wrong_tokens_within_an_hour_block_attempts_for_an_hour(world):
+    world.to_credentials()
+    for _ in range(4):
+        world.clock.moment += timedelta(minutes=5)
+        world.service.submit_credentials(world.ref(), CUSTOMER, username=USERNAME, token="wrong")
+    outcome = world.service.submit_credentials(
+        world.ref(), CUSTOMER, username=USERNAME, token="wrong"
+    )
+    assert outcome.screen == BlockedScreen(until=world.clock.moment + timedelta(hours=1))
+    assert world.published[-1].kind == "credential_attempts_blocked"
+
+    checks_before = len(world.provider.checks)
+    outcome = world.submit(TOKEN)
+    assert isinstance(outcome.screen, BlockedScreen)
+    assert len(world.provider.checks) == checks_before
+
+    world.clock.moment += timedelta(hours=1)
+    reopened = world.service.open(world.onboarding_id, CUSTOMER)
+    assert reopened.screen == CredentialsScreen(username=USERNAME, wrong_credentials=True)
+
+
+def test_the_account_manager_can_lift_the_block(world):
+    world.to_credentials()
+    for _ in range(5):
+        world.service.submit_credentials(world.ref(), CUSTOMER, username=USERNAME, token="wrong")
+    world.service.lift_block(world.onboarding_id, Actor("U0MANAGER"))
+    outcome = world.submit(TOKEN)
+    assert isinstance(outcome.screen, CompanyChoiceScreen)
+    assert "credential_block_lifted" in world.kinds()
+
+
+def test_missing_permissions_are_named_by_service_and_a_check_again_continues(world):
+    world.provider.accounts[USERNAME].missing = [
+        "CompanyService.WageTax_GetXML",
+        "EmployeeService.Schedule_Get",
+    ]
+    world.to_companies()
+    outcome = world.service.open(world.onboarding_id, CUSTOMER)
+    assert outcome.screen == PermissionsScreen(
+        missing={"CompanyService": ["WageTax_GetXML"], "EmployeeService": ["Schedule_Get"]}
+    )
+    assert world.kinds()[-2:] == ["credentials_verified", "permissions_missing"]
+
+    world.provider.accounts[USERNAME].missing = []
+    outcome = world.service.check_again(world.ref(), CUSTOMER)
+    assert isinstance(outcome.screen, CompanyChoiceScreen)
+    assert world.provider.checks == [USERNAME, USERNAME]
+
+
+def test_a_login_that_sees_no_companies_is_told_about_the_filter(world):
+    world.provider.accounts[USERNAME].companies = []
+    world.to_companies()
+    assert world.service.open(world.onboarding_id, CUSTOMER).screen == NoCompaniesScreen(USERNAME)
+    world.provider.accounts[USERNAME].companies = list(COMPANIES)
+    outcome = world.service.check_again(world.ref(), CUSTOMER)
+    assert isinstance(outcome.screen, CompanyChoiceScreen)
+
+
+def test_no_api_subscription_hands_off_to_the_account_manager(world):
+    world.provider.accounts[USERNAME].no_subscription = True
+    world.to_credentials()
+    outcome = world.submit(TOKEN)
+    assert outcome.screen == HandoffScreen(reason="no_subscription", support_phone="020 123 45 67")
+    assert world.onboarding().state == "handoff"
+    assert world.onboarding().pending_token is None
+
+
+def test_nmbrs_failing_then_recovering_on_retry_without_a_new_paste(world):
+    world.provider.failure = ProviderUnavailable("timeout")
+    world.to_credentials()
+    outcome = world.submit(TOKEN)
+    assert outcome.screen == UnavailableScreen()
+    assert world.published[-1].kind == "provider_failed"
+
+    world.provider.failure = None
+    outcome = world.service.check_again(world.ref(), CUSTOMER)
+    assert isinstance(outcome.screen, CompanyChoiceScreen)
+
+
+def test_choosing_every_company_completes_the_link(world):
+    world.to_companies()
+    outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
+    assert outcome.screen == CompletedScreen(
+        companies=(
+            CompanyRow(11, 1, "Acme BV", "guid-11"),
+            CompanyRow(12, 2, "Acme Retail", "guid-12"),
+        ),
+        domain="acme",
+    )
+    onboarding = world.onboarding()
+    assert onboarding.state == "completed"
+    assert onboarding.pending_token is None
+    assert "companies" not in onboarding.step_data
+    with world.storage.unit_of_work() as uow:
+        link = uow.links.for_onboarding(world.onboarding_id)
+        assert uow.links.token(link) == TOKEN
+        assert link.domain == "acme" and link.username == USERNAME
+        linked = [(c.nmbrs_id, c.guid) for c in uow.links.companies(link.id)]
+    assert linked == [(11, "guid-11"), (12, "guid-12")]
+    assert outcome.invite is not None and outcome.invite.companies_linked == 2
+    assert world.kinds()[-1] == "onboarding_completed"
+
+
+def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
+    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.to_companies()
+    outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
+    assert outcome.screen == OverAccessScreen(
+        seen=3,
+        chosen=(
+            CompanyRow(11, 1, "Acme BV", "guid-11"),
+            CompanyRow(12, 2, "Acme Retail", "guid-12"),
+        ),
+        not_chosen=(CompanyRow(13, 3, "Other BV"),),
+    )
+    assert world.published[-1].kind == "over_access_warned"
+
+    outcome = world.service.confirm_over_access(world.ref(), CUSTOMER)
+    assert isinstance(outcome.screen, CompletedScreen)
+    assert world.kinds()[-2:] == ["over_access_confirmed", "onboarding_completed"]
+
+
+def test_going_back_to_narrow_the_filter_keeps_the_choice(world):
+    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.to_companies()
+    world.service.choose_companies(world.ref(), CUSTOMER, [11])
+    outcome = world.service.narrow_filter(world.ref(), CUSTOMER)
+    assert isinstance(outcome.screen, CompanyChoiceScreen)
+    assert outcome.screen.narrowing
+    assert outcome.screen.preselected == (CompanyRow(11, 1, "Acme BV"),)
+    assert world.published[-1].kind == "over_access_narrowing"
+
+    world.provider.accounts[USERNAME].companies = [COMPANIES[0]]
+    outcome = world.service.check_again(world.ref(), CUSTOMER)
+    assert outcome.screen == CompanyChoiceScreen(
+        companies=(CompanyRow(11, 1, "Acme BV"),), preselected=(CompanyRow(11, 1, "Acme BV"),)
+    )
+
+
+def test_a_second_submit_of_the_same_step_returns_the_same_result_without_effect(world):
+    world.to_companies()
+    ref = world.ref()
+    first = world.service.choose_companies(ref, CUSTOMER, [11, 12])
+    again = world.service.choose_companies(ref, CUSTOMER, [11, 12])
+    assert again.screen == first.screen
+    assert again.notice is None and again.invite is None
+    assert world.kinds().count("onboarding_completed") == 1
+
+
+def test_a_view_from_an_earlier_step_gets_the_current_screen_with_a_notice(world):
+    stale = world.ref()
+    world.to_credentials()
+    outcome = world.service.accept_terms(stale, CUSTOMER, accepted=True, package="afas")
+    assert outcome.notice == NOTICE_ALREADY_DONE
+    assert outcome.screen == CredentialsScreen()
+    assert world.onboarding().state == "terms_accepted"
+
+
+def test_two_concurrent_company_submissions_leave_one_link(world):
+    world.to_companies()
+    ref = world.ref()
+    world.provider.before_guids = threading.Barrier(2)
+    outcomes = []
+
+    def submit() -> None:
+        outcomes.append(world.service.choose_companies(ref, CUSTOMER, [11, 12]))
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert [type(outcome.screen) for outcome in outcomes] == [CompletedScreen, CompletedScreen]
+    assert world.kinds().count("onboarding_completed") == 1
+    with world.storage.unit_of_work() as uow:
+        kinds = [event.kind for event in uow.audit.for_onboarding(world.onboarding_id)]
+    assert kinds.count("onboarding_completed") == 1
+
+
+def test_someone_outside_the_channel_is_refused_and_nothing_changes(world):
+    version = world.onboarding().version
+    outcome = world.service.accept_terms(world.ref(), STRANGER, accepted=True, package="nmbrs")
+    assert outcome.screen == RefusedScreen()
+    assert outcome.ref is None
+    assert world.onboarding().state == "invited"
+    assert world.onboarding().version == version
+    assert world.published[-1].kind == "access_refused"
+
+
+def test_a_click_from_another_channel_is_refused(world):
+    elsewhere = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER", channel_id="C0OTHER")
+    assert world.service.open(world.onboarding_id, elsewhere).screen == RefusedScreen()
+
+
+def test_an_unknown_onboarding_is_an_error_screen(world):
+    assert world.service.open(9999, CUSTOMER).screen == ErrorScreen("not_found")
+
+
+def test_a_step_the_state_does_not_allow_is_an_error_the_user_sees(world):
+    outcome = world.service.confirm_over_access(world.ref(), CUSTOMER)
+    assert outcome.screen == ErrorScreen("illegal_step")
+    assert world.onboarding().state == "invited"
+
+
+def test_a_company_the_login_does_not_see_is_refused(world):
+    world.to_companies()
+    with pytest.raises(InvalidInput):
+        world.service.choose_companies(world.ref(), CUSTOMER, [11, 99])
+
+
+def test_a_closed_modal_keeps_what_was_entered_but_never_the_token(world):
+    world.to_credentials()
+    world.service.save_draft(
+        world.onboarding_id, CUSTOMER, {"username": "typed@acme.nl", "token": TOKEN}
+    )
+    assert "token" not in str(world.onboarding().step_data)
+    outcome = world.service.open(world.onboarding_id, CUSTOMER)
+    assert outcome.screen == CredentialsScreen(username="typed@acme.nl")
+
+
+def test_resume_at_the_terms_keeps_the_package_and_the_tick(world):
+    world.service.save_draft(
+        world.onboarding_id, CUSTOMER, {"package": "nmbrs", "terms_ticked": True}
+    )
+    outcome = world.service.open(world.onboarding_id, CUSTOMER)
+    assert outcome.screen == TermsScreen(
+        terms_url="https://example.com/terms", package="nmbrs", terms_ticked=True
+    )
+
+
+def test_a_stranger_cannot_save_a_draft(world):
+    world.service.save_draft(world.onboarding_id, STRANGER, {"package": "afas"})
+    assert "draft" not in world.onboarding().step_data
+
+
+def test_type_ahead_finds_companies_by_name_or_number(world):
+    world.provider.accounts[USERNAME].companies = [
+        Company(id=1000 + n, number=n, name=f"Company {n:04d}") for n in range(1, 5001)
+    ]
+    world.to_companies()
+    by_name = world.service.suggest_companies(world.onboarding_id, CUSTOMER, "company 004")
+    assert [row.number for row in by_name] == list(range(40, 50))
+    by_number = world.service.suggest_companies(world.onboarding_id, CUSTOMER, "4999")
+    assert [row.name for row in by_number] == ["Company 4999"]
+    assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "comp")) == 100
+    assert world.service.suggest_companies(world.onboarding_id, CUSTOMER, "c") == []
+    assert world.service.suggest_companies(world.onboarding_id, STRANGER, "comp") == []
+
+
+def test_search_matches_names_case_insensitively_and_numbers_by_prefix():
+    rows = [CompanyRow(1, 12, "Bakkerij Jansen"), CompanyRow(2, 120, "Jansen Bouw")]
+    assert [row.id for row in search_companies(rows, "JANSEN")] == [1, 2]
+    assert [row.id for row in search_companies(rows, "120")] == [2]
+
+
+def test_cancelling_erases_the_kept_token_and_ends_the_flow(world):
+    world.to_companies()
+    status = world.service.cancel(world.onboarding_id, Actor("U0MANAGER"))
+    assert status.state is State.CANCELLED
+    assert world.onboarding().pending_token is None
+    outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11])
+    assert outcome.screen == EndedScreen(State.CANCELLED)
+
+
+def test_expiry_erases_the_kept_token(world):
+    world.to_companies()
+    world.service.expire(world.onboarding_id)
+    assert world.onboarding().state == "expired"
+    assert world.onboarding().pending_token is None
+    assert world.published[-1].kind == "onboarding_expired"
+
+
+def test_no_event_or_audit_detail_holds_the_token(world):
+    world.to_credentials()
+    world.service.submit_credentials(world.ref(), CUSTOMER, username=USERNAME, token="wrong")
+    world.service.submit_credentials(world.ref(), CUSTOMER, username=USERNAME, token=TOKEN)
+    world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
+    assert TOKEN not in repr(world.published)
+    with world.storage.unit_of_work() as uow:
+        assert TOKEN not in repr([e.detail for e in uow.audit.for_onboarding(world.onboarding_id)])
