@@ -59,16 +59,17 @@ def fail(*lines: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def describe_invalid_setting(problem: Any) -> str:
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    names = ".".join(str(part) for part in problem["loc"]).upper()
+    return f"{names}: {message}" if names else message
+
+
 def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        fail(
-            *(
-                f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
-                for problem in error.errors()
-            )
-        )
+        fail(*(describe_invalid_setting(problem) for problem in error.errors()))
 
 
 def shown_url(url: str) -> str:

@@ -307,3 +307,12 @@ def test_demo_keeps_a_generated_key_locally_and_names_the_missing_slack_settings
     assert env_local.read_text() == written, "the second run reuses the key"
     assert "generated" not in second.stdout
     assert (tmp_path / "demo.db").exists()
+
+
+def test_settings_that_contradict_each_other_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMINDER_FIRST_WORKING_DAYS", "9")
+    result = runner.invoke(app, ["links", "list"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: REMINDER_SECOND_WORKING_DAYS must be after REMINDER_FIRST_WORKING_DAYS\n"
+    )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -57,3 +59,11 @@ def test_settings_come_from_the_environment_and_dot_env_files(
 def test_an_unknown_language_is_refused() -> None:
     with pytest.raises(ValidationError, match="must be one of nl, en"):
         Settings(default_language="de")
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    undocumented = [
+        name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme
+    ]
+    assert not undocumented, f"document {undocumented} in README.md, Configuration"
