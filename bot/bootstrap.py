@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.web import create_asgi_app
 from nmbrs.provider import PayrollProvider
+from nmbrs.soap import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
@@ -40,9 +41,6 @@ class Container:
 
 
 def build_container(settings: Settings) -> Container:
-    # Imported here so that commands which never call Nmbrs do not load zeep and the WSDLs.
-    from nmbrs.soap import SoapNmbrsProvider
-
     cipher = TokenCipher(settings.encryption_key_list)
     engine = make_engine(settings.database_url)
     return Container(

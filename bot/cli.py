@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
+from nmbrs.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
 from storage.db import make_engine, schema_status, upgrade
 from storage.repository import LinkSummary, SqlUnitOfWork
@@ -38,6 +39,7 @@ links_app = typer.Typer(help="Payroll links made by completed onboardings.", no_
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(links_app, name="links")
+app.add_typer(nmbrs_app, name="nmbrs")
 
 # What each setting `serve` may require is for, so the error says where to find it.
 SETTING_HINTS = {
@@ -130,7 +132,7 @@ def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | 
     load_cipher(settings)
     open_current_database(settings).dispose()
 
-    # Imported on use, so the other commands start without loading bolt and zeep.
+    # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container, create_asgi_app_for
 
     logging.basicConfig(

@@ -316,3 +316,9 @@ def test_settings_that_contradict_each_other_are_explained(monkeypatch: pytest.M
     assert result.stderr == (
         "error: REMINDER_SECOND_WORKING_DAYS must be after REMINDER_FIRST_WORKING_DAYS\n"
     )
+
+
+def test_the_nmbrs_commands_are_part_of_the_cli() -> None:
+    result = runner.invoke(app, ["nmbrs", "--help"])
+    assert result.exit_code == 0
+    assert "check" in result.stdout and "sandbox" in result.stdout
