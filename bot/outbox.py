@@ -32,9 +32,9 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine, and_, exists, or_, select, update
+from sqlalchemy import Engine, and_, exists, or_, update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.clock import Clock
 from storage.models import DeliveryHalt, OutboxMessage
@@ -155,6 +155,7 @@ class OutboxWorker:
         max_attempts: int = 8,
         batch_size: int = 20,
         lease: timedelta = timedelta(minutes=2),
+        backoff_base: float = BACKOFF_BASE_SECONDS,
     ):
         self.engine = engine
         self.client = client
@@ -164,6 +165,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.batch_size = batch_size
         self.lease = lease
+        self.backoff_base = backoff_base
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a failing round is logged and retried, never fatal."""
@@ -287,7 +289,7 @@ class OutboxWorker:
                 error,
             )
             return Outcome(message.id, FAILED, error=error)
-        delay = min(BACKOFF_BASE_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
+        delay = min(self.backoff_base * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS)
         logger.warning(
             "outbox message %s to %s failed (%s); retry %s in %ss",
             message.id,
