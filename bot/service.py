@@ -238,6 +238,7 @@ class InviteStatus:
 class Outcome:
     screen: Screen
     language: str
+    client_name: str = ""
     # None when the actor may not know the onboarding (refused, not found).
     ref: StepRef | None = None
     notice: str | None = None
@@ -916,6 +917,7 @@ class OnboardingService:
         return Outcome(
             screen=screen_for(onboarding, settings=self._settings, now=context.now),
             language=client.language,
+            client_name=client.name,
             ref=self._ref(onboarding),
             notice=notice,
             invite=self._invite_status(onboarding, client) if context.state_changed else None,

@@ -1,0 +1,1 @@
+"""Block Kit view builders: pure functions from domain results to views and messages."""
