@@ -91,6 +91,13 @@ class WorkingCalendar:
             day += timedelta(days=1)
         return day
 
+    def previous_working_day(self, day: date) -> date:
+        """The last working day before `day`."""
+        day -= timedelta(days=1)
+        while not self.is_working_day(day):
+            day -= timedelta(days=1)
+        return day
+
     def add_working_days(self, moment: datetime, count: int) -> datetime:
         """`count` working days after `moment`, at the same local time of day.
 

@@ -1,0 +1,358 @@
+"""The account manager's use cases and the scheduled work, on real storage (time frozen)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.clock import SystemClock, WorkingCalendar
+from bot.events import EventBus
+from bot.flow import IllegalTransition
+from bot.manager import (
+    REFUSED_EXTERNAL,
+    REFUSED_NOT_A_MEMBER,
+    REFUSED_NOT_IN_GROUP,
+    REFUSED_UNKNOWN,
+    ManagerGate,
+    ManagerTools,
+    SlackPerson,
+    StartRequest,
+    refusal_reason,
+    scheduled_jobs,
+)
+from bot.reports import StatusReports
+from bot.schedule import ReminderPolicy, Scheduler
+from bot.service import OnboardingService
+from bot.settings import Settings
+from nmbrs.provider import Company
+from storage.crypto import TokenCipher, generate_key
+from storage.db import make_engine, upgrade
+from storage.models import AuditEvent, Onboarding, OutboxMessage
+from storage.repository import unit_of_work_factory
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+MANAGER = "U0MANAGER"
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+calendar = WorkingCalendar("Europe/Amsterdam")
+policy = ReminderPolicy(calendar=calendar)
+settings = Settings(
+    terms_url="https://example.com/voorwaarden",
+    support_phone="+31 20 000 0000",
+    status_channel="C0STATUS",
+    _env_file=None,
+)
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=AMSTERDAM).astimezone(UTC)
+
+
+class Everyone:
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return True
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def tools(engine: Engine) -> ManagerTools:
+    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
+    reports = StatusReports(
+        status_channel="C0STATUS", language="nl", calendar=calendar, policy=policy
+    )
+    service = OnboardingService(
+        unit_of_work=uow,
+        provider=None,  # type: ignore[arg-type]  (no Nmbrs call in these use cases)
+        membership=Everyone(),
+        settings=settings,
+        event_bus=EventBus([reports]),
+    )
+    return ManagerTools(
+        unit_of_work=uow, service=service, reports=reports, policy=policy, clock=SystemClock()
+    )
+
+
+def request(name: str = "Bakkerij de Vries", channel: str = "C0SHARED") -> StartRequest:
+    return StartRequest(client_name=name, channel_id=channel, team_id="T0CUSTOMER", language="nl")
+
+
+def outbox(engine: Engine) -> list[OutboxMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def reports_sent(engine: Engine) -> list[str]:
+    return [row.kind for row in outbox(engine) if row.kind.startswith("report.")]
+
+
+def audit_kinds(engine: Engine, onboarding_id: int) -> list[str]:
+    with Session(engine) as session:
+        statement = select(AuditEvent.kind).where(AuditEvent.onboarding_id == onboarding_id)
+        return list(session.exec(statement.order_by(AuditEvent.id)))
+
+
+def onboarding(engine: Engine, onboarding_id: int) -> Onboarding:
+    with Session(engine) as session:
+        stored = session.get(Onboarding, onboarding_id)
+        assert stored is not None
+        return stored
+
+
+def complete_with_link(tools: ManagerTools, engine: Engine) -> int:
+    """An onboarding that finished with a stored link; returns the link id."""
+    invite = tools.start(request(), manager=MANAGER)
+    uow = tools._unit_of_work
+    with uow() as unit:
+        stored = unit.onboardings.require(invite.onboarding_id)
+        stored.state = "completed"
+        link = unit.links.create(
+            onboarding=stored,
+            username="loon@bakkerij.nl",
+            token=TOKEN,
+            domain="bakkerij",
+            companies=[Company(id=11, number=1, name="Bakkerij BV")],
+        )
+        unit.commit()
+    return link.id
+
+
+# --- who is an account manager ------------------------------------------------------------
+
+
+def test_only_members_of_our_own_workspace_are_account_managers() -> None:
+    ours = SlackPerson("U0MANAGER", "T0OURS")
+    assert refusal_reason(ours, home_team="T0OURS", group_members=None) is None
+    external = SlackPerson("U0CUSTOMER", "T0CUSTOMER")
+    assert refusal_reason(external, home_team="T0OURS", group_members=None) == REFUSED_EXTERNAL
+    guest = SlackPerson("U0GUEST", "T0OURS", is_guest=True)
+    assert refusal_reason(guest, home_team="T0OURS", group_members=None) == REFUSED_NOT_A_MEMBER
+
+
+def test_with_a_group_set_only_its_members_are_account_managers() -> None:
+    person = SlackPerson("U0OTHER", "T0OURS")
+    members = frozenset({"U0MANAGER"})
+    assert refusal_reason(person, home_team="T0OURS", group_members=members) == (
+        REFUSED_NOT_IN_GROUP
+    )
+
+
+async def test_the_gate_caches_the_group_and_refuses_when_slack_cannot_say() -> None:
+    group_lookups: list[str] = []
+
+    async def home_team() -> str:
+        return "T0OURS"
+
+    async def person(user_id: str) -> SlackPerson:
+        if user_id == "U0BROKEN":
+            raise ConnectionError("Slack unreachable")
+        return SlackPerson(user_id, "T0OURS")
+
+    async def group(group_id: str) -> frozenset[str]:
+        group_lookups.append(group_id)
+        return frozenset({"U0MANAGER"})
+
+    gate = ManagerGate(
+        home_team=home_team, lookup_person=person, lookup_group=group, group_id="S0MANAGERS"
+    )
+    assert await gate.refusal("U0MANAGER") is None
+    assert await gate.refusal("U0OTHER") == REFUSED_NOT_IN_GROUP
+    assert await gate.refusal("U0BROKEN") == REFUSED_UNKNOWN
+    assert group_lookups == ["S0MANAGERS"]
+
+
+# --- starting, resending, cancelling, lifting, unlinking ---------------------------------
+
+
+def test_starting_an_onboarding_creates_the_invite_and_reports_it(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    invite = tools.start(request(), manager=MANAGER)
+
+    assert invite.state == "invited" and invite.channel_id == "C0SHARED"
+    assert reports_sent(engine) == ["report.invite_created"]
+    running = tools.open_for_channel("C0SHARED")
+    assert running is not None and running.onboarding_id == invite.onboarding_id
+    assert tools.open_for_channel("C0ELSEWHERE") is None
+
+
+def test_replacing_cancels_the_running_onboarding_and_starts_a_new_one(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    first = tools.start(request(), manager=MANAGER)
+    second = tools.replace(first.onboarding_id, request("Bakkerij de Vries BV"), manager=MANAGER)
+
+    assert onboarding(engine, first.onboarding_id).state == "cancelled"
+    assert tools.open_for_channel("C0SHARED").onboarding_id == second.onboarding_id
+    assert reports_sent(engine) == [
+        "report.invite_created",
+        "report.onboarding_cancelled",
+        "report.invite_created",
+    ]
+
+
+def test_a_resend_is_audited_and_reported(tools: ManagerTools, engine: Engine) -> None:
+    invite = tools.start(request(), manager=MANAGER)
+    tools.record_resent(invite.onboarding_id, manager=MANAGER)
+
+    assert "invite_resent" in audit_kinds(engine, invite.onboarding_id)
+    assert reports_sent(engine)[-1] == "report.invite_resent"
+
+
+def test_cancelling_ends_the_onboarding_once(tools: ManagerTools, engine: Engine) -> None:
+    invite = tools.start(request(), manager=MANAGER)
+    status = tools.cancel(invite.onboarding_id, manager=MANAGER)
+
+    assert status.state == "cancelled"
+    assert "onboarding_cancelled" in audit_kinds(engine, invite.onboarding_id)
+    with pytest.raises(IllegalTransition):
+        tools.cancel(invite.onboarding_id, manager=MANAGER)
+    assert reports_sent(engine).count("report.onboarding_cancelled") == 1
+
+
+def test_lifting_a_token_block_allows_attempts_again(tools: ManagerTools, engine: Engine) -> None:
+    invite = tools.start(request(), manager=MANAGER)
+    with tools._unit_of_work() as unit:
+        unit.onboardings.require(invite.onboarding_id).blocked_until = datetime.now(
+            UTC
+        ) + timedelta(hours=1)
+        unit.commit()
+    assert tools.summary(invite.onboarding_id).blocked_until is not None
+
+    tools.lift_block(invite.onboarding_id, manager=MANAGER)
+
+    assert tools.summary(invite.onboarding_id).blocked_until is None
+    assert "credential_block_lifted" in audit_kinds(engine, invite.onboarding_id)
+    assert reports_sent(engine)[-1] == "report.credential_block_lifted"
+
+
+def test_unlinking_erases_the_token_and_keeps_the_audit(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    link_id = complete_with_link(tools, engine)
+    assert [row.link_id for row in tools.dashboard().links] == [link_id]
+
+    assert tools.unlink(link_id, manager=MANAGER) is True
+
+    with tools._unit_of_work() as unit:
+        link = unit.links.require(link_id)
+        assert link.encrypted_token is None and link.revoked_at is not None
+        assert unit.onboardings.require(link.onboarding_id).state == "unlinked"
+        kinds = [event.kind for event in unit.audit.for_link(link_id)]
+    assert kinds == ["link_unlinked"]
+    assert "state_changed" in audit_kinds(engine, link.onboarding_id)
+    assert reports_sent(engine)[-1] == "report.link_unlinked"
+    assert tools.dashboard().links == []
+    assert tools.unlink(link_id, manager=MANAGER) is False
+    assert reports_sent(engine).count("report.link_unlinked") == 1
+
+
+def test_no_report_and_no_outbox_row_names_the_token(tools: ManagerTools, engine: Engine) -> None:
+    link_id = complete_with_link(tools, engine)
+    tools.unlink(link_id, manager=MANAGER)
+    for row in outbox(engine):
+        assert TOKEN not in str(row.payload)
+
+
+# --- overviews ----------------------------------------------------------------------------
+
+
+def test_the_open_list_puts_stalled_onboardings_first(tools: ManagerTools) -> None:
+    with freeze_time(local(2026, 11, 16, 10, 0)):
+        old = tools.start(request("Oud", "C0OLD"), manager=MANAGER)
+    with freeze_time(local(2026, 11, 25, 10, 0)):
+        new = tools.start(request("Nieuw", "C0NEW"), manager=MANAGER)
+    with freeze_time(local(2026, 11, 26, 10, 0)):
+        rows = tools.open_onboardings()
+
+    assert [row.onboarding_id for row in rows] == [old.onboarding_id, new.onboarding_id]
+    assert [row.stalled for row in rows] == [True, False]
+    assert rows[0].idle_working_days == 8
+
+
+# --- scheduled work ---------------------------------------------------------------------
+
+
+def nudges(engine: Engine) -> list[OutboxMessage]:
+    return [row for row in outbox(engine) if row.kind == "nudge"]
+
+
+def test_nudges_come_after_three_and_seven_working_days_once_each(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    with freeze_time(local(2026, 11, 23, 10, 0)):  # Monday
+        invite = tools.start(request(), manager=MANAGER)
+
+    assert tools.send_nudges(local(2026, 11, 26, 9, 0)) == 0
+    assert tools.send_nudges(local(2026, 11, 26, 10, 0)) == 1  # Thursday
+    assert tools.send_nudges(local(2026, 11, 26, 11, 0)) == 0
+    assert tools.send_nudges(local(2026, 12, 2, 10, 0)) == 1  # seven working days
+    assert tools.send_nudges(local(2026, 12, 3, 10, 0)) == 0
+
+    sent = nudges(engine)
+    assert [row.channel_id for row in sent] == ["C0SHARED", "C0SHARED"]
+    assert sent[0].payload["text"].startswith("👋 Een herinnering")
+    assert "07-12-2026" in sent[1].payload["text"]  # fourteen days after the invite
+    assert audit_kinds(engine, invite.onboarding_id).count("nudge_sent") == 2
+
+
+def test_expiry_ends_overdue_onboardings_with_a_report(tools: ManagerTools, engine: Engine) -> None:
+    with freeze_time(local(2026, 11, 23, 10, 0)):
+        invite = tools.start(request(), manager=MANAGER)
+
+    assert tools.expire_overdue(local(2026, 12, 7, 9, 0)) == []
+    [expired] = tools.expire_overdue(local(2026, 12, 7, 10, 0))
+
+    assert expired.onboarding_id == invite.onboarding_id and expired.state == "expired"
+    assert reports_sent(engine)[-1] == "report.onboarding_expired"
+    assert tools.expire_overdue(local(2026, 12, 7, 11, 0)) == []
+
+
+def test_the_digest_counts_what_ended_since_the_previous_working_day(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    with freeze_time(local(2026, 11, 25, 10, 0)):
+        tools.start(request("Blijft open", "C0OPEN"), manager=MANAGER)
+        cancelled = tools.start(request("Gestopt", "C0STOP"), manager=MANAGER)
+    with freeze_time(local(2026, 11, 25, 15, 0)):
+        tools.cancel(cancelled.onboarding_id, manager=MANAGER)
+
+    tools.send_digest(local(2026, 11, 26, 9, 0))
+    tools.send_digest(local(2026, 11, 26, 9, 0))
+
+    [digest] = [row for row in outbox(engine) if row.kind == "digest"]
+    text = digest.payload["text"]
+    assert digest.channel_id == "C0STATUS"
+    assert "*Open:* 1 (uitgenodigd 1)" in text
+    assert "geannuleerd 1" in text
+    assert "Niets vastgelopen." in text
+
+
+async def test_the_scheduled_jobs_run_at_their_times_once(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    scheduler = Scheduler(
+        engine,
+        SystemClock(),
+        scheduled_jobs(tools, calendar=calendar, settings=settings),
+        poll_seconds=1,
+    )
+    with freeze_time(local(2026, 11, 28, 9, 30), real_asyncio=True):  # Saturday
+        assert await scheduler.run_due() == ["expiry"]
+    with freeze_time(local(2026, 11, 30, 9, 30), real_asyncio=True):  # Monday
+        assert await scheduler.run_due() == ["digest", "nudges", "expiry"]
+        assert await scheduler.run_due() == []
+    with freeze_time(local(2026, 11, 30, 18, 30), real_asyncio=True):  # after working hours
+        assert await scheduler.run_due() == ["expiry"]
+    assert len([row for row in outbox(engine) if row.kind == "digest"]) == 1
