@@ -1,0 +1,294 @@
+"""The outbox worker against the fake Slack Web API: order, pacing, retries, halts, and no
+message posted twice, also with two worker processes on one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.clock import SystemClock
+from bot.devslack import DevSlack, run_devslack
+from bot.devslack.workspace import SHARED_CHANNEL, STATUS_CHANNEL
+from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
+from storage.db import make_engine, upgrade
+from storage.models import OutboxMessage
+
+clock = SystemClock()
+
+
+class LaterClock:
+    """The real clock, shifted into the future."""
+
+    def __init__(self, shift: timedelta):
+        self.shift = shift
+
+    def now(self) -> datetime:
+        return clock.now() + self.shift
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def slack() -> Iterator[DevSlack]:
+    with run_devslack() as running:
+        yield running
+
+
+def worker(engine: Engine, slack: DevSlack, **options) -> OutboxWorker:
+    options = {"channel_interval": 0.0, "poll_seconds": 0.02, "backoff_base": 0.05, **options}
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    return OutboxWorker(engine, client, clock=clock, **options)
+
+
+def queue(engine: Engine, *messages: Message) -> None:
+    with Session(engine) as session:
+        for message in messages:
+            enqueue(session, message, now=clock.now())
+        session.commit()
+
+
+def report(text: str, channel: str = STATUS_CHANNEL) -> Message:
+    return Message(kind="report.test", channel=channel, text=text)
+
+
+def rows(engine: Engine) -> list[OutboxMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def posted(slack: DevSlack) -> list[str]:
+    return [
+        call.args["text"] for call in slack.calls("chat.postMessage") if call.response.get("ok")
+    ]
+
+
+async def run_until(outbox_worker: OutboxWorker, done, timeout: float = 10.0) -> None:
+    """Run the worker as `serve` does until `done()` holds."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox_worker.run(stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not await asyncio.to_thread(done):
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+
+
+def all_settled(engine: Engine):
+    return lambda: all(row.status != "pending" for row in rows(engine))
+
+
+async def test_queued_messages_are_posted_in_order_and_marked_sent(
+    engine: Engine, slack: DevSlack
+) -> None:
+    queue(engine, report("eerste"), report("tweede"), report("welkom", SHARED_CHANNEL))
+
+    await run_until(worker(engine, slack), all_settled(engine))
+
+    assert [m.text for m in slack.messages(STATUS_CHANNEL)] == ["eerste", "tweede"]
+    assert [m.text for m in slack.messages(SHARED_CHANNEL)] == ["welkom"]
+    stored = rows(engine)
+    assert {row.status for row in stored} == {"sent"}
+    assert all(row.slack_ts and row.sent_at for row in stored)
+
+
+async def test_a_429_is_retried_once_after_retry_after(engine: Engine, slack: DevSlack) -> None:
+    slack.fail("chat.postMessage", status=429, retry_after=1)
+    queue(engine, report("na de wachttijd"))
+
+    await run_until(worker(engine, slack), all_settled(engine))
+
+    calls = slack.calls("chat.postMessage")
+    assert [call.status for call in calls] == [429, 200]
+    assert posted(slack) == ["na de wachttijd"]
+    assert calls[1].at - calls[0].at >= 1.0
+    assert rows(engine)[0].attempts == 0  # being told to wait is no failure
+
+
+async def test_a_server_error_is_retried_with_backoff(engine: Engine, slack: DevSlack) -> None:
+    slack.fail("chat.postMessage", status=500, times=2)
+    queue(engine, report("toch aangekomen"))
+
+    await run_until(worker(engine, slack), all_settled(engine))
+
+    assert [call.status for call in slack.calls("chat.postMessage")] == [500, 500, 200]
+    assert posted(slack) == ["toch aangekomen"]
+    [row] = rows(engine)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_after_the_last_attempt_a_message_fails_and_the_next_one_goes(
+    engine: Engine, slack: DevSlack
+) -> None:
+    slack.fail("chat.postMessage", status=503, times=3)
+    queue(engine, report("te vaak mislukt"), report("de volgende"))
+
+    await run_until(worker(engine, slack, max_attempts=3), all_settled(engine))
+
+    assert posted(slack) == ["de volgende"]
+    first, second = rows(engine)
+    assert (first.status, first.attempts, first.last_error) == ("failed", 3, "fatal_error")
+    assert second.status == "sent"
+
+
+async def test_an_error_slack_would_repeat_fails_at_once(engine: Engine, slack: DevSlack) -> None:
+    queue(engine, report("nergens", "C0GONE"))
+
+    await run_until(worker(engine, slack), all_settled(engine))
+
+    [row] = rows(engine)
+    assert (row.status, row.last_error) == ("failed", "channel_not_found")
+    assert len(slack.calls("chat.postMessage")) == 1
+
+
+async def test_a_channel_gets_at_most_one_message_per_interval(
+    engine: Engine, slack: DevSlack
+) -> None:
+    queue(engine, report("een"), report("twee"), report("drie"))
+
+    await run_until(worker(engine, slack, channel_interval=0.3), all_settled(engine))
+
+    moments = [call.at for call in slack.calls("chat.postMessage")]
+    assert len(moments) == 3
+    assert all(later - earlier >= 0.3 for earlier, later in zip(moments, moments[1:], strict=False))
+
+
+async def test_after_an_uninstall_nothing_is_sent(engine: Engine, slack: DevSlack) -> None:
+    with Session(engine) as session:
+        halt_delivery(session, team_id="T0OURS", reason="app_uninstalled", now=clock.now())
+        session.commit()
+    queue(engine, report("blijft liggen"))
+
+    outbox_worker = worker(engine, slack)
+    assert await outbox_worker.deliver_due() == 0
+
+    assert slack.calls("chat.postMessage") == []
+    assert rows(engine)[0].status == "pending"
+
+
+async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
+    engine: Engine, slack: DevSlack
+) -> None:
+    queue(engine, report("één keer"))
+    first, second = worker(engine, slack), worker(engine, slack)
+
+    claimed = await asyncio.to_thread(first.claim)
+    assert [message.payload["text"] for message in claimed] == ["één keer"]
+    assert await asyncio.to_thread(second.claim) == []
+
+    second.clock = LaterClock(timedelta(minutes=3))
+    assert len(await asyncio.to_thread(second.claim)) == 1
+
+
+def test_a_message_with_a_dedupe_key_is_queued_once(engine: Engine) -> None:
+    nudge = Message(kind="nudge", channel=SHARED_CHANNEL, text="herinnering", dedupe_key="n:1:1")
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        assert enqueue_once(session, nudge, now=now) is not None
+        session.commit()
+    with Session(engine) as session:
+        assert enqueue_once(session, nudge, now=now) is None
+    assert len(rows(engine)) == 1
+
+
+# --- two processes on one PostgreSQL --------------------------------------------------------
+
+WORKER_PROCESS = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from slack_sdk.web.async_client import AsyncWebClient
+    from sqlmodel import Session, select
+    from bot.clock import SystemClock
+    from bot.outbox import OutboxWorker
+    from storage.db import make_engine
+    from storage.models import OutboxMessage
+
+    async def main():
+        engine = make_engine(os.environ["OUTBOX_DATABASE_URL"])
+        client = AsyncWebClient(
+            token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
+        )
+        worker = OutboxWorker(
+            engine, client, clock=SystemClock(), channel_interval=0.0, batch_size=5
+        )
+        print("ready", flush=True)
+        sys.stdin.readline()  # both processes start together
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        pending = select(OutboxMessage.id).where(OutboxMessage.status == "pending")
+        while True:
+            await asyncio.sleep(0.05)
+            with Session(engine) as session:
+                if session.exec(pending).first() is None:
+                    break
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_on_postgresql_post_each_message_once(
+    engine: Engine, slack: DevSlack, database_url: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs a single worker")
+    channels = [STATUS_CHANNEL, SHARED_CHANNEL]
+    queue(engine, *(report(f"melding {n}", channels[n % 2]) for n in range(100)))
+    environment = {
+        **os.environ,
+        "OUTBOX_DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_API_URL": slack.api_url,
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER_PROCESS],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        for process in processes:
+            assert process.wait(timeout=60) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+
+    counts = Counter(posted(slack))
+    assert len(counts) == 100
+    assert set(counts.values()) == {1}
+    assert {row.status for row in rows(engine)} == {"sent"}
+    for channel in channels:  # each channel kept its order
+        texts = [m.text for m in slack.messages(channel)]
+        assert texts == sorted(texts, key=lambda text: int(text.split()[1]))
