@@ -62,4 +62,3 @@ def test_a_token_under_an_unknown_key_cannot_be_decrypted() -> None:
 def test_the_cipher_never_shows_its_keys() -> None:
     key = generate_key()
     assert key not in repr(TokenCipher([key]))
-

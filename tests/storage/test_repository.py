@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -367,3 +368,35 @@ def test_tokens_need_a_key(engine: Engine, new_onboarding: NewOnboarding) -> Non
     onboarding = new_onboarding()
     with SqlUnitOfWork(engine, None) as unit, pytest.raises(EncryptionKeyError):
         unit.onboardings.set_pending_token(unit.onboardings.require(onboarding.id), TOKEN)
+
+
+def test_two_concurrent_updates_of_one_onboarding_leave_exactly_one_result(
+    uow: UnitOfWorkFactory, new_onboarding: NewOnboarding
+) -> None:
+    onboarding_id = new_onboarding().id
+    both_have_read = threading.Barrier(2, timeout=10)
+    outcomes: dict[str, str] = {}
+
+    def submit(state: str) -> None:
+        try:
+            with uow() as unit:
+                onboarding = unit.onboardings.require(onboarding_id)
+                both_have_read.wait()
+                onboarding.state = state
+                unit.audit.record(state, actor="U0CUSTOMER", onboarding_id=onboarding_id)
+                unit.commit()
+            outcomes[state] = "written"
+        except StaleUpdate:
+            outcomes[state] = "stale"
+
+    threads = [threading.Thread(target=submit, args=(s,)) for s in ("cancelled", "terms_accepted")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes.values()) == ["stale", "written"]
+    [winner] = [state for state, outcome in outcomes.items() if outcome == "written"]
+    with uow() as unit:
+        assert unit.onboardings.require(onboarding_id).state == winner
+        assert [event.kind for event in unit.audit.for_onboarding(onboarding_id)] == [winner]
