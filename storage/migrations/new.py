@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -21,9 +22,22 @@ def main(message: str) -> None:
         engine = make_engine(f"sqlite:///{Path(directory) / 'head.db'}")
         upgrade(engine)
         config = alembic_config(engine)
+        # Revision ids start with a four-digit sequence number (0001, 0002_outbox, ...).
         head = ScriptDirectory.from_config(config).get_current_head() or "0000"
-        command.revision(config, message=message, autogenerate=True, rev_id=f"{int(head) + 1:04d}")
+        command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            rev_id=f"{int(head[:4]) + 1:04d}",
+            process_revision_directives=_skip_when_nothing_changed,
+        )
         engine.dispose()
+
+
+def _skip_when_nothing_changed(_context: Any, _revision: Any, directives: list[Any]) -> None:
+    if directives[0].upgrade_ops.is_empty():
+        directives.clear()
+        print("models and migrations agree: no revision written")
 
 
 if __name__ == "__main__":
