@@ -94,19 +94,31 @@ def service_url(base_url: str, service: str) -> str:
 
 class _NmbrsTransport(zeep.Transport):
     """Turns what cannot be a SOAP answer (timeout, refused connection, an HTTP status other than
-    200 or a fault's 500, a body that is not XML) into ProviderUnavailable before zeep reads it."""
+    200 or a fault's 500, a body that is not XML) into ProviderUnavailable before zeep reads it.
+    Logs like zeep's own transport, but survives bodies that are not UTF-8."""
 
     _xml_parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("HTTP Post to %s:\n%s", address, _text(message))
         try:
-            response = super().post(address, message, headers)
+            response = self.session.post(
+                address, data=message, headers=headers, timeout=self.operation_timeout
+            )
         except requests.Timeout:
             raise ProviderUnavailable(f"Nmbrs did not answer in time ({address})") from None
         except requests.RequestException as exc:
             raise ProviderUnavailable(
                 f"Nmbrs could not be reached ({address}: {type(exc).__name__})"
             ) from None
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                "HTTP Response from %s (status: %d):\n%s",
+                address,
+                response.status_code,
+                _text(response.content, response.encoding),
+            )
         if response.status_code not in (200, 500):
             raise ProviderUnavailable(f"Nmbrs answered HTTP {response.status_code} ({address})")
         try:
@@ -118,8 +130,17 @@ class _NmbrsTransport(zeep.Transport):
         return response
 
 
-# Lenient parsing: an answer with elements our WSDL subset does not know still reads.
-_SETTINGS = zeep.Settings(strict=False, forbid_external=True, xml_huge_tree=True)
+def _text(content: str | bytes, encoding: str | None = None) -> str:
+    if isinstance(content, str):
+        return content
+    return content.decode(encoding or "utf-8", errors="replace")
+
+
+# Lenient reading: an answer with elements our WSDL subset does not know, in any position, still
+# reads (well-formedness is checked by the transport first).
+_SETTINGS = zeep.Settings(
+    strict=False, xsd_ignore_sequence_order=True, forbid_external=True, xml_huge_tree=True
+)
 
 _lock = threading.Lock()
 _documents: dict[str, Document] = {}

@@ -127,6 +127,12 @@ class AccountRegistry:
             self._accounts[account.username] = account
         return account
 
+    def reset(self, accounts: Iterable[SandboxAccount]) -> None:
+        """Replace every account, e.g. with a fresh `demo_accounts()` between tests."""
+        fresh = {account.username: account for account in accounts}
+        with self._lock:
+            self._accounts = fresh
+
     def remove(self, username: str) -> None:
         with self._lock:
             del self._accounts[username]
