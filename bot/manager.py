@@ -11,31 +11,53 @@
   digest; active links for unlinking.
 - Scheduled work: the daily digest, nudges in the client's channel, expiry.
 
-No Slack here: posting the invite and drawing views is the transport's job (bot.slack).
+No Slack calls here beyond the outbox: posting the invite and drawing views is the transport's
+job (bot.slack), reached through the `InviteChannel` protocol.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
 from bot import flow
-from bot.clock import Clock, WorkingCalendar
+from bot.clock import Clock, SystemClock, WorkingCalendar
 from bot.events import OnboardingEvent
 from bot.flow import END_STATES, Event, IllegalTransition
-from bot.outbox import enqueue_once
-from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
-from bot.schedule import Job, ReminderPolicy, daily_on_working_days, hourly
+from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
+from bot.reports import (
+    OnboardingSummary,
+    StatusReports,
+    needing_attention_first,
+    status_reports,
+    summarise,
+)
+from bot.schedule import (
+    Job,
+    ReminderPolicy,
+    Runner,
+    Scheduler,
+    daily_on_working_days,
+    hourly,
+    reminder_policy,
+    working_calendar,
+)
 from bot.service import Actor, InviteStatus, OnboardingService
 from bot.settings import Settings
+from bot.slack.views.invite import invite_message
 from storage.models import Client, Onboarding
 from storage.repository import NotFound, StaleUpdate, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +140,6 @@ class StartRequest:
 
     client_name: str
     channel_id: str
-    team_id: str
     language: str
     contact_user_id: str | None = None
 
@@ -219,21 +240,24 @@ class ManagerTools:
             onboarding_id = onboarding.id
         return self.summary(onboarding_id)
 
-    def start(self, request: StartRequest, *, manager: str) -> InviteStatus:
-        """Create the client and its onboarding (state invited); post the invite afterwards."""
+    def start(self, request: StartRequest, *, team_id: str, manager: str) -> InviteStatus:
+        """Create the client (of Slack team `team_id`) and its onboarding in state invited;
+        the invite message is posted afterwards."""
         return self._service.create_invite(
             client_name=request.client_name,
             channel_id=request.channel_id,
-            team_id=request.team_id,
+            team_id=team_id,
             started_by=manager,
             language=request.language,
             contact_user_id=request.contact_user_id,
         )
 
-    def replace(self, onboarding_id: int, request: StartRequest, *, manager: str) -> InviteStatus:
+    def replace(
+        self, onboarding_id: int, request: StartRequest, *, team_id: str, manager: str
+    ) -> InviteStatus:
         """Cancel the channel's open onboarding and start a new one in its place."""
         self.cancel(onboarding_id, manager=manager)
-        return self.start(request, manager=manager)
+        return self.start(request, team_id=team_id, manager=manager)
 
     # --- acting on one onboarding -----------------------------------------------------------
 
@@ -257,13 +281,13 @@ class ManagerTools:
     def lift_block(self, onboarding_id: int, *, manager: str) -> None:
         self._service.lift_block(onboarding_id, Actor(manager))
 
-    def unlink(self, link_id: int, *, manager: str) -> bool:
+    def unlink(self, link_id: int, *, manager: str) -> str | None:
         """Erase the link's token and mark its onboarding unlinked; the audit trail stays.
-        False when it was unlinked before (nothing changes then)."""
+        Returns the client's name, or None when it was unlinked before (nothing changes)."""
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
             if not uow.links.unlink(link, actor=manager, at=self._clock.now()):
-                return False
+                return None
             onboarding = uow.onboardings.require(link.onboarding_id)
             client = self._client(uow, onboarding)
             if flow.allows(onboarding.state, Event.UNLINK):
@@ -280,7 +304,17 @@ class ManagerTools:
             # The link's own audit entry (link_unlinked) is written by the repository.
             self._reports(uow, self._event(LinkUnlinked, onboarding, client, manager, link_id))
             uow.commit()
-            return True
+            return client.name
+
+    def halt_sending(self, *, team_id: str, reason: str) -> None:
+        """Slack took our access away (app_uninstalled, tokens_revoked): record it and stop
+        every message from now on."""
+        now = self._clock.now()
+        with self._unit_of_work() as uow:
+            halt_delivery(uow.session, team_id=team_id, reason=reason, now=now)
+            uow.audit.record(reason, actor="slack", detail={"team_id": team_id}, at=now)
+            uow.commit()
+        logger.warning("Slack reported %s for team %s: all sending stopped", reason, team_id)
 
     # --- scheduled work ---------------------------------------------------------------------
 
@@ -335,6 +369,13 @@ class ManagerTools:
                 expired.append(self._service.expire(onboarding_id))
             except (IllegalTransition, StaleUpdate, NotFound):
                 logger.info("onboarding %s moved on before it could expire", onboarding_id)
+        # Redraw the invite messages (no Start button any more) through the outbox.
+        updates = [invite_update(status) for status in expired if status.message_ts]
+        if updates:
+            with self._unit_of_work() as uow:
+                for message in updates:
+                    enqueue(uow.session, message, now=self._clock.now())
+                uow.commit()
         return expired
 
     # --- helpers ------------------------------------------------------------------------------
@@ -365,23 +406,184 @@ class ManagerTools:
         )
 
 
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What Slack says about the channel chosen for an invite."""
+
+    found: bool
+    bot_is_member: bool
+    externally_shared: bool
+    # The customer's workspace in a Slack Connect channel (None when not shared).
+    external_team_id: str | None = None
+
+
+class OnboardingEnded(Exception):
+    """The onboarding has ended; there is nothing to resend."""
+
+    def __init__(self, state: str):
+        self.state = state
+        super().__init__(f"the onboarding has ended ({state})")
+
+
+class InviteFailed(Exception):
+    """Slack refused the invite message; `code` is Slack's error."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(f"the invite could not be posted: {code}")
+
+
+class InviteChannel(Protocol):
+    """The transport's side of posting invites (bot.slack implements it)."""
+
+    async def channel(self, channel_id: str) -> ChannelInfo: ...
+
+    async def post_invite(self, status: InviteStatus) -> InviteStatus:
+        """Post the invite message; InviteFailed when Slack refuses."""
+        ...
+
+    async def send_dm(self, user_id: str, status: InviteStatus) -> str | None:
+        """Tell the contact in a direct message; Slack's error code when that fails."""
+        ...
+
+
+# What became of a request to start an onboarding.
+STARTED = "started"
+BOT_NOT_IN_CHANNEL = "bot_not_in_channel"
+ALREADY_RUNNING = "already_running"
+POST_FAILED = "post_failed"
+
+
+@dataclass(frozen=True)
+class StartResult:
+    kind: str
+    request: StartRequest
+    invite: InviteStatus | None = None
+    running: OnboardingSummary | None = None
+    not_externally_shared: bool = False
+    dm_sent: bool = False
+    dm_error: str | None = None
+    error: str | None = None
+
+
+class InviteDesk:
+    """Starting, replacing and resending invites: the checks in Slack, the use case, the post.
+
+    The order matters: the bot must be in the channel before anything is created, and a
+    channel with a running onboarding gets a choice (resend or replace), not a duplicate.
+    A DM that fails is reported to the manager; the channel invite stands regardless.
+    """
+
+    def __init__(self, tools: ManagerTools, channel: InviteChannel, *, home_team: str):
+        self._tools = tools
+        self._channel = channel
+        self._home_team = home_team
+
+    async def start(
+        self, request: StartRequest, *, manager: str, replacing: int | None = None
+    ) -> StartResult:
+        info = await self._channel.channel(request.channel_id)
+        if not info.bot_is_member:
+            return StartResult(BOT_NOT_IN_CHANNEL, request)
+        team_id = info.external_team_id or self._home_team
+        if replacing is None:
+            running = await asyncio.to_thread(self._tools.open_for_channel, request.channel_id)
+            if running is not None:
+                return StartResult(ALREADY_RUNNING, request, running=running)
+            invite = await asyncio.to_thread(
+                self._tools.start, request, team_id=team_id, manager=manager
+            )
+        else:
+            invite = await asyncio.to_thread(
+                self._tools.replace, replacing, request, team_id=team_id, manager=manager
+            )
+        try:
+            invite = await self._channel.post_invite(invite)
+        except InviteFailed as error:
+            return StartResult(POST_FAILED, request, invite=invite, error=error.code)
+        dm_error = None
+        if request.contact_user_id:
+            dm_error = await self._channel.send_dm(request.contact_user_id, invite)
+        return StartResult(
+            STARTED,
+            request,
+            invite=invite,
+            not_externally_shared=not info.externally_shared,
+            dm_sent=bool(request.contact_user_id) and dm_error is None,
+            dm_error=dm_error,
+        )
+
+    async def resend(self, onboarding_id: int, *, manager: str) -> InviteStatus:
+        """Post the invite of an open onboarding again (and DM the contact again).
+        OnboardingEnded when it has ended; InviteFailed when Slack refuses."""
+        summary = await asyncio.to_thread(self._tools.summary, onboarding_id)
+        if not summary.is_open:
+            raise OnboardingEnded(summary.state)
+        status = await asyncio.to_thread(self._tools.invite_status, onboarding_id)
+        status = await self._channel.post_invite(status)
+        if summary.contact_user_id:
+            await self._channel.send_dm(summary.contact_user_id, status)
+        await asyncio.to_thread(self._tools.record_resent, onboarding_id, manager=manager)
+        return status
+
+
+def invite_update(status: InviteStatus) -> Message:
+    """The invite message redrawn for its new state, as an outbox message."""
+    message = invite_message(status)
+    return Message(
+        kind="invite_update",
+        channel=status.channel_id,
+        method="chat.update",
+        text=message.text,
+        blocks=message.blocks,
+        extra={"ts": status.message_ts},
+    )
+
+
 def scheduled_jobs(
-    tools: ManagerTools,
-    *,
-    calendar: WorkingCalendar,
-    settings: Settings,
-    on_expired: Callable[[Sequence[InviteStatus]], None] | None = None,
+    tools: ManagerTools, *, calendar: WorkingCalendar, settings: Settings
 ) -> list[Job]:
     """The digest at DIGEST_TIME on working days, nudges every working hour, expiry hourly."""
     working_hours = (settings.working_hours_start, settings.working_hours_end)
-
-    def expire(due_at: datetime) -> None:
-        expired = tools.expire_overdue(due_at)
-        if expired and on_expired is not None:
-            on_expired(expired)
-
     return [
         Job("digest", daily_on_working_days(calendar, settings.digest_time), tools.send_digest),
         Job("nudges", hourly(calendar, within=working_hours), tools.send_nudges),
-        Job("expiry", hourly(calendar), expire),
+        Job("expiry", hourly(calendar), tools.expire_overdue),
     ]
+
+
+def manager_tools(container: Container, *, clock: Clock | None = None) -> ManagerTools:
+    settings = container.settings
+    return ManagerTools(
+        unit_of_work=container.unit_of_work,
+        service=container.onboarding,
+        reports=status_reports(settings),
+        policy=reminder_policy(settings),
+        clock=clock or SystemClock(),
+    )
+
+
+def background_work(container: Container, *, clock: Clock | None = None) -> list[Runner]:
+    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler.
+    Use with `bot.schedule.running_in_background(background_work(container))`."""
+    settings = container.settings
+    clock = clock or SystemClock()
+    worker = OutboxWorker(
+        container.engine,
+        AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+        clock=clock,
+        channel_interval=settings.outbox_channel_interval_seconds,
+        poll_seconds=settings.outbox_poll_seconds,
+        max_attempts=settings.outbox_max_attempts,
+    )
+    scheduler = Scheduler(
+        container.engine,
+        clock,
+        scheduled_jobs(
+            manager_tools(container, clock=clock),
+            calendar=working_calendar(settings),
+            settings=settings,
+        ),
+        poll_seconds=settings.scheduler_poll_seconds,
+    )
+    return [worker.run, scheduler.run]

@@ -22,7 +22,8 @@ from bot.events import OnboardingEvent
 from bot.flow import END_STATES, MAIN_LINE, State, step_reached
 from bot.i18n import Catalogue, catalogue
 from bot.outbox import Message, enqueue
-from bot.schedule import ReminderPolicy
+from bot.schedule import ReminderPolicy, reminder_policy, working_calendar
+from bot.settings import Settings
 from storage.models import Client, Onboarding
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class OnboardingSummary:
     client_id: int
     client_name: str
     channel_id: str
+    contact_user_id: str | None
     language: str
     state: str
     step: int | None
@@ -72,6 +74,7 @@ def summarise(
         client_id=client.id,
         client_name=client.name,
         channel_id=client.slack_channel_id,
+        contact_user_id=client.contact_user_id,
         language=client.language,
         state=onboarding.state,
         step=step_reached(onboarding.state),
@@ -95,6 +98,16 @@ def needing_attention_first(summaries: Iterable[OnboardingSummary]) -> list[Onbo
 def escape(text: str) -> str:
     """Make a name safe inside Slack mrkdwn (no accidental links or mentions)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def status_reports(settings: Settings) -> StatusReports:
+    """The reports as `serve` sends them: to STATUS_CHANNEL, in DEFAULT_LANGUAGE."""
+    return StatusReports(
+        status_channel=settings.status_channel,
+        language=settings.default_language,
+        calendar=working_calendar(settings),
+        policy=reminder_policy(settings),
+    )
 
 
 class StatusReports:
@@ -270,11 +283,11 @@ class StatusReports:
 
     def _package(self, event: OnboardingEvent) -> str:
         package = event.package  # type: ignore[attr-defined]
-        return self.texts.get(f"customer.package.{package}", package)
+        return self.texts.get(f"customer.terms.packages.{package}", package)
 
     def _handoff_reason(self, event: OnboardingEvent) -> str:
         reason = event.reason  # type: ignore[attr-defined]
         package = getattr(event, "package", None)
-        package_label = self.texts.get(f"customer.package.{package}", package or "")
+        package_label = self.texts.get(f"customer.terms.packages.{package}", package or "")
         key = f"reports.handoff_reason.{reason}"
         return self.texts.text(key, package=package_label) if key in self.texts else reason

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.clock import Clock, WorkingCalendar
+from bot.settings import Settings
 from storage.models import JobRun
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,18 @@ class ReminderPolicy:
 
     def is_stalled(self, last_progress_at: datetime, now: datetime) -> bool:
         return self.nudge_due_at(last_progress_at, 1) <= now
+
+
+def working_calendar(settings: Settings) -> WorkingCalendar:
+    return WorkingCalendar(settings.timezone, public_holidays=settings.dutch_public_holidays)
+
+
+def reminder_policy(settings: Settings) -> ReminderPolicy:
+    return ReminderPolicy(
+        calendar=working_calendar(settings),
+        first_working_days=settings.reminder_first_working_days,
+        second_working_days=settings.reminder_second_working_days,
+    )
 
 
 @dataclass(frozen=True)
@@ -143,3 +156,19 @@ class Scheduler:
         with Session(self.engine) as session:
             session.execute(delete(JobRun).where(JobRun.job == job, JobRun.due_at == due_at))
             session.commit()
+
+
+Runner = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@asynccontextmanager
+async def running_in_background(runners: Sequence[Runner]) -> AsyncIterator[None]:
+    """Run each `runner(stop)` as a task for as long as the block lasts (e.g. a server's
+    lifespan); on leaving, set `stop` and wait for every task to finish its round."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner(stop)) for runner in runners]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -26,6 +26,7 @@ from bot.manager import (
     refusal_reason,
     scheduled_jobs,
 )
+from bot.outbox import delivery_halted
 from bot.reports import StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.service import OnboardingService
@@ -38,6 +39,7 @@ from storage.repository import unit_of_work_factory
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MANAGER = "U0MANAGER"
+CUSTOMER_TEAM = "T0CUSTOMER"
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 calendar = WorkingCalendar("Europe/Amsterdam")
 policy = ReminderPolicy(calendar=calendar)
@@ -85,7 +87,7 @@ def tools(engine: Engine) -> ManagerTools:
 
 
 def request(name: str = "Bakkerij de Vries", channel: str = "C0SHARED") -> StartRequest:
-    return StartRequest(client_name=name, channel_id=channel, team_id="T0CUSTOMER", language="nl")
+    return StartRequest(client_name=name, channel_id=channel, language="nl")
 
 
 def outbox(engine: Engine) -> list[OutboxMessage]:
@@ -112,7 +114,7 @@ def onboarding(engine: Engine, onboarding_id: int) -> Onboarding:
 
 def complete_with_link(tools: ManagerTools, engine: Engine) -> int:
     """An onboarding that finished with a stored link; returns the link id."""
-    invite = tools.start(request(), manager=MANAGER)
+    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
     uow = tools._unit_of_work
     with uow() as unit:
         stored = unit.onboardings.require(invite.onboarding_id)
@@ -178,7 +180,7 @@ async def test_the_gate_caches_the_group_and_refuses_when_slack_cannot_say() -> 
 def test_starting_an_onboarding_creates_the_invite_and_reports_it(
     tools: ManagerTools, engine: Engine
 ) -> None:
-    invite = tools.start(request(), manager=MANAGER)
+    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
 
     assert invite.state == "invited" and invite.channel_id == "C0SHARED"
     assert reports_sent(engine) == ["report.invite_created"]
@@ -190,8 +192,13 @@ def test_starting_an_onboarding_creates_the_invite_and_reports_it(
 def test_replacing_cancels_the_running_onboarding_and_starts_a_new_one(
     tools: ManagerTools, engine: Engine
 ) -> None:
-    first = tools.start(request(), manager=MANAGER)
-    second = tools.replace(first.onboarding_id, request("Bakkerij de Vries BV"), manager=MANAGER)
+    first = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
+    second = tools.replace(
+        first.onboarding_id,
+        request("Bakkerij de Vries BV"),
+        team_id=CUSTOMER_TEAM,
+        manager=MANAGER,
+    )
 
     assert onboarding(engine, first.onboarding_id).state == "cancelled"
     assert tools.open_for_channel("C0SHARED").onboarding_id == second.onboarding_id
@@ -203,7 +210,7 @@ def test_replacing_cancels_the_running_onboarding_and_starts_a_new_one(
 
 
 def test_a_resend_is_audited_and_reported(tools: ManagerTools, engine: Engine) -> None:
-    invite = tools.start(request(), manager=MANAGER)
+    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
     tools.record_resent(invite.onboarding_id, manager=MANAGER)
 
     assert "invite_resent" in audit_kinds(engine, invite.onboarding_id)
@@ -211,7 +218,7 @@ def test_a_resend_is_audited_and_reported(tools: ManagerTools, engine: Engine) -
 
 
 def test_cancelling_ends_the_onboarding_once(tools: ManagerTools, engine: Engine) -> None:
-    invite = tools.start(request(), manager=MANAGER)
+    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
     status = tools.cancel(invite.onboarding_id, manager=MANAGER)
 
     assert status.state == "cancelled"
@@ -222,7 +229,7 @@ def test_cancelling_ends_the_onboarding_once(tools: ManagerTools, engine: Engine
 
 
 def test_lifting_a_token_block_allows_attempts_again(tools: ManagerTools, engine: Engine) -> None:
-    invite = tools.start(request(), manager=MANAGER)
+    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
     with tools._unit_of_work() as unit:
         unit.onboardings.require(invite.onboarding_id).blocked_until = datetime.now(
             UTC
@@ -243,7 +250,7 @@ def test_unlinking_erases_the_token_and_keeps_the_audit(
     link_id = complete_with_link(tools, engine)
     assert [row.link_id for row in tools.dashboard().links] == [link_id]
 
-    assert tools.unlink(link_id, manager=MANAGER) is True
+    assert tools.unlink(link_id, manager=MANAGER) == "Bakkerij de Vries"
 
     with tools._unit_of_work() as unit:
         link = unit.links.require(link_id)
@@ -254,7 +261,7 @@ def test_unlinking_erases_the_token_and_keeps_the_audit(
     assert "state_changed" in audit_kinds(engine, link.onboarding_id)
     assert reports_sent(engine)[-1] == "report.link_unlinked"
     assert tools.dashboard().links == []
-    assert tools.unlink(link_id, manager=MANAGER) is False
+    assert tools.unlink(link_id, manager=MANAGER) is None
     assert reports_sent(engine).count("report.link_unlinked") == 1
 
 
@@ -270,9 +277,9 @@ def test_no_report_and_no_outbox_row_names_the_token(tools: ManagerTools, engine
 
 def test_the_open_list_puts_stalled_onboardings_first(tools: ManagerTools) -> None:
     with freeze_time(local(2026, 11, 16, 10, 0)):
-        old = tools.start(request("Oud", "C0OLD"), manager=MANAGER)
+        old = tools.start(request("Oud", "C0OLD"), team_id=CUSTOMER_TEAM, manager=MANAGER)
     with freeze_time(local(2026, 11, 25, 10, 0)):
-        new = tools.start(request("Nieuw", "C0NEW"), manager=MANAGER)
+        new = tools.start(request("Nieuw", "C0NEW"), team_id=CUSTOMER_TEAM, manager=MANAGER)
     with freeze_time(local(2026, 11, 26, 10, 0)):
         rows = tools.open_onboardings()
 
@@ -292,7 +299,7 @@ def test_nudges_come_after_three_and_seven_working_days_once_each(
     tools: ManagerTools, engine: Engine
 ) -> None:
     with freeze_time(local(2026, 11, 23, 10, 0)):  # Monday
-        invite = tools.start(request(), manager=MANAGER)
+        invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
 
     assert tools.send_nudges(local(2026, 11, 26, 9, 0)) == 0
     assert tools.send_nudges(local(2026, 11, 26, 10, 0)) == 1  # Thursday
@@ -309,7 +316,7 @@ def test_nudges_come_after_three_and_seven_working_days_once_each(
 
 def test_expiry_ends_overdue_onboardings_with_a_report(tools: ManagerTools, engine: Engine) -> None:
     with freeze_time(local(2026, 11, 23, 10, 0)):
-        invite = tools.start(request(), manager=MANAGER)
+        invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
 
     assert tools.expire_overdue(local(2026, 12, 7, 9, 0)) == []
     [expired] = tools.expire_overdue(local(2026, 12, 7, 10, 0))
@@ -319,12 +326,40 @@ def test_expiry_ends_overdue_onboardings_with_a_report(tools: ManagerTools, engi
     assert tools.expire_overdue(local(2026, 12, 7, 11, 0)) == []
 
 
+def test_an_expired_invite_message_is_redrawn_without_its_start_button(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    with freeze_time(local(2026, 11, 23, 10, 0)):
+        invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
+    tools._service.record_invite(invite.onboarding_id, channel_id="C0SHARED", message_ts="1.5")
+
+    tools.expire_overdue(local(2026, 12, 7, 10, 0))
+
+    [update] = [row for row in outbox(engine) if row.method == "chat.update"]
+    assert (update.channel_id, update.payload["ts"]) == ("C0SHARED", "1.5")
+    assert "verlopen" in str(update.payload["blocks"])
+    assert "start_onboarding" not in str(update.payload["blocks"])
+
+
+def test_an_uninstall_stops_all_sending_and_is_recorded(
+    tools: ManagerTools, engine: Engine
+) -> None:
+    tools.halt_sending(team_id="T0OURS", reason="app_uninstalled")
+
+    with Session(engine) as session:
+        assert delivery_halted(session)
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.kind == "app_uninstalled"))
+    assert event.detail == {"team_id": "T0OURS"}
+
+
 def test_the_digest_counts_what_ended_since_the_previous_working_day(
     tools: ManagerTools, engine: Engine
 ) -> None:
     with freeze_time(local(2026, 11, 25, 10, 0)):
-        tools.start(request("Blijft open", "C0OPEN"), manager=MANAGER)
-        cancelled = tools.start(request("Gestopt", "C0STOP"), manager=MANAGER)
+        tools.start(request("Blijft open", "C0OPEN"), team_id=CUSTOMER_TEAM, manager=MANAGER)
+        cancelled = tools.start(
+            request("Gestopt", "C0STOP"), team_id=CUSTOMER_TEAM, manager=MANAGER
+        )
     with freeze_time(local(2026, 11, 25, 15, 0)):
         tools.cancel(cancelled.onboarding_id, manager=MANAGER)
 
