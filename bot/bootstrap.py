@@ -9,13 +9,18 @@ Tests build their own Container around scratch storage and a local Nmbrs sandbox
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
+from bot.events import EventBus
+from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.membership import SlackChannelMembership
 from bot.web import create_asgi_app
 from nmbrs.provider import PayrollProvider
 from nmbrs.soap import SoapNmbrsProvider
@@ -31,6 +36,22 @@ class Container:
     cipher: TokenCipher
     unit_of_work: UnitOfWorkFactory
     payroll_provider: PayrollProvider
+    # Status events of the onboardings; subscribers (reports) run in the publishing transaction.
+    event_bus: EventBus = field(default_factory=EventBus)
+
+    @cached_property
+    def onboarding(self) -> OnboardingService:
+        """The customer's onboarding use cases (bot.service), one per container."""
+        slack = WebClient(
+            token=self.settings.slack_bot_token, base_url=self.settings.slack_api_url, timeout=5
+        )
+        return OnboardingService(
+            unit_of_work=self.unit_of_work,
+            provider=self.payroll_provider,
+            membership=SlackChannelMembership(slack),
+            settings=self.settings,
+            event_bus=self.event_bus,
+        )
 
     async def check_database(self) -> None:
         """Raise unless the database answers; runs off the event loop (blocking driver)."""

@@ -18,12 +18,12 @@ logger = logging.getLogger(__name__)
 
 def build_app(container: Container) -> AsyncApp:
     """Build the Slack app. Acks go out as soon as a listener calls `ack()`
-    (process_before_response stays False), so slow work never delays them."""
+    (process_before_response stays False), so slow work never delays them. The bot token
+    travels with the client, whose base URL may point at a local Slack stand-in."""
     settings = container.settings
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret,
-        token=settings.slack_bot_token,
         client=client,
         process_before_response=False,
         logger=logging.getLogger("bot.slack.bolt"),

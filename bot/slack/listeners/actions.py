@@ -1,14 +1,113 @@
-"""Listeners for the customer's actions."""
+"""Listeners for the customer's button clicks: Start in the channel, and the buttons in modals."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import DEFAULT_LANGUAGE, resolve_language
+from bot.slack.conversation import (
+    actor_from,
+    is_retry,
+    refresh_invite,
+    replace_view,
+    run_use_case,
+    view_for,
+    working,
+)
+from bot.slack.metadata import MetadataSigner
+from bot.slack.views.invite import ACTION_START, parse_start_value
+from bot.slack.views.onboarding import (
+    ACTION_CHECK_AGAIN,
+    ACTION_NARROW_FILTER,
+    ACTION_OPEN_NMBRS,
+    WORKING_CHECKING,
+    WORKING_MOMENT,
+    error_view,
+    not_opened_text,
+    refused_view,
+)
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.bootstrap import Container
 
+logger = logging.getLogger(__name__)
+
 
 def register(app: AsyncApp, container: Container) -> None:
-    """Registered as the conversation use cases land."""
+    service = container.onboarding
+    signer = MetadataSigner(container.settings.slack_signing_secret)
+
+    @app.action(ACTION_START)
+    async def start(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    ) -> None:
+        """Open the modal at once (a trigger lives 3 s), then show the step reached."""
+        await ack()
+        parsed = parse_start_value(body["actions"][0].get("value", ""))
+        language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
+        actor = actor_from(body, from_channel=True)
+        try:
+            opened = await client.views_open(
+                trigger_id=body["trigger_id"], view=working(language, WORKING_MOMENT)
+            )
+        except SlackApiError as error:
+            logger.info("could not open the modal: %s", error.response.get("error"))
+            if not is_retry(request.headers) and actor.channel_id:
+                await client.chat_postEphemeral(
+                    channel=actor.channel_id, user=actor.user_id, text=not_opened_text(language)
+                )
+            return
+        view_id = opened["view"]["id"]
+        if parsed is None:
+            await replace_view(client, error_view(language, "not_found"), view_id=view_id)
+            return
+        outcome = await run_use_case(language, service.open, parsed[0], actor)
+        await replace_view(client, view_for(outcome, signer), view_id=view_id)
+        await refresh_invite(client, outcome.invite)
+
+    async def modal_button(
+        body: dict[str, Any], client: AsyncWebClient, use_case: Any, working_kind: str | None
+    ) -> None:
+        view = body["view"]
+        metadata = signer.verify(view.get("private_metadata"))
+        if metadata is None:
+            logger.warning("refused a click with tampered private_metadata")
+            await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
+            return
+        if working_kind is not None:
+            # The hash makes a double click lose here: only one click gets to run the step.
+            try:
+                await client.views_update(
+                    view_id=view["id"],
+                    hash=view["hash"],
+                    view=working(metadata.language, working_kind),
+                )
+            except SlackApiError as error:
+                logger.info("not running the click: %s", error.response.get("error"))
+                return
+        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor_from(body))
+        await replace_view(client, view_for(outcome, signer), view_id=view["id"])
+        await refresh_invite(client, outcome.invite)
+
+    @app.action(ACTION_CHECK_AGAIN)
+    async def check_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(body, client, service.check_again, WORKING_CHECKING)
+
+    @app.action(ACTION_NARROW_FILTER)
+    async def narrow_filter(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(body, client, service.narrow_filter, WORKING_MOMENT)
+
+    @app.action(ACTION_OPEN_NMBRS)
+    async def open_nmbrs(ack: AsyncAck) -> None:
+        """A link button: Slack opens the page and still tells us about the click."""
+        await ack()

@@ -1,14 +1,173 @@
-"""Listeners for the customer's views."""
+"""Listeners for the customer's modal submissions and closes.
+
+Each acks within Slack's 3 s (with inline errors, the next screen, or a working view), then
+calls one use case; see bot.slack.conversation for how the answer reaches the person.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import DEFAULT_LANGUAGE
+from bot.service import Actor, Outcome, StepRef, clean_token
+from bot.slack.conversation import actor_from, answer_submission, refresh_invite, run_use_case
+from bot.slack.metadata import MetadataSigner
+from bot.slack.views.onboarding import (
+    ACTION_PACKAGE,
+    ACTION_TOKEN,
+    ACTION_USERNAME,
+    CALLBACK_COMPANIES,
+    CALLBACK_CREDENTIALS,
+    CALLBACK_OVER_ACCESS,
+    CALLBACK_PREPARATION,
+    CALLBACK_TERMS,
+    DRAFT_CALLBACKS,
+    WORKING_CHECKING,
+    WORKING_LINKING,
+    WORKING_MOMENT,
+    Form,
+    chosen_company_ids,
+    companies_errors,
+    credentials_errors,
+    draft_of,
+    read_form,
+    refused_view,
+    terms_errors,
+)
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.bootstrap import Container
 
+logger = logging.getLogger(__name__)
+
 
 def register(app: AsyncApp, container: Container) -> None:
-    """Registered as the conversation use cases land."""
+    service = container.onboarding
+    signer = MetadataSigner(container.settings.slack_signing_secret)
+
+    async def submit(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        *,
+        validate: Callable[[Form, str], dict[str, str]] | None,
+        step: Callable[[StepRef, Actor, Form], Outcome],
+        working_kind: str,
+        quick: bool,
+    ) -> None:
+        view = body["view"]
+        metadata = signer.verify(view.get("private_metadata"))
+        if metadata is None:
+            logger.warning("refused a submission with tampered private_metadata")
+            await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
+            return
+        form = read_form(view)
+        errors = validate(form, metadata.language) if validate else {}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        actor = actor_from(body)
+        outcome = await answer_submission(
+            ack,
+            client,
+            signer,
+            language=metadata.language,
+            use_case=lambda: run_use_case(metadata.language, step, metadata.ref, actor, form),
+            working_kind=working_kind,
+            quick=quick,
+        )
+        await refresh_invite(client, outcome.invite)
+
+    @app.view(CALLBACK_TERMS)
+    async def submit_terms(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=terms_errors,
+            step=lambda ref, actor, form: service.accept_terms(
+                ref, actor, accepted=True, package=form.value(ACTION_PACKAGE)
+            ),
+            working_kind=WORKING_MOMENT,
+            quick=True,
+        )
+
+    @app.view(CALLBACK_PREPARATION)
+    async def submit_preparation(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=None,
+            step=lambda ref, actor, form: service.acknowledge_preparation(ref, actor),
+            working_kind=WORKING_MOMENT,
+            quick=True,
+        )
+
+    @app.view(CALLBACK_CREDENTIALS)
+    async def submit_credentials(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=credentials_errors,
+            step=lambda ref, actor, form: service.submit_credentials(
+                ref,
+                actor,
+                username=form.value(ACTION_USERNAME, "").strip(),
+                token=clean_token(form.value(ACTION_TOKEN, "")),
+            ),
+            working_kind=WORKING_CHECKING,
+            quick=False,
+        )
+
+    @app.view(CALLBACK_COMPANIES)
+    async def submit_companies(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=companies_errors,
+            step=lambda ref, actor, form: service.choose_companies(
+                ref, actor, chosen_company_ids(form)
+            ),
+            working_kind=WORKING_LINKING,
+            quick=False,
+        )
+
+    @app.view(CALLBACK_OVER_ACCESS)
+    async def confirm_over_access(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=None,
+            step=lambda ref, actor, form: service.confirm_over_access(ref, actor),
+            working_kind=WORKING_LINKING,
+            quick=True,
+        )
+
+    for callback_id in DRAFT_CALLBACKS:
+
+        @app.view_closed(callback_id)
+        async def keep_draft(ack: AsyncAck, body: dict) -> None:
+            await ack()
+            view = body["view"]
+            metadata = signer.verify(view.get("private_metadata"))
+            if metadata is None:
+                return
+            draft = draft_of(view.get("callback_id", ""), read_form(view))
+            try:
+                await asyncio.to_thread(
+                    service.save_draft, metadata.ref.onboarding_id, actor_from(body), draft
+                )
+            except Exception:
+                logger.exception("could not keep the draft of a closed modal")

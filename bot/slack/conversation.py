@@ -1,0 +1,176 @@
+"""Glue between Slack payloads and the onboarding use cases, shared by the listeners.
+
+- `actor_from(body)`: who acts, with the team of the user (an external Slack Connect user has
+  its own) and, for clicks on a channel message, the channel.
+- `run_use_case(...)`: a blocking use case in a worker thread; any failure becomes an error
+  screen, so the user always sees what happened.
+- `answer_submission(...)`: answers a view submission. Quick steps answer within
+  FAST_ANSWER_SECONDS with the next screen in the ack itself; slow ones (Nmbrs calls) ack at once
+  with a "working" view and replace it when done.
+- `replace_view(...)`: the follow-up `views.update`. It targets the working view by its
+  `external_id`: Slack applies an ack's `response_action` some time after our response, and a
+  `views.update` that overtook it would be overwritten by the working view. Until the working
+  view exists, Slack answers not_found and we try again, briefly.
+- `refresh_invite(...)`: redraws the invite message in the client's channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.service import (
+    Actor,
+    ErrorScreen,
+    InvalidInput,
+    InviteStatus,
+    MembershipUnknown,
+    OnboardingService,
+    Outcome,
+)
+from bot.slack.metadata import MetadataSigner
+from bot.slack.views.invite import invite_message
+from bot.slack.views.onboarding import render, working_view
+
+logger = logging.getLogger(__name__)
+
+FAST_ANSWER_SECONDS = 1.0
+# How long a follow-up update waits for Slack to show the working view it replaces.
+REPLACE_ATTEMPTS = 15
+REPLACE_PAUSE_SECONDS = 0.2
+
+
+def actor_from(body: dict[str, Any], *, from_channel: bool = False) -> Actor:
+    user = body.get("user") or {}
+    team_id = user.get("team_id") or (body.get("team") or {}).get("id")
+    channel_id = (body.get("channel") or {}).get("id") if from_channel else None
+    return Actor(user_id=user.get("id", ""), team_id=team_id, channel_id=channel_id or None)
+
+
+def is_retry(request_headers: dict[str, Any]) -> bool:
+    """Slack's re-delivery of a request it thinks went unanswered."""
+    return bool(request_headers.get("x-slack-retry-num"))
+
+
+async def run_use_case(
+    language: str, use_case: Callable[..., Outcome], *args: Any, **kwargs: Any
+) -> Outcome:
+    try:
+        return await asyncio.to_thread(use_case, *args, **kwargs)
+    except InvalidInput as error:
+        logger.info("refused input: %s", error)
+        return Outcome(screen=ErrorScreen("invalid_choice"), language=language)
+    except MembershipUnknown:
+        logger.warning("channel membership could not be read")
+        return Outcome(screen=ErrorScreen("try_again"), language=language)
+    except Exception:
+        logger.exception("use case %s failed", getattr(use_case, "__name__", use_case))
+        return Outcome(screen=ErrorScreen("try_again"), language=language)
+
+
+def view_for(outcome: Outcome, signer: MetadataSigner) -> View:
+    metadata = signer.sign(outcome.ref, outcome.language) if outcome.ref else None
+    return render(outcome, private_metadata=metadata)
+
+
+def new_external_id() -> str:
+    return "onboarding-" + secrets.token_hex(12)
+
+
+def working(language: str, kind: str, external_id: str | None = None) -> View:
+    view = working_view(language, kind)
+    view.external_id = external_id
+    return view
+
+
+async def replace_view(
+    client: AsyncWebClient,
+    view: View,
+    *,
+    view_id: str | None = None,
+    external_id: str | None = None,
+) -> bool:
+    """Show `view` in place of an open one; False when it is gone (closed by the person)."""
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            await client.views_update(view=view, view_id=view_id, external_id=external_id)
+            return True
+        except SlackApiError as error:
+            if error.response.get("error") != "not_found":
+                logger.warning("views.update failed: %s", error.response.get("error"))
+                return False
+            if view_id is not None or attempt == REPLACE_ATTEMPTS - 1:
+                logger.info("the view to update is closed; the state is saved for a resume")
+                return False
+            await asyncio.sleep(REPLACE_PAUSE_SECONDS)
+    return False
+
+
+async def answer_submission(
+    ack: AsyncAck,
+    client: AsyncWebClient,
+    signer: MetadataSigner,
+    *,
+    language: str,
+    use_case: Callable[[], Awaitable[Outcome]],
+    working_kind: str,
+    quick: bool,
+) -> Outcome:
+    """Answer a view submission with the next screen (see the module docstring)."""
+    if quick:
+        task = asyncio.ensure_future(use_case())
+        done, _ = await asyncio.wait({task}, timeout=FAST_ANSWER_SECONDS)
+        if done:
+            outcome = task.result()
+            await ack(response_action="update", view=view_for(outcome, signer))
+            return outcome
+        external_id = new_external_id()
+        await ack(response_action="update", view=working(language, working_kind, external_id))
+        outcome = await task
+    else:
+        external_id = new_external_id()
+        await ack(response_action="update", view=working(language, working_kind, external_id))
+        outcome = await use_case()
+    await replace_view(client, view_for(outcome, signer), external_id=external_id)
+    return outcome
+
+
+async def refresh_invite(client: AsyncWebClient, status: InviteStatus | None) -> None:
+    """Redraw the invite message; a failure is logged, the next step redraws it again."""
+    if status is None or status.message_ts is None:
+        return
+    message = invite_message(status)
+    try:
+        await client.chat_update(
+            channel=status.channel_id,
+            ts=status.message_ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
+    except SlackApiError as error:
+        logger.warning("could not update the invite message: %s", error.response.get("error"))
+
+
+async def post_invite(
+    client: AsyncWebClient, service: OnboardingService, status: InviteStatus
+) -> InviteStatus:
+    """Post the invite message with its Start button and remember where it is."""
+    message = invite_message(status)
+    response = await client.chat_postMessage(
+        channel=status.channel_id, text=message.text, blocks=message.blocks
+    )
+    await asyncio.to_thread(
+        service.record_invite,
+        status.onboarding_id,
+        channel_id=response["channel"],
+        message_ts=response["ts"],
+    )
+    return await asyncio.to_thread(service.invite_status, status.onboarding_id)

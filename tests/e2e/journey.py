@@ -1,0 +1,168 @@
+"""The customer's journey through the served bot, step by step, as the e2e tests walk it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.bootstrap import Container, build_container, create_asgi_app_for
+from bot.devslack import DevSlack, SlackUser, serve_asgi
+from bot.devslack.world import View
+from bot.events import OnboardingEvent
+from bot.i18n import LANGUAGES, catalogue
+from bot.service import InviteStatus
+from bot.settings import Settings
+from bot.slack.conversation import post_invite
+from bot.slack.views.invite import ACTION_START
+from bot.slack.views.onboarding import (
+    ACTION_PACKAGE,
+    ACTION_TERMS,
+    ACTION_TOKEN,
+    ACTION_USERNAME,
+    CALLBACK_CREDENTIALS,
+    CALLBACK_PREPARATION,
+    CALLBACK_TERMS,
+    TERMS_ACCEPTED_VALUE,
+)
+from storage.models import Onboarding
+
+CHANNEL = "C0SHARED"
+CUSTOMER = "U0CUSTOMER"
+STRANGER = "U0STRANGER"
+MANAGER = "U0MANAGER"
+SUPPORT_PHONE = "020 123 45 67"
+TERMS_URL = "https://example.com/algemene-voorwaarden"
+WORKING_TITLES = {
+    catalogue(language).text("customer.modal.title_working") for language in LANGUAGES
+}
+
+
+@dataclass
+class ServedBot:
+    """The bot as deployed: settings, its container and the served ASGI app."""
+
+    settings: Settings
+    slack: DevSlack
+    events: list[OnboardingEvent] = field(default_factory=list)
+    container: Container | None = None
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def start(self) -> None:
+        self.container = build_container(self.settings)
+        self.container.event_bus.subscribe(lambda uow, event: self.events.append(event))
+        url = self._stack.enter_context(serve_asgi(create_asgi_app_for(self.container)))
+        self.slack.connect(f"{url}/slack/events")
+
+    def stop(self) -> None:
+        self._stack.close()
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def restart(self) -> None:
+        self.stop()
+        self._stack = ExitStack()
+        self.start()
+
+    @property
+    def service(self):
+        assert self.container is not None, "the bot is not running"
+        return self.container.onboarding
+
+    def invite(self, *, language: str = "nl", client_name: str = "Bakkerij de Vries") -> int:
+        """What /onboard does: an onboarding and its invite message in the shared channel."""
+        status = self.service.create_invite(
+            client_name=client_name,
+            channel_id=CHANNEL,
+            team_id="T0CUSTOMER",
+            started_by=MANAGER,
+            language=language,
+            contact_user_id=CUSTOMER,
+        )
+        client = AsyncWebClient(token=self.settings.slack_bot_token, base_url=self.slack.api_url)
+        posted: InviteStatus = asyncio.run(post_invite(client, self.service, status))
+        return posted.onboarding_id
+
+    def onboarding(self, onboarding_id: int) -> Onboarding:
+        assert self.container is not None
+        with self.container.unit_of_work() as uow:
+            return uow.onboardings.require(onboarding_id)
+
+    def link_count(self) -> int:
+        assert self.container is not None
+        with self.container.unit_of_work() as uow:
+            return len(uow.links.list_summaries())
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.events]
+
+
+def settled(person: SlackUser, callback_id: str | None = None, timeout: float = 10.0) -> View:
+    """The person's modal once the bot has finished working on it."""
+
+    def ready(view: View) -> bool:
+        if view.title in WORKING_TITLES:
+            return False
+        return callback_id is None or view.callback_id == callback_id
+
+    return person.wait_for_modal(ready, timeout=timeout)
+
+
+def invite_message(person: SlackUser):
+    return person.wait_for_message(
+        CHANNEL, lambda message: ACTION_START in json.dumps(message.blocks)
+    )
+
+
+def invite_says(person: SlackUser, text: str):
+    """Wait until the invite message shows `text` (it is redrawn just after each step)."""
+    return person.wait_for_message(CHANNEL, lambda message: text in str(message.blocks))
+
+
+def start(person: SlackUser) -> View:
+    """Press Start (or Continue) on the invite in the shared channel."""
+    person.click(invite_message(person), ACTION_START)
+    return settled(person)
+
+
+def accept_terms(person: SlackUser, package: str = "nmbrs") -> View:
+    view = settled(person, CALLBACK_TERMS)
+    person.fill(view, {ACTION_TERMS: [TERMS_ACCEPTED_VALUE], ACTION_PACKAGE: package})
+    person.submit(view)
+    return settled(person)
+
+
+def prepare(person: SlackUser) -> View:
+    person.submit(settled(person, CALLBACK_PREPARATION))
+    return settled(person)
+
+
+def enter_credentials(person: SlackUser, username: str, token: str) -> View:
+    view = settled(person, CALLBACK_CREDENTIALS)
+    person.fill(view, {ACTION_USERNAME: username, ACTION_TOKEN: token})
+    person.submit(view)
+    return settled(person)
+
+
+def to_credentials(person: SlackUser) -> View:
+    start(person)
+    accept_terms(person)
+    return prepare(person)
+
+
+def logged_text(caplog: pytest.LogCaptureFixture) -> str:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(formatter.format(record) for record in caplog.records)
+
+
+def slack_traffic(slack: DevSlack) -> str:
+    """Everything the bot sent to Slack: Web API calls and its answers to Slack's requests."""
+    calls = [json.dumps({"method": c.method, "args": c.args}) for c in slack.calls()]
+    answers = [delivery.response_text for delivery in slack.deliveries]
+    return "\n".join(calls + answers)
