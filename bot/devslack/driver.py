@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
@@ -58,8 +58,6 @@ class Delivery:
         """The JSON the bot received (the `payload` form field for interactivity)."""
         if self.content_type == "application/json":
             return json.loads(self.body)
-        from urllib.parse import parse_qs
-
         fields = {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
         return json.loads(fields["payload"]) if "payload" in fields else fields
 
@@ -285,6 +283,17 @@ class SlackUser:
         for key, value in values.items():
             self.choose(view, key, value)
 
+    def keep_drafts(self, surface: SURFACE, drafts: dict[str, dict[str, Any]]) -> None:
+        """Store what was typed, {block_id: {action_id: value}}, without sending anything: what
+        Slack's client holds until the next submit or click (the browser sends its drafts so)."""
+        live = self.world.live_copy(surface)
+        for block, element in blockkit.interactive_elements(live.blocks):
+            typed = drafts.get(block["block_id"], {})
+            if element.get("action_id") in typed and element["type"] in blockkit.VALUE_FIELD:
+                value = typed[element["action_id"]]
+                entry = self._entry(live, block, element, value)
+                self.world.enter(live, block["block_id"], element["action_id"], entry)
+
     def submit(
         self, view: View | None = None, *, private_metadata: str | None = None
     ) -> Delivery | None:
@@ -347,7 +356,9 @@ class SlackUser:
             options = answer.get("options", [])
         if len(options) > 100:
             raise ClientRefused(f"the bot offered {len(options)} options; Slack shows at most 100")
-        self._suggested[(block["block_id"], element["action_id"])] = copy.deepcopy(options)
+        known = self._suggested.setdefault((block["block_id"], element["action_id"]), [])
+        values = {option.get("value") for option in known}
+        known.extend(copy.deepcopy(o) for o in options if o.get("value") not in values)
         return options
 
     # ---- internals -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -13,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot.devslack.driver import BotEndpoint, Delivery, SlackUser
+from bot.devslack.ui import ui_routes
 from bot.devslack.webapi import api_routes
 from bot.devslack.workspace import (
     BOT_TOKEN,
@@ -32,20 +34,27 @@ class DevSlack:
     def __init__(
         self,
         world: World,
-        url: str,
         *,
         signing_secret: str,
         verification_token: str = VERIFICATION_TOKEN,
         ack_timeout: float = 3.0,
     ):
         self.world = world
-        self.url = url
-        self.api_url = f"{url}/api/"
+        self.url = ""
         self.signing_secret = signing_secret
         self.verification_token = verification_token
         self.ack_timeout = ack_timeout
         self._endpoint: BotEndpoint | None = None
         self._users: dict[str, SlackUser] = {}
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL to give the bot as SLACK_API_URL."""
+        return f"{self.url}/api/"
+
+    @property
+    def connected(self) -> bool:
+        return self._endpoint is not None
 
     @property
     def bot_token(self) -> str:
@@ -80,8 +89,6 @@ class DevSlack:
 
     def send_event(self, event: dict) -> Delivery:
         """Deliver an Events API event (wrapped in its event_callback envelope)."""
-        import json
-
         bot = self.workspace
         envelope = {
             "token": self.verification_token,
@@ -154,18 +161,28 @@ class DevSlack:
         return self.world.wait_until(predicate, timeout)
 
     def close(self) -> None:
+        """Release the bot connection and end the page's long polls (before the server stops)."""
+        self.world.closing = True
         if self._endpoint:
             self._endpoint.close()
 
 
-def create_app(world: World) -> Starlette:
-    return Starlette(routes=api_routes(world))
+def create_app(slack: DevSlack) -> Starlette:
+    """The Web API for the bot and the browser page for people, on one server."""
+    return Starlette(routes=api_routes(slack.world) + ui_routes(slack))
 
 
 @contextmanager
 def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a background thread; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{id(server)}", daemon=True)
     thread.start()
@@ -201,9 +218,9 @@ def run_devslack(
     world = World(
         workspace or default_workspace(), bot_token=bot_token, trigger_lifetime=trigger_lifetime
     )
-    with serve_asgi(create_app(world), host=host, port=port) as url:
-        world.public_url = url
-        slack = DevSlack(world, url, signing_secret=signing_secret, ack_timeout=ack_timeout)
+    slack = DevSlack(world, signing_secret=signing_secret, ack_timeout=ack_timeout)
+    with serve_asgi(create_app(slack), host=host, port=port) as url:
+        world.public_url = slack.url = url
         if events_url:
             slack.connect(events_url)
         try:

@@ -238,6 +238,7 @@ class World:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.version = 0
+        self.closing = False
         self.messages: dict[str, list[Message]] = {}
         self.views: dict[str, View] = {}
         self.stacks: dict[str, list[str]] = {}

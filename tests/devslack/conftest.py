@@ -90,7 +90,20 @@ def invite_blocks(status: str) -> list[dict]:
                     "style": "primary",
                     "text": {"type": "plain_text", "text": "Start"},
                     "value": "onboarding-7",
-                }
+                },
+                {
+                    "type": "button",
+                    "action_id": "cancel",
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Annuleren"},
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Onboarding annuleren?"},
+                        "text": {"type": "mrkdwn", "text": "Dit kan niet ongedaan worden."},
+                        "confirm": {"type": "plain_text", "text": "Ja, annuleren"},
+                        "deny": {"type": "plain_text", "text": "Nee"},
+                        "style": "danger",
+                    },
+                },
             ],
         },
     ]
@@ -124,6 +137,14 @@ def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
             await client.views_open(trigger_id=body["trigger_id"], view=CHECKS_MODAL)
         except SlackApiError as error:  # a replayed click carries a used trigger_id
             seen.append({"error": error.response["error"]})
+
+    @app.action("cancel")
+    async def cancel(ack, body, client):
+        seen.append(body)
+        await ack()
+        await client.chat_update(
+            channel=body["channel"]["id"], ts=body["message"]["ts"], text="Geannuleerd", blocks=[]
+        )
 
     @app.action("check_again")
     async def check_again(ack, body, client):

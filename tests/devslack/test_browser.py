@@ -1,0 +1,161 @@
+"""The browser page of the stand-in, driven by Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from slack_sdk import WebClient
+
+from bot.devslack import DevSlack
+from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
+
+from .conftest import invite_blocks
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"Debian's chromium is not installed ({CHROMIUM} missing): apt-get install chromium",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, slack: DevSlack, bolt_bot: str):
+    """Open the stand-in as a person; page errors fail the test."""
+    pages = []
+
+    def open_as(user: str, place: str = SHARED_CHANNEL):
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{slack.url}/?as={user}&in={place}")
+        pages.append((page, errors))
+        return page
+
+    yield open_as
+    for page, errors in pages:
+        page.close()
+        assert errors == []
+
+
+@pytest.fixture
+def invite(slack: DevSlack, bolt_bot: str) -> None:
+    web = WebClient(token=slack.bot_token, base_url=slack.api_url)
+    web.chat_postMessage(
+        channel=SHARED_CHANNEL,
+        text="Welkom",
+        blocks=invite_blocks(f"*Welkom*, <@{CUSTOMER}>"),
+    )
+
+
+def run_onboard(page) -> None:
+    page.get_by_label("Message").fill("/onboard")
+    page.keyboard.press("Enter")
+    page.get_by_role("dialog", name="Aan de slag").wait_for()
+
+
+def test_a_slash_command_from_the_message_box_opens_the_modal(open_page):
+    page = open_page(MANAGER)
+    run_onboard(page)
+    expect(page.get_by_label("Naam")).to_be_visible()
+
+
+def test_a_submitted_modal_sends_what_was_typed_ticked_and_chosen(open_page, seen):
+    page = open_page(MANAGER)
+    run_onboard(page)
+    page.get_by_label("Naam").fill("Jan")
+    page.get_by_text("Akkoord").click()
+    page.get_by_label("Bedrijf").fill("zu")
+    page.get_by_role("option", name="Bakkerij Zuid").click()
+    page.get_by_role("button", name="Verder").click()
+    page.get_by_role("dialog").wait_for(state="detached")
+    values = seen[-1]["view"]["state"]["values"]
+    assert values["name"]["value"]["value"] == "Jan"
+    assert values["company"]["value"]["selected_option"]["value"] == "Bakkerij Zuid"
+
+
+def test_an_error_from_the_bot_shows_under_its_input(open_page):
+    page = open_page(MANAGER)
+    run_onboard(page)
+    page.get_by_label("Naam").fill("Jan")
+    page.get_by_role("button", name="Verder").click()
+    expect(page.get_by_role("alert")).to_have_text("Vink de voorwaarden aan")
+
+
+def test_an_empty_required_input_is_flagged_without_asking_the_bot(open_page, seen):
+    page = open_page(MANAGER)
+    run_onboard(page)
+    page.get_by_role("button", name="Verder").click()
+    page.get_by_role("alert").filter(has_text="Please fill out this field.").wait_for()
+    assert [body.get("type") for body in seen] == [None]  # only the slash command
+
+
+def test_the_customer_clicks_start_and_sees_the_message_change(open_page, invite):
+    page = open_page(CUSTOMER)
+    page.get_by_role("button", name="Start").click()
+    page.get_by_role("dialog", name="Aan de slag").wait_for()
+    expect(page.get_by_text("Gestart door @Jan de Vries")).to_be_visible()
+
+
+def test_a_confirm_dialog_guards_a_dangerous_button(open_page, invite, slack):
+    page = open_page(CUSTOMER)
+    page.get_by_role("button", name="Annuleren").click()
+    page.get_by_role("alertdialog", name="Onboarding annuleren?").get_by_text("Nee").click()
+    page.get_by_role("button", name="Annuleren").click()
+    page.get_by_role("button", name="Ja, annuleren").click()
+    assert slack.user(CUSTOMER).wait_for_message(SHARED_CHANNEL, lambda m: m.text == "Geannuleerd")
+    assert len(slack.calls("chat.update")) == 1
+
+
+def test_a_slash_command_answer_is_only_visible_to_its_user(open_page):
+    page = open_page(MANAGER)
+    page.get_by_label("Message").fill("/onboard status")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Geen open onboardings")).to_be_visible()
+    expect(page.get_by_text("Only visible to you")).to_be_visible()
+
+
+def test_the_switch_shows_the_external_customer_only_the_shared_channel(open_page):
+    page = open_page(MANAGER)
+    expect(page.get_by_role("link", name="onboarding-status")).to_be_visible()
+    page.get_by_role("tab", name="Jan de Vries").click()
+    expect(page.locator(".me-name")).to_have_text("Jan de Vries")
+    expect(page.get_by_role("link", name="onboarding-status")).to_have_count(0)
+    expect(page.get_by_role("link", name="bakkerij-de-vries-payroll")).to_be_visible()
+
+
+def test_opening_the_app_home_shows_what_the_bot_published(open_page, slack):
+    page = open_page(MANAGER, "home")
+    slack.user(MANAGER).wait_for_home()
+    expect(page.locator("#home hr")).to_be_attached()
+    expect(page.get_by_role("heading", name="Onboarding")).to_be_visible()
+
+
+def test_someone_outside_every_shared_channel_sees_nothing_of_the_app(open_page):
+    page = open_page("U0STRANGER")
+    expect(page.get_by_role("heading", name="No shared channels")).to_be_visible()
+    expect(page.get_by_text("Onboarding · Home")).to_have_count(0)
