@@ -563,27 +563,30 @@ def manager_tools(container: Container, *, clock: Clock | None = None) -> Manage
     )
 
 
-def background_work(container: Container, *, clock: Clock | None = None) -> list[Runner]:
-    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler.
-    Use with `bot.schedule.running_in_background(background_work(container))`."""
+def outbox_worker(container: Container, *, clock: Clock | None = None) -> OutboxWorker:
     settings = container.settings
-    clock = clock or SystemClock()
-    worker = OutboxWorker(
+    return OutboxWorker(
         container.engine,
         AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
-        clock=clock,
+        clock=clock or SystemClock(),
         channel_interval=settings.outbox_channel_interval_seconds,
         poll_seconds=settings.outbox_poll_seconds,
         max_attempts=settings.outbox_max_attempts,
     )
-    scheduler = Scheduler(
-        container.engine,
-        clock,
-        scheduled_jobs(
-            manager_tools(container, clock=clock),
-            calendar=working_calendar(settings),
-            settings=settings,
-        ),
-        poll_seconds=settings.scheduler_poll_seconds,
+
+
+def job_scheduler(container: Container, *, clock: Clock | None = None) -> Scheduler:
+    settings = container.settings
+    clock = clock or SystemClock()
+    jobs = scheduled_jobs(
+        manager_tools(container, clock=clock),
+        calendar=working_calendar(settings),
+        settings=settings,
     )
-    return [worker.run, scheduler.run]
+    return Scheduler(container.engine, clock, jobs, poll_seconds=settings.scheduler_poll_seconds)
+
+
+def background_work(container: Container) -> list[Runner]:
+    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler. Use as
+    `async with bot.schedule.running_in_background(background_work(container)): ...`."""
+    return [outbox_worker(container).run, job_scheduler(container).run]
