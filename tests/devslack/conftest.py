@@ -115,10 +115,14 @@ def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
     app = AsyncApp(client=client, signing_secret=slack.signing_secret)
 
     @app.command("/onboard")
-    async def onboard(ack, body, client):
+    async def onboard(ack, body, client, respond):
         seen.append(body)
         if body["text"] == "status":
             await ack(text="Geen open onboardings")
+            return
+        if body["text"] == "announce":
+            await ack()
+            await respond(text="Onboarding aangekondigd", response_type="in_channel")
             return
         await ack()
         await client.views_open(trigger_id=body["trigger_id"], view=CHECKS_MODAL)

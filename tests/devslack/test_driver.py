@@ -77,6 +77,12 @@ def test_a_slash_command_answer_is_shown_only_to_its_user(slack, bolt_bot):
     assert slack.messages(SHARED_CHANNEL) == []
 
 
+def test_a_reply_through_the_response_url_can_go_to_the_whole_channel(slack, bolt_bot):
+    slack.user(MANAGER).command("/onboard", "announce", channel=SHARED_CHANNEL)
+    customer = slack.user(CUSTOMER)
+    assert customer.wait_for_message(SHARED_CHANNEL, lambda m: "aangekondigd" in m.text)
+
+
 def test_a_submission_carries_the_filled_values_and_closes_the_modal(customer, seen):
     customer.fill(customer.modal, {"name": "Jan", "terms": ["accepted"]})
     customer.submit()
