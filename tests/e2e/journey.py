@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from bot.slack.views.onboarding import (
 from storage.models import Onboarding
 
 CHANNEL = "C0SHARED"
+BOT_USER = "U0BOT"
 CUSTOMER = "U0CUSTOMER"
 STRANGER = "U0STRANGER"
 MANAGER = "U0MANAGER"
@@ -115,9 +117,8 @@ def settled(person: SlackUser, callback_id: str | None = None, timeout: float = 
 
 
 def invite_message(person: SlackUser):
-    return person.wait_for_message(
-        CHANNEL, lambda message: ACTION_START in json.dumps(message.blocks)
-    )
+    """The bot's invite, as the person sees it in the shared channel."""
+    return person.wait_for_message(CHANNEL, lambda message: message.user == BOT_USER)
 
 
 def invite_says(person: SlackUser, text: str):
@@ -166,3 +167,31 @@ def slack_traffic(slack: DevSlack) -> str:
     calls = [json.dumps({"method": c.method, "args": c.args}) for c in slack.calls()]
     answers = [delivery.response_text for delivery in slack.deliveries]
     return "\n".join(calls + answers)
+
+
+def eventually(predicate, timeout: float = 5.0, pause: float = 0.02):
+    """Wait until `predicate()` is truthy (for effects that land after the ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            assert result, "condition not met in time"
+            return result
+        time.sleep(pause)
+
+
+def submission_payload(slack: DevSlack, user_id: str, view: View, **changes) -> dict:
+    """A view_submission as Slack sends it, for sending twice or by someone else."""
+    person = slack.workspace.users[user_id]
+    team = slack.workspace.teams[person.team_id]
+    body = {**view.as_slack(), **changes}
+    return {
+        "type": "view_submission",
+        "team": {"id": team.id, "domain": team.domain},
+        "user": {"id": user_id, "name": person.name, "team_id": person.team_id},
+        "api_app_id": slack.workspace.app_id,
+        "token": slack.verification_token,
+        "trigger_id": slack.world.issue_trigger(user_id),
+        "view": body,
+        "response_urls": [],
+    }
