@@ -113,7 +113,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=32)
+    kind: str = Field(max_length=64)
     method: str = Field(default="chat.postMessage", max_length=32)
     channel_id: str = Field(max_length=32)
     # The Web API arguments besides the channel: text, blocks (and ts for chat.update).

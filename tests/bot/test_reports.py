@@ -140,6 +140,13 @@ def test_each_event_says_what_happened_in_the_status_channel(
         assert fragment in message.text
 
 
+def test_every_report_kind_fits_the_outbox_column() -> None:
+    limit = OutboxMessage.__table__.c.kind.type.length
+    for event_class in SAMPLES:
+        message = reports().message_for(sample(event_class))
+        assert message is None or len(message.kind) <= limit, message.kind
+
+
 def test_reports_follow_the_default_language() -> None:
     message = reports("en").message_for(sample(events.OnboardingCompleted))
     assert message is not None

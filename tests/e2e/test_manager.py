@@ -95,10 +95,10 @@ class ManagerBot:
         return [row.kind for row in self.rows(OutboxMessage) if row.kind.startswith("report.")]
 
 
-@pytest.fixture
-def settings(database_url: str, slack: DevSlack) -> Settings:
+def bot_settings(database_url: str, slack: DevSlack, **overrides: object) -> Settings:
+    """Settings of a served bot on a migrated database, talking to the fake Slack."""
     upgrade(database_url)
-    return Settings(
+    values = dict(
         _env_file=None,
         slack_bot_token=slack.bot_token,
         slack_signing_secret=slack.signing_secret,
@@ -112,6 +112,12 @@ def settings(database_url: str, slack: DevSlack) -> Settings:
         outbox_channel_interval_seconds=0,
         outbox_poll_seconds=0.05,
     )
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture
+def settings(database_url: str, slack: DevSlack) -> Settings:
+    return bot_settings(database_url, slack)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "outboxmessage",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("method", sa.String(length=32), nullable=False),
         sa.Column("channel_id", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),

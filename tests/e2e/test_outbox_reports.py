@@ -1,0 +1,166 @@
+"""Status reports, served: every meaningful event of real onboardings (driven through the fake
+Slack and the Nmbrs sandbox) yields exactly one message in the status channel, sent by the outbox
+worker, naming the companies on completion and never a token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from bot.devslack import DevSlack, SlackUser
+from bot.devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
+from bot.events import OnboardingEvent
+from bot.manager import manager_tools
+from bot.reports import UNREPORTED_KINDS
+from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
+from bot.slack.views.onboarding import (
+    ACTION_CHECK_AGAIN,
+    ACTION_COMPANIES,
+    CALLBACK_COMPANIES,
+    CALLBACK_OVER_ACCESS,
+)
+from nmbrs.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
+from storage.models import OutboxMessage
+from tests.e2e.journey import (
+    accept_terms,
+    enter_credentials,
+    eventually,
+    settled,
+    start,
+    to_credentials,
+)
+from tests.e2e.test_manager import (
+    CUSTOMER,
+    MANAGER,
+    SHARED,
+    STATUS,
+    ManagerBot,
+    bot_settings,
+    fill_and_submit,
+    open_start_modal,
+    result,
+)
+
+PERMISSIONS_OFF_IDS = ["48201", "48202", "48203"]
+
+
+@pytest.fixture
+def reporting(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) -> Iterator[ManagerBot]:
+    settings = bot_settings(database_url, slack, nmbrs_base_url=nmbrs.base_url)
+    bot = ManagerBot(settings=settings, slack=slack)
+    bot.start()
+    try:
+        yield bot
+    finally:
+        bot.stop()
+
+
+def invite_via_onboard(manager: SlackUser, channel: str, client: str) -> None:
+    fill_and_submit(manager, open_start_modal(manager, channel), client=client, channel=channel)
+    result(manager, "title_started")
+    manager.close(everything=True)
+
+
+def home_button(manager: SlackUser, action: str, block: str):
+    manager.open_home()
+    home = manager.wait_for_home(lambda view: block in json.dumps(view.blocks))
+    manager.click(home, f"{block}.{action}")
+    manager.wait_for_home(lambda view: view.blocks != home.blocks)
+
+
+def test_every_meaningful_event_yields_exactly_one_report(
+    reporting: ManagerBot, slack: DevSlack, nmbrs: SandboxHandle
+) -> None:
+    assert reporting.container is not None
+    published: list[OnboardingEvent] = []
+    reporting.container.event_bus.subscribe(lambda uow, event: published.append(event))
+    manager, customer = slack.user(MANAGER), slack.user(CUSTOMER)
+    account = nmbrs.accounts[PERMISSIONS_OFF_USERNAME]
+
+    # invited, started, terms accepted, credentials rejected, blocked, block lifted
+    invite_via_onboard(manager, SHARED, "Bakkerij de Vries")
+    to_credentials(customer)
+    for attempt in range(5):
+        enter_credentials(customer, PERMISSIONS_OFF_USERNAME, f"wrong-{attempt}")
+    first = reporting.onboardings()[0].id
+    home_button(manager, ACTION_LIFT_BLOCK, f"onboarding_{first}")
+
+    # permissions missing, then over-access warning and completion with the companies' names
+    screen = start(customer)
+    screen = enter_credentials(customer, PERMISSIONS_OFF_USERNAME, account.token)
+    account.switch_on(*account.permissions_off)
+    customer.click(screen, ACTION_CHECK_AGAIN)
+    companies = settled(customer, CALLBACK_COMPANIES)
+    customer.fill(companies, {ACTION_COMPANIES: PERMISSIONS_OFF_IDS[:2]})
+    customer.submit(companies)
+    customer.submit(settled(customer, CALLBACK_OVER_ACCESS))
+    settled(customer)
+
+    # unlinked
+    link_id = reporting.onboardings()[0].step_data["link_id"]
+    home_button(manager, ACTION_UNLINK, f"link_{link_id}")
+
+    # handoff, cancelled, expired: three more clients in channels of their own
+    for channel in ("C0HANDOFF", "C0CANCEL", "C0EXPIRE"):
+        slack.workspace.add_channel(
+            Channel(
+                channel,
+                channel.lower(),
+                [MANAGER, CUSTOMER, BOT_USER],
+                shared_team_ids=[OUR_TEAM, CUSTOMER_TEAM],
+            )
+        )
+    invite_via_onboard(manager, "C0HANDOFF", "Bakker Overgedragen")
+    invite_via_onboard(manager, "C0CANCEL", "Bakker Geannuleerd")
+    invite_via_onboard(manager, "C0EXPIRE", "Bakker Verlopen")
+    customer.click(
+        customer.wait_for_message("C0HANDOFF", lambda m: "start_onboarding" in str(m.blocks)),
+        "start_onboarding",
+    )
+    accept_terms(customer, package="not_listed")
+    cancel_id = reporting.onboardings()[2].id
+    home_button(manager, ACTION_CANCEL, f"onboarding_{cancel_id}")
+    expire_id = reporting.onboardings()[3].id
+    expires_at = reporting.onboardings()[3].expires_at
+    tools = manager_tools(reporting.container)
+    assert [s.onboarding_id for s in tools.expire_overdue(expires_at + timedelta(minutes=1))] == [
+        expire_id
+    ]
+
+    reported_kinds = [
+        "invite_created",
+        "onboarding_started",
+        "terms_accepted",
+        *["credentials_rejected"] * 4,
+        "credential_attempts_blocked",
+        "credential_block_lifted",
+        "permissions_missing",
+        "over_access_warned",
+        "over_access_confirmed",
+        "onboarding_completed",
+        "link_unlinked",
+        "invite_created",
+        "invite_created",
+        "invite_created",
+        "onboarding_started",
+        "handed_off",
+        "onboarding_cancelled",
+        "onboarding_expired",
+    ]
+    events = [e.kind for e in published if e.kind not in UNREPORTED_KINDS]
+    assert events == [kind for kind in reported_kinds if kind != "link_unlinked"]
+
+    def reports() -> list[OutboxMessage]:
+        return [r for r in reporting.rows(OutboxMessage) if r.kind.startswith("report.")]
+
+    assert [row.kind.removeprefix("report.") for row in reports()] == reported_kinds
+    eventually(lambda: {row.status for row in reports()} == {"sent"}, timeout=15)
+    posted = slack.messages(STATUS)
+    assert [m.text for m in posted] == [row.payload["text"] for row in reports()]
+    completed = next(m.text for m in posted if "koppeling klaar" in m.text)
+    assert "Bakkerij De Gouden Korst B.V." in completed and "2 bedrijven" in completed
+    everything = "\n".join(m.text for m in posted)
+    assert account.token not in everything and "wrong-" not in everything
