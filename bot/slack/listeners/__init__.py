@@ -1,17 +1,26 @@
-"""Listeners per Slack surface; each module has `register(app, container)`."""
+"""Listeners per Slack surface; each module has `register(app, container)`.
+
+- commands: `/onboard` and its modals (account managers)
+- events: the App Home and workspace events
+- actions: the customer's Start button and the buttons in the onboarding modals
+- views: the onboarding modals' submissions and closes
+- options: the company type-ahead
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from bot.slack.listeners import actions, commands, events, options, views
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.bootstrap import Container
 
+SURFACES = (commands, events, actions, views, options)
+
 
 def register_listeners(app: AsyncApp, container: Container) -> None:
-    from bot.slack.listeners import actions, options, views
-
-    for surface in (actions, views, options):
+    for surface in SURFACES:
         surface.register(app, container)
