@@ -49,6 +49,8 @@ REPLACE_PAUSE_SECONDS = 0.2
 
 
 def actor_from(body: dict[str, Any], *, from_channel: bool = False) -> Actor:
+    """The acting user with their own team: `user.team_id`, which for an external Slack Connect
+    user is their workspace. (`view.app_installed_team_id` names ours; bolt authorizes with it.)"""
     user = body.get("user") or {}
     team_id = user.get("team_id") or (body.get("team") or {}).get("id")
     channel_id = (body.get("channel") or {}).get("id") if from_channel else None

@@ -26,10 +26,12 @@ class SlackChannelMembership:
         client: WebClient,
         *,
         ttl: float = DEFAULT_TTL_SECONDS,
+        page_size: int = PAGE_SIZE,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self._client = client
         self._ttl = ttl
+        self._page_size = page_size
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
@@ -54,7 +56,7 @@ class SlackChannelMembership:
         try:
             while True:
                 response = self._client.conversations_members(
-                    channel=channel_id, cursor=cursor or None, limit=PAGE_SIZE
+                    channel=channel_id, cursor=cursor or None, limit=self._page_size
                 )
                 members.update(response.get("members", []))
                 cursor = (response.get("response_metadata") or {}).get("next_cursor", "")

@@ -79,6 +79,9 @@ def test_happy_path_in_dutch(bot, slack, customer, nmbrs):
         assert uow.links.token(link) == DEMO_TOKEN
         assert link.domain == "voorbeeld"
         linked = uow.links.companies(link.id)
+        [acceptance] = uow.terms.for_onboarding(onboarding_id)
+    # The external Slack Connect user accepted, from their own workspace.
+    assert (acceptance.slack_user_id, acceptance.slack_team_id) == ("U0CUSTOMER", "T0CUSTOMER")
     assert [company.nmbrs_id for company in linked] == [int(i) for i in DEMO_COMPANY_IDS]
     assert all(company.guid for company in linked)
     assert bot.kinds() == [
