@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,11 +15,14 @@ from sqlmodel import Session, select
 from bot.clock import SystemClock, WorkingCalendar
 from bot.events import EventBus
 from bot.flow import IllegalTransition
+from bot.i18n import catalogue
 from bot.manager import (
     REFUSED_EXTERNAL,
     REFUSED_NOT_A_MEMBER,
     REFUSED_NOT_IN_GROUP,
     REFUSED_UNKNOWN,
+    Dashboard,
+    LinkRow,
     ManagerGate,
     ManagerTools,
     SlackPerson,
@@ -27,10 +31,12 @@ from bot.manager import (
     scheduled_jobs,
 )
 from bot.outbox import delivery_halted
-from bot.reports import StatusReports
+from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.service import OnboardingService
 from bot.settings import Settings
+from bot.slack.views.home import home_view
+from bot.slack.views.manager import decode_request, encode_request, status_message
 from nmbrs.provider import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
@@ -391,3 +397,78 @@ async def test_the_scheduled_jobs_run_at_their_times_once(
     with freeze_time(local(2026, 11, 30, 18, 30), real_asyncio=True):  # after working hours
         assert await scheduler.run_due() == ["expiry"]
     assert len([row for row in outbox(engine) if row.kind == "digest"]) == 1
+
+
+# --- the account manager's views stay within Slack's limits ------------------------------
+
+
+def summary_row(n: int, *, stalled: bool = False, blocked: bool = False):
+    now = datetime.now(UTC)
+    return OnboardingSummary(
+        onboarding_id=n,
+        client_id=n,
+        client_name=f"Klant {n} <&>",
+        channel_id=f"C0{n}",
+        contact_user_id=None,
+        language="nl",
+        state="invited",
+        step=1,
+        created_at=now - timedelta(days=4),
+        last_activity_at=now - timedelta(hours=5),
+        last_progress_at=now - timedelta(days=4),
+        idle_working_days=3,
+        stalled=stalled,
+        blocked_until=now + timedelta(minutes=30) if blocked else None,
+        expires_at=None,
+    )
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_modal_titles_fit_in_24_characters(language: str) -> None:
+    texts = catalogue(language)
+    titles = [key for key in texts if key.startswith("manager.") and ".title" in key]
+    modal_titles = [key for key in titles if key.startswith(("manager.start.", "manager.result."))]
+    assert modal_titles and all(len(texts.text(key)) <= 24 for key in modal_titles)
+
+
+def test_a_big_app_home_stays_within_100_blocks_and_says_how_many_more() -> None:
+    now = datetime.now(UTC)
+    links = [
+        LinkRow(
+            link_id=n,
+            onboarding_id=n,
+            client_name=f"K{n}",
+            channel_id="C0",
+            companies=2,
+            created_at=now,
+        )
+        for n in range(60)
+    ]
+    dashboard = Dashboard(open=[summary_row(n, blocked=True) for n in range(80)], links=links)
+    view = home_view(dashboard, now=now, language="nl", calendar=calendar, notice="Klaar.")
+    blocks = view.to_dict()["blocks"]
+    assert len(blocks) <= 100
+    text = json.dumps(blocks)
+    assert "en nog 50" in text and "en nog 35" in text
+    assert "Klant 1 &lt;&amp;&gt;" in text
+
+
+def test_the_status_list_shows_at_most_twenty_rows() -> None:
+    rows = [summary_row(n, stalled=n < 2) for n in range(25)]
+    text, blocks = status_message(rows, now=datetime.now(UTC), language="en", calendar=calendar)
+    assert text == "*Open onboardings* (25), stalled first"
+    assert len(blocks) == 22 and "and 5 more" in json.dumps(blocks[-1])
+    assert blocks[1]["text"]["text"].startswith("🔴 *Klant 0")
+
+
+def test_a_start_request_survives_the_round_trip_through_private_metadata() -> None:
+    request = StartRequest(
+        client_name='Bakkerij "de Vries"',
+        channel_id="C0SHARED",
+        language="en",
+        contact_user_id="U0CUSTOMER",
+    )
+    encoded = encode_request(request)
+    assert len(encoded) < 3000
+    assert decode_request(encoded) == request
+    assert decode_request("{kapot") is None

@@ -22,6 +22,7 @@ from bot.manager import outbox_worker
 from bot.reports import StatusReports, status_reports
 from bot.schedule import running_in_background
 from bot.settings import Settings
+from bot.slack import listeners
 from bot.slack.app import build_app
 from bot.slack.listeners import commands, events
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
@@ -61,8 +62,9 @@ class ManagerBot:
         if not any(isinstance(s, StatusReports) for s in container.event_bus._subscribers):
             container.event_bus.subscribe(status_reports(self.settings))
         bolt = build_app(container)
-        commands.register(bolt, container)
-        events.register(bolt, container)
+        if commands not in getattr(listeners, "SURFACES", ()):  # until the app registers them
+            commands.register(bolt, container)
+            events.register(bolt, container)
         asgi = create_asgi_app(bolt, health_check=container.check_database)
 
         @asynccontextmanager
