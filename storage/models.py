@@ -46,6 +46,8 @@ class Onboarding(SQLModel, table=True):
     last_progress_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the retention job erased what a cancelled or expired onboarding held (bot.links).
+    data_erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Bumped by SQLAlchemy on every UPDATE, which matches on the old value: a stale write fails.
     version: int = Field(default=1)
 
@@ -86,6 +88,13 @@ class PayrollLink(SQLModel, table=True):
     domain: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "active", or "needs_relink" once a verification found the token revoked, permissions
+    # switched off or chosen companies gone (see storage.links). Unlinked: `revoked_at` is set.
+    status: str = Field(default="active", max_length=16, index=True)
+    # The last check (verification or relink) that found the link working.
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why it needs relinking: {"reason", "since", "missing_permissions", "companies_gone"}.
+    problem: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class LinkedCompany(SQLModel, table=True):
