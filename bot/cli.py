@@ -22,7 +22,7 @@ from bot.settings import Settings
 from nmbrs.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
 from storage.db import make_engine, schema_status, upgrade
-from storage.repository import LinkSummary, SqlUnitOfWork
+from storage.repository import LinkSummary, NotFound, SqlUnitOfWork
 
 if TYPE_CHECKING:
     from bot.bootstrap import Container
@@ -133,7 +133,7 @@ def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | 
     open_current_database(settings).dispose()
 
     # Imported on use, so the other commands start without loading bolt.
-    from bot.bootstrap import build_container, create_asgi_app_for
+    from bot.bootstrap import build_container
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -143,20 +143,35 @@ def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | 
         if socket_mode:
             asyncio.run(run_socket_mode(container))
         else:
-            import uvicorn
-
-            uvicorn.run(create_asgi_app_for(container), host=host, port=port or settings.port)
+            asyncio.run(run_http(container, host=host, port=port or settings.port))
     finally:
         container.close()
 
 
+async def run_http(container: Container, *, host: str, port: int) -> None:
+    """uvicorn on the ASGI app, with the outbox worker and the scheduler beside it."""
+    import uvicorn
+
+    from bot.bootstrap import create_asgi_app_for
+    from bot.manager import background_work
+    from bot.schedule import running_in_background
+
+    server = uvicorn.Server(uvicorn.Config(create_asgi_app_for(container), host=host, port=port))
+    async with running_in_background(background_work(container)):
+        await server.serve()
+
+
 async def run_socket_mode(container: Container) -> None:
+    """Slack over a WebSocket, with the outbox worker and the scheduler beside it."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+    from bot.manager import background_work
+    from bot.schedule import running_in_background
     from bot.slack.app import build_app
 
     handler = AsyncSocketModeHandler(build_app(container), container.settings.slack_app_token)
-    await handler.start_async()
+    async with running_in_background(background_work(container)):
+        await handler.start_async()
 
 
 @app.command()
@@ -294,18 +309,33 @@ def links_list(
 def links_unlink(
     link_id: Annotated[int, typer.Argument(metavar="ID", help="The link's id.")],
 ) -> None:
-    """Erase a link's token and record it in the audit trail."""
-    engine = open_current_database(load_settings())
+    """Erase a link's token, audit it and report it in the status channel."""
+    settings = load_settings()
+    missing = [
+        name
+        for name in ("ENCRYPTION_KEYS", "STATUS_CHANNEL")
+        if not getattr(settings, name.lower())
+    ]
+    if missing:
+        fail(*(f"{name} is not set ({SETTING_HINTS[name]})" for name in missing))
+    load_cipher(settings)
+    open_current_database(settings).dispose()
+
+    from bot.bootstrap import build_container
+    from bot.manager import manager_tools
+
+    container = build_container(settings)
     try:
-        with SqlUnitOfWork(engine, None) as uow:
-            link = uow.links.get(link_id)
-            if link is None:
-                fail(f"no link with id {link_id} (see `onboard-bot links list`)")
-            erased = uow.links.unlink(link, actor=CLI_ACTOR)
-            uow.commit()
+        # The account manager's use case: the App Home's Unlink button does the same.
+        client_name = manager_tools(container).unlink(link_id, manager=CLI_ACTOR)
+    except NotFound:
+        fail(f"no link with id {link_id} (see `onboard-bot links list`)")
     finally:
-        engine.dispose()
-    if not erased:
-        typer.echo(f"link {link_id} was already unlinked on {link.revoked_at:%Y-%m-%d %H:%M} UTC")
+        container.close()
+    if client_name is None:
+        typer.echo(f"link {link_id} was already unlinked; nothing changed")
         return
-    typer.echo(f"unlinked link {link_id} ({link.username}@{link.domain}): token erased, audited")
+    typer.echo(
+        f"unlinked link {link_id} of {client_name}: token erased, audited, "
+        "status report queued for the status channel"
+    )

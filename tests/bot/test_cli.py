@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -15,7 +16,7 @@ from bot.settings import Settings
 from nmbrs.provider import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
-from storage.models import Client, Onboarding
+from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import SqlUnitOfWork
 
 TOKEN = "5f4e3d2c1b0a99887766554433221100"
@@ -217,35 +218,57 @@ def test_links_list_shows_links_readably(migrated_database: str) -> None:
     assert "active  [1 Bakkerij De Korst B.V.]" in result.stdout
 
 
-def test_unlink_erases_the_token_and_keeps_the_audit_trail(migrated_database: str) -> None:
-    link_id = store_link(migrated_database, [generate_key()])
+@pytest.fixture
+def bot_environment(migrated_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What `links unlink` needs besides the database: the key and the status channel."""
+    monkeypatch.setenv("ENCRYPTION_KEYS", generate_key())
+    monkeypatch.setenv("STATUS_CHANNEL", "C0STATUS")
+    return migrated_database
+
+
+def test_unlink_erases_the_token_audits_and_reports_it(bot_environment: str) -> None:
+    link_id = store_link(bot_environment, [generate_key()])
 
     result = runner.invoke(app, ["links", "unlink", str(link_id)])
 
     assert result.exit_code == 0, result.output
-    assert f"unlinked link {link_id}" in result.stdout
-    engine = make_engine(migrated_database)
+    assert f"unlinked link {link_id} of Bakkerij De Korst" in result.stdout
+    engine = make_engine(bot_environment)
     with SqlUnitOfWork(engine, None) as uow:
         link = uow.links.require(link_id)
         assert link.encrypted_token is None and link.revoked_at is not None
         assert [event.kind for event in uow.audit.for_link(link_id)] == ["link_unlinked"]
+        assert uow.onboardings.require(link.onboarding_id).state == "unlinked"
+        reports = uow.session.exec(select(OutboxMessage)).all()
     engine.dispose()
+    assert [(report.kind, report.channel_id) for report in reports] == [
+        ("report.link_unlinked", "C0STATUS")
+    ]
     [listed] = json.loads(runner.invoke(app, ["links", "list", "--json"]).stdout)
     assert listed["revoked_at"] is not None
 
 
-def test_unlinking_twice_reports_it_was_already_done(migrated_database: str) -> None:
-    link_id = store_link(migrated_database, [generate_key()])
+def test_unlinking_twice_changes_nothing_the_second_time(bot_environment: str) -> None:
+    link_id = store_link(bot_environment, [generate_key()])
     runner.invoke(app, ["links", "unlink", str(link_id)])
     again = runner.invoke(app, ["links", "unlink", str(link_id)])
     assert again.exit_code == 0
-    assert "already unlinked" in again.stdout
+    assert again.stdout == f"link {link_id} was already unlinked; nothing changed\n"
 
 
-def test_unlinking_an_unknown_id_is_a_clear_error(migrated_database: str) -> None:
+def test_unlinking_an_unknown_id_is_a_clear_error(bot_environment: str) -> None:
     result = runner.invoke(app, ["links", "unlink", "404"])
     assert result.exit_code == 1
     assert result.stderr == "error: no link with id 404 (see `onboard-bot links list`)\n"
+
+
+def test_unlinking_names_the_settings_its_report_needs(migrated_database: str) -> None:
+    result = runner.invoke(app, ["links", "unlink", "1"])
+    assert result.exit_code == 1
+    assert [line.split(" is not set")[0] for line in result.stderr.splitlines()] == [
+        "error: ENCRYPTION_KEYS",
+        "error: STATUS_CHANNEL",
+    ]
 
 
 def test_keys_generate_prints_a_usable_key() -> None:
