@@ -14,6 +14,9 @@ from sqlalchemy.engine import make_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
+# The served bot, the fake Slack and the Nmbrs sandbox (tests/e2e, tests/faults, tests/security).
+pytest_plugins = ["tests.served"]
+
 
 def _is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):

@@ -1,15 +1,18 @@
-"""The whole bot, served: uvicorn on a local port, the fake Slack (bot.devslack) sending signed
-requests and answering the Web API, the Nmbrs sandbox over HTTP, a migrated database.
+"""Fixtures for tests that drive the whole bot, served (tests/e2e, tests/faults, tests/security).
+
+uvicorn serves the bot on a local port, the fake Slack (bot.devslack) sends signed requests and
+answers the Web API, the Nmbrs sandbox answers over HTTP, and the database is migrated.
 
 One Nmbrs sandbox serves the session (its accounts are reset per test); the fake Slack, the
 database and the bot are fresh per test. `bot.restart()` stops the served app and starts a new
-one on the same database, as a redeploy would.
+one on the same database, as a redeploy would. Registered as a plugin in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,24 @@ from nmbrs.sandbox import SandboxHandle, demo_accounts, run_sandbox
 from storage.crypto import generate_key
 from storage.db import upgrade
 from tests.e2e.journey import CUSTOMER, SUPPORT_PHONE, TERMS_URL, ServedBot
+
+
+def bot_settings(
+    database_url: str, slack: DevSlack, nmbrs: SandboxHandle, **overrides: Any
+) -> Settings:
+    """What `serve` would read from the environment, pointed at the local fakes."""
+    values: dict[str, Any] = {
+        "slack_bot_token": slack.bot_token,
+        "slack_signing_secret": slack.signing_secret,
+        "slack_api_url": slack.api_url,
+        "database_url": database_url,
+        "encryption_keys": generate_key(),
+        "nmbrs_base_url": nmbrs.base_url,
+        "status_channel": "C0STATUS",
+        "terms_url": TERMS_URL,
+        "support_phone": SUPPORT_PHONE,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -44,19 +65,7 @@ def slack() -> Iterator[DevSlack]:
 @pytest.fixture
 def bot(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) -> Iterator[ServedBot]:
     upgrade(database_url)
-    settings = Settings(
-        _env_file=None,
-        slack_bot_token=slack.bot_token,
-        slack_signing_secret=slack.signing_secret,
-        slack_api_url=slack.api_url,
-        database_url=database_url,
-        encryption_keys=generate_key(),
-        nmbrs_base_url=nmbrs.base_url,
-        status_channel="C0STATUS",
-        terms_url=TERMS_URL,
-        support_phone=SUPPORT_PHONE,
-    )
-    served = ServedBot(settings=settings, slack=slack)
+    served = ServedBot(settings=bot_settings(database_url, slack, nmbrs), slack=slack)
     served.start()
     try:
         yield served
