@@ -17,6 +17,7 @@ versioning raises `StaleUpdate` for the other, which is then re-run and finds th
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -567,8 +568,8 @@ class OnboardingService:
             loaded = self._load(uow, onboarding_id, actor, report_refusal=False)
             if isinstance(loaded, Outcome):
                 return []
-            rows = _companies(loaded.onboarding.step_data)
-        return search_companies(rows, query)
+            companies = loaded.onboarding.step_data.get("companies", [])
+        return _search(companies, query)
 
     # --- the account manager's side ---------------------------------------------------------
 
@@ -946,15 +947,24 @@ def clean_token(value: str) -> str:
     return "".join(value.split())
 
 
-def search_companies(rows: Sequence[CompanyRow], query: str) -> list[CompanyRow]:
-    """Companies whose name contains the query or whose number starts with it, names first
-    sorted, at most MAX_SUGGESTIONS."""
+def search_companies(rows: Iterable[CompanyRow], query: str) -> list[CompanyRow]:
+    """Companies whose name contains the query or whose number starts with it, sorted by name,
+    at most MAX_SUGGESTIONS."""
+    return _search(((row.id, row.number, row.name) for row in rows), query)
+
+
+def _search(companies: Iterable[Sequence[Any]], query: str) -> list[CompanyRow]:
+    """The search over stored [id, number, name] triples; rows are built for the best only."""
     needle = query.strip().casefold()
-    found = [
-        row for row in rows if needle in row.name.casefold() or str(row.number).startswith(needle)
+    matches = (
+        (name.casefold(), number, company_id, name)
+        for company_id, number, name in companies
+        if needle in name.casefold() or str(number).startswith(needle)
+    )
+    return [
+        CompanyRow(id=company_id, number=number, name=name)
+        for _, number, company_id, name in heapq.nsmallest(MAX_SUGGESTIONS, matches)
     ]
-    found.sort(key=lambda row: (row.name.casefold(), row.number))
-    return found[:MAX_SUGGESTIONS]
 
 
 def screen_for(onboarding: Onboarding, *, settings: Settings, now: datetime) -> Screen:

@@ -2,8 +2,10 @@
 
 - `actor_from(body)`: who acts, with the team of the user (an external Slack Connect user has
   its own) and, for clicks on a channel message, the channel.
-- `run_use_case(...)`: a blocking use case in a worker thread; any failure becomes an error
-  screen, so the user always sees what happened.
+- `run_blocking(...)`: a blocking call (database, Nmbrs) in the use-case thread pool, which is
+  our own so that slow Nmbrs checks never starve other work of the event loop's default pool.
+- `run_use_case(...)`: a use case through `run_blocking`; any failure becomes an error screen, so
+  the user always sees what happened.
 - `answer_submission(...)`: answers a view submission. Quick steps answer within
   FAST_ANSWER_SECONDS with the next screen in the ack itself; slow ones (Nmbrs calls) ack at once
   with a "working" view and replace it when done.
@@ -17,10 +19,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
@@ -42,7 +46,12 @@ from bot.slack.views.onboarding import render, working_view
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 FAST_ANSWER_SECONDS = 1.0
+# Use cases mostly wait (on Nmbrs or the database), so many may run at once.
+USE_CASE_WORKERS = 32
+_use_case_pool = ThreadPoolExecutor(max_workers=USE_CASE_WORKERS, thread_name_prefix="use-case")
 # How long a follow-up update waits for Slack to show the working view it replaces.
 REPLACE_ATTEMPTS = 15
 REPLACE_PAUSE_SECONDS = 0.2
@@ -62,11 +71,16 @@ def is_retry(request_headers: dict[str, Any]) -> bool:
     return bool(request_headers.get("x-slack-retry-num"))
 
 
+async def run_blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_use_case_pool, functools.partial(function, *args, **kwargs))
+
+
 async def run_use_case(
     language: str, use_case: Callable[..., Outcome], *args: Any, **kwargs: Any
 ) -> Outcome:
     try:
-        return await asyncio.to_thread(use_case, *args, **kwargs)
+        return await run_blocking(use_case, *args, **kwargs)
     except InvalidInput as error:
         logger.info("refused input: %s", error)
         return Outcome(screen=ErrorScreen("invalid_choice"), language=language)
@@ -169,10 +183,10 @@ async def post_invite(
     response = await client.chat_postMessage(
         channel=status.channel_id, text=message.text, blocks=message.blocks
     )
-    await asyncio.to_thread(
+    await run_blocking(
         service.record_invite,
         status.onboarding_id,
         channel_id=response["channel"],
         message_ts=response["ts"],
     )
-    return await asyncio.to_thread(service.invite_status, status.onboarding_id)
+    return await run_blocking(service.invite_status, status.onboarding_id)

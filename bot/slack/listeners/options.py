@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.slack.conversation import actor_from
+from bot.slack.conversation import actor_from, run_blocking
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.onboarding import ACTION_COMPANY_SEARCH, company_options
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Slack waits 3 s for options; an answer that is not ready by then is an empty list.
-SUGGESTION_TIMEOUT_SECONDS = 2.0
+SUGGESTION_TIMEOUT_SECONDS = 2.5
 
 
 def register(app: AsyncApp, container: Container) -> None:
@@ -35,7 +35,7 @@ def register(app: AsyncApp, container: Container) -> None:
             return
         try:
             companies = await asyncio.wait_for(
-                asyncio.to_thread(
+                run_blocking(
                     service.suggest_companies,
                     metadata.ref.onboarding_id,
                     actor_from(body),

@@ -6,7 +6,6 @@ calls one use case; see bot.slack.conversation for how the answer reaches the pe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.service import Actor, Outcome, StepRef, clean_token
-from bot.slack.conversation import actor_from, answer_submission, refresh_invite, run_use_case
+from bot.slack.conversation import (
+    actor_from,
+    answer_submission,
+    refresh_invite,
+    run_blocking,
+    run_use_case,
+)
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.onboarding import (
     ACTION_PACKAGE,
@@ -166,7 +171,7 @@ def register(app: AsyncApp, container: Container) -> None:
                 return
             draft = draft_of(view.get("callback_id", ""), read_form(view))
             try:
-                await asyncio.to_thread(
+                await run_blocking(
                     service.save_draft, metadata.ref.onboarding_id, actor_from(body), draft
                 )
             except Exception:
