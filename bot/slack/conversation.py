@@ -13,6 +13,7 @@
   `external_id`: Slack applies an ack's `response_action` some time after our response, and a
   `views.update` that overtook it would be overwritten by the working view. Until the working
   view exists, Slack answers not_found and we try again, briefly.
+- `keep_draft(...)`: keeps what a closed (or re-checked) form held, for the next Start.
 - `refresh_invite(...)`: redraws the invite message in the client's channel.
 """
 
@@ -42,7 +43,7 @@ from bot.service import (
 )
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.invite import invite_message
-from bot.slack.views.onboarding import render, working_view
+from bot.slack.views.onboarding import draft_of, read_form, render, working_view
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,19 @@ async def answer_submission(
         outcome = await use_case()
     await replace_view(client, view_for(outcome, signer), external_id=external_id)
     return outcome
+
+
+async def keep_draft(
+    service: OnboardingService, onboarding_id: int, actor: Actor, view: dict[str, Any]
+) -> None:
+    """Keep what a form holds (never the token) for the next Start; best effort."""
+    draft = draft_of(view.get("callback_id", ""), read_form(view))
+    if not draft:
+        return
+    try:
+        await run_blocking(service.save_draft, onboarding_id, actor, draft)
+    except Exception:
+        logger.exception("could not keep the draft of onboarding %s", onboarding_id)
 
 
 async def refresh_invite(client: AsyncWebClient, status: InviteStatus | None) -> None:

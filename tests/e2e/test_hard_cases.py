@@ -333,3 +333,13 @@ def test_the_ack_never_waits_for_nmbrs(bot, slack, customer, nmbrs):
     customer.fill(companies, {ACTION_COMPANIES: THREE_IDS})
     customer.submit(companies)
     assert settled(customer, CALLBACK_OVER_ACCESS).title == "Check the access"
+
+
+def test_check_again_on_the_company_choice_keeps_what_was_picked(bot, customer):
+    bot.invite(language="en")
+    companies = to_companies(customer)
+    customer.fill(companies, {ACTION_COMPANIES: ["48203"]})
+    customer.click(companies, ACTION_CHECK_AGAIN)
+    companies = settled(customer, CALLBACK_COMPANIES)
+    element = next(b["element"] for b in companies.blocks if b.get("type") == "input")
+    assert [option["value"] for option in element["initial_options"]] == ["48203"]

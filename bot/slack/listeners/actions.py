@@ -14,6 +14,7 @@ from bot.i18n import DEFAULT_LANGUAGE, resolve_language
 from bot.slack.conversation import (
     actor_from,
     is_retry,
+    keep_draft,
     refresh_invite,
     replace_view,
     run_use_case,
@@ -93,7 +94,10 @@ def register(app: AsyncApp, container: Container) -> None:
             except SlackApiError as error:
                 logger.info("not running the click: %s", error.response.get("error"))
                 return
-        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor_from(body))
+        actor = actor_from(body)
+        # A click carries the form's state: keep what was picked, as a close would.
+        await keep_draft(service, metadata.ref.onboarding_id, actor, view)
+        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
         await replace_view(client, view_for(outcome, signer), view_id=view["id"])
         await refresh_invite(client, outcome.invite)
 

@@ -18,8 +18,8 @@ from bot.service import Actor, Outcome, StepRef, clean_token
 from bot.slack.conversation import (
     actor_from,
     answer_submission,
+    keep_draft,
     refresh_invite,
-    run_blocking,
     run_use_case,
 )
 from bot.slack.metadata import MetadataSigner
@@ -40,7 +40,6 @@ from bot.slack.views.onboarding import (
     chosen_company_ids,
     companies_errors,
     credentials_errors,
-    draft_of,
     read_form,
     refused_view,
     terms_errors,
@@ -163,16 +162,9 @@ def register(app: AsyncApp, container: Container) -> None:
     for callback_id in DRAFT_CALLBACKS:
 
         @app.view_closed(callback_id)
-        async def keep_draft(ack: AsyncAck, body: dict) -> None:
+        async def closed(ack: AsyncAck, body: dict) -> None:
             await ack()
             view = body["view"]
             metadata = signer.verify(view.get("private_metadata"))
-            if metadata is None:
-                return
-            draft = draft_of(view.get("callback_id", ""), read_form(view))
-            try:
-                await run_blocking(
-                    service.save_draft, metadata.ref.onboarding_id, actor_from(body), draft
-                )
-            except Exception:
-                logger.exception("could not keep the draft of a closed modal")
+            if metadata is not None:
+                await keep_draft(service, metadata.ref.onboarding_id, actor_from(body), view)
