@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -176,25 +176,20 @@ async def run_socket_mode(container: Container) -> None:
 
 @app.command()
 def demo(
-    port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port of the bot (default: PORT).")] = None,
 ) -> None:
-    """Run the bot locally on embedded defaults (what `make demo` does)."""
-    from bot.demo import prepare_demo
+    """Run everything locally with no configuration: SQLite, the Nmbrs sandbox, a Slack
+    stand-in in the browser and the bot (what `make demo` does). Ctrl-C stops it all."""
+    from bot.demo import DEMO_HOST, guide, prepare_demo
 
     with ExitStack() as stack:
-        settings, messages = prepare_demo(stack)
-        for message in messages:
+        running = prepare_demo(stack, **({"port": port} if port else {}))
+        for message in running.messages:
             typer.echo(f"demo: {message}")
-        upgrade(settings.database_url)
-        missing = settings.missing_for_serve()
-        if missing:
-            fail(
-                *(f"{name} is not set ({SETTING_HINTS.get(name, 'required')})" for name in missing),
-                "the demo needs these Slack settings in .env: install the app from manifest.yml "
-                "(see README.md, 'Installing the Slack app') and copy its secrets",
-            )
-        typer.echo(f"demo: serving on http://127.0.0.1:{port or settings.port}/slack/events")
-        run_server(settings, socket_mode=False, host="127.0.0.1", port=port)
+        typer.echo("\n".join(["", *guide(running), ""]))
+        with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has stopped; close the rest
+            run_server(running.settings, socket_mode=False, host=DEMO_HOST, port=None)
+    typer.echo("demo: stopped")
 
 
 # -- db -----------------------------------------------------------------------------------------

@@ -1,91 +1,250 @@
-"""What `onboard-bot demo` (and `make demo`) sets up before serving.
+"""What `onboard-bot demo` (and `make demo`) sets up before serving: everything local.
 
-The demo is a chain of stages. Each stage looks at the settings so far, may prepare something
-(a file, a local server kept open in the ExitStack until the demo stops) and returns the settings
-it supplies plus a line telling the user what it did. A local Nmbrs sandbox or a local Slack
-stand-in is one more stage in `DEMO_STAGES`; `serve` then runs on the combined settings.
+The demo is a chain of stages. Each stage looks at the settings so far, may prepare something (a
+file, a schema, a local server kept open in the demo's ExitStack until the demo stops) and
+supplies settings plus a line telling the user what it did. `serve` then runs on the combined
+settings: the bot cannot tell the Nmbrs sandbox from Nmbrs or the Slack stand-in from Slack.
+The browser tests run the same stages (without the local files) around a scratch database.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.devslack import DevSlack, run_devslack
+from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL, STATUS_CHANNEL
 from bot.settings import Settings
+from bot.web import HEALTH_PATH, SLACK_EVENTS_PATH
+from nmbrs.sandbox import (
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    MANY_COMPANIES_USERNAME,
+    PERMISSIONS_OFF_USERNAME,
+    SandboxHandle,
+    run_sandbox,
+)
 from storage.crypto import generate_key
+from storage.db import upgrade
 
 LOCAL_ENV_FILE = Path(".env.local")
 DEMO_DATABASE_URL = "sqlite:///./demo.db"
+DEMO_HOST = "127.0.0.1"
+# Where the Slack stand-in listens when the port is free (a free one is picked otherwise).
+STAND_IN_PORT = 3030
+# The stand-in's group of account managers (bot.devslack.workspace.default_workspace).
+STAND_IN_MANAGER_GROUP = "S0MANAGERS"
 
-# Values `serve` requires that the demo may fill in; recognisably examples, not real contacts.
+# Values `serve` requires that the demo fills in when unset; recognisably examples.
 EXAMPLE_SETTINGS = {
-    "status_channel": "C0STATUS",
     "terms_url": "https://example.com/algemene-voorwaarden",
     "support_phone": "+31 20 000 0000 (example)",
 }
 
-
-@dataclass(frozen=True)
-class StageResult:
-    settings: dict[str, Any] = field(default_factory=dict)
-    message: str | None = None
-
-
-DemoStage = Callable[[Settings, ExitStack], StageResult]
+# The sandbox logins worth trying, besides the demo login (see nmbrs.sandbox.demo_accounts()).
+OTHER_LOGINS = (
+    (MANY_COMPANIES_USERNAME, "5,000 companies: pick them by type-ahead"),
+    (PERMISSIONS_OFF_USERNAME, "3 permissions switched off: the bot says which to switch on"),
+)
 
 
-def local_encryption_key(settings: Settings, _stack: ExitStack) -> StageResult:
+class Demo:
+    """The demo being set up: the settings so far, what each stage did, the local servers."""
+
+    def __init__(self, stack: ExitStack, *, stand_in_port: int = STAND_IN_PORT, **base: Any):
+        self.stack = stack
+        self.stand_in_port = stand_in_port
+        self.messages: list[str] = []
+        self.nmbrs: SandboxHandle | None = None
+        self.slack: DevSlack | None = None
+        self._base = base
+        self._supplied: dict[str, Any] = {}
+        self.settings = Settings(**base)
+
+    def supply(self, message: str | None = None, **settings: Any) -> None:
+        self._supplied.update(settings)
+        self.settings = Settings(**{**self._base, **self._supplied})
+        if message:
+            self.messages.append(message)
+
+    @property
+    def bot_events_url(self) -> str:
+        return f"http://{DEMO_HOST}:{self.settings.port}/slack/events"
+
+    @property
+    def open_url(self) -> str:
+        """The stand-in's page, as the account manager in the shared channel."""
+        assert self.slack is not None, "the Slack stand-in is not running"
+        return f"{self.slack.url}/?as={MANAGER}&in={SHARED_CHANNEL}"
+
+
+DemoStage = Callable[[Demo], None]
+
+
+def local_encryption_key(demo: Demo) -> None:
     """Keep a generated key in the git-ignored .env.local unless ENCRYPTION_KEYS is set."""
-    if settings.encryption_key_list:
-        return StageResult()
+    if demo.settings.encryption_key_list:
+        return
     key = generate_key()
     existing = LOCAL_ENV_FILE.read_text(encoding="utf-8") if LOCAL_ENV_FILE.exists() else ""
     separator = "" if not existing or existing.endswith("\n") else "\n"
     descriptor = os.open(LOCAL_ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as env_file:
         env_file.write(f"{separator}ENCRYPTION_KEYS={key}\n")
-    return StageResult(
-        settings={"encryption_keys": key},
-        message=f"generated an encryption key and kept it in {LOCAL_ENV_FILE} (git-ignored)",
+    demo.supply(
+        f"generated an encryption key and kept it in {LOCAL_ENV_FILE} (git-ignored)",
+        encryption_keys=key,
     )
 
 
-def local_database(_settings: Settings, _stack: ExitStack) -> StageResult:
-    return StageResult(
-        settings={"database_url": DEMO_DATABASE_URL},
-        message=f"database: {DEMO_DATABASE_URL}",
-    )
+def local_database(demo: Demo) -> None:
+    """A SQLite file of its own (git-ignored), whatever DATABASE_URL says."""
+    demo.supply(f"database: {DEMO_DATABASE_URL} (git-ignored)", database_url=DEMO_DATABASE_URL)
 
 
-def example_settings(settings: Settings, _stack: ExitStack) -> StageResult:
+def current_schema(demo: Demo) -> None:
+    upgrade(demo.settings.database_url)
+
+
+def example_settings(demo: Demo) -> None:
     """Fill in the required non-secret settings that are not configured, as examples."""
     filled = {
-        name: value for name, value in EXAMPLE_SETTINGS.items() if not getattr(settings, name)
+        name: value for name, value in EXAMPLE_SETTINGS.items() if not getattr(demo.settings, name)
     }
-    if not filled:
-        return StageResult()
-    shown = ", ".join(f"{name.upper()}={value}" for name, value in filled.items())
-    return StageResult(settings=filled, message=f"example values: {shown}")
+    if filled:
+        shown = ", ".join(f"{name.upper()}={value}" for name, value in filled.items())
+        demo.supply(f"example values: {shown}", **filled)
 
 
-DEMO_STAGES: list[DemoStage] = [local_encryption_key, local_database, example_settings]
+def nmbrs_sandbox(demo: Demo) -> None:
+    """The embedded Nmbrs SOAP sandbox with its demo accounts, on a free port."""
+    demo.nmbrs = demo.stack.enter_context(run_sandbox())
+    demo.supply(
+        f"Nmbrs sandbox with its demo accounts: {demo.nmbrs.base_url}",
+        nmbrs_base_url=demo.nmbrs.base_url,
+    )
+
+
+def bot_port(demo: Demo) -> None:
+    """Only the stand-in talks to the bot, so any free port will do when PORT is taken."""
+    if port_is_free(demo.settings.port):
+        return
+    taken, port = demo.settings.port, free_port()
+    demo.supply(f"port {taken} is taken; the bot listens on {port} instead", port=port)
+
+
+def slack_stand_in(demo: Demo) -> None:
+    """The local Slack (bot.devslack) with every Slack setting pointing at it."""
+    wanted = demo.stand_in_port
+    port = wanted if wanted and port_is_free(wanted) else 0
+    demo.slack = demo.stack.enter_context(
+        run_devslack(host=DEMO_HOST, port=port, events_url=demo.bot_events_url)
+    )
+    quiet = StandInTrafficFilter(demo.bot_events_url)
+    for name in StandInTrafficFilter.LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
+        demo.stack.callback(logging.getLogger(name).removeFilter, quiet)
+    demo.supply(
+        f"Slack stand-in: {demo.slack.url}, sending Slack's requests to {demo.bot_events_url} "
+        f"(its bot token and signing secret are examples; status channel {STATUS_CHANNEL})",
+        slack_bot_token=demo.slack.bot_token,
+        slack_signing_secret=demo.slack.signing_secret,
+        slack_api_url=demo.slack.api_url,
+        status_channel=STATUS_CHANNEL,
+        account_manager_group=STAND_IN_MANAGER_GROUP,
+    )
+
+
+class StandInTrafficFilter(logging.Filter):
+    """Keeps the stand-in's own traffic out of the log: uvicorn's access log is shared by every
+    server in the process (only the bot's lines stay), and httpx logs each request the stand-in
+    sends to the bot, which the bot's access log shows already."""
+
+    LOGGERS = ("uvicorn.access", "httpx")
+
+    def __init__(self, bot_events_url: str):
+        super().__init__()
+        self.bot_events_url = bot_events_url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "httpx":
+            return self.bot_events_url not in record.getMessage()
+        args = record.args
+        if not isinstance(args, tuple) or len(args) < 3:
+            return True
+        return str(args[2]).startswith((SLACK_EVENTS_PATH, HEALTH_PATH))
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((DEMO_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((DEMO_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+DEMO_STAGES: list[DemoStage] = [
+    local_encryption_key,
+    local_database,
+    current_schema,
+    example_settings,
+    nmbrs_sandbox,
+    bot_port,
+    slack_stand_in,
+]
 
 
 def prepare_demo(
-    stack: ExitStack, stages: list[DemoStage] = DEMO_STAGES
-) -> tuple[Settings, list[str]]:
-    """Run the stages in order; returns the settings to serve with and what each stage did."""
-    supplied: dict[str, Any] = {}
-    messages: list[str] = []
-    settings = Settings()
+    stack: ExitStack,
+    stages: list[DemoStage] = DEMO_STAGES,
+    *,
+    stand_in_port: int = STAND_IN_PORT,
+    **base: Any,
+) -> Demo:
+    """Run the stages in order on settings starting from `base` (Settings' own arguments);
+    the local servers stay up until `stack` closes. The stand-in takes `stand_in_port` when it
+    is free, else (or with 0) any free port."""
+    demo = Demo(stack, stand_in_port=stand_in_port, **base)
     for stage in stages:
-        result = stage(settings, stack)
-        supplied.update(result.settings)
-        if result.message:
-            messages.append(result.message)
-        settings = Settings(**supplied)
-    return settings, messages
+        stage(demo)
+    return demo
+
+
+def guide(demo: Demo) -> list[str]:
+    """What to open, who to be and what to type, for the person trying the demo."""
+    assert demo.slack is not None
+    people = demo.slack.workspace.users
+    manager, customer = people[MANAGER], people[CUSTOMER]
+    channel = demo.slack.workspace.channels[SHARED_CHANNEL].name
+    status = demo.slack.workspace.channels[STATUS_CHANNEL].name
+    lines = [
+        f"Open {demo.open_url}",
+        f"  1. As {manager.real_name} (account manager) type /onboard in #{channel} "
+        "and fill in the form.",
+        f"  2. Switch to {customer.real_name} (the customer, external) and press Start.",
+        "  3. Accept the terms, choose Nmbrs and log in with the demo account:",
+        f"       username {DEMO_USERNAME}",
+        f"       token    {DEMO_TOKEN}",
+        "     Other logins to try:",
+    ]
+    assert demo.nmbrs is not None
+    for username, what in OTHER_LOGINS:
+        lines.append(f"       {username} / {demo.nmbrs.accounts[username].token}  ({what})")
+    lines += [
+        f"  4. Status reports appear in #{status}; the link afterwards in "
+        f"`DATABASE_URL={demo.settings.database_url} .venv/bin/onboard-bot links list`.",
+        "Press Ctrl-C to stop.",
+    ]
+    return lines

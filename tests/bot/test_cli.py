@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -309,27 +308,6 @@ def test_keys_rotate_without_the_old_key_changes_nothing(
     with SqlUnitOfWork(engine, TokenCipher([old_key])) as uow:
         assert uow.links.token(uow.links.require(link_id)) == TOKEN
     engine.dispose()
-
-
-def test_demo_keeps_a_generated_key_locally_and_names_the_missing_slack_settings(
-    tmp_path: Path,
-) -> None:
-    first = runner.invoke(app, ["demo"])
-    env_local = tmp_path / ".env.local"
-    written = env_local.read_text()
-    second = runner.invoke(app, ["demo"])
-
-    assert first.exit_code == 1
-    assert "demo: generated an encryption key" in first.stdout
-    assert "error: SLACK_BOT_TOKEN is not set" in first.stderr
-    assert "error: SLACK_SIGNING_SECRET is not set" in first.stderr
-    assert "STATUS_CHANNEL" not in first.stderr and "ENCRYPTION_KEYS" not in first.stderr
-    assert written.startswith("ENCRYPTION_KEYS=") and written.count("\n") == 1
-    TokenCipher([written.removeprefix("ENCRYPTION_KEYS=").strip()])
-    assert stat.S_IMODE(env_local.stat().st_mode) == 0o600
-    assert env_local.read_text() == written, "the second run reuses the key"
-    assert "generated" not in second.stdout
-    assert (tmp_path / "demo.db").exists()
 
 
 def test_settings_that_contradict_each_other_are_explained(monkeypatch: pytest.MonkeyPatch) -> None:

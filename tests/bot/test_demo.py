@@ -1,0 +1,163 @@
+"""`onboard-bot demo` (what `make demo` runs): all local, no configuration, Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from bot.demo import (
+    LOCAL_ENV_FILE,
+    Demo,
+    bot_port,
+    example_settings,
+    guide,
+    local_encryption_key,
+    nmbrs_sandbox,
+    prepare_demo,
+    slack_stand_in,
+)
+from bot.settings import Settings
+from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, MANY_COMPANIES_USERNAME
+from storage.crypto import TokenCipher
+
+ONBOARD_BOT = Path(sys.executable).with_name("onboard-bot")
+STARTUP_SECONDS = 30
+
+
+@pytest.fixture
+def clean_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A fresh clone's working directory: no .env files, no settings in the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def local_demo(clean_directory: Path) -> Iterator[Demo]:
+    """The demo's servers, set up in-process (without the local key file and database)."""
+    with ExitStack() as stack:
+        yield prepare_demo(
+            stack,
+            [example_settings, nmbrs_sandbox, bot_port, slack_stand_in],
+            stand_in_port=0,
+            _env_file=None,
+        )
+
+
+def test_the_demo_keeps_one_generated_key_in_the_local_env_file(clean_directory: Path) -> None:
+    with ExitStack() as stack:
+        first = prepare_demo(stack, [local_encryption_key])
+        second = prepare_demo(stack, [local_encryption_key])
+
+    written = (clean_directory / LOCAL_ENV_FILE).read_text()
+    assert written == f"ENCRYPTION_KEYS={first.settings.encryption_keys}\n"
+    TokenCipher(first.settings.encryption_key_list)
+    assert stat.S_IMODE((clean_directory / LOCAL_ENV_FILE).stat().st_mode) == 0o600
+    assert second.settings.encryption_keys == first.settings.encryption_keys
+    assert first.messages and not second.messages, "only the first run says it made a key"
+
+
+def test_every_slack_setting_points_at_the_stand_in_which_points_at_the_bot(
+    local_demo: Demo,
+) -> None:
+    settings, slack = local_demo.settings, local_demo.slack
+    assert slack is not None and local_demo.nmbrs is not None
+
+    assert settings.slack_api_url == slack.api_url
+    assert (settings.slack_bot_token, settings.slack_signing_secret) == (
+        slack.bot_token,
+        slack.signing_secret,
+    )
+    assert settings.status_channel in slack.workspace.channels
+    assert slack.endpoint.url == f"http://127.0.0.1:{settings.port}/slack/events"
+    assert settings.nmbrs_base_url == local_demo.nmbrs.base_url
+    assert DEMO_USERNAME in local_demo.nmbrs.accounts
+    assert settings.missing_for_serve() == ["ENCRYPTION_KEYS"]  # the key stage is left out here
+    assert "example" in settings.support_phone
+
+
+def test_the_guide_names_the_page_the_people_and_the_demo_logins(local_demo: Demo) -> None:
+    text = "\n".join(guide(local_demo))
+
+    assert f"Open {local_demo.slack.url}/?as=U0MANAGER&in=C0SHARED" in text
+    assert "Anna de Boer" in text and "Jan de Vries" in text and "/onboard" in text
+    assert DEMO_USERNAME in text and DEMO_TOKEN in text
+    assert MANY_COMPANIES_USERNAME in text
+    assert local_demo.nmbrs.accounts[MANY_COMPANIES_USERNAME].token in text
+    assert "links list" in text and "Ctrl-C" in text
+
+
+def read_until(stream, pattern: str, seen: list[str]) -> re.Match:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}")
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_make_demo_runs_with_no_configuration_and_ctrl_c_stops_everything(
+    clean_directory: Path,
+) -> None:
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name.lower() not in Settings.model_fields
+    }
+    demo = subprocess.Popen(
+        [str(ONBOARD_BOT), "demo"],
+        cwd=clean_directory,
+        env={**environment, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        stand_in = read_until(
+            demo.stdout, r"Slack stand-in: (\S+), sending .* to (\S+)/slack/", seen
+        )
+        read_until(demo.stdout, r"Press Ctrl-C to stop", seen)
+        page_url, bot_url = stand_in.group(1), stand_in.group(2)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                assert get_json(f"{bot_url}/healthz") == {"ok": True}
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the bot did not start"
+                time.sleep(0.1)
+        assert get_json(f"{page_url}/ui/state?user=U0MANAGER&channel=C0SHARED")["connected"]
+    finally:
+        demo.send_signal(signal.SIGINT)
+        stdout, stderr = demo.communicate(timeout=STARTUP_SECONDS)
+
+    assert demo.returncode == 0, stderr
+    assert stdout.rstrip().endswith("demo: stopped")
+    assert "Traceback" not in stderr
+    assert (clean_directory / "demo.db").exists()
+    assert (clean_directory / LOCAL_ENV_FILE).read_text().startswith("ENCRYPTION_KEYS=")
+    for url in (page_url, bot_url):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)
