@@ -159,3 +159,37 @@ def test_someone_outside_every_shared_channel_sees_nothing_of_the_app(open_page)
     page = open_page("U0STRANGER")
     expect(page.get_by_role("heading", name="No shared channels")).to_be_visible()
     expect(page.get_by_text("Onboarding · Home")).to_have_count(0)
+
+
+def test_emoji_shortcodes_show_as_emoji_in_text_and_buttons(open_page, slack: DevSlack):
+    web = WebClient(token=slack.bot_token, base_url=slack.api_url)
+    web.chat_postMessage(
+        channel=SHARED_CHANNEL,
+        text="Welkom",
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": ":wave: *Welkom* :nope:"}},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "go",
+                        "text": {"type": "plain_text", "text": ":rocket: Start", "emoji": True},
+                    }
+                ],
+            },
+        ],
+    )
+    page = open_page(CUSTOMER)
+    expect(page.get_by_text("👋 Welkom :nope:")).to_be_visible()
+    expect(page.get_by_role("button", name="🚀 Start")).to_be_visible()
+
+
+def test_a_select_menu_in_a_modal_floats_over_the_modal_footer(open_page):
+    page = open_page(MANAGER)
+    run_onboard(page)
+    page.get_by_label("Bedrijf").fill("bak")
+    option = page.get_by_role("option", name="Bakkerij West")
+    expect(option).to_be_in_viewport()
+    option.click()
+    expect(page.get_by_label("Bedrijf")).to_have_value("Bakkerij West")

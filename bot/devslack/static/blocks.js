@@ -39,6 +39,22 @@ const BlockKit = (() => {
     return node;
   }
 
+  // Emoji shortcodes as Slack's client shows them (the ones bots commonly send).
+  const EMOJI = {
+    wave: "👋", white_check_mark: "✅", heavy_check_mark: "✔️", x: "❌", warning: "⚠️",
+    no_entry: "⛔", no_entry_sign: "🚫", octagonal_sign: "🛑", information_source: "ℹ️",
+    hourglass: "⌛", hourglass_flowing_sand: "⏳", lock: "🔒", unlock: "🔓", key: "🔑",
+    mag: "🔍", page_facing_up: "📄", memo: "📝", telephone_receiver: "📞", phone: "☎️",
+    tada: "🎉", eyes: "👀", bar_chart: "📊", incoming_envelope: "📨", email: "📧",
+    repeat: "🔁", electric_plug: "🔌", office: "🏢", red_circle: "🔴",
+    large_green_circle: "🟢", thunder_cloud_and_rain: "⛈️", bell: "🔔", link: "🔗",
+    calendar: "📅", clock9: "🕘", "+1": "👍", thumbsup: "👍", sparkles: "✨", rocket: "🚀",
+  };
+
+  function emoji(text) {
+    return text.replace(/:([a-z0-9_+-]+):/g, (code, name) => EMOJI[name] || code);
+  }
+
   function escapeHtml(text) {
     return String(text).replace(/[&<>"']/g, (c) => (
       { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -86,7 +102,7 @@ const BlockKit = (() => {
     return blocks.map((chunk, i) => {
       if (i % 2 === 1) return `<pre>${escapeHtml(chunk.replace(/^\n/, ""))}</pre>`;
       return chunk.split("\n").map((line) => {
-        let html = escapeHtml(line);
+        let html = emoji(escapeHtml(line));
         const quoted = html.startsWith("&gt; ") || html === "&gt;";
         if (quoted) html = html.replace(/^&gt; ?/, "");
         html = html
@@ -103,11 +119,12 @@ const BlockKit = (() => {
     if (!obj) return el(tag);
     if (obj.type === "mrkdwn" && !obj.verbatim) return el(tag, { class: "mrkdwn", html: mrkdwn(obj.text, ctx) });
     if (obj.type === "mrkdwn") return el(tag, { class: "mrkdwn", html: formatText(obj.text) });
-    return el(tag, {}, obj.text);
+    return el(tag, {}, plain(obj));
   }
 
   function plain(obj) {
-    return obj ? obj.text : "";
+    if (!obj) return "";
+    return obj.type === "plain_text" && obj.emoji !== false ? emoji(obj.text) : obj.text;
   }
 
   // ---- values: draft, else server state, else initial --------------------------------
@@ -293,6 +310,7 @@ const BlockKit = (() => {
       });
       if (note) menu.append(el("li", { class: "combo-note", role: "presentation" }, note));
       menu.hidden = false;
+      floatBelow(menu, root.querySelector(".combo-box"));
       search.setAttribute("aria-expanded", "true");
     }
 
@@ -353,6 +371,30 @@ const BlockKit = (() => {
     paintSelection();
     return root;
   }
+
+  // Menus float over everything (a modal's scrolling body included), below their box or above
+  // it when the window has more room there, as Slack's do, and follow their box on scrolling.
+  const MENU_HEIGHT = 260;
+
+  function floatBelow(menu, box) {
+    const rect = box.getBoundingClientRect();
+    const below = window.innerHeight - rect.bottom - 8;
+    const above = rect.top - 8;
+    const downwards = below >= Math.min(MENU_HEIGHT, menu.scrollHeight) || below >= above;
+    Object.assign(menu.style, {
+      left: `${rect.left}px`,
+      width: `${rect.width}px`,
+      top: downwards ? `${rect.bottom + 4}px` : "",
+      bottom: downwards ? "" : `${window.innerHeight - rect.top + 4}px`,
+      maxHeight: `${Math.min(MENU_HEIGHT, downwards ? below : above)}px`,
+    });
+  }
+
+  document.addEventListener("scroll", (event) => {
+    for (const menu of document.querySelectorAll(".combo-menu:not([hidden])")) {
+      if (!menu.contains(event.target)) floatBelow(menu, menu.previousElementSibling);
+    }
+  }, true);
 
   function element(block, elem, ctx) {
     switch (elem.type) {
