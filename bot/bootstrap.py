@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.events import EventBus
+from bot.reports import status_reports
 from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.app import build_app
@@ -74,6 +75,8 @@ def build_container(settings: Settings) -> Container:
             connect_timeout=settings.nmbrs_connect_timeout,
             read_timeout=settings.nmbrs_read_timeout,
         ),
+        # Every meaningful event becomes a status report (via the outbox) in STATUS_CHANNEL.
+        event_bus=EventBus([status_reports(settings)] if settings.status_channel else []),
     )
 
 
