@@ -17,11 +17,13 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.events import EventBus
+from bot.links import LinkMaintenance, LinkService
 from bot.reports import status_reports
 from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.membership import SlackChannelMembership
+from bot.slack.views.links import link_messages
 from bot.web import create_asgi_app
 from nmbrs.provider import PayrollProvider
 from nmbrs.soap import SoapNmbrsProvider
@@ -52,6 +54,41 @@ class Container:
             membership=SlackChannelMembership(slack),
             settings=self.settings,
             event_bus=self.event_bus,
+        )
+
+    @cached_property
+    def link_maintenance(self) -> LinkMaintenance:
+        """Verification of links and the retention job (bot.links); needs no Slack."""
+        return LinkMaintenance(
+            unit_of_work=self.unit_of_work,
+            provider=self.payroll_provider,
+            notices=link_messages(
+                status_channel=self.settings.status_channel,
+                language=self.settings.default_language,
+            ),
+            settings=self.settings,
+        )
+
+    @cached_property
+    def links(self) -> LinkService:
+        """The customer's use cases on a link after the onboarding (bot.links)."""
+        from bot.manager import manager_tools
+
+        slack = WebClient(
+            token=self.settings.slack_bot_token, base_url=self.settings.slack_api_url, timeout=5
+        )
+        return LinkService(
+            unit_of_work=self.unit_of_work,
+            provider=self.payroll_provider,
+            membership=SlackChannelMembership(slack),
+            settings=self.settings,
+            maintenance=self.link_maintenance,
+            onboarding=self.onboarding,
+            unlinker=manager_tools(self),
+            notices=link_messages(
+                status_channel=self.settings.status_channel,
+                language=self.settings.default_language,
+            ),
         )
 
     async def check_database(self) -> None:

@@ -22,6 +22,7 @@ from bot.settings import Settings
 from nmbrs.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
 from storage.db import make_engine, schema_status, upgrade
+from storage.links import link_state, link_summary
 from storage.repository import LinkSummary, NotFound, SqlUnitOfWork
 
 if TYPE_CHECKING:
@@ -334,3 +335,108 @@ def links_unlink(
         f"unlinked link {link_id} of {client_name}: token erased, audited, "
         "status report queued for the status channel"
     )
+
+
+# What `links verify` exits with: every link checked works; some need relinking; Nmbrs could
+# not be reached for some (and none need relinking). Clear of the CLI framework's own 1 and 2.
+VERIFY_ALL_WORKING = 0
+VERIFY_NEEDS_RELINK = 3
+VERIFY_UNAVAILABLE = 5
+
+
+def link_details_as_json(summary: LinkSummary) -> dict[str, Any]:
+    """`link_as_json` with the link's state, last verification and problem; never the token."""
+    link = summary.link
+    return {
+        **link_as_json(summary),
+        "status": link_state(link),
+        "verified_at": link.verified_at.isoformat() if link.verified_at else None,
+        "problem": link.problem,
+    }
+
+
+@links_app.command("show")
+def links_show(
+    link_id: Annotated[int, typer.Argument(metavar="ID", help="The link's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """One link: client, login, state, last verification and companies (never the token)."""
+    engine = open_current_database(load_settings())
+    try:
+        with SqlUnitOfWork(engine, None) as uow:
+            summary = link_summary(uow, link_id)
+    except NotFound:
+        fail(f"no link with id {link_id} (see `onboard-bot links list`)")
+    finally:
+        engine.dispose()
+    details = link_details_as_json(summary)
+    if as_json:
+        typer.echo(json.dumps(details, ensure_ascii=False))
+        return
+    problem = details["problem"] or {}
+    state = details["status"]
+    if state == "needs_relink":
+        state += f" since {problem.get('since', '?')}: {problem.get('reason', '?')}"
+        state += "".join(f"\n    off: {p}" for p in problem.get("missing_permissions", []))
+        state += "".join(
+            f"\n    gone: {c['number']} {c['name']}" for c in problem.get("companies_gone", [])
+        )
+    elif state == "unlinked":
+        state += f" on {details['revoked_at']}"
+    typer.echo(f"link {link_id}: {details['client']} ({details['channel']})")
+    typer.echo(f"  state: {state}")
+    typer.echo(f"  login: {details['username']} on {details['domain']} ({details['provider']})")
+    typer.echo(
+        f"  linked: {details['created_at']}; last verified: {details['verified_at'] or 'never'}"
+    )
+    typer.echo(f"  companies ({len(details['companies'])}):")
+    for company in details["companies"]:
+        typer.echo(
+            f"    {company['number']} {company['name']} (id {company['id']}, {company['guid']})"
+        )
+
+
+@links_app.command("verify")
+def links_verify(
+    link_id: Annotated[
+        int | None, typer.Argument(metavar="[ID]", help="The link's id (or --all).")
+    ] = None,
+    every_link: Annotated[
+        bool, typer.Option("--all", help="Every link that is not unlinked.")
+    ] = False,
+) -> None:
+    """Re-run the credential and permission check at Nmbrs; a link that no longer works is
+    marked needs_relink and reported (status channel, client channel) once. Exit code 0: all
+    work; 3: some need relinking; 5: Nmbrs could not be reached for some."""
+    if (link_id is None) == (not every_link):
+        fail("give one link's ID or --all")
+    settings = load_settings()
+    load_cipher(settings)
+    open_current_database(settings).dispose()
+
+    from bot.bootstrap import build_container
+
+    container = build_container(settings)
+    try:
+        if every_link:
+            results = container.link_maintenance.verify_all(actor=CLI_ACTOR)
+        else:
+            results = [container.link_maintenance.verify(link_id, actor=CLI_ACTOR)]
+    except NotFound:
+        fail(f"no link with id {link_id} (see `onboard-bot links list`)")
+    finally:
+        container.close()
+    for result in results:
+        line = f"link {result.link_id} ({result.client_name}): {result.outcome}"
+        if result.reason:
+            line += f" ({result.reason})"
+        if result.reported:
+            line += "; reported"
+        typer.echo(line)
+    if not results:
+        typer.echo("no links to verify")
+    outcomes = {result.outcome for result in results}
+    if "needs_relink" in outcomes:
+        raise typer.Exit(VERIFY_NEEDS_RELINK)
+    if "unavailable" in outcomes:
+        raise typer.Exit(VERIFY_UNAVAILABLE)

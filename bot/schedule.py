@@ -45,6 +45,16 @@ def daily_on_working_days(calendar: WorkingCalendar, at: time) -> DueRule:
     return latest_due
 
 
+def daily(calendar: WorkingCalendar, at: time) -> DueRule:
+    """Due at local time `at` every day; the latest due time is today's, once passed."""
+
+    def latest_due(now: datetime) -> datetime | None:
+        due = calendar.at(calendar.local(now).date(), at)
+        return due if due <= now else None
+
+    return latest_due
+
+
 def hourly(calendar: WorkingCalendar, *, within: tuple[time, time] | None = None) -> DueRule:
     """Due on every full hour; with `within`, only on working days between those local times."""
 

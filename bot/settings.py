@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
+    # Links: every link is verified daily at this local time; what cancelled and expired
+    # onboardings held is erased this many days after they ended.
+    link_verify_time: time = time(6, 0)
+    retention_days: int = Field(default=30, ge=1)
 
     @field_validator("default_language")
     @classmethod

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 from bot.flow import OPEN_STATES, State
 from bot.i18n import catalogue
 from bot.service import InviteStatus
+from bot.slack.views.links import link_actions, stop_button
 from bot.slack.views.onboarding import escape
 
 ACTION_START = "start_onboarding"
@@ -70,10 +71,12 @@ def invite_message(status: InviteStatus) -> InviteMessage:
                         text=texts.text(label),
                         value=start_value(status.onboarding_id, status.language),
                         style="primary",
-                    )
+                    ),
+                    stop_button(status),
                 ],
             )
         )
+    blocks.extend(link_actions(status))
     return InviteMessage(
         text=texts.text("customer.invite.text", client=status.client_name),
         blocks=[block.to_dict() for block in blocks],

@@ -1,0 +1,330 @@
+"""Listeners for a link after the onboarding (use cases in bot.links.LinkService).
+
+- Buttons in the client's channel: Relink (on the relink request) and Change companies open a
+  modal at once (a trigger lives 3 s) and fill it after the ack; Stop and Remove link (behind a
+  confirm dialog) act, redraw the invite message and answer the person ephemerally.
+- The relink and company modals: submissions ack within 3 s (inline errors, the next screen, or
+  a working view replaced when Nmbrs has answered); their buttons and the type-ahead.
+
+Their private_metadata is signed with a key of its own, so a link modal's metadata is never
+accepted by the onboarding's listeners, nor the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
+from bot.links import ALREADY_ENDED, StopResult
+from bot.service import Actor, Outcome, StepRef, clean_token
+from bot.slack.conversation import (
+    FAST_ANSWER_SECONDS,
+    actor_from,
+    new_external_id,
+    refresh_invite,
+    replace_view,
+    run_blocking,
+    run_use_case,
+    working,
+)
+from bot.slack.metadata import MetadataSigner
+from bot.slack.views.links import (
+    ACTION_CHANGE_COMPANIES,
+    ACTION_LINK_BACK,
+    ACTION_LINK_CHECK_AGAIN,
+    ACTION_LINK_COMPANY_SEARCH,
+    ACTION_RELINK,
+    ACTION_RELINK_HERE,
+    ACTION_REMOVE_LINK,
+    ACTION_STOP,
+    CALLBACK_LINK_COMPANIES,
+    CALLBACK_LINK_CREDENTIALS,
+    CALLBACK_LINK_OVER_ACCESS,
+    answer_text,
+    chosen_company_ids,
+    link_view,
+    parse_button_value,
+)
+from bot.slack.views.onboarding import (
+    ACTION_TOKEN,
+    ACTION_USERNAME,
+    BLOCK_COMPANIES,
+    WORKING_CHECKING,
+    WORKING_LINKING,
+    WORKING_MOMENT,
+    Form,
+    company_options,
+    credentials_errors,
+    error_view,
+    read_form,
+    refused_view,
+)
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.bootstrap import Container
+
+logger = logging.getLogger(__name__)
+
+# Slack waits 3 s for options; an answer that is not ready by then is an empty list.
+SUGGESTION_TIMEOUT_SECONDS = 2.0
+
+
+class LinkViewSigner(MetadataSigner):
+    """MetadataSigner with a key of the link modals' own."""
+
+    def __init__(self, signing_secret: str):
+        self._key = hmac.new(
+            signing_secret.encode("utf-8"), b"link private_metadata", hashlib.sha256
+        ).digest()
+
+
+def companies_errors(form: Form, language: str) -> dict[str, str]:
+    if chosen_company_ids(form):
+        return {}
+    return {BLOCK_COMPANIES: catalogue(language).text("customer.companies.required")}
+
+
+def register(app: AsyncApp, container: Container) -> None:
+    service = container.links
+    signer = LinkViewSigner(container.settings.slack_signing_secret)
+
+    def view_of(outcome: Outcome) -> dict[str, Any]:
+        metadata = signer.sign(outcome.ref, outcome.language) if outcome.ref else None
+        return link_view(outcome, private_metadata=metadata)
+
+    # --- buttons in the client's channel ------------------------------------------------------
+
+    async def open_modal(
+        body: dict[str, Any], client: AsyncWebClient, use_case: Callable[[int, Actor], Outcome]
+    ) -> None:
+        parsed = parse_button_value(body["actions"][0].get("value", ""))
+        language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
+        actor = actor_from(body, from_channel=True)
+        try:
+            opened = await client.views_open(
+                trigger_id=body["trigger_id"], view=working(language, WORKING_MOMENT)
+            )
+        except SlackApiError as error:
+            logger.info("could not open the link modal: %s", error.response.get("error"))
+            await answer(client, actor, language, "failed")
+            return
+        view_id = opened["view"]["id"]
+        if parsed is None:
+            await replace_view(client, error_view(language, "not_found"), view_id=view_id)
+            return
+        outcome = await run_use_case(language, use_case, parsed[0], actor)
+        await replace_view(client, view_of(outcome), view_id=view_id)
+        await refresh_invite(client, outcome.invite)
+
+    async def act(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        use_case: Callable[[int, Actor], StopResult],
+    ) -> None:
+        parsed = parse_button_value(body["actions"][0].get("value", ""))
+        language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
+        actor = actor_from(body, from_channel=True)
+        if parsed is None:
+            await answer(client, actor, language, ALREADY_ENDED)
+            return
+        try:
+            result = await run_blocking(use_case, parsed[0], actor)
+        except Exception:
+            logger.exception("%s failed", getattr(use_case, "__name__", use_case))
+            await answer(client, actor, language, "failed")
+            return
+        await refresh_invite(client, result.invite)
+        await answer(client, actor, result.language, result.kind)
+
+    async def answer(client: AsyncWebClient, actor: Actor, language: str, kind: str) -> None:
+        if actor.channel_id is None:
+            return
+        try:
+            await client.chat_postEphemeral(
+                channel=actor.channel_id, user=actor.user_id, text=answer_text(language, kind)
+            )
+        except SlackApiError as error:
+            logger.info("could not answer %s: %s", actor.user_id, error.response.get("error"))
+
+    @app.action(ACTION_RELINK)
+    async def relink(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_modal(body, client, service.open_relink)
+
+    @app.action(ACTION_CHANGE_COMPANIES)
+    async def change_companies(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_modal(body, client, service.open_companies)
+
+    @app.action(ACTION_STOP)
+    async def stop(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await act(body, client, service.stop_onboarding)
+
+    @app.action(ACTION_REMOVE_LINK)
+    async def remove(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await act(body, client, service.remove_link)
+
+    # --- buttons in the modals ----------------------------------------------------------------
+
+    async def modal_button(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        use_case: Callable[[StepRef, Actor], Outcome],
+        working_kind: str,
+    ) -> None:
+        view = body["view"]
+        metadata = signer.verify(view.get("private_metadata"))
+        if metadata is None:
+            logger.warning("refused a click with tampered private_metadata")
+            await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
+            return
+        # The hash makes a double click lose here: only one click gets to run the step.
+        try:
+            await client.views_update(
+                view_id=view["id"], hash=view["hash"], view=working(metadata.language, working_kind)
+            )
+        except SlackApiError as error:
+            logger.info("not running the click: %s", error.response.get("error"))
+            return
+        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor_from(body))
+        await replace_view(client, view_of(outcome), view_id=view["id"])
+        await refresh_invite(client, outcome.invite)
+
+    @app.action(ACTION_RELINK_HERE)
+    async def relink_here(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(
+            body,
+            client,
+            lambda ref, actor: service.open_relink(ref.onboarding_id, actor),
+            WORKING_MOMENT,
+        )
+
+    @app.action(ACTION_LINK_CHECK_AGAIN)
+    async def check_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(body, client, service.check_again, WORKING_CHECKING)
+
+    @app.action(ACTION_LINK_BACK)
+    async def back(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(body, client, service.back_to_choice, WORKING_MOMENT)
+
+    # --- submissions --------------------------------------------------------------------------
+
+    async def submit(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        *,
+        validate: Callable[[Form, str], dict[str, str]] | None,
+        step: Callable[[StepRef, Actor, Form], Outcome],
+        working_kind: str,
+        quick: bool,
+    ) -> None:
+        view = body["view"]
+        metadata = signer.verify(view.get("private_metadata"))
+        if metadata is None:
+            logger.warning("refused a link submission with tampered private_metadata")
+            await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
+            return
+        form = read_form(view)
+        errors = validate(form, metadata.language) if validate else {}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        actor = actor_from(body)
+        task = asyncio.ensure_future(
+            run_use_case(metadata.language, step, metadata.ref, actor, form)
+        )
+        if quick:
+            done, _ = await asyncio.wait({task}, timeout=FAST_ANSWER_SECONDS)
+            if done:
+                outcome = task.result()
+                await ack(response_action="update", view=view_of(outcome))
+                await refresh_invite(client, outcome.invite)
+                return
+        external_id = new_external_id()
+        await ack(
+            response_action="update", view=working(metadata.language, working_kind, external_id)
+        )
+        outcome = await task
+        await replace_view(client, view_of(outcome), external_id=external_id)
+        await refresh_invite(client, outcome.invite)
+
+    @app.view(CALLBACK_LINK_CREDENTIALS)
+    async def submit_credentials(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=credentials_errors,
+            step=lambda ref, actor, form: service.submit_relink(
+                ref,
+                actor,
+                username=form.value(ACTION_USERNAME, "").strip(),
+                token=clean_token(form.value(ACTION_TOKEN, "")),
+            ),
+            working_kind=WORKING_CHECKING,
+            quick=False,
+        )
+
+    @app.view(CALLBACK_LINK_COMPANIES)
+    async def submit_companies(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=companies_errors,
+            step=lambda ref, actor, form: service.choose_companies(
+                ref, actor, chosen_company_ids(form)
+            ),
+            working_kind=WORKING_LINKING,
+            quick=False,
+        )
+
+    @app.view(CALLBACK_LINK_OVER_ACCESS)
+    async def confirm_over_access(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:
+        await submit(
+            ack,
+            body,
+            client,
+            validate=None,
+            step=lambda ref, actor, form: service.confirm_companies(ref, actor),
+            working_kind=WORKING_LINKING,
+            quick=True,
+        )
+
+    @app.options(ACTION_LINK_COMPANY_SEARCH)
+    async def suggest_companies(ack: AsyncAck, body: dict[str, Any]) -> None:
+        metadata = signer.verify((body.get("view") or {}).get("private_metadata"))
+        if metadata is None:
+            await ack(options=[])
+            return
+        try:
+            companies = await asyncio.wait_for(
+                run_blocking(
+                    service.suggest_companies,
+                    metadata.ref.onboarding_id,
+                    actor_from(body),
+                    body.get("value", ""),
+                ),
+                timeout=SUGGESTION_TIMEOUT_SECONDS,
+            )
+        except Exception:
+            logger.exception("company suggestions failed")
+            companies = []
+        await ack(options=company_options(metadata.language, companies))

@@ -1,0 +1,677 @@
+"""The link after the onboarding: verification, relink, company changes, customer stop and
+retention, on scratch storage and the Nmbrs sandbox over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlmodel import Session, select
+
+from bot.clock import SystemClock
+from bot.events import EventBus
+from bot.flow import State
+from bot.links import (
+    ALREADY_ENDED,
+    LINK_NEEDS_RELINK,
+    MARKED,
+    RECOVERED,
+    REFUSED,
+    REMOVED,
+    STOPPED,
+    UNAVAILABLE,
+    VERIFIED,
+    LinkMaintenance,
+    LinkService,
+    RelinkFirstScreen,
+    link_jobs,
+)
+from bot.manager import ManagerTools
+from bot.reports import status_reports
+from bot.schedule import reminder_policy, working_calendar
+from bot.service import (
+    Actor,
+    BlockedScreen,
+    CompanyChoiceScreen,
+    CompletedScreen,
+    CredentialsScreen,
+    EndedScreen,
+    OnboardingService,
+    OverAccessScreen,
+    PermissionsScreen,
+    RefusedScreen,
+    StepRef,
+)
+from bot.settings import Settings
+from bot.slack.views.links import ACTION_RELINK, link_messages
+from nmbrs.provider import Company
+from nmbrs.sandbox import (
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    HTTP_500,
+    SandboxHandle,
+    demo_accounts,
+    run_sandbox,
+)
+from nmbrs.soap import SoapNmbrsProvider
+from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
+from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
+from storage.scratch import ScratchStorage
+
+CHANNEL = "C0SHARED"
+STATUS = "C0STATUS"
+MANAGER = "U0MANAGER"
+CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER", channel_id=CHANNEL)
+STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER", channel_id=CHANNEL)
+NEW_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+DEMO_IDS = [48201, 48202, 48203, 48204, 48205]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with run_sandbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def nmbrs(sandbox: SandboxHandle) -> SandboxHandle:
+    sandbox.accounts.reset(demo_accounts())
+    sandbox.clear_calls()
+    return sandbox
+
+
+class Members:
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return channel_id == CHANNEL and user_id in {"U0CUSTOMER", MANAGER}
+
+
+@dataclass
+class World:
+    storage: ScratchStorage
+    nmbrs: SandboxHandle
+    provider: SoapNmbrsProvider
+    onboarding: OnboardingService
+    maintenance: LinkMaintenance
+    links: LinkService
+
+    def link_id(self, onboarding_id: int) -> int:
+        with self.storage.unit_of_work() as uow:
+            return uow.links.for_onboarding(onboarding_id).id
+
+    def link(self, onboarding_id: int):
+        with self.storage.unit_of_work() as uow:
+            link = uow.links.for_onboarding(onboarding_id)
+            companies = [row.nmbrs_id for row in uow.links.companies(link.id)]
+            token = uow.links.token(link)
+        return link, companies, token
+
+    def outbox(self, *, channel: str | None = None) -> list[OutboxMessage]:
+        with Session(self.storage.engine) as session:
+            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        return [row for row in rows if channel is None or row.channel_id == channel]
+
+    def audit(self, kind: str) -> list[AuditEvent]:
+        with Session(self.storage.engine) as session:
+            return list(session.exec(select(AuditEvent).where(AuditEvent.kind == kind)))
+
+    def linked_client(
+        self, *, companies: list[int] | None = None, name: str = "Bakkerij de Vries"
+    ) -> int:
+        """A client whose onboarding completed with the demo login, as the flow leaves it."""
+        account = self.nmbrs.accounts[DEMO_USERNAME]
+        chosen = [
+            Company(id=c.id, number=c.number, name=c.name, guid=c.guid)
+            for c in account.companies
+            if c.id in (companies or DEMO_IDS)
+        ]
+        with self.storage.unit_of_work() as uow:
+            client = uow.clients.add(
+                Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
+            )
+            onboarding = uow.onboardings.add(
+                Onboarding(
+                    client_id=client.id,
+                    state=State.COMPLETED.value,
+                    started_by=MANAGER,
+                    step_data={
+                        "step": 6,
+                        "username": DEMO_USERNAME,
+                        "domain": "voorbeeld",
+                        "chosen": [vars(c) for c in chosen],
+                        "completed_by": "U0CUSTOMER",
+                    },
+                )
+            )
+            uow.links.create(
+                onboarding=onboarding,
+                username=DEMO_USERNAME,
+                token=DEMO_TOKEN,
+                domain="voorbeeld",
+                companies=chosen,
+            )
+            uow.commit()
+            return onboarding.id
+
+    def revoke_token(self) -> None:
+        self.nmbrs.accounts[DEMO_USERNAME].token = NEW_TOKEN
+
+
+def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World:
+    settings = Settings(
+        _env_file=None,
+        status_channel=STATUS,
+        terms_url="https://example.com/voorwaarden",
+        support_phone="020 123 45 67",
+    )
+    clock = SystemClock()
+    bus = EventBus([status_reports(settings)])
+    onboarding = OnboardingService(
+        unit_of_work=storage.unit_of_work,
+        provider=provider,
+        membership=Members(),
+        settings=settings,
+        event_bus=bus,
+        clock=clock,
+    )
+    notices = link_messages(status_channel=STATUS, language="nl")
+    maintenance = LinkMaintenance(
+        unit_of_work=storage.unit_of_work,
+        provider=provider,
+        notices=notices,
+        settings=settings,
+        clock=clock,
+    )
+    manager = ManagerTools(
+        unit_of_work=storage.unit_of_work,
+        service=onboarding,
+        reports=status_reports(settings),
+        policy=reminder_policy(settings),
+        clock=clock,
+    )
+    links = LinkService(
+        unit_of_work=storage.unit_of_work,
+        provider=provider,
+        membership=Members(),
+        settings=settings,
+        maintenance=maintenance,
+        onboarding=onboarding,
+        unlinker=manager,
+        notices=notices,
+        clock=clock,
+    )
+    return World(storage, nmbrs, provider, onboarding, maintenance, links)
+
+
+@pytest.fixture
+def world(nmbrs: SandboxHandle) -> Iterator[World]:
+    provider = SoapNmbrsProvider(nmbrs.base_url)
+    with ScratchStorage() as storage:
+        yield make_world(nmbrs, storage, provider)
+    provider.close()
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def test_a_working_link_is_verified_and_nothing_is_reported(world):
+    onboarding_id = world.linked_client()
+    result = world.maintenance.verify(world.link_id(onboarding_id))
+    assert result.outcome == VERIFIED
+    link, _, _ = world.link(onboarding_id)
+    assert link_state(link) == ACTIVE and link.verified_at is not None
+    assert world.outbox() == []
+
+
+def test_a_revoked_token_marks_the_link_and_is_reported_once(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    link_id = world.link_id(onboarding_id)
+
+    first = world.maintenance.verify(link_id)
+    again = world.maintenance.verify(link_id)
+
+    assert (first.outcome, first.reason, first.reported) == (MARKED, "wrong_credentials", True)
+    assert (again.outcome, again.reported) == (MARKED, False)
+    link, _, token = world.link(onboarding_id)
+    assert link_state(link) == NEEDS_RELINK
+    assert link.problem["reason"] == "wrong_credentials"
+    assert token == DEMO_TOKEN  # kept until relinked or unlinked
+    [report] = world.outbox(channel=STATUS)
+    assert "Bakkerij de Vries" in report.payload["text"] and "ingetrokken" in report.payload["text"]
+    [request] = world.outbox(channel=CHANNEL)
+    assert ACTION_RELINK in str(request.payload["blocks"])
+    assert len(world.audit(LINK_NEEDS_RELINK)) == 1
+
+
+def test_a_switched_off_permission_marks_the_link_naming_it(world):
+    onboarding_id = world.linked_client()
+    world.nmbrs.accounts[DEMO_USERNAME].switch_off("CompanyService.WageTax_GetXML")
+    result = world.maintenance.verify(world.link_id(onboarding_id))
+    assert (result.outcome, result.reason) == (MARKED, "permissions_missing")
+    link, _, _ = world.link(onboarding_id)
+    assert link.problem["missing_permissions"] == ["CompanyService.WageTax_GetXML"]
+    [report] = world.outbox(channel=STATUS)
+    assert "WageTax_GetXML" in report.payload["text"]
+    [request] = world.outbox(channel=CHANNEL)
+    assert "WageTax_GetXML" in str(request.payload["blocks"])
+
+
+def test_a_vanished_company_marks_the_link_naming_the_company(world):
+    onboarding_id = world.linked_client()
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.companies = [c for c in account.companies if c.id != 48203]
+    result = world.maintenance.verify(world.link_id(onboarding_id))
+    assert (result.outcome, result.reason) == (MARKED, "companies_gone")
+    link, _, _ = world.link(onboarding_id)
+    assert [c["id"] for c in link.problem["companies_gone"]] == [48203]
+    [report] = world.outbox(channel=STATUS)
+    assert "Tuincentrum Het Groene Hart B.V." in report.payload["text"]
+    assert len(world.outbox(channel=CHANNEL)) == 1
+
+
+def test_a_company_the_link_does_not_use_may_vanish(world):
+    onboarding_id = world.linked_client(companies=[48201, 48202])
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.companies = [c for c in account.companies if c.id != 48205]
+    assert world.maintenance.verify(world.link_id(onboarding_id)).outcome == VERIFIED
+
+
+def test_nmbrs_failing_leaves_the_link_alone_and_reports_nothing(world):
+    onboarding_id = world.linked_client()
+    world.nmbrs.accounts[DEMO_USERNAME].fail(HTTP_500)
+    result = world.maintenance.verify(world.link_id(onboarding_id))
+    assert result.outcome == UNAVAILABLE
+    link, _, _ = world.link(onboarding_id)
+    assert link_state(link) == ACTIVE
+    assert world.outbox() == []
+    assert len(world.audit("link_check_failed")) == 1
+
+
+def test_a_link_that_works_again_is_active_again_reported_once(world):
+    onboarding_id = world.linked_client()
+    link_id = world.link_id(onboarding_id)
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.switch_off("CompanyService.WageTax_GetXML")
+    world.maintenance.verify(link_id)
+    account.switch_on("CompanyService.WageTax_GetXML")
+
+    assert world.maintenance.verify(link_id).outcome == RECOVERED
+    assert world.maintenance.verify(link_id).outcome == VERIFIED
+    link, _, _ = world.link(onboarding_id)
+    assert link_state(link) == ACTIVE and link.problem is None
+    assert [row.kind for row in world.outbox(channel=STATUS)] == [
+        "report.link_needs_relink",
+        "report.link_recovered",
+    ]
+
+
+def test_verifying_all_links_keeps_one_account_within_the_fair_use_limit(nmbrs):
+    """Three links of one Nmbrs account, 22 calls each, with a limit of 22 calls a second:
+    the shared provider spreads them over more than two seconds."""
+    provider = SoapNmbrsProvider(nmbrs.base_url, max_calls_per_second=22)
+    with ScratchStorage() as storage:
+        world = make_world(nmbrs, storage, provider)
+        for name in ("Eén", "Twee", "Drie"):
+            world.linked_client(name=name)
+        nmbrs.clear_calls()
+        results = world.maintenance.verify_all()
+    provider.close()
+    assert [result.outcome for result in results] == [VERIFIED] * 3
+    moments = sorted(call.at for call in nmbrs.calls)
+    assert len(moments) == 66
+    # Allowing for the moment a call arrives to lag its start a little.
+    window = 0.9
+    busiest = max(sum(1 for m in moments if start <= m < start + window) for start in moments)
+    assert busiest <= 22
+
+
+def test_unlinked_links_are_not_verified(world):
+    onboarding_id = world.linked_client()
+    world.links.remove_link(onboarding_id, CUSTOMER)
+    world.nmbrs.clear_calls()
+    assert world.maintenance.verify_all() == []
+    assert world.nmbrs.calls == []
+
+
+def test_the_daily_verification_and_the_retention_job_are_scheduled(world):
+    settings = Settings(_env_file=None)
+    jobs = {job.name: job for job in link_jobs(
+        world.maintenance, calendar=working_calendar(settings), settings=settings
+    )}
+    assert set(jobs) == {"verify_links", "erase_ended_data"}
+    saturday_morning = datetime(2025, 3, 8, 6, 30, tzinfo=UTC)  # 07:30 in Amsterdam
+    assert jobs["verify_links"].latest_due(saturday_morning) == datetime(
+        2025, 3, 8, 5, 0, tzinfo=UTC
+    )
+    assert jobs["verify_links"].latest_due(datetime(2025, 3, 8, 4, 0, tzinfo=UTC)) is None
+
+
+# --- relink ---------------------------------------------------------------------------------
+
+
+def relink(world: World, onboarding_id: int, token: str = NEW_TOKEN):
+    opened = world.links.open_relink(onboarding_id, CUSTOMER)
+    assert isinstance(opened.screen, CredentialsScreen)
+    return world.links.submit_relink(opened.ref, CUSTOMER, username=DEMO_USERNAME, token=token)
+
+
+def test_a_relink_updates_the_link_in_place(world):
+    onboarding_id = world.linked_client()
+    link_id = world.link_id(onboarding_id)
+    world.revoke_token()
+    world.maintenance.verify(link_id)
+
+    opened = world.links.open_relink(onboarding_id, CUSTOMER)
+    assert opened.screen.username == DEMO_USERNAME
+    done = world.links.submit_relink(
+        opened.ref, CUSTOMER, username=DEMO_USERNAME, token=f" {NEW_TOKEN}\n"
+    )
+
+    assert isinstance(done.screen, CompletedScreen)
+    link, companies, token = world.link(onboarding_id)
+    assert link.id == link_id and link_state(link) == ACTIVE and link.problem is None
+    assert token == NEW_TOKEN and companies == DEMO_IDS
+    with world.storage.unit_of_work() as uow:
+        assert uow.onboardings.require(onboarding_id).pending_token is None
+    assert [row.kind for row in world.outbox(channel=STATUS)] == [
+        "report.link_needs_relink",
+        "report.link_relinked",
+    ]
+    assert done.invite.companies_linked == 5
+
+
+def test_a_relink_keeps_only_the_companies_still_visible(world):
+    onboarding_id = world.linked_client()
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.companies = [c for c in account.companies if c.id != 48202]
+    world.maintenance.verify(world.link_id(onboarding_id))
+    world.revoke_token()
+
+    done = relink(world, onboarding_id)
+
+    assert [row.id for row in done.screen.companies] == [48201, 48203, 48204, 48205]
+    _, companies, _ = world.link(onboarding_id)
+    assert companies == [48201, 48203, 48204, 48205]
+    report = world.outbox(channel=STATUS)[-1]
+    assert "Fietsenmakerij Van Dijk" in report.payload["text"]
+
+
+def test_a_relink_redraws_the_relink_request_once_it_was_sent(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    world.maintenance.verify(world.link_id(onboarding_id))
+    [request] = world.outbox(channel=CHANNEL)
+    with Session(world.storage.engine) as session:
+        row = session.get(OutboxMessage, request.id)
+        row.status, row.slack_ts = "sent", "1700000000.000100"
+        session.commit()
+
+    relink(world, onboarding_id)
+
+    update = world.outbox(channel=CHANNEL)[-1]
+    assert update.method == "chat.update" and update.payload["ts"] == "1700000000.000100"
+    assert ACTION_RELINK not in str(update.payload["blocks"])
+
+
+def test_a_wrong_token_asks_again_and_five_block_the_relink(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    screen = relink(world, onboarding_id, token="wrong").screen
+    assert isinstance(screen, CredentialsScreen) and screen.wrong_credentials
+    assert screen.attempts_left == 4
+    for _ in range(4):
+        outcome = world.links.open_relink(onboarding_id, CUSTOMER)
+        outcome = world.links.submit_relink(
+            outcome.ref, CUSTOMER, username=DEMO_USERNAME, token="wrong"
+        )
+    assert isinstance(outcome.screen, BlockedScreen)
+    _, _, token = world.link(onboarding_id)
+    assert token == DEMO_TOKEN
+
+
+def test_a_relink_with_permissions_off_continues_after_check_again(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.switch_off("EmployeeService.Schedule_Get")
+
+    outcome = relink(world, onboarding_id)
+    assert isinstance(outcome.screen, PermissionsScreen)
+    assert outcome.screen.missing == {"EmployeeService": ["Schedule_Get"]}
+    account.switch_on("EmployeeService.Schedule_Get")
+    done = world.links.check_again(outcome.ref, CUSTOMER)
+
+    assert isinstance(done.screen, CompletedScreen)
+    _, _, token = world.link(onboarding_id)
+    assert token == NEW_TOKEN
+
+
+def test_a_relink_seeing_none_of_the_linked_companies_asks_for_a_choice(world):
+    onboarding_id = world.linked_client(companies=[48201])
+    account = world.nmbrs.accounts[DEMO_USERNAME]
+    account.companies = [c for c in account.companies if c.id != 48201]
+    world.revoke_token()
+
+    choice = relink(world, onboarding_id)
+    assert isinstance(choice.screen, CompanyChoiceScreen)
+    assert len(choice.screen.companies) == 4
+    done = world.links.choose_companies(choice.ref, CUSTOMER, [48202, 48203, 48204, 48205])
+
+    assert isinstance(done.screen, CompletedScreen)
+    _, companies, token = world.link(onboarding_id)
+    assert companies == [48202, 48203, 48204, 48205] and token == NEW_TOKEN
+
+
+def test_a_replayed_relink_submission_changes_nothing_more(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    opened = world.links.open_relink(onboarding_id, CUSTOMER)
+    first = world.links.submit_relink(opened.ref, CUSTOMER, username=DEMO_USERNAME, token=NEW_TOKEN)
+    world.nmbrs.clear_calls()
+    again = world.links.submit_relink(opened.ref, CUSTOMER, username=DEMO_USERNAME, token=NEW_TOKEN)
+    assert again.screen == first.screen and again.notice == "already_done"
+    assert world.nmbrs.calls == []
+    assert len(world.audit("link_relinked")) == 1
+
+
+def test_someone_outside_the_channel_cannot_relink(world):
+    onboarding_id = world.linked_client()
+    outcome = world.links.open_relink(onboarding_id, STRANGER)
+    assert isinstance(outcome.screen, RefusedScreen) and outcome.ref is None
+    with world.storage.unit_of_work() as uow:
+        assert "link_session" not in uow.onboardings.require(onboarding_id).step_data
+    assert len(world.audit("link_access_refused")) == 1
+
+
+# --- change companies -----------------------------------------------------------------------
+
+
+def test_removing_a_company_warns_about_over_access_then_applies(world):
+    onboarding_id = world.linked_client()
+    choice = world.links.open_companies(onboarding_id, CUSTOMER)
+    assert isinstance(choice.screen, CompanyChoiceScreen)
+    assert [row.id for row in choice.screen.preselected] == DEMO_IDS
+
+    warned = world.links.choose_companies(choice.ref, CUSTOMER, DEMO_IDS[:4])
+    assert isinstance(warned.screen, OverAccessScreen)
+    assert [row.id for row in warned.screen.not_chosen] == [48205]
+    _, companies, _ = world.link(onboarding_id)
+    assert companies == DEMO_IDS  # nothing changes before the confirmation
+
+    done = world.links.confirm_companies(warned.ref, CUSTOMER)
+    assert isinstance(done.screen, CompletedScreen)
+    _, companies, _ = world.link(onboarding_id)
+    assert companies == DEMO_IDS[:4]
+    assert done.invite.companies_linked == 4
+    reports = [row.payload["text"] for row in world.outbox(channel=STATUS)]
+    assert len(reports) == 2
+    assert "AVG" in reports[0]
+    assert "Installatiebedrijf Jansen Techniek B.V." in reports[1]
+
+
+def test_adding_a_company_links_it_with_its_guid(world):
+    onboarding_id = world.linked_client(companies=DEMO_IDS[:4])
+    choice = world.links.open_companies(onboarding_id, CUSTOMER)
+    done = world.links.choose_companies(choice.ref, CUSTOMER, DEMO_IDS)
+    assert isinstance(done.screen, CompletedScreen)
+    with world.storage.unit_of_work() as uow:
+        link = uow.links.for_onboarding(onboarding_id)
+        added = [row for row in uow.links.companies(link.id) if row.nmbrs_id == 48205]
+    expected_guid = world.nmbrs.accounts[DEMO_USERNAME].company(48205).guid
+    assert [row.guid for row in added] == [expected_guid]
+    [report] = world.outbox(channel=STATUS)
+    assert "Installatiebedrijf Jansen Techniek B.V." in report.payload["text"]
+
+
+def test_going_back_from_the_over_access_warning_keeps_the_choice(world):
+    onboarding_id = world.linked_client()
+    choice = world.links.open_companies(onboarding_id, CUSTOMER)
+    warned = world.links.choose_companies(choice.ref, CUSTOMER, DEMO_IDS[:2])
+    back = world.links.back_to_choice(warned.ref, CUSTOMER)
+    assert isinstance(back.screen, CompanyChoiceScreen)
+    assert [row.id for row in back.screen.preselected] == DEMO_IDS[:2]
+
+
+def test_changing_companies_of_a_broken_link_asks_for_a_relink_first(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    outcome = world.links.open_companies(onboarding_id, CUSTOMER)
+    assert isinstance(outcome.screen, RelinkFirstScreen)
+    assert outcome.screen.reason == "wrong_credentials"
+    link, _, _ = world.link(onboarding_id)
+    assert link_state(link) == NEEDS_RELINK
+    assert len(world.outbox(channel=STATUS)) == 1 and len(world.outbox(channel=CHANNEL)) == 1
+    again = world.links.open_companies(onboarding_id, CUSTOMER)
+    assert isinstance(again.screen, RelinkFirstScreen)
+    assert len(world.outbox(channel=STATUS)) == 1
+
+
+def test_a_company_the_login_does_not_see_cannot_be_chosen(world):
+    from bot.service import InvalidInput
+
+    onboarding_id = world.linked_client()
+    choice = world.links.open_companies(onboarding_id, CUSTOMER)
+    with pytest.raises(InvalidInput):
+        world.links.choose_companies(choice.ref, CUSTOMER, [99999])
+
+
+def test_type_ahead_searches_the_companies_of_the_change(world):
+    onboarding_id = world.linked_client()
+    world.links.open_companies(onboarding_id, CUSTOMER)
+    found = world.links.suggest_companies(onboarding_id, CUSTOMER, "bakker")
+    assert [row.id for row in found] == [48201]
+    assert world.links.suggest_companies(onboarding_id, STRANGER, "bakker") == []
+
+
+# --- customer stop and remove ---------------------------------------------------------------
+
+
+def open_onboarding(world: World) -> int:
+    status = world.onboarding.create_invite(
+        client_name="Bakkerij de Vries", channel_id=CHANNEL, team_id="T0CUSTOMER", started_by=MANAGER
+    )
+    return status.onboarding_id
+
+
+def test_the_customer_stops_an_open_onboarding_and_the_manager_is_told(world):
+    onboarding_id = open_onboarding(world)
+    result = world.links.stop_onboarding(onboarding_id, CUSTOMER)
+    assert result.kind == STOPPED and result.invite.state == State.CANCELLED
+    [dm] = world.outbox(channel=MANAGER)
+    assert "<@U0CUSTOMER>" in dm.payload["text"] and "Bakkerij de Vries" in dm.payload["text"]
+    assert [row.kind for row in world.outbox(channel=STATUS)] == [
+        "report.invite_created",
+        "report.onboarding_cancelled",
+    ]
+    again = world.links.stop_onboarding(onboarding_id, CUSTOMER)
+    assert again.kind == ALREADY_ENDED
+    assert len(world.outbox(channel=MANAGER)) == 1
+
+
+def test_someone_outside_the_channel_cannot_stop_an_onboarding(world):
+    onboarding_id = open_onboarding(world)
+    assert world.links.stop_onboarding(onboarding_id, STRANGER).kind == REFUSED
+    with world.storage.unit_of_work() as uow:
+        assert uow.onboardings.require(onboarding_id).state == State.INVITED
+
+
+def test_the_customer_removes_a_link_its_token_is_erased_and_the_manager_told(world):
+    onboarding_id = world.linked_client()
+    result = world.links.remove_link(onboarding_id, CUSTOMER)
+    assert result.kind == REMOVED and result.invite.state == State.UNLINKED
+    link, _, token = world.link(onboarding_id)
+    assert link_state(link) == UNLINKED and token is None and link.encrypted_token is None
+    assert len(world.outbox(channel=MANAGER)) == 1
+    assert [row.kind for row in world.outbox(channel=STATUS)] == ["report.link_unlinked"]
+    assert world.links.remove_link(onboarding_id, CUSTOMER).kind == ALREADY_ENDED
+    assert isinstance(world.links.open_relink(onboarding_id, CUSTOMER).screen, EndedScreen)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def test_a_cancelled_onboardings_data_is_erased_after_the_retention_period(world):
+    with freeze_time("2025-03-03 10:00:00"):
+        onboarding_id = open_onboarding(world)
+        opened = world.onboarding.open(onboarding_id, CUSTOMER)
+        world.onboarding.accept_terms(opened.ref, CUSTOMER, accepted=True, package="nmbrs")
+        with world.storage.unit_of_work() as uow:
+            onboarding = uow.onboardings.require(onboarding_id)
+            onboarding.step_data["draft"] = {"username": "loon@acme.nl"}
+            uow.onboardings.set_pending_token(onboarding, DEMO_TOKEN)
+            uow.commit()
+    with freeze_time("2025-03-04 10:00:00"):
+        world.onboarding.cancel(onboarding_id, Actor(MANAGER))
+
+    with freeze_time("2025-04-03 09:59:00"):  # 30 days after, less a minute
+        assert world.maintenance.erase_ended_data().onboardings == 0
+    with freeze_time("2025-04-03 10:00:00"):
+        assert world.maintenance.erase_ended_data().onboardings == 1
+        assert world.maintenance.erase_ended_data().onboardings == 0
+
+    with world.storage.unit_of_work() as uow:
+        onboarding = uow.onboardings.require(onboarding_id)
+        trail = uow.audit.for_onboarding(onboarding_id)
+    assert onboarding.data_erased_at == datetime(2025, 4, 3, 10, tzinfo=UTC)
+    assert set(onboarding.step_data) <= {"step", "last", "started_at"}
+    assert onboarding.pending_token is None
+    kinds = [event.kind for event in trail]
+    assert "onboarding_cancelled" in kinds and kinds[-1] == "onboarding_data_erased"
+    assert DEMO_TOKEN not in str([event.detail for event in trail])
+
+
+def test_retention_leaves_completed_onboardings_and_their_links(world):
+    onboarding_id = world.linked_client()
+    with freeze_time(datetime.now(UTC) + timedelta(days=400)):
+        assert world.maintenance.erase_ended_data().onboardings == 0
+    _, companies, token = world.link(onboarding_id)
+    assert companies == DEMO_IDS and token == DEMO_TOKEN
+
+
+def test_an_abandoned_relink_drops_its_kept_token_after_a_day(world):
+    onboarding_id = world.linked_client()
+    world.revoke_token()
+    world.nmbrs.accounts[DEMO_USERNAME].switch_off("EmployeeService.Schedule_Get")
+    with freeze_time("2025-03-03 10:00:00"):
+        outcome = relink(world, onboarding_id)
+        assert isinstance(outcome.screen, PermissionsScreen)
+    with world.storage.unit_of_work() as uow:
+        assert uow.onboardings.require(onboarding_id).pending_token is not None
+
+    with freeze_time("2025-03-04 10:00:00"):
+        assert world.maintenance.erase_ended_data().sessions == 1
+
+    with world.storage.unit_of_work() as uow:
+        onboarding = uow.onboardings.require(onboarding_id)
+    assert onboarding.pending_token is None and "link_session" not in onboarding.step_data
+    world.nmbrs.accounts[DEMO_USERNAME].switch_on("EmployeeService.Schedule_Get")
+    again = world.links.check_again(outcome.ref, CUSTOMER)
+    assert not isinstance(again.screen, CompletedScreen)
+
+
+def test_a_step_ref_of_another_onboarding_is_not_found(world):
+    outcome = world.links.check_again(StepRef(onboarding_id=404, step=0), CUSTOMER)
+    assert outcome.screen.reason == "not_found"
