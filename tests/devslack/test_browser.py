@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,34 +10,17 @@ from slack_sdk import WebClient
 
 from bot.devslack import DevSlack
 from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
+from tests.chromium import launch_chromium, needs_chromium
 
 from .conftest import invite_blocks
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"Debian's chromium is not installed ({CHROMIUM} missing): apt-get install chromium",
-    ),
-]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-        )
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -9,8 +9,8 @@ docs/screenshots/ that the README shows, otherwise they go to a temporary folder
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import time
 from pathlib import Path
 
@@ -35,16 +35,8 @@ from bot.manager import background_work
 from bot.schedule import running_in_background
 from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, demo_companies
 from storage.crypto import generate_key
+from tests.chromium import launch_chromium, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Every stage of the demo but the files it keeps in the working directory.
 IN_PROCESS_STAGES = [s for s in DEMO_STAGES if s not in (local_encryption_key, local_database)]
@@ -52,19 +44,7 @@ CLIENT = "Bakkerij de Vries"
 COMPANIES = [company.name for company in demo_companies()]
 NL = catalogue("nl")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"Debian's chromium is not installed ({CHROMIUM} missing): apt-get install chromium",
-    ),
-]
-
-
-@asynccontextmanager
-async def lifespan_with_background_work(work) -> AsyncIterator[None]:
-    async with running_in_background(work):
-        yield
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -87,8 +67,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         container = build_container(running.settings)
         stack.callback(container.close)
         asgi = create_asgi_app_for(container)
-        work = background_work(container)
-        asgi.router.lifespan_context = lambda _app: lifespan_with_background_work(work)
+        # As `serve` does: the outbox worker and the scheduler run beside the app.
+        asgi.router.lifespan_context = lambda _app: running_in_background(
+            background_work(container)
+        )
         stack.enter_context(serve_asgi(asgi, port=running.settings.port))
         yield running
 
@@ -106,9 +88,7 @@ def page(demo: Demo) -> Iterator[Page]:
     """The stand-in in Chromium, as a Dutch user in Amsterdam sees it; page errors fail."""
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-        )
+        browser = launch_chromium(playwright)
         context = browser.new_context(
             viewport={"width": 1280, "height": 800},
             locale="nl-NL",
