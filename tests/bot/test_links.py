@@ -3,6 +3,7 @@ retention, on scratch storage and the Nmbrs sandbox over HTTP."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.clock import SystemClock
 from bot.events import EventBus
 from bot.flow import State
@@ -57,8 +60,11 @@ from nmbrs.sandbox import (
     run_sandbox,
 )
 from nmbrs.soap import SoapNmbrsProvider
+from storage.crypto import TokenCipher, generate_key
+from storage.db import make_engine, upgrade
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
+from storage.repository import SqlUnitOfWork
 from storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
@@ -68,6 +74,7 @@ CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER", channel_id=CHANNEL)
 STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER", channel_id=CHANNEL)
 NEW_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 DEMO_IDS = [48201, 48202, 48203, 48204, 48205]
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -120,43 +127,51 @@ class World:
     def linked_client(
         self, *, companies: list[int] | None = None, name: str = "Bakkerij de Vries"
     ) -> int:
-        """A client whose onboarding completed with the demo login, as the flow leaves it."""
-        account = self.nmbrs.accounts[DEMO_USERNAME]
-        chosen = [
-            Company(id=c.id, number=c.number, name=c.name, guid=c.guid)
-            for c in account.companies
-            if c.id in (companies or DEMO_IDS)
-        ]
-        with self.storage.unit_of_work() as uow:
-            client = uow.clients.add(
-                Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
-            )
-            onboarding = uow.onboardings.add(
-                Onboarding(
-                    client_id=client.id,
-                    state=State.COMPLETED.value,
-                    started_by=MANAGER,
-                    step_data={
-                        "step": 6,
-                        "username": DEMO_USERNAME,
-                        "domain": "voorbeeld",
-                        "chosen": [vars(c) for c in chosen],
-                        "completed_by": "U0CUSTOMER",
-                    },
-                )
-            )
-            uow.links.create(
-                onboarding=onboarding,
-                username=DEMO_USERNAME,
-                token=DEMO_TOKEN,
-                domain="voorbeeld",
-                companies=chosen,
-            )
-            uow.commit()
-            return onboarding.id
+        return store_linked_client(
+            self.storage.unit_of_work, self.nmbrs, companies=companies, name=name
+        )
 
     def revoke_token(self) -> None:
         self.nmbrs.accounts[DEMO_USERNAME].token = NEW_TOKEN
+
+
+def store_linked_client(
+    unit_of_work, nmbrs: SandboxHandle, *, companies: list[int] | None, name: str
+) -> int:
+    """A client whose onboarding completed with the demo login, as the flow leaves it."""
+    account = nmbrs.accounts[DEMO_USERNAME]
+    chosen = [
+        Company(id=c.id, number=c.number, name=c.name, guid=c.guid)
+        for c in account.companies
+        if c.id in (companies or DEMO_IDS)
+    ]
+    with unit_of_work() as uow:
+        client = uow.clients.add(
+            Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
+        )
+        onboarding = uow.onboardings.add(
+            Onboarding(
+                client_id=client.id,
+                state=State.COMPLETED.value,
+                started_by=MANAGER,
+                step_data={
+                    "step": 6,
+                    "username": DEMO_USERNAME,
+                    "domain": "voorbeeld",
+                    "chosen": [vars(c) for c in chosen],
+                    "completed_by": "U0CUSTOMER",
+                },
+            )
+        )
+        uow.links.create(
+            onboarding=onboarding,
+            username=DEMO_USERNAME,
+            token=DEMO_TOKEN,
+            domain="voorbeeld",
+            companies=chosen,
+        )
+        uow.commit()
+        return onboarding.id
 
 
 def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World:
@@ -338,9 +353,12 @@ def test_unlinked_links_are_not_verified(world):
 
 def test_the_daily_verification_and_the_retention_job_are_scheduled(world):
     settings = Settings(_env_file=None)
-    jobs = {job.name: job for job in link_jobs(
-        world.maintenance, calendar=working_calendar(settings), settings=settings
-    )}
+    jobs = {
+        job.name: job
+        for job in link_jobs(
+            world.maintenance, calendar=working_calendar(settings), settings=settings
+        )
+    }
     assert set(jobs) == {"verify_links", "erase_ended_data"}
     saturday_morning = datetime(2025, 3, 8, 6, 30, tzinfo=UTC)  # 07:30 in Amsterdam
     assert jobs["verify_links"].latest_due(saturday_morning) == datetime(
@@ -571,7 +589,10 @@ def test_type_ahead_searches_the_companies_of_the_change(world):
 
 def open_onboarding(world: World) -> int:
     status = world.onboarding.create_invite(
-        client_name="Bakkerij de Vries", channel_id=CHANNEL, team_id="T0CUSTOMER", started_by=MANAGER
+        client_name="Bakkerij de Vries",
+        channel_id=CHANNEL,
+        team_id="T0CUSTOMER",
+        started_by=MANAGER,
     )
     return status.onboarding_id
 
@@ -675,3 +696,81 @@ def test_an_abandoned_relink_drops_its_kept_token_after_a_day(world):
 def test_a_step_ref_of_another_onboarding_is_not_found(world):
     outcome = world.links.check_again(StepRef(onboarding_id=404, step=0), CUSTOMER)
     assert outcome.screen.reason == "not_found"
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_database(
+    database_url: str, nmbrs: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> str:
+    """A migrated database with two links of the demo login; the settings point at it."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    key = generate_key()
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "ENCRYPTION_KEYS": key,
+        "NMBRS_BASE_URL": nmbrs.base_url,
+        "STATUS_CHANNEL": STATUS,
+    }.items():
+        monkeypatch.setenv(name, value)
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    cipher = TokenCipher([key])
+    store_linked_client(lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=None, name="Eén")
+    store_linked_client(
+        lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=[48201], name="Twee"
+    )
+    engine.dispose()
+    return database_url
+
+
+def test_links_show_tells_the_state_and_never_the_token(cli_database):
+    shown = runner.invoke(app, ["links", "show", "1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    details = json.loads(shown.stdout)
+    assert (details["id"], details["client"], details["status"]) == (1, "Eén", "active")
+    assert details["problem"] is None and len(details["companies"]) == 5
+    plain = runner.invoke(app, ["links", "show", "1"])
+    assert "state: active" in plain.stdout and "Bakkerij De Gouden Korst B.V." in plain.stdout
+    assert DEMO_TOKEN not in shown.output + plain.output
+
+
+def test_links_show_of_an_unknown_link_is_a_clear_error(cli_database):
+    result = runner.invoke(app, ["links", "show", "404"])
+    assert result.exit_code == 1
+    assert "no link with id 404" in result.stderr
+
+
+def test_links_verify_all_marks_the_broken_link_and_exits_3(cli_database, nmbrs):
+    account = nmbrs.accounts[DEMO_USERNAME]
+    account.companies = [c for c in account.companies if c.id != 48205]
+
+    result = runner.invoke(app, ["links", "verify", "--all"])
+
+    assert result.exit_code == 3, result.output
+    assert result.stdout.splitlines() == [
+        "link 1 (Eén): needs_relink (companies_gone); reported",
+        "link 2 (Twee): ok",
+    ]
+    shown = json.loads(runner.invoke(app, ["links", "show", "1", "--json"]).stdout)
+    assert shown["status"] == "needs_relink"
+    assert [c["id"] for c in shown["problem"]["companies_gone"]] == [48205]
+    assert runner.invoke(app, ["links", "verify", "2"]).exit_code == 0
+
+
+def test_links_verify_when_nmbrs_fails_exits_5_and_changes_nothing(cli_database, nmbrs):
+    nmbrs.accounts[DEMO_USERNAME].fail(HTTP_500)
+    result = runner.invoke(app, ["links", "verify", "1"])
+    assert result.exit_code == 5
+    assert "link 1 (Eén): unavailable" in result.stdout
+
+
+def test_links_verify_needs_one_link_or_all(cli_database):
+    for arguments in ([], ["1", "--all"]):
+        result = runner.invoke(app, ["links", "verify", *arguments])
+        assert result.exit_code == 1
+        assert "give one link's ID or --all" in result.stderr
