@@ -32,6 +32,7 @@ from bot import flow
 from bot.clock import Clock, SystemClock, WorkingCalendar
 from bot.events import OnboardingEvent
 from bot.flow import END_STATES, Event, IllegalTransition
+from bot.links import link_jobs
 from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
 from bot.reports import (
     OnboardingSummary,
@@ -582,6 +583,10 @@ def job_scheduler(container: Container, *, clock: Clock | None = None) -> Schedu
         manager_tools(container, clock=clock),
         calendar=working_calendar(settings),
         settings=settings,
+    )
+    # The daily verification of every link and the retention job (bot.links).
+    jobs += link_jobs(
+        container.link_maintenance, calendar=working_calendar(settings), settings=settings
     )
     return Scheduler(container.engine, clock, jobs, poll_seconds=settings.scheduler_poll_seconds)
 
