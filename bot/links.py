@@ -393,7 +393,8 @@ class LinkMaintenance:
         now: datetime,
     ) -> bool:
         """Mark an active link needs_relink and report it, in the caller's transaction. False
-        (nothing reported) when it was marked already or its token changed since the check."""
+        (nothing reported) when it was marked already (its problem is brought up to date) or its
+        token changed since the check."""
         assert link.id is not None
         since = now.isoformat()
         moved = change_status(
@@ -405,6 +406,15 @@ class LinkMaintenance:
             problem=problem.as_json(now),
         )
         if not moved:
+            marked_since = (link.problem or {}).get("since", since)
+            change_status(
+                uow,
+                link.id,
+                expected_status=NEEDS_RELINK,
+                expected_token=checked_token,
+                status=NEEDS_RELINK,
+                problem={**problem.as_json(now), "since": marked_since},
+            )
             return False
         client = client_of(uow, link)
         publish(

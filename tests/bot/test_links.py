@@ -13,6 +13,7 @@ from freezegun import freeze_time
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from bot.bootstrap import build_container
 from bot.cli import app
 from bot.clock import SystemClock
 from bot.events import EventBus
@@ -32,7 +33,7 @@ from bot.links import (
     RelinkFirstScreen,
     link_jobs,
 )
-from bot.manager import ManagerTools
+from bot.manager import ManagerTools, job_scheduler
 from bot.reports import status_reports
 from bot.schedule import reminder_policy, working_calendar
 from bot.service import (
@@ -261,6 +262,23 @@ def test_a_revoked_token_marks_the_link_and_is_reported_once(world):
     assert len(world.audit(LINK_NEEDS_RELINK)) == 1
 
 
+def test_a_link_still_broken_another_way_is_kept_up_to_date_without_a_new_report(world):
+    onboarding_id = world.linked_client()
+    link_id = world.link_id(onboarding_id)
+    world.nmbrs.accounts[DEMO_USERNAME].switch_off("CompanyService.WageTax_GetXML")
+    world.maintenance.verify(link_id)
+    first, _, _ = world.link(onboarding_id)
+    world.revoke_token()
+
+    result = world.maintenance.verify(link_id)
+
+    assert (result.outcome, result.reason, result.reported) == (MARKED, "wrong_credentials", False)
+    link, _, _ = world.link(onboarding_id)
+    assert link.problem["reason"] == "wrong_credentials"
+    assert link.problem["since"] == first.problem["since"]
+    assert len(world.outbox(channel=STATUS)) == 1 and len(world.outbox(channel=CHANNEL)) == 1
+
+
 def test_a_switched_off_permission_marks_the_link_naming_it(world):
     onboarding_id = world.linked_client()
     world.nmbrs.accounts[DEMO_USERNAME].switch_off("CompanyService.WageTax_GetXML")
@@ -365,6 +383,16 @@ def test_the_daily_verification_and_the_retention_job_are_scheduled(world):
         2025, 3, 8, 5, 0, tzinfo=UTC
     )
     assert jobs["verify_links"].latest_due(datetime(2025, 3, 8, 4, 0, tzinfo=UTC)) is None
+
+
+def test_serve_runs_the_link_jobs_beside_the_others():
+    settings = Settings(_env_file=None, encryption_keys=generate_key(), database_url="sqlite://")
+    container = build_container(settings)
+    try:
+        names = [job.name for job in job_scheduler(container).jobs]
+    finally:
+        container.close()
+    assert {"verify_links", "erase_ended_data"} <= set(names)
 
 
 # --- relink ---------------------------------------------------------------------------------

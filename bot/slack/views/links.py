@@ -22,13 +22,12 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ConfirmObject,
-    ContextBlock,
     MarkdownTextObject,
     SectionBlock,
 )
 from slack_sdk.models.views import View
 
-from bot.flow import OPEN_STATES, State
+from bot.flow import State
 from bot.i18n import Catalogue, catalogue
 from bot.links import (
     LINK_COMPANIES_CHANGED,
@@ -205,10 +204,6 @@ def link_actions(status: InviteStatus) -> list[Block]:
     ]
 
 
-def is_open(status: InviteStatus) -> bool:
-    return status.state in OPEN_STATES
-
-
 def _confirm(texts: Catalogue, what: str, client_name: str) -> ConfirmObject:
     return ConfirmObject(
         title=texts.text(f"links.confirm.{what}_title"),
@@ -369,7 +364,3 @@ def _short_list(texts: Catalogue, items: Iterable[str]) -> str:
 
 def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
