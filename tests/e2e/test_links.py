@@ -41,6 +41,7 @@ from tests.e2e.journey import (
     eventually,
     invite_message,
     invite_says,
+    logged_text,
     settled,
     slack_traffic,
     to_credentials,
@@ -115,7 +116,9 @@ def channel_message(person: SlackUser, channel: str, text: str):
     )
 
 
-def test_a_revoked_token_is_reported_once_and_the_customer_relinks(bot, slack, customer, nmbrs):
+def test_a_revoked_token_is_reported_once_and_the_customer_relinks(
+    bot, slack, customer, nmbrs, all_logs
+):
     onboarding_id = completed_onboarding(bot, customer)
     link_before, _, _ = bot.link(onboarding_id)
     nmbrs.accounts[DEMO_USERNAME].token = NEW_TOKEN
@@ -150,7 +153,7 @@ def test_a_revoked_token_is_reported_once_and_the_customer_relinks(bot, slack, c
         "report.link_needs_relink",
         "report.link_relinked",
     ]
-    traffic = slack_traffic(slack)
+    traffic = slack_traffic(slack) + logged_text(all_logs)
     assert NEW_TOKEN not in traffic and DEMO_TOKEN not in traffic
 
 
