@@ -123,4 +123,8 @@ def build_asgi_app(settings: Settings) -> Starlette:
 
 def create_asgi_app_for(container: Container) -> Starlette:
     """The served app around an existing container (tests pass one with local fakes)."""
-    return create_asgi_app(build_app(container), health_check=container.check_database)
+    return create_asgi_app(
+        build_app(container),
+        health_check=container.check_database,
+        signing_secret=container.settings.slack_signing_secret,
+    )

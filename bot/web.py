@@ -1,37 +1,101 @@
 """The HTTP face of the bot: an ASGI app that uvicorn serves.
 
 - `POST /slack/events`: slash commands, interactivity, options loads and events, all handed to
-  the bolt AsyncApp (which verifies Slack's signature).
+  the bolt AsyncApp (which verifies Slack's signature). Given the signing secret, the request is
+  checked here first, on the raw bytes: unsigned, badly signed or stale (> 5 minutes) is 401
+  whatever the body; signed but not a Slack payload (not UTF-8, broken JSON, not an object, or
+  without what Slack always sends, see bot.slack.guards) is 400. Bolt would answer those with a
+  500, and logs the body of a rejected request at INFO. A payload bolt fails to read is 400 too.
 - `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
   so a load balancer takes an instance without a database out of rotation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import (
+    to_async_bolt_request,
+    to_starlette_response,
+)
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.slack.guards import BAD_REQUEST, shape_error
+
 logger = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+# Slack's limit for the age of a request (replay protection).
+MAX_REQUEST_AGE_SECONDS = 60 * 5
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 # Returns normally when healthy; any exception means the database cannot be reached.
 HealthCheck = Callable[[], Awaitable[None]]
 
 
-def create_asgi_app(bolt_app: AsyncApp, *, health_check: HealthCheck) -> Starlette:
-    handler = AsyncSlackRequestHandler(bolt_app)
+def is_signed_by_slack(
+    signing_secret: str, body: bytes, headers: Mapping[str, str], *, now: float | None = None
+) -> bool:
+    """Slack's v0 signature over the raw body, at most MAX_REQUEST_AGE_SECONDS old; any header
+    that is missing or not what Slack sends means False, never an exception."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not _DIGITS.fullmatch(timestamp) or not signature.isascii():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_REQUEST_AGE_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())
 
+
+def payload_problem(body: bytes, content_type: str) -> str | None:
+    """Why bolt could not read the body as a Slack payload (not UTF-8, broken JSON, not an
+    object, lacking what Slack always sends); None when it can."""
+    try:
+        text = body.decode("utf-8")
+        if content_type == "application/json" or text.startswith("{"):
+            payload = json.loads(text)
+        elif "payload" in text:
+            payload = json.loads(dict(parse_qsl(text, keep_blank_values=True)).get("payload", "{}"))
+        else:
+            payload = dict(parse_qsl(text, keep_blank_values=True))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        return "not UTF-8 text or not JSON"
+    return shape_error(payload)
+
+
+def create_asgi_app(
+    bolt_app: AsyncApp, *, health_check: HealthCheck, signing_secret: str | None = None
+) -> Starlette:
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        body = await request.body()
+        if signing_secret is not None:
+            if not is_signed_by_slack(signing_secret, body, request.headers):
+                return JSONResponse({"error": "invalid request"}, status_code=401)
+            problem = payload_problem(body, request.headers.get("content-type", ""))
+            if problem is not None:
+                logger.warning("refused a signed request: %s", problem)
+                return JSONResponse(BAD_REQUEST, status_code=400)
+        try:
+            answer = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
+        except Exception:
+            # bolt reads payloads trusting their shape; one it cannot read is the sender's fault.
+            logger.exception("bolt could not handle a request")
+            return JSONResponse(BAD_REQUEST, status_code=400)
+        return to_starlette_response(answer)
 
     async def healthz(_request: Request) -> Response:
         try:

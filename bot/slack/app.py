@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.guards import failure_answer
 from bot.slack.listeners import register_listeners
 
 if TYPE_CHECKING:
@@ -29,4 +30,5 @@ def build_app(container: Container) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
     )
     register_listeners(app, container)
+    app.error(failure_answer(settings.default_language))
     return app
