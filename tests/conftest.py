@@ -81,3 +81,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if not TEST_DATABASE_URL.startswith("postgresql"):
         pytest.skip("TEST_DATABASE_URL is not set to a PostgreSQL URL")
     yield from _postgres_schema_url()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like `database_url`, shared by the tests of a module (for a bot served once per module)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('database') / 'onboarding.db'}"
+        return
+    if not TEST_DATABASE_URL.startswith("postgresql"):
+        pytest.skip("TEST_DATABASE_URL is not set to a PostgreSQL URL")
+    yield from _postgres_schema_url()

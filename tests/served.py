@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import SQLModel
 
 from bot.devslack import DevSlack, SlackUser, run_devslack
 from bot.settings import Settings
@@ -40,6 +42,16 @@ def bot_settings(
         "support_phone": SUPPORT_PHONE,
     }
     return Settings(_env_file=None, **{**values, **overrides})
+
+
+def database_rows(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, in key order: compare two to prove nothing was written."""
+    rows = {}
+    with engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            query = select(table).order_by(*table.primary_key.columns)
+            rows[table.name] = [tuple(row) for row in connection.execute(query)]
+    return rows
 
 
 @pytest.fixture(scope="session")
