@@ -1,0 +1,76 @@
+"""The baseline for the ack benchmark: a bolt AsyncApp whose listeners only ack, served exactly
+as `onboard-bot serve` serves ours (bot.web's Starlette app, uvicorn.run with its defaults,
+INFO logging), so the difference in ack time is what our listeners do.
+
+    .venv/bin/python -m benchmarks.bare_bolt --port 3001 --signing-secret ... \\
+        --token xoxb-... --slack-api-url http://127.0.0.1:.../api/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from typing import Any
+
+import uvicorn
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.web import create_asgi_app
+
+EVERYTHING = re.compile(".*")
+
+
+def bare_app(*, signing_secret: str, token: str, slack_api_url: str) -> AsyncApp:
+    app = AsyncApp(
+        signing_secret=signing_secret,
+        client=AsyncWebClient(token=token, base_url=slack_api_url),
+        process_before_response=False,
+    )
+
+    @app.command(EVERYTHING)
+    async def command(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.action(EVERYTHING)
+    async def action(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.view(EVERYTHING)
+    async def submission(ack: AsyncAck) -> None:
+        await ack()
+
+    @app.options(EVERYTHING)
+    async def options(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack(options=[])
+
+    return app
+
+
+async def always_healthy() -> None:
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A bolt app that only acks.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--signing-secret", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--slack-api-url", required=True)
+    arguments = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = bare_app(
+        signing_secret=arguments.signing_secret,
+        token=arguments.token,
+        slack_api_url=arguments.slack_api_url,
+    )
+    uvicorn.run(
+        create_asgi_app(app, health_check=always_healthy), host="127.0.0.1", port=arguments.port
+    )
+
+
+if __name__ == "__main__":
+    main()
