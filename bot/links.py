@@ -835,6 +835,8 @@ class LinkService:
         now = self._clock.now()
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
+            if onboarding.started_by == actor.user_id:
+                return  # the account manager did it themselves
             client = uow.clients.get(onboarding.client_id)
             assert client is not None
             event = LinkEvent(

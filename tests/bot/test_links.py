@@ -640,6 +640,13 @@ def test_the_customer_stops_an_open_onboarding_and_the_manager_is_told(world):
     assert len(world.outbox(channel=MANAGER)) == 1
 
 
+def test_an_account_manager_stopping_their_own_onboarding_gets_no_message_about_it(world):
+    onboarding_id = open_onboarding(world)
+    manager = Actor(user_id=MANAGER, team_id="T0OURS", channel_id=CHANNEL)
+    assert world.links.stop_onboarding(onboarding_id, manager).kind == STOPPED
+    assert world.outbox(channel=MANAGER) == []
+
+
 def test_someone_outside_the_channel_cannot_stop_an_onboarding(world):
     onboarding_id = open_onboarding(world)
     assert world.links.stop_onboarding(onboarding_id, STRANGER).kind == REFUSED

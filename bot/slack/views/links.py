@@ -303,7 +303,7 @@ class LinkMessages:
         )
 
     def _manager_message(self, event: LinkEvent) -> list[Message]:
-        if not event.manager:
+        if not event.manager or not _is_user(event.manager):
             return []
         key = "stopped" if event.kind == ONBOARDING_STOPPED_BY_CUSTOMER else "removed"
         text = self.texts.text(
@@ -322,9 +322,12 @@ class LinkMessages:
         ]
 
     def _actor(self, actor: str) -> str:
-        if actor[:1] in ("U", "W") and actor.isalnum():
-            return f"<@{actor}>"
-        return self.texts.text("links.report.system_actor")
+        return f"<@{actor}>" if _is_user(actor) else self.texts.text("links.report.system_actor")
+
+
+def _is_user(actor: str) -> bool:
+    """A Slack user id (a person), as opposed to "system" or "cli"."""
+    return actor[:1] in ("U", "W") and actor.isalnum()
 
 
 _REPORT_KEYS = {
