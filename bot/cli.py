@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from contextlib import ExitStack, suppress
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -135,10 +134,9 @@ def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | 
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
+    from bot.web import configure_logging
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format)
     container = build_container(settings)
     try:
         if socket_mode:
@@ -157,7 +155,9 @@ async def run_http(container: Container, *, host: str, port: int) -> None:
     from bot.manager import background_work
     from bot.schedule import running_in_background
 
-    server = uvicorn.Server(uvicorn.Config(create_asgi_app_for(container), host=host, port=port))
+    # log_config=None: uvicorn's own loggers go through configure_logging's handler too.
+    config = uvicorn.Config(create_asgi_app_for(container), host=host, port=port, log_config=None)
+    server = uvicorn.Server(config)
     async with running_in_background(background_work(container)):
         await server.serve()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 from functools import cached_property
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -52,6 +53,8 @@ class Settings(BaseSettings):
     default_language: str = "nl"
     timezone: str = "Europe/Amsterdam"
     port: int = Field(default=3000, ge=1, le=65535)
+    # "text" for a terminal; "json" for one JSON object per line (with the request id) to ship.
+    log_format: Literal["text", "json"] = "text"
     # Reminders, expiry and the daily digest; days count in TIMEZONE.
     reminder_first_working_days: int = Field(default=3, ge=1)
     reminder_second_working_days: int = Field(default=7, ge=1)

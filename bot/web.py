@@ -8,17 +8,24 @@
   500, and logs the body of a rejected request at INFO. A payload bolt fails to read is 400 too.
 - `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
   so a load balancer takes an instance without a database out of rotation.
+
+Every request has an id (the proxy's `X-Request-ID`, else a new one), sent back in
+`X-Request-ID` and added to every log record written while it is handled, also after the ack
+and in worker threads that copy the context. `configure_logging` writes text or JSON lines.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from slack_bolt.adapter.starlette.async_handler import (
@@ -27,9 +34,11 @@ from slack_bolt.adapter.starlette.async_handler import (
 )
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.slack.guards import BAD_REQUEST, shape_error
 
@@ -43,6 +52,71 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 
 # Returns normally when healthy; any exception means the database cannot be reached.
 HealthCheck = Callable[[], Awaitable[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id: a well-formed `X-Request-ID` from the proxy, else new."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        current = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_id.set(current)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", current.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every record ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, request_id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id.get() or "-",
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """The root logger writes to stderr as text or JSON (LOG_FORMAT), with request ids; serve
+    hands uvicorn's loggers to it too (uvicorn started with log_config=None)."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def is_signed_by_slack(
@@ -110,5 +184,6 @@ def create_asgi_app(
         routes=[
             Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
             Route(HEALTH_PATH, healthz, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
     )

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import secrets
@@ -73,8 +74,10 @@ def is_retry(request_headers: dict[str, Any]) -> bool:
 
 
 async def run_blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """In the use-case pool, with this task's context (so its log lines keep the request id)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_use_case_pool, functools.partial(function, *args, **kwargs))
+    call = functools.partial(function, *args, **kwargs)
+    return await loop.run_in_executor(_use_case_pool, contextvars.copy_context().run, call)
 
 
 async def run_use_case(

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import build_container, create_asgi_app_for
 from bot.settings import Settings
-from bot.web import create_asgi_app
+from bot.web import JsonFormatter, RequestIdFilter, configure_logging, create_asgi_app
 from storage.crypto import generate_key
 from storage.db import check_connection, make_engine
 
@@ -110,3 +112,71 @@ async def test_the_composed_app_checks_its_own_database(tmp_path) -> None:
     finally:
         container.close()
     assert response.status_code == 200
+
+
+def logged_during(app, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    """GET /healthz on `app` with `headers`; the response and what the app logged meanwhile,
+    formatted as serve formats it with LOG_FORMAT=json."""
+    lines: list[str] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Lines()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    web_logger = logging.getLogger("bot.web")
+    web_logger.addHandler(handler)
+
+    async def request():  # type: ignore[no-untyped-def]
+        async with client_for(app) as client:
+            return await client.get("/healthz", headers=headers)
+
+    try:
+        response = asyncio.run(request())
+    finally:
+        web_logger.removeHandler(handler)
+    return response, [json.loads(line) for line in lines]
+
+
+async def failing_check() -> None:
+    raise ConnectionError("database down")
+
+
+def test_every_request_gets_an_id_that_its_log_lines_carry_as_json() -> None:
+    app = create_asgi_app(bolt_app(), health_check=failing_check)
+    response, [line] = logged_during(app, {})
+    request_id = response.headers["x-request-id"]
+    assert len(request_id) == 32
+    assert line["request_id"] == request_id
+    assert (line["level"], line["logger"]) == ("WARNING", "bot.web")
+    assert "database unreachable" in line["message"] and line["time"].endswith("+00:00")
+
+
+def test_a_request_id_from_the_proxy_is_kept_and_a_malformed_one_replaced() -> None:
+    app = create_asgi_app(bolt_app(), health_check=failing_check)
+    kept, [kept_line] = logged_during(app, {"X-Request-ID": "lb-7f3a.42"})
+    replaced, _ = logged_during(app, {"X-Request-ID": "two words\nand a newline"})
+    assert kept.headers["x-request-id"] == kept_line["request_id"] == "lb-7f3a.42"
+    assert replaced.headers["x-request-id"] != "two words\nand a newline"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+def test_log_format_json_writes_one_json_object_per_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("json")
+        logging.getLogger("bot.test").info("hallo %s", "wereld")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert json.loads(line) | {"time": "t"} == {
+        "time": "t",
+        "level": "INFO",
+        "logger": "bot.test",
+        "message": "hallo wereld",
+        "request_id": "-",
+    }
