@@ -95,13 +95,17 @@ def service_url(base_url: str, service: str) -> str:
 class _NmbrsTransport(zeep.Transport):
     """Turns what cannot be a SOAP answer (timeout, refused connection, an HTTP status other than
     200 or a fault's 500, a body that is not XML) into ProviderUnavailable before zeep reads it.
-    Logs like zeep's own transport, but survives bodies that are not UTF-8."""
+
+    Logs operation, HTTP status and size at DEBUG, never a SOAP body: requests carry the token
+    and answers personal data (a permission probe of PersonalInfo_GetAll_AllEmployeesByCompany
+    returns every employee of the first company)."""
 
     _xml_parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        operation = _operation(address, headers)
         if self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug("HTTP Post to %s:\n%s", address, _text(message))
+            self.logger.debug("SOAP %s: sending %d bytes", operation, len(message or b""))
         try:
             response = self.session.post(
                 address, data=message, headers=headers, timeout=self.operation_timeout
@@ -114,10 +118,10 @@ class _NmbrsTransport(zeep.Transport):
             ) from None
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug(
-                "HTTP Response from %s (status: %d):\n%s",
-                address,
+                "SOAP %s: HTTP %d, %d bytes",
+                operation,
                 response.status_code,
-                _text(response.content, response.encoding),
+                len(response.content),
             )
         if response.status_code not in (200, 500):
             raise ProviderUnavailable(f"Nmbrs answered HTTP {response.status_code} ({address})")
@@ -130,10 +134,11 @@ class _NmbrsTransport(zeep.Transport):
         return response
 
 
-def _text(content: str | bytes, encoding: str | None = None) -> str:
-    if isinstance(content, str):
-        return content
-    return content.decode(encoding or "utf-8", errors="replace")
+def _operation(address: str, headers: dict[str, str]) -> str:
+    """`Service.Operation` of a call, from its address and SOAPAction header."""
+    service = urlsplit(address).path.rsplit("/", 1)[-1].removesuffix(".asmx")
+    action = str(headers.get("SOAPAction", "")).strip('"').rsplit("/", 1)[-1]
+    return f"{service}.{action}"
 
 
 # Lenient reading: an answer with elements our WSDL subset does not know, in any position, still
