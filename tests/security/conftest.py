@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,22 @@ def module_slack() -> Iterator[DevSlack]:
 
 
 @pytest.fixture(scope="module")
+def setting_overrides() -> dict[str, Any]:
+    """Settings a test module serves its bot with (override the fixture to change them)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def served(
-    module_database_url: str, module_slack: DevSlack, sandbox: SandboxHandle
+    module_database_url: str,
+    module_slack: DevSlack,
+    sandbox: SandboxHandle,
+    setting_overrides: dict[str, Any],
 ) -> Iterator[ServedBot]:
     sandbox.accounts.reset(demo_accounts())
     upgrade(module_database_url)
-    bot = ServedBot(
-        settings=bot_settings(module_database_url, module_slack, sandbox), slack=module_slack
-    )
+    settings = bot_settings(module_database_url, module_slack, sandbox, **setting_overrides)
+    bot = ServedBot(settings=settings, slack=module_slack)
     bot.start()
     try:
         yield bot
