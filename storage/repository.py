@@ -49,7 +49,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
@@ -65,7 +65,7 @@ from storage.models import (
 )
 
 # States an onboarding never leaves. Everything else is "open".
-CLOSED_STATES = frozenset({"completed", "handoff", "cancelled", "expired"})
+CLOSED_STATES = frozenset({"completed", "handoff", "cancelled", "expired", "unlinked"})
 
 # Audit detail keys that would name a secret; refused so a token cannot slip into the trail.
 SECRET_DETAIL_KEYS = frozenset({"token", "api_token", "password", "secret", "pending_token"})
@@ -438,11 +438,20 @@ class SqlUnitOfWork:
             assert link.encrypted_token is not None
             link.encrypted_token = cipher.rotate(link.encrypted_token)
             rotated += 1
+        self.flush()
+        # A Core UPDATE, compare-and-set on the old ciphertext: re-encrypting is no step of the
+        # customer's, so it must not bump the version a customer mid-step holds in a view.
+        session = self._require_session()
         for onboarding in self.onboardings.with_pending_token():
             assert onboarding.pending_token is not None
-            onboarding.pending_token = cipher.rotate(onboarding.pending_token)
+            session.execute(
+                update(Onboarding)
+                .where(col(Onboarding.id) == onboarding.id)
+                .where(col(Onboarding.pending_token) == onboarding.pending_token)
+                .values(pending_token=cipher.rotate(onboarding.pending_token))
+                .execution_options(synchronize_session="fetch")
+            )
             rotated += 1
-        self.flush()
         return rotated
 
     def _require_session(self) -> Session:

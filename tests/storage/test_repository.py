@@ -237,6 +237,7 @@ def test_open_onboardings_leave_out_the_closed_ones(
     open_one = new_onboarding(channel="C0SHARED", state="terms_accepted")
     new_onboarding(channel="C0OTHER", state="completed")
     new_onboarding(channel="C0THIRD", state="cancelled")
+    new_onboarding(channel="C0FOURTH", state="unlinked")
 
     with uow() as unit:
         assert [(o.id, c.slack_channel_id) for o, c in unit.onboardings.list_open()] == [
@@ -245,7 +246,8 @@ def test_open_onboardings_leave_out_the_closed_ones(
         found = unit.onboardings.open_for_channel("C0SHARED")
         assert found is not None and found.id == open_one.id
         assert unit.onboardings.open_for_channel("C0OTHER") is None
-        assert len(unit.onboardings.list_recent()) == 3
+        assert unit.onboardings.open_for_channel("C0FOURTH") is None
+        assert len(unit.onboardings.list_recent()) == 4
 
 
 def test_onboardings_past_their_expiry_are_due(
@@ -298,13 +300,19 @@ def test_rotation_moves_every_token_to_the_newest_key(
         unit.onboardings.set_pending_token(unit.onboardings.require(pending.id), TOKEN)
         unit.commit()
 
+    with with_old_key() as unit:
+        version_in_the_customers_view = unit.onboardings.require(pending.id).version
+
     with SqlUnitOfWork(engine, TokenCipher([new_key, old_key])) as unit:
         assert unit.rotate_tokens() == 2
         unit.commit()
 
     with SqlUnitOfWork(engine, TokenCipher([new_key])) as unit:
         assert unit.links.token(unit.links.require(link_id)) == TOKEN
-        assert unit.onboardings.pending_token(unit.onboardings.require(pending.id)) == TOKEN
+        still_current = unit.onboardings.require(
+            pending.id, expected_version=version_in_the_customers_view
+        )
+        assert unit.onboardings.pending_token(still_current) == TOKEN
 
 
 def test_unlinking_erases_the_token_and_keeps_the_audit_trail(
