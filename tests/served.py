@@ -3,9 +3,11 @@
 uvicorn serves the bot on a local port, the fake Slack (bot.devslack) sends signed requests and
 answers the Web API, the Nmbrs sandbox answers over HTTP, and the database is migrated.
 
-One Nmbrs sandbox serves the session (its accounts are reset per test); the fake Slack, the
-database and the bot are fresh per test. `bot.restart()` stops the served app and starts a new
-one on the same database, as a redeploy would. Registered as a plugin in tests/conftest.py.
+One Nmbrs sandbox serves the session (its accounts are reset per test); with `bot`, the fake
+Slack, the database and the bot are fresh per test; with `served`, they are shared by the tests
+of a module (`module_slack`, `module_database_url`). `bot.restart()` stops the served app and
+starts a new one on the same database, as a redeploy would. Registered as a plugin in
+tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -95,3 +97,35 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every log record at DEBUG and above, from every logger, zeep's included."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture(scope="module")
+def module_slack() -> Iterator[DevSlack]:
+    """A fake Slack for the tests of a module."""
+    with run_devslack() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def setting_overrides() -> dict[str, Any]:
+    """Settings `served` starts the bot with (override the fixture in a module to change them)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def served(
+    module_database_url: str,
+    module_slack: DevSlack,
+    sandbox: SandboxHandle,
+    setting_overrides: dict[str, Any],
+) -> Iterator[ServedBot]:
+    """The bot served once for all tests of a module (each test starts its own onboarding)."""
+    sandbox.accounts.reset(demo_accounts())
+    upgrade(module_database_url)
+    settings = bot_settings(module_database_url, module_slack, sandbox, **setting_overrides)
+    bot = ServedBot(settings=settings, slack=module_slack)
+    bot.start()
+    try:
+        yield bot
+    finally:
+        bot.stop()

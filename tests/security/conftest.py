@@ -1,50 +1,14 @@
-"""One bot served per module (hypothesis runs many examples against it), a customer who has
-reached the credential step, and what changes when a request has an effect."""
+"""What changes when a request has an effect (the bot is served once per module, see
+tests/served.py, so hypothesis can run many examples against it)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import pytest
-
-from bot.devslack import DevSlack, run_devslack
-from nmbrs.sandbox import SandboxHandle, demo_accounts
-from storage.db import upgrade
+from nmbrs.sandbox import SandboxHandle
 from tests.e2e.journey import ServedBot
-from tests.served import bot_settings, database_rows
-
-
-@pytest.fixture(scope="module")
-def module_slack() -> Iterator[DevSlack]:
-    with run_devslack() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def setting_overrides() -> dict[str, Any]:
-    """Settings a test module serves its bot with (override the fixture to change them)."""
-    return {}
-
-
-@pytest.fixture(scope="module")
-def served(
-    module_database_url: str,
-    module_slack: DevSlack,
-    sandbox: SandboxHandle,
-    setting_overrides: dict[str, Any],
-) -> Iterator[ServedBot]:
-    sandbox.accounts.reset(demo_accounts())
-    upgrade(module_database_url)
-    settings = bot_settings(module_database_url, module_slack, sandbox, **setting_overrides)
-    bot = ServedBot(settings=settings, slack=module_slack)
-    bot.start()
-    try:
-        yield bot
-    finally:
-        bot.stop()
+from tests.served import database_rows
 
 
 @dataclass(frozen=True)
