@@ -137,6 +137,15 @@ class OnboardingRepository(_Repository):
     def get(self, onboarding_id: int) -> Onboarding | None:
         return self._session.get(Onboarding, onboarding_id)
 
+    def version_and_client(self, onboarding_id: int) -> tuple[int, int] | None:
+        """(version, client_id) without reading step_data: what a cache keyed on the version
+        needs to know whether it is still current."""
+        statement = select(Onboarding.version, Onboarding.client_id).where(
+            Onboarding.id == onboarding_id
+        )
+        row = self._session.exec(statement).first()
+        return (row[0], row[1]) if row is not None else None
+
     def require(self, onboarding_id: int, *, expected_version: int | None = None) -> Onboarding:
         """The onboarding, or NotFound; StaleUpdate when it moved past `expected_version`."""
         onboarding = self.get(onboarding_id)

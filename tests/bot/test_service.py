@@ -507,6 +507,17 @@ def test_type_ahead_finds_companies_by_name_or_number(world):
     assert world.service.suggest_companies(world.onboarding_id, STRANGER, "comp") == []
 
 
+def test_type_ahead_follows_the_company_list_when_the_check_runs_again(world):
+    account = world.provider.accounts[USERNAME]
+    account.companies = [Company(id=1000 + n, number=n, name=f"Old {n:04d}") for n in range(200)]
+    world.to_companies()
+    assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old")) == 100
+    account.companies = [Company(id=3000 + n, number=n, name=f"New {n:04d}") for n in range(200)]
+    world.service.check_again(world.ref(), CUSTOMER)
+    assert world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old") == []
+    assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "new")) == 100
+
+
 def test_search_matches_names_case_insensitively_and_numbers_by_prefix():
     rows = [CompanyRow(1, 12, "Bakkerij Jansen"), CompanyRow(2, 120, "Jansen Bouw")]
     assert [row.id for row in search_companies(rows, "JANSEN")] == [1, 2]
