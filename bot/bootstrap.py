@@ -22,6 +22,7 @@ from bot.reports import status_reports
 from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.guards import blocking_web_api_retries
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.views.links import link_messages
 from bot.web import create_asgi_app
@@ -46,7 +47,10 @@ class Container:
     def onboarding(self) -> OnboardingService:
         """The customer's onboarding use cases (bot.service), one per container."""
         slack = WebClient(
-            token=self.settings.slack_bot_token, base_url=self.settings.slack_api_url, timeout=5
+            token=self.settings.slack_bot_token,
+            base_url=self.settings.slack_api_url,
+            timeout=self.settings.slack_timeout_seconds,  # type: ignore[arg-type]
+            retry_handlers=blocking_web_api_retries(),
         )
         return OnboardingService(
             unit_of_work=self.unit_of_work,
@@ -75,7 +79,10 @@ class Container:
         from bot.manager import manager_tools
 
         slack = WebClient(
-            token=self.settings.slack_bot_token, base_url=self.settings.slack_api_url, timeout=5
+            token=self.settings.slack_bot_token,
+            base_url=self.settings.slack_api_url,
+            timeout=self.settings.slack_timeout_seconds,  # type: ignore[arg-type]
+            retry_handlers=blocking_web_api_retries(),
         )
         return LinkService(
             unit_of_work=self.unit_of_work,

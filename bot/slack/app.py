@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.guards import failure_answer
+from bot.slack.guards import failure_answer, web_api_retries
 from bot.slack.listeners import register_listeners
 
 if TYPE_CHECKING:
@@ -22,7 +22,12 @@ def build_app(container: Container) -> AsyncApp:
     (process_before_response stays False), so slow work never delays them. The bot token
     travels with the client, whose base URL may point at a local Slack stand-in."""
     settings = container.settings
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]
+        retry_handlers=web_api_retries(),
+    )
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret,
         client=client,

@@ -3,6 +3,9 @@
 - `shape_error(body)`: what a payload lacks that Slack always sends for its kind. bot.web answers
   400 to a signed payload with such a gap before bolt reads it, so listeners may rely on those
   fields.
+- `web_api_retries()` / `blocking_web_api_retries()`: what the bot's Web API clients retry: a
+  429 after its Retry-After, a 500 or 503 after a quarter and then half a second (someone is
+  waiting on a modal), a dropped connection; up to twice each.
 - `failure_answer(language)`: the app's error handler. Whatever raised in a middleware, a
   matcher or a listener is logged; the person is told where Slack lets us (an error screen in the
   modal, an ephemeral message in the channel or the command's answer); and the HTTP answer is
@@ -14,12 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry import BackoffRetryIntervalCalculator, Jitter, RetryHandler
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -34,6 +50,8 @@ COMMAND_FIELDS = ("command", "user_id", "channel_id", "team_id", "trigger_id")
 VIEW_FIELDS = ("id", "type", "callback_id", "private_metadata")
 # Slack refuses to show a view with more; a longer one was not sent by Slack.
 MAX_PRIVATE_METADATA = 3000
+RETRIES = 2
+SERVER_ERROR_BACKOFF = 0.25
 
 
 def shape_error(body: Any) -> str | None:
@@ -86,6 +104,37 @@ def _missing_text(mapping: dict, names: Sequence[str]) -> str | None:
 
 def _wrong_type(mapping: dict, name: str, kind: type) -> str | None:
     return name if name in mapping and not isinstance(mapping[name], kind) else None
+
+
+class _ShortJitter(Jitter):
+    def recalculate(self, duration: float) -> float:
+        return duration + random.uniform(0, SERVER_ERROR_BACKOFF)
+
+
+def _server_error_backoff() -> BackoffRetryIntervalCalculator:
+    return BackoffRetryIntervalCalculator(
+        backoff_factor=SERVER_ERROR_BACKOFF, jitter=_ShortJitter()
+    )
+
+
+def web_api_retries() -> list[AsyncRetryHandler]:
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=RETRIES),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
+        AsyncServerErrorRetryHandler(
+            max_retry_count=RETRIES, interval_calculator=_server_error_backoff()
+        ),
+    ]
+
+
+def blocking_web_api_retries() -> list[RetryHandler]:
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=RETRIES),
+        RateLimitErrorRetryHandler(max_retry_count=RETRIES),
+        ServerErrorRetryHandler(
+            max_retry_count=RETRIES, interval_calculator=_server_error_backoff()
+        ),
+    ]
 
 
 def failure_answer(
