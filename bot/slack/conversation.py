@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import aiohttp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
@@ -57,6 +58,8 @@ _use_case_pool = ThreadPoolExecutor(max_workers=USE_CASE_WORKERS, thread_name_pr
 # How long a follow-up update waits for Slack to show the working view it replaces.
 REPLACE_ATTEMPTS = 15
 REPLACE_PAUSE_SECONDS = 0.2
+# How often a views.update Slack did not answer (timeout, dropped connection) is sent again.
+UNANSWERED_RETRIES = 1
 
 
 def actor_from(body: dict[str, Any], *, from_channel: bool = False) -> Actor:
@@ -119,10 +122,17 @@ async def replace_view(
     external_id: str | None = None,
 ) -> bool:
     """Show `view` in place of an open one; False when it is gone (closed by the person)."""
+    unanswered = 0
     for attempt in range(REPLACE_ATTEMPTS):
         try:
             await client.views_update(view=view, view_id=view_id, external_id=external_id)
             return True
+        except (TimeoutError, aiohttp.ClientError) as error:
+            # Slack may have shown it anyway; showing the same view again does no harm.
+            unanswered += 1
+            logger.warning("views.update got no answer (%s)", type(error).__name__)
+            if unanswered > UNANSWERED_RETRIES:
+                raise
         except SlackApiError as error:
             if error.response.get("error") != "not_found":
                 logger.warning("views.update failed: %s", error.response.get("error"))
@@ -190,6 +200,8 @@ async def refresh_invite(client: AsyncWebClient, status: InviteStatus | None) ->
         )
     except SlackApiError as error:
         logger.warning("could not update the invite message: %s", error.response.get("error"))
+    except (TimeoutError, aiohttp.ClientError) as error:
+        logger.warning("could not update the invite message: %s", type(error).__name__)
 
 
 async def post_invite(
