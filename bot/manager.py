@@ -116,9 +116,10 @@ class ManagerGate:
     async def refusal(self, user_id: str) -> str | None:
         """None for an account manager; the reason otherwise (also when Slack cannot say)."""
         try:
-            person = await self._lookup_person(user_id)
-            home_team = await self._home_team()
-            members = await self._group_members()
+            # At once: a slash command's trigger_id lives 3 s, and a rate-limited lookup waits.
+            person, home_team, members = await asyncio.gather(
+                self._lookup_person(user_id), self._home_team(), self._group_members()
+            )
         except Exception:
             logger.warning("could not check whether %s is an account manager", user_id)
             return REFUSED_UNKNOWN
