@@ -32,6 +32,7 @@ from benchmarks.harness import (
     bot_environment,
     free_port,
     fresh_database,
+    load_average,
     machine_summary,
     ms,
     onboard_bot_serve,
@@ -41,10 +42,10 @@ from benchmarks.harness import (
 )
 from benchmarks.load import (
     INVITE_CONCURRENCY,
-    STEP_TIMEOUT,
     channel_id,
     customer_id,
     invite,
+    invite_in,
     load_accounts,
     load_workspace,
     log_in,
@@ -192,6 +193,7 @@ class KindResult:
 @dataclass
 class TypeaheadResult:
     served: list[float]
+    bare: list[float]
     in_process: list[float]
     options_returned: int
 
@@ -205,6 +207,8 @@ class TypeaheadResult:
             f"  served (block_suggestion, one at a time): p50 {ms(percentile(self.served, 0.5))}, "
             f"p99 {ms(percentile(self.served, 0.99))} ({verdict(self.served)}; "
             f"{len(self.served)} requests, up to {self.options_returned} options each)",
+            f"  the bare app's empty answer, one at a time: p50 {ms(percentile(self.bare, 0.5))}, "
+            f"p99 {ms(percentile(self.bare, 0.99))} (floor: bolt polls for the ack every 10 ms)",
             f"  in-process search_companies:              p50 "
             f"{ms(percentile(self.in_process, 0.5))}, p99 {ms(percentile(self.in_process, 0.99))} "
             f"({verdict(self.in_process)})",
@@ -244,11 +248,7 @@ def capture_slash_command(slack: DevSlack, number: int) -> Request:
 
 def capture_start_click(slack: DevSlack, number: int) -> Request:
     customer = slack.user(customer_id(number))
-    message = customer.wait_for_message(
-        channel_id(number),
-        lambda message: ACTION_START in json.dumps(message.blocks),
-        timeout=STEP_TIMEOUT,
-    )
+    message = invite_in(customer, channel_id(number))
     delivery = customer.click(message, ACTION_START)
     settled(customer, CALLBACK_TERMS)
     assert delivery is not None
@@ -338,14 +338,17 @@ def wait_until_idle(pid: int, timeout: float = 30.0) -> None:
             return
 
 
-def measure_typeahead(endpoint: BotEndpoint, search: Request) -> TypeaheadResult:
+def measure_typeahead(ours: BotEndpoint, bare: BotEndpoint, search: Request) -> TypeaheadResult:
+    """One request at a time, the queries in turn, to our app and to the bare one; then the
+    search function alone."""
     variants = [search.typing(query) for query in QUERIES]
-    served_seconds, returned = [], 0
+    served_seconds, bare_seconds, returned = [], [], 0
     for index in range(TYPEAHEAD_REQUESTS):
         request = variants[index % len(variants)]
-        delivery = endpoint.send(request.kind, request.body, request.content_type)
+        delivery = ours.send(request.kind, request.body, request.content_type)
         served_seconds.append(delivery.seconds)
         returned = max(returned, len((delivery.response or {}).get("options", [])))
+        bare_seconds.append(bare.send(request.kind, request.body, request.content_type).seconds)
     rows = [CompanyRow(id=c.id, number=c.number, name=c.name) for c in many_companies()]
     in_process = []
     for index in range(TYPEAHEAD_REQUESTS):
@@ -353,7 +356,7 @@ def measure_typeahead(endpoint: BotEndpoint, search: Request) -> TypeaheadResult
         started = time.perf_counter()
         search_companies(rows, query)
         in_process.append(time.perf_counter() - started)
-    return TypeaheadResult(served_seconds, in_process, returned)
+    return TypeaheadResult(served_seconds, bare_seconds, in_process, returned)
 
 
 def run(
@@ -393,9 +396,13 @@ def run(
                 ours_seconds = measure(slack, ours.events_url, kind, requests, apply=True)
                 results.append(KindResult(kind.name, ours_seconds, bare_seconds))
             wait_until_idle(ours.process.pid)
-            endpoint = BotEndpoint(ours.events_url, slack.signing_secret, DRIVER_ACK_TIMEOUT)
-            typeahead = measure_typeahead(endpoint, kinds[-1].requests[0])
-            endpoint.close()
+            endpoints = [
+                BotEndpoint(app.events_url, slack.signing_secret, DRIVER_ACK_TIMEOUT)
+                for app in (ours, bare)
+            ]
+            typeahead = measure_typeahead(*endpoints, kinds[-1].requests[0])
+            for endpoint in endpoints:
+                endpoint.close()
             rss_ours, rss_bare = ours.rss_bytes(), bare.rss_bytes()
     return AckResult(concurrency, results, typeahead, rss_ours, rss_bare)
 
@@ -408,9 +415,10 @@ def main() -> None:
     arguments = parser.parse_args()
     if not 1 <= arguments.concurrency <= 200 or not 1 <= arguments.requests <= 20000:
         parser.error("--concurrency must be 1..200 and --requests 1..20000")
-    print(f"Machine: {machine_summary()}")
+    print(f"Machine: {machine_summary()}; {load_average()}")
     result = run(arguments.requests, arguments.concurrency, arguments.database_url)
     print("\n".join(result.lines()))
+    print(f"Afterwards: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The baseline for the ack benchmark: a bolt AsyncApp whose listeners only ack, served exactly
-as `onboard-bot serve` serves ours (bot.web's Starlette app, uvicorn.run with its defaults,
-INFO logging), so the difference in ack time is what our listeners do.
+as `onboard-bot serve` serves ours (bot.web's Starlette app with the signature check before bolt,
+one uvicorn server, the same logging), so the difference in ack time is what our listeners do.
 
     .venv/bin/python -m benchmarks.bare_bolt --port 3001 --signing-secret ... \\
         --token xoxb-... --slack-api-url http://127.0.0.1:.../api/
@@ -9,7 +9,7 @@ INFO logging), so the difference in ack time is what our listeners do.
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 import re
 from typing import Any
 
@@ -17,7 +17,7 @@ import uvicorn
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.web import create_asgi_app
+from bot.web import configure_logging, create_asgi_app
 
 EVERYTHING = re.compile(".*")
 
@@ -59,17 +59,17 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--slack-api-url", required=True)
     arguments = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("text")
     app = bare_app(
         signing_secret=arguments.signing_secret,
         token=arguments.token,
         slack_api_url=arguments.slack_api_url,
     )
-    uvicorn.run(
-        create_asgi_app(app, health_check=always_healthy), host="127.0.0.1", port=arguments.port
+    asgi = create_asgi_app(
+        app, health_check=always_healthy, signing_secret=arguments.signing_secret
     )
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=arguments.port, log_config=None)
+    asyncio.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

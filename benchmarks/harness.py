@@ -59,6 +59,12 @@ def machine_summary() -> str:
     )
 
 
+def load_average() -> str:
+    """The machine's load average: how busy it was with everything else (tests of others...)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile (fraction 0.99 for p99); 0 for no values."""
     if not values:
