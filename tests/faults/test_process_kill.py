@@ -1,0 +1,182 @@
+"""`onboard-bot serve` killed with SIGKILL, between two steps and in the middle of one; a new
+process on the same database carries on: nothing is lost and nothing is half done."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.devslack import DevSlack, SlackUser
+from bot.devslack.workspace import MANAGER
+from bot.slack.views.manager import CALLBACK_START
+from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
+from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from storage.crypto import generate_key
+from storage.db import make_engine, upgrade
+from storage.models import Onboarding
+from tests.e2e.journey import (
+    CHANNEL,
+    SUPPORT_PHONE,
+    TERMS_URL,
+    accept_terms,
+    enter_credentials,
+    settled,
+    start,
+)
+from tests.served import database_rows
+
+ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def serve(
+    database_url: str, slack: DevSlack, nmbrs: SandboxHandle, tmp_path: Path
+) -> Iterator[Callable[[], subprocess.Popen]]:
+    """Starts `onboard-bot serve` (as deployed: settings from the environment) and points the
+    fake Slack at it; every process started is killed at the end."""
+    upgrade(database_url)
+    environment = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "ENCRYPTION_KEYS": generate_key(),
+        "NMBRS_BASE_URL": nmbrs.base_url,
+        "STATUS_CHANNEL": "C0STATUS",
+        "TERMS_URL": TERMS_URL,
+        "SUPPORT_PHONE": SUPPORT_PHONE,
+    }
+    started: list[subprocess.Popen] = []
+
+    def start_process() -> subprocess.Popen:
+        port = free_port()
+        log = (tmp_path / f"serve-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            cwd=tmp_path,  # no .env file of the repository
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, (tmp_path / f"serve-{len(started) - 1}.log").read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+        slack.connect(f"{url}/slack/events")
+        return process
+
+    yield start_process
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=10) == -signal.SIGKILL
+
+
+def invite_by_the_manager(manager: SlackUser) -> None:
+    manager.command("/onboard", channel=CHANNEL)
+    view = manager.wait_for_modal(lambda v: v.callback_id == CALLBACK_START, timeout=10)
+    manager.fill(
+        view,
+        {
+            "client_name.value": "Bakkerij de Vries",
+            "channel.value": CHANNEL,
+            "language.value": "en",
+        },
+    )
+    manager.submit(view)
+
+
+def test_killed_between_two_steps_a_new_process_carries_on(
+    serve, slack: DevSlack, customer: SlackUser, database_url: str
+) -> None:
+    first = serve()
+    invite_by_the_manager(slack.user(MANAGER))
+    start(customer)
+    accept_terms(customer)
+    preparation = customer.modal
+    kill(first)
+
+    serve()
+    customer.submit(preparation)
+    companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
+    customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
+    customer.submit(companies)
+    assert settled(customer).title == "Link complete"
+
+    engine = make_engine(database_url)
+    try:
+        rows = database_rows(engine)
+    finally:
+        engine.dispose()
+    assert [row.state for row in _onboardings(rows)] == ["completed"]
+    assert len(rows["payrolllink"]) == 1
+
+
+def test_killed_in_the_middle_of_a_step_nothing_is_half_done(
+    serve, slack: DevSlack, customer: SlackUser, nmbrs: SandboxHandle, database_url: str
+) -> None:
+    """Killed while Nmbrs is checking the credentials (after the ack): the customer starts
+    again at the credentials, and goes on."""
+    first = serve()
+    invite_by_the_manager(slack.user(MANAGER))
+    start(customer)
+    accept_terms(customer)
+    customer.submit(settled(customer))  # the preparation
+    credentials = settled(customer, CALLBACK_CREDENTIALS)
+    customer.fill(credentials, {"username": DEMO_USERNAME, "token": DEMO_TOKEN})
+    nmbrs.latency = 0.5
+    checks = len(nmbrs.calls)
+    customer.submit(credentials)  # acked with "One moment"; the check runs after
+    slack.wait_for(lambda: len(nmbrs.calls) > checks)
+    kill(first)
+    nmbrs.latency = 0.0
+
+    serve()
+    again = start(customer)
+    assert again.callback_id == CALLBACK_CREDENTIALS
+    engine = make_engine(database_url)
+    try:
+        [onboarding] = _onboardings(database_rows(engine))
+    finally:
+        engine.dispose()
+    assert onboarding.state == "terms_accepted"
+    assert onboarding.pending_token is None
+    companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
+    customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
+    customer.submit(companies)
+    assert settled(customer).title == "Link complete"
+
+
+def _onboardings(rows: dict[str, list[tuple]]) -> list[Onboarding]:
+    columns = [column.name for column in Onboarding.__table__.columns]
+    return [Onboarding(**dict(zip(columns, row, strict=True))) for row in rows["onboarding"]]
