@@ -100,8 +100,8 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 @pytest.fixture(scope="module")
-def module_slack() -> Iterator[DevSlack]:
-    """A fake Slack for the tests of a module."""
+def module_slack(module_database_url: str) -> Iterator[DevSlack]:
+    """A fake Slack for the tests of a module, fresh for each database they run on."""
     with run_devslack() as fake:
         yield fake
 
