@@ -56,7 +56,7 @@ from benchmarks.load import (
     to_credentials,
 )
 from bot.devslack import Delivery, DevSlack, run_devslack
-from bot.devslack.driver import BotEndpoint
+from bot.devslack.driver import BotEndpoint, DeliveryFailed
 from bot.service import CompanyRow, search_companies
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
@@ -148,45 +148,66 @@ def apply_submission(slack: DevSlack, request: Request, delivery: Delivery) -> N
     slack.world.apply_submission(request.user, view_id, delivery.response or {})
 
 
-def measure(slack: DevSlack, url: str, kind: Kind, total: int, *, apply: bool) -> list[float]:
+@dataclass
+class Measured:
+    seconds: list[float]
+    # Not acknowledged with a 2xx in time (bolt answers 404 when a listener did not ack in 3 s).
+    failed: int
+
+
+def measure(slack: DevSlack, url: str, kind: Kind, total: int, *, apply: bool) -> Measured:
     """`total` requests to the app at `url`, len(kind.requests) in flight at a time (each worker
-    with a connection of its own); the ack times in seconds."""
+    with a connection of its own); the ack times, failed ones included."""
     rounds = max(1, total // len(kind.requests))
 
-    def worker(request: Request) -> list[float]:
+    def worker(request: Request) -> Measured:
         endpoint = BotEndpoint(url, slack.signing_secret, DRIVER_ACK_TIMEOUT)
-        seconds = []
+        measured = Measured([], 0)
         try:
             for _ in range(rounds):
-                delivery = endpoint.send(request.kind, request.fresh(slack), request.content_type)
-                seconds.append(delivery.seconds)
+                body = request.fresh(slack)
+                try:
+                    delivery = endpoint.send(request.kind, body, request.content_type)
+                except DeliveryFailed as failure:
+                    measured.failed += 1
+                    if failure.delivery is not None:
+                        measured.seconds.append(failure.delivery.seconds)
+                    continue
+                measured.seconds.append(delivery.seconds)
                 if apply and kind.after_ack:
                     kind.after_ack(request, delivery)
         finally:
             endpoint.close()
-        return seconds
+        return measured
 
     with ThreadPoolExecutor(max_workers=len(kind.requests)) as pool:
-        return [s for seconds in pool.map(worker, kind.requests) for s in seconds]
+        parts = list(pool.map(worker, kind.requests))
+    return Measured([s for part in parts for s in part.seconds], sum(p.failed for p in parts))
 
 
 @dataclass
 class KindResult:
     name: str
-    ours: list[float]
-    bare: list[float]
+    ours: Measured
+    bare: Measured
 
     @property
     def ratio(self) -> float:
-        return percentile(self.ours, 0.99) / max(percentile(self.bare, 0.99), 1e-9)
+        return percentile(self.ours.seconds, 0.99) / max(percentile(self.bare.seconds, 0.99), 1e-9)
 
     def line(self) -> str:
         verdict = "meets" if self.ratio <= TARGET_RATIO else "misses"
+        ours, bare = self.ours.seconds, self.bare.seconds
+        failed = (
+            f"; not acked: ours {self.ours.failed}, bare {self.bare.failed}"
+            if self.ours.failed or self.bare.failed
+            else ""
+        )
         return (
-            f"  {self.name:<34} ours p50 {ms(percentile(self.ours, 0.5))} "
-            f"p99 {ms(percentile(self.ours, 0.99))} | bare p50 {ms(percentile(self.bare, 0.5))} "
-            f"p99 {ms(percentile(self.bare, 0.99))} | p99 ratio {self.ratio:4.2f} "
-            f"({verdict} <= {TARGET_RATIO})"
+            f"  {self.name:<38} ours p50 {ms(percentile(ours, 0.5))} "
+            f"p99 {ms(percentile(ours, 0.99))} | bare p50 {ms(percentile(bare, 0.5))} "
+            f"p99 {ms(percentile(bare, 0.99))} | p99 ratio {self.ratio:4.2f} "
+            f"({verdict} <= {TARGET_RATIO}){failed}"
         )
 
 
@@ -391,10 +412,10 @@ def run(
             for kind in kinds:
                 wait_until_idle(ours.process.pid)
                 measure(slack, bare.events_url, kind, concurrency, apply=False)  # warm-up
-                bare_seconds = measure(slack, bare.events_url, kind, requests, apply=False)
+                bare_measured = measure(slack, bare.events_url, kind, requests, apply=False)
                 wait_until_idle(bare.process.pid)
-                ours_seconds = measure(slack, ours.events_url, kind, requests, apply=True)
-                results.append(KindResult(kind.name, ours_seconds, bare_seconds))
+                ours_measured = measure(slack, ours.events_url, kind, requests, apply=True)
+                results.append(KindResult(kind.name, ours_measured, bare_measured))
             wait_until_idle(ours.process.pid)
             endpoints = [
                 BotEndpoint(app.events_url, slack.signing_secret, DRIVER_ACK_TIMEOUT)

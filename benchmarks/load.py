@@ -206,7 +206,8 @@ def timed(number: int, steps: Callable[[Journey], None]) -> Journey:
     try:
         steps(journey)
     except Exception as error:  # noqa: BLE001 - every failure is counted and shown
-        journey.error = f"{type(error).__name__}: {error}"
+        reached = f" (after {list(journey.steps)[-1]})" if journey.steps else ""
+        journey.error = f"{type(error).__name__}: {error}{reached}"
     journey.finished = time.perf_counter()
     return journey
 
