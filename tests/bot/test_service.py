@@ -16,6 +16,7 @@ from bot.service import (
     Actor,
     BlockedScreen,
     CompanyChoiceScreen,
+    CompanyListCache,
     CompanyRow,
     CompletedScreen,
     CredentialsScreen,
@@ -516,6 +517,17 @@ def test_type_ahead_follows_the_company_list_when_the_check_runs_again(world):
     world.service.check_again(world.ref(), CUSTOMER)
     assert world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old") == []
     assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "new")) == 100
+
+
+def test_the_company_list_cache_keeps_the_latest_lists_within_its_size():
+    cache = CompanyListCache()
+    cache.MAX_COMPANIES = 5
+    cache.put(1, 1, ((1, 1, "a"), (2, 2, "b")))
+    cache.put(2, 1, ((3, 3, "c"), (4, 4, "d")))
+    assert cache.get(1, 1) is not None  # now the most recently used
+    cache.put(3, 1, ((5, 5, "e"), (6, 6, "f")))
+    assert cache.get(2, 1) is None and cache.get(1, 1) and cache.get(3, 1)
+    assert cache.get(1, 2) is None  # another version of the row: not this list
 
 
 def test_search_matches_names_case_insensitively_and_numbers_by_prefix():
