@@ -100,6 +100,13 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 @pytest.fixture(scope="module")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """For modules whose tests the database plays no part in: override `module_database_url`
+    with this, and they run once, on SQLite."""
+    return f"sqlite:///{tmp_path_factory.mktemp('database') / 'onboarding.db'}"
+
+
+@pytest.fixture(scope="module")
 def module_slack(module_database_url: str) -> Iterator[DevSlack]:
     """A fake Slack for the tests of a module, fresh for each database they run on."""
     with run_devslack() as fake:

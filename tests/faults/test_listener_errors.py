@@ -41,6 +41,12 @@ class Bug(Exception):
     """What a listener raises here."""
 
 
+@pytest.fixture(scope="module")
+def module_database_url(sqlite_database_url: str) -> str:
+    """What a failing listener answers does not depend on the database: SQLite only."""
+    return sqlite_database_url
+
+
 def broken(*args: object, **kwargs: object) -> None:
     raise Bug("something nobody foresaw")
 

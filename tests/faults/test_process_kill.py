@@ -1,5 +1,6 @@
-"""`onboard-bot serve` killed with SIGKILL, between two steps and in the middle of one; a new
-process on the same database carries on: nothing is lost and nothing is half done."""
+"""`onboard-bot serve` killed with SIGKILL between two steps, and in the middle of one (while
+Nmbrs checks the credentials, after the ack); a new process on the same database carries on:
+nothing is lost and nothing is half done."""
 
 from __future__ import annotations
 
@@ -116,65 +117,46 @@ def invite_by_the_manager(manager: SlackUser) -> None:
     manager.submit(view)
 
 
-def test_killed_between_two_steps_a_new_process_carries_on(
-    serve, slack: DevSlack, customer: SlackUser, database_url: str
+def test_killed_between_two_steps_and_within_one_a_new_process_carries_on(
+    serve, slack: DevSlack, customer: SlackUser, nmbrs: SandboxHandle, database_url: str
 ) -> None:
     first = serve()
     invite_by_the_manager(slack.user(MANAGER))
     start(customer)
     accept_terms(customer)
     preparation = customer.modal
-    kill(first)
+    kill(first)  # between two steps
 
-    serve()
+    second = serve()
     customer.submit(preparation)
-    companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
-    customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
-    customer.submit(companies)
-    assert settled(customer).title == "Link complete"
-
-    engine = make_engine(database_url)
-    try:
-        rows = database_rows(engine)
-    finally:
-        engine.dispose()
-    assert [row.state for row in _onboardings(rows)] == ["completed"]
-    assert len(rows["payrolllink"]) == 1
-
-
-def test_killed_in_the_middle_of_a_step_nothing_is_half_done(
-    serve, slack: DevSlack, customer: SlackUser, nmbrs: SandboxHandle, database_url: str
-) -> None:
-    """Killed while Nmbrs is checking the credentials (after the ack): the customer starts
-    again at the credentials, and goes on."""
-    first = serve()
-    invite_by_the_manager(slack.user(MANAGER))
-    start(customer)
-    accept_terms(customer)
-    customer.submit(settled(customer))  # the preparation
     credentials = settled(customer, CALLBACK_CREDENTIALS)
     customer.fill(credentials, {"username": DEMO_USERNAME, "token": DEMO_TOKEN})
     nmbrs.latency = 0.5
     checks = len(nmbrs.calls)
-    customer.submit(credentials)  # acked with "One moment"; the check runs after
+    customer.submit(credentials)  # acked with "One moment"; Nmbrs is checked after
     slack.wait_for(lambda: len(nmbrs.calls) > checks)
-    kill(first)
+    kill(second)  # in the middle of the check
     nmbrs.latency = 0.0
 
     serve()
-    again = start(customer)
-    assert again.callback_id == CALLBACK_CREDENTIALS
-    engine = make_engine(database_url)
-    try:
-        [onboarding] = _onboardings(database_rows(engine))
-    finally:
-        engine.dispose()
-    assert onboarding.state == "terms_accepted"
-    assert onboarding.pending_token is None
+    assert start(customer).callback_id == CALLBACK_CREDENTIALS
+    [onboarding] = _onboardings(rows_of(database_url))
+    assert (onboarding.state, onboarding.pending_token) == ("terms_accepted", None)
     companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
     customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
     customer.submit(companies)
     assert settled(customer).title == "Link complete"
+    rows = rows_of(database_url)
+    assert [row.state for row in _onboardings(rows)] == ["completed"]
+    assert len(rows["payrolllink"]) == 1
+
+
+def rows_of(database_url: str) -> dict[str, list[tuple]]:
+    engine = make_engine(database_url)
+    try:
+        return database_rows(engine)
+    finally:
+        engine.dispose()
 
 
 def _onboardings(rows: dict[str, list[tuple]]) -> list[Onboarding]:

@@ -25,7 +25,7 @@ def effects(bot: ServedBot, nmbrs: SandboxHandle) -> Effects:
     return Effects(database_rows(bot.container.engine), len(bot.slack.calls()), len(nmbrs.calls))
 
 
-def settled_effects(bot: ServedBot, nmbrs: SandboxHandle, quiet_for: float = 0.2) -> Effects:
+def settled_effects(bot: ServedBot, nmbrs: SandboxHandle, quiet_for: float = 0.1) -> Effects:
     """The effects once nothing has changed for `quiet_for` seconds (work after an ack ends
     a moment later), waiting at most 5 s."""
     deadline = time.monotonic() + 5

@@ -66,6 +66,12 @@ slack_like = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
+def module_database_url(sqlite_database_url: str) -> str:
+    """Requests are refused or answered before the database matters: SQLite only."""
+    return sqlite_database_url
+
+
+@pytest.fixture(scope="module")
 def genuine(served: ServedBot, module_slack: DevSlack) -> list[tuple[str, dict]]:
     """Real payloads (encoding, payload) to mutate: a click, a submission, a command, an event."""
     served.invite(language="en")

@@ -55,6 +55,12 @@ def payloads(served: ServedBot, module_slack: DevSlack) -> Payloads:
     )
 
 
+@pytest.fixture(scope="module")
+def module_database_url(sqlite_database_url: str) -> str:
+    """Malformed payloads are refused before any use case runs: SQLite only."""
+    return sqlite_database_url
+
+
 def without(payload: dict, *path: str) -> dict:
     broken = copy.deepcopy(payload)
     *parents, last = path
