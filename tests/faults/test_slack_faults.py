@@ -41,6 +41,7 @@ EN = catalogue("en")
 
 # The Web API methods each side of the conversation calls.
 CUSTOMER_CALLS = ("views.open", "views.update", "chat.update", "conversations.members")
+# (chat.postEphemeral, only used when a modal cannot open, has a test of its own.)
 MANAGER_CALLS = (
     "users.info",
     "auth.test",
@@ -161,6 +162,21 @@ def test_the_manager_starts_an_onboarding_although_every_call_is_refused_once(
     dm = slack.wait_for(lambda: slack.messages("D" + CUSTOMER[1:]))
     assert len(dm) == 1
     assert faults_hit(slack, MANAGER_CALLS, status) == dict.fromkeys(MANAGER_CALLS, True)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_the_note_that_the_modal_did_not_open_is_retried_too(
+    fresh_bot: ServedBot, slack: DevSlack, customer: SlackUser, status: int
+) -> None:
+    """Slack refuses the modal (its trigger expired); the ephemeral note saying so is refused
+    once, and arrives."""
+    fresh_bot.invite(language="en")
+    slack.fail("views.open", error="expired_trigger_id")
+    slack.fail("chat.postEphemeral", status=status, retry_after=1)
+    customer.click(invite_message(customer), "start_onboarding")
+    note = EN.text("customer.error.not_opened")
+    customer.wait_for_message(CHANNEL, lambda message: message.text == note)
+    assert faults_hit(slack, ("chat.postEphemeral",), status) == {"chat.postEphemeral": True}
 
 
 # --- timeouts: Slack does not answer in time -------------------------------------------------
