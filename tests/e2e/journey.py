@@ -105,11 +105,19 @@ class ServedBot:
         return [event.kind for event in self.events]
 
 
-def settled(person: SlackUser, callback_id: str | None = None, timeout: float = 10.0) -> View:
-    """The person's modal once the bot has finished working on it."""
+def settled(
+    person: SlackUser,
+    callback_id: str | None = None,
+    timeout: float = 10.0,
+    *,
+    after: View | None = None,
+) -> View:
+    """The person's modal once the bot has finished working on it. Give `after` (the view the
+    person acted on) when the answer may have the same callback id: the ack comes before the bot
+    replaces the view, so until then the old one would pass for the answer."""
 
     def ready(view: View) -> bool:
-        if view.title in WORKING_TITLES:
+        if view.title in WORKING_TITLES or (after is not None and view.hash == after.hash):
             return False
         return callback_id is None or view.callback_id == callback_id
 
