@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bot.devslack import DevSlack
 from nmbrs.sandbox import SandboxHandle
 from tests.e2e.journey import ServedBot
 from tests.served import database_rows
@@ -25,7 +26,7 @@ def effects(bot: ServedBot, nmbrs: SandboxHandle) -> Effects:
     return Effects(database_rows(bot.container.engine), len(bot.slack.calls()), len(nmbrs.calls))
 
 
-def settled_effects(bot: ServedBot, nmbrs: SandboxHandle, quiet_for: float = 0.1) -> Effects:
+def settled_effects(bot: ServedBot, nmbrs: SandboxHandle, quiet_for: float = 0.2) -> Effects:
     """The effects once nothing has changed for `quiet_for` seconds (work after an ack ends
     a moment later), waiting at most 5 s."""
     deadline = time.monotonic() + 5
@@ -37,3 +38,12 @@ def settled_effects(bot: ServedBot, nmbrs: SandboxHandle, quiet_for: float = 0.1
             return now
         last = now
     return last
+
+
+def quiet(slack: DevSlack, pause: float = 0.5) -> None:
+    """Wait until the bot has made no Web API call for `pause` seconds (what a module's setup
+    set off after its acks has ended before the first test looks)."""
+    count = -1
+    while count != len(slack.calls()):
+        count = len(slack.calls())
+        time.sleep(pause)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,11 +25,11 @@ from tests.e2e.journey import (
     submission_payload,
     to_credentials,
 )
-from tests.security.conftest import settled_effects
+from tests.security.conftest import quiet, settled_effects
 from tests.security.forge import FORM, JSON, form, post, shows_no_internals, signed_headers
 
 FUZZ = settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -81,12 +80,14 @@ def genuine(served: ServedBot, module_slack: DevSlack) -> list[tuple[str, dict]]
     customer.fill(view, {ACTION_USERNAME: DEMO_USERNAME, ACTION_TOKEN: DEMO_TOKEN})
     start = next(d for d in module_slack.deliveries if ACTION_START.encode() in d.body)
     manager = module_slack.user(MANAGER)
-    return [
+    payloads = [
         ("interactive", start.payload),
         ("interactive", submission_payload(module_slack, CUSTOMER, customer.modal)),
         ("command", manager.command("/onboard", "status", channel=CHANNEL).payload),
         ("event", json.loads(manager.open_home().body)),
     ]
+    quiet(module_slack)
+    return payloads
 
 
 def encode(encoding: str, payload: Any) -> tuple[bytes, str]:
@@ -122,11 +123,9 @@ def mutated(draw: st.DrawFn, payloads: list[tuple[str, dict]]) -> tuple[bytes, s
 
 
 def answered_properly(bot: ServedBot, body: bytes, headers: dict) -> int:
-    started = time.monotonic()
     answer = post(bot.slack.endpoint.url, body, headers)  # raises after Slack's 3 s
     assert answer.status_code < 500, (answer.status_code, body[:300])
     assert shows_no_internals(answer), answer.text[:300]
-    assert time.monotonic() - started < 3
     return answer.status_code
 
 

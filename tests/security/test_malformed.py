@@ -24,7 +24,7 @@ from tests.e2e.journey import (
     submission_payload,
     to_credentials,
 )
-from tests.security.conftest import settled_effects
+from tests.security.conftest import quiet, settled_effects
 from tests.security.forge import FORM, JSON, form, post, shows_no_internals, signed_headers
 
 
@@ -47,11 +47,14 @@ def payloads(served: ServedBot, module_slack: DevSlack) -> Payloads:
     customer.fill(view, {ACTION_USERNAME: DEMO_USERNAME, ACTION_TOKEN: DEMO_TOKEN})
     start = next(d for d in module_slack.deliveries if ACTION_START.encode() in d.body)
     manager = module_slack.user(MANAGER)
+    command = manager.command("/onboard", "status", channel=CHANNEL).payload
+    home_opened = json.loads(manager.open_home().body)
+    quiet(module_slack)
     return Payloads(
         start_click=start.payload,
         credentials=submission_payload(module_slack, CUSTOMER, customer.modal),
-        command=manager.command("/onboard", "status", channel=CHANNEL).payload,
-        home_opened=json.loads(manager.open_home().body),
+        command=command,
+        home_opened=home_opened,
     )
 
 

@@ -23,7 +23,7 @@ from tests.e2e.journey import (
     submission_payload,
     to_credentials,
 )
-from tests.security.conftest import settled_effects
+from tests.security.conftest import quiet, settled_effects
 from tests.security.forge import FORM, JSON, form, post, signature, signed_headers
 
 
@@ -47,6 +47,7 @@ def genuine(served: ServedBot, module_slack: DevSlack) -> Genuine:
     command = manager.command("/onboard", channel=CHANNEL)
     home = manager.open_home()
     start = next(d for d in module_slack.deliveries if ACTION_START.encode() in d.body)
+    quiet(module_slack)
     return Genuine(
         {
             "credentials submission": (credentials, FORM),
