@@ -147,7 +147,7 @@ async def replace_view(
 async def answer_submission(
     ack: AsyncAck,
     client: AsyncWebClient,
-    signer: MetadataSigner,
+    view_of: Callable[[Outcome], View | dict[str, Any]],
     *,
     language: str,
     use_case: Callable[[], Awaitable[Outcome]],
@@ -160,7 +160,7 @@ async def answer_submission(
         done, _ = await asyncio.wait({task}, timeout=FAST_ANSWER_SECONDS)
         if done:
             outcome = task.result()
-            await ack(response_action="update", view=view_for(outcome, signer))
+            await ack(response_action="update", view=view_of(outcome))
             return outcome
         external_id = new_external_id()
         await ack(response_action="update", view=working(language, working_kind, external_id))
@@ -169,7 +169,7 @@ async def answer_submission(
         external_id = new_external_id()
         await ack(response_action="update", view=working(language, working_kind, external_id))
         outcome = await use_case()
-    await replace_view(client, view_for(outcome, signer), external_id=external_id)
+    await replace_view(client, view_of(outcome), external_id=external_id)
     return outcome
 
 

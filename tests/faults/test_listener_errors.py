@@ -15,7 +15,8 @@ import pytest
 from bot.devslack import DevSlack, SlackUser
 from bot.devslack.workspace import MANAGER
 from bot.i18n import catalogue
-from bot.slack.listeners import actions, commands, events, options, views
+from bot.slack import steps
+from bot.slack.listeners import actions, commands, events, options
 from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     ACTION_PACKAGE,
@@ -86,7 +87,7 @@ def test_raising_before_a_submission_is_answered_shows_an_error_screen(
     contact.click(invite_message(contact), "start_onboarding")
     terms = settled(contact, CALLBACK_TERMS)
     contact.fill(terms, {ACTION_TERMS: [TERMS_ACCEPTED_VALUE], ACTION_PACKAGE: "nmbrs"})
-    monkeypatch.setattr(views, "read_form", broken)
+    monkeypatch.setattr(steps, "read_form", broken)
     delivery = contact.submit(terms)
     assert delivery.status == 200
     assert delivery.response["response_action"] == "update"

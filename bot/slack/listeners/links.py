@@ -13,6 +13,7 @@ accepted by the onboarding's listeners, nor the other way round.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -27,9 +28,7 @@ from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
 from bot.links import ALREADY_ENDED, StopResult
 from bot.service import Actor, Outcome, StepRef, clean_token
 from bot.slack.conversation import (
-    FAST_ANSWER_SECONDS,
     actor_from,
-    new_external_id,
     refresh_invite,
     replace_view,
     run_blocking,
@@ -37,6 +36,7 @@ from bot.slack.conversation import (
     working,
 )
 from bot.slack.metadata import MetadataSigner
+from bot.slack.steps import submit_step
 from bot.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_LINK_BACK,
@@ -65,7 +65,6 @@ from bot.slack.views.onboarding import (
     company_options,
     credentials_errors,
     error_view,
-    read_form,
     refused_view,
 )
 
@@ -225,45 +224,7 @@ def register(app: AsyncApp, container: Container) -> None:
 
     # --- submissions --------------------------------------------------------------------------
 
-    async def submit(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        *,
-        validate: Callable[[Form, str], dict[str, str]] | None,
-        step: Callable[[StepRef, Actor, Form], Outcome],
-        working_kind: str,
-        quick: bool,
-    ) -> None:
-        view = body["view"]
-        metadata = signer.verify(view.get("private_metadata"))
-        if metadata is None:
-            logger.warning("refused a link submission with tampered private_metadata")
-            await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
-            return
-        form = read_form(view)
-        errors = validate(form, metadata.language) if validate else {}
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        actor = actor_from(body)
-        task = asyncio.ensure_future(
-            run_use_case(metadata.language, step, metadata.ref, actor, form)
-        )
-        if quick:
-            done, _ = await asyncio.wait({task}, timeout=FAST_ANSWER_SECONDS)
-            if done:
-                outcome = task.result()
-                await ack(response_action="update", view=view_of(outcome))
-                await refresh_invite(client, outcome.invite)
-                return
-        external_id = new_external_id()
-        await ack(
-            response_action="update", view=working(metadata.language, working_kind, external_id)
-        )
-        outcome = await task
-        await replace_view(client, view_of(outcome), external_id=external_id)
-        await refresh_invite(client, outcome.invite)
+    submit = functools.partial(submit_step, signer=signer, view_of=view_of)
 
     @app.view(CALLBACK_LINK_CREDENTIALS)
     async def submit_credentials(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:

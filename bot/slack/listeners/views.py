@@ -6,23 +6,16 @@ calls one use case; see bot.slack.conversation for how the answer reaches the pe
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.i18n import DEFAULT_LANGUAGE
-from bot.service import Actor, Outcome, StepRef, clean_token
-from bot.slack.conversation import (
-    actor_from,
-    answer_submission,
-    keep_draft,
-    refresh_invite,
-    run_use_case,
-)
+from bot.service import clean_token
+from bot.slack.conversation import actor_from, keep_draft, view_for
 from bot.slack.metadata import MetadataSigner
+from bot.slack.steps import submit_step
 from bot.slack.views.onboarding import (
     ACTION_PACKAGE,
     ACTION_TOKEN,
@@ -36,12 +29,9 @@ from bot.slack.views.onboarding import (
     WORKING_CHECKING,
     WORKING_LINKING,
     WORKING_MOMENT,
-    Form,
     chosen_company_ids,
     companies_errors,
     credentials_errors,
-    read_form,
-    refused_view,
     terms_errors,
 )
 
@@ -50,45 +40,14 @@ if TYPE_CHECKING:
 
     from bot.bootstrap import Container
 
-logger = logging.getLogger(__name__)
-
 
 def register(app: AsyncApp, container: Container) -> None:
     service = container.onboarding
     signer = MetadataSigner(container.settings.slack_signing_secret)
 
-    async def submit(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        *,
-        validate: Callable[[Form, str], dict[str, str]] | None,
-        step: Callable[[StepRef, Actor, Form], Outcome],
-        working_kind: str,
-        quick: bool,
-    ) -> None:
-        view = body["view"]
-        metadata = signer.verify(view.get("private_metadata"))
-        if metadata is None:
-            logger.warning("refused a submission with tampered private_metadata")
-            await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
-            return
-        form = read_form(view)
-        errors = validate(form, metadata.language) if validate else {}
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        actor = actor_from(body)
-        outcome = await answer_submission(
-            ack,
-            client,
-            signer,
-            language=metadata.language,
-            use_case=lambda: run_use_case(metadata.language, step, metadata.ref, actor, form),
-            working_kind=working_kind,
-            quick=quick,
-        )
-        await refresh_invite(client, outcome.invite)
+    submit = functools.partial(
+        submit_step, signer=signer, view_of=functools.partial(view_for, signer=signer)
+    )
 
     @app.view(CALLBACK_TERMS)
     async def submit_terms(ack: AsyncAck, body: dict, client: AsyncWebClient) -> None:

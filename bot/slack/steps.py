@@ -1,0 +1,64 @@
+"""The routines the onboarding modals and the link modals share, parameterised by their signer
+(each kind of modal signs its private_metadata with a key of its own), the use case and the view
+builder that draws an Outcome.
+
+- `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
+  answer inline errors, run the step and answer with the next screen (see
+  bot.slack.conversation.answer_submission), then redraw the invite message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import DEFAULT_LANGUAGE
+from bot.service import Actor, Outcome, StepRef
+from bot.slack.conversation import actor_from, answer_submission, refresh_invite, run_use_case
+from bot.slack.metadata import MetadataSigner
+from bot.slack.views.onboarding import Form, read_form, refused_view
+
+logger = logging.getLogger(__name__)
+
+ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
+
+
+async def submit_step(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    signer: MetadataSigner,
+    view_of: ViewBuilder,
+    validate: Callable[[Form, str], dict[str, str]] | None,
+    step: Callable[[StepRef, Actor, Form], Outcome],
+    working_kind: str,
+    quick: bool,
+) -> None:
+    view = body["view"]
+    metadata = signer.verify(view.get("private_metadata"))
+    if metadata is None:
+        logger.warning("refused a submission with tampered private_metadata")
+        await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
+        return
+    form = read_form(view)
+    errors = validate(form, metadata.language) if validate else {}
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    actor = actor_from(body)
+    outcome = await answer_submission(
+        ack,
+        client,
+        view_of,
+        language=metadata.language,
+        use_case=lambda: run_use_case(metadata.language, step, metadata.ref, actor, form),
+        working_kind=working_kind,
+        quick=quick,
+    )
+    await refresh_invite(client, outcome.invite)
