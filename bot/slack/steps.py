@@ -5,12 +5,16 @@ builder that draws an Outcome.
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
   bot.slack.conversation.answer_submission), then redraw the invite message.
+- `suggest_companies(...)`: the company type-ahead: the companies matching what was typed, or
+  none when the metadata is not ours or the answer is not ready within `timeout` (Slack waits
+  3 s for options).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -18,10 +22,16 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.service import Actor, Outcome, StepRef
-from bot.slack.conversation import actor_from, answer_submission, refresh_invite, run_use_case
+from bot.service import Actor, CompanyRow, Outcome, StepRef
+from bot.slack.conversation import (
+    actor_from,
+    answer_submission,
+    refresh_invite,
+    run_blocking,
+    run_use_case,
+)
 from bot.slack.metadata import MetadataSigner
-from bot.slack.views.onboarding import Form, read_form, refused_view
+from bot.slack.views.onboarding import Form, company_options, read_form, refused_view
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +72,28 @@ async def submit_step(
         quick=quick,
     )
     await refresh_invite(client, outcome.invite)
+
+
+async def suggest_companies(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    *,
+    signer: MetadataSigner,
+    suggest: Callable[[int, Actor, str], Sequence[CompanyRow]],
+    timeout: float,
+) -> None:
+    metadata = signer.verify((body.get("view") or {}).get("private_metadata"))
+    if metadata is None:
+        await ack(options=[])
+        return
+    try:
+        companies = await asyncio.wait_for(
+            run_blocking(
+                suggest, metadata.ref.onboarding_id, actor_from(body), body.get("value", "")
+            ),
+            timeout=timeout,
+        )
+    except Exception:
+        logger.exception("company suggestions failed")
+        companies = []
+    await ack(options=company_options(metadata.language, companies))

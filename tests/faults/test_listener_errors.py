@@ -16,7 +16,7 @@ from bot.devslack import DevSlack, SlackUser
 from bot.devslack.workspace import MANAGER
 from bot.i18n import catalogue
 from bot.slack import steps
-from bot.slack.listeners import actions, commands, events, options
+from bot.slack.listeners import actions, commands, events
 from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     ACTION_PACKAGE,
@@ -103,7 +103,7 @@ def test_raising_in_the_type_ahead_offers_nothing_rather_than_failing(
     companies = enter_credentials(
         contact, MANY_COMPANIES_USERNAME, nmbrs.accounts[MANY_COMPANIES_USERNAME].token
     )
-    monkeypatch.setattr(options, "company_options", broken)
+    monkeypatch.setattr(steps, "company_options", broken)
     assert contact.suggest(companies, ACTION_COMPANY_SEARCH, "klant") == []
 
 

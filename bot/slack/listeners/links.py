@@ -12,7 +12,6 @@ accepted by the onboarding's listeners, nor the other way round.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
@@ -36,7 +35,7 @@ from bot.slack.conversation import (
     working,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import submit_step
+from bot.slack.steps import submit_step, suggest_companies
 from bot.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_LINK_BACK,
@@ -62,7 +61,6 @@ from bot.slack.views.onboarding import (
     WORKING_LINKING,
     WORKING_MOMENT,
     Form,
-    company_options,
     credentials_errors,
     error_view,
     refused_view,
@@ -270,22 +268,11 @@ def register(app: AsyncApp, container: Container) -> None:
         )
 
     @app.options(ACTION_LINK_COMPANY_SEARCH)
-    async def suggest_companies(ack: AsyncAck, body: dict[str, Any]) -> None:
-        metadata = signer.verify((body.get("view") or {}).get("private_metadata"))
-        if metadata is None:
-            await ack(options=[])
-            return
-        try:
-            companies = await asyncio.wait_for(
-                run_blocking(
-                    service.suggest_companies,
-                    metadata.ref.onboarding_id,
-                    actor_from(body),
-                    body.get("value", ""),
-                ),
-                timeout=SUGGESTION_TIMEOUT_SECONDS,
-            )
-        except Exception:
-            logger.exception("company suggestions failed")
-            companies = []
-        await ack(options=company_options(metadata.language, companies))
+    async def suggest(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await suggest_companies(
+            ack,
+            body,
+            signer=signer,
+            suggest=service.suggest_companies,
+            timeout=SUGGESTION_TIMEOUT_SECONDS,
+        )
