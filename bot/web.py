@@ -24,10 +24,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import (
     to_async_bolt_request,
     to_starlette_response,
@@ -186,4 +188,29 @@ def create_asgi_app(
             Route(HEALTH_PATH, healthz, methods=["GET"]),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=shared_slack_session(bolt_app),
     )
+
+
+def shared_slack_session(
+    bolt_app: AsyncApp,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A lifespan giving bolt's Web API client one aiohttp session (a pool of kept-alive
+    connections) for as long as the app is served. Without it every Web API call opens and
+    closes a connection of its own, about a fifth of the event loop's time under load."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The client applies its timeout only to sessions it makes itself: give it to this one.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100),
+            timeout=aiohttp.ClientTimeout(total=bolt_app.client.timeout),
+        )
+        bolt_app.client.session = session  # bolt's per-request clients copy it
+        try:
+            yield
+        finally:
+            bolt_app.client.session = None
+            await session.close()
+
+    return lifespan
