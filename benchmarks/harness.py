@@ -209,10 +209,11 @@ def served(name: str, command: list[str], environment: dict[str, str]) -> Iterat
             process.wait(timeout=5)
 
 
-def onboard_bot_serve(environment: dict[str, str]):
+def onboard_bot_serve(environment: dict[str, str], *, workers: int = 1):
     """`onboard-bot serve` on a free loopback port, as a context manager yielding the handle."""
     port = free_port()
     command = [str(VENV_BIN / "onboard-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     return served("onboard-bot", command, {**environment, "PORT": str(port)})
 
 

@@ -351,6 +351,7 @@ class LoadResult:
     checks: Checks
     rss_before: int
     rss_after: int
+    workers: int = 1
 
     @property
     def completed_journeys(self) -> list[Journey]:
@@ -405,7 +406,7 @@ class LoadResult:
         problems = self.problems()
         lines = [
             f"Load: {self.onboardings} onboardings at once, Nmbrs {self.latency * 1000:.0f} ms "
-            "per call, one `onboard-bot serve` process (1 uvicorn worker) on PostgreSQL",
+            f"per call, `onboard-bot serve --workers {self.workers}` on PostgreSQL",
             f"  invites (/onboard, {INVITE_CONCURRENCY} managers at a time): "
             f"{sum(1 for j in self.invites if not j.error)}/{self.onboardings} in "
             f"{self.invite_seconds:.1f} s; ack p50 {ms(percentile(invite_acks, 0.5))}, "
@@ -483,6 +484,7 @@ def run(
     onboardings: int = ONBOARDINGS,
     latency: float = LATENCY,
     database_url: str = DEFAULT_DATABASE_URL,
+    workers: int = 1,
 ) -> LoadResult:
     database_url = fresh_database(database_url)
     numbers = range(1, onboardings + 1)
@@ -491,7 +493,7 @@ def run(
         run_devslack(load_workspace(onboardings), ack_timeout=DRIVER_ACK_TIMEOUT) as slack,
     ):
         environment = bot_environment(slack, database_url=database_url, nmbrs_base_url=nmbrs_url)
-        with onboard_bot_serve(environment) as bot:
+        with onboard_bot_serve(environment, workers=workers) as bot:
             slack.connect(bot.events_url)
             keep_every_connection(slack)
             rss_before = bot.rss_bytes()
@@ -519,6 +521,7 @@ def run(
         checks,
         rss_before,
         rss_after,
+        workers,
     )
 
 
@@ -527,11 +530,14 @@ def main() -> None:
     parser.add_argument("--onboardings", type=int, default=ONBOARDINGS)
     parser.add_argument("--latency", type=float, default=LATENCY, help="seconds per Nmbrs call")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--workers", type=int, default=1, help="HTTP processes of the bot")
     arguments = parser.parse_args()
     if not 1 <= arguments.onboardings <= 1000:
         parser.error("--onboardings must be between 1 and 1000")
     print(f"Machine: {machine_summary()}; {load_average()}")
-    result = run(arguments.onboardings, arguments.latency, arguments.database_url)
+    result = run(
+        arguments.onboardings, arguments.latency, arguments.database_url, arguments.workers
+    )
     print("\n".join(result.lines()))
     print(f"Afterwards: {load_average()}")
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import multiprocessing
+import signal
+import socket
 from contextlib import ExitStack, suppress
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -121,17 +124,32 @@ def serve(
     ] = False,
     port: Annotated[int | None, typer.Option(help="HTTP port (default: PORT).")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="HTTP processes sharing the port, one per core (PostgreSQL only)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the bot: POST /slack/events and GET /healthz, or Socket Mode."""
-    run_server(load_settings(), socket_mode=socket_mode, host=host, port=port)
+    run_server(load_settings(), socket_mode=socket_mode, host=host, port=port, workers=workers)
 
 
-def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | None) -> None:
+def run_server(
+    settings: Settings, *, socket_mode: bool, host: str, port: int | None, workers: int = 1
+) -> None:
     missing = settings.missing_for_serve(socket_mode=socket_mode)
     if missing:
         fail(*(f"{name} is not set ({SETTING_HINTS.get(name, 'required')})" for name in missing))
+    if workers > 1 and (
+        socket_mode or make_url(settings.database_url).get_backend_name() != "postgresql"
+    ):
+        fail("--workers above 1 needs HTTP mode on PostgreSQL (SQLite has one writer at a time)")
     load_cipher(settings)
     open_current_database(settings).dispose()
+    if workers > 1:
+        serve_in_processes(settings, host=host, port=port or settings.port, workers=workers)
+        return
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
@@ -148,7 +166,9 @@ def run_server(settings: Settings, *, socket_mode: bool, host: str, port: int | 
         container.close()
 
 
-async def run_http(container: Container, *, host: str, port: int) -> None:
+async def run_http(
+    container: Container, *, host: str, port: int, listener: socket.socket | None = None
+) -> None:
     """uvicorn on the ASGI app, with the outbox worker and the scheduler beside it."""
     import uvicorn
 
@@ -163,7 +183,49 @@ async def run_http(container: Container, *, host: str, port: int) -> None:
     # out of the garbage collector's full passes, which otherwise stall requests for ~50-100 ms.
     gc.freeze()
     async with running_in_background(background_work(container)):
-        await server.serve()
+        await server.serve(sockets=[listener] if listener else None)
+
+
+def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """`workers` forked processes, each a whole bot (its own engine, event loop, outbox worker
+    and scheduler, which claim their work in the database) accepting on one shared socket.
+    SIGTERM or Ctrl-C stops them all."""
+    from bot.web import configure_logging
+
+    configure_logging(settings.log_format)
+    listener = socket.create_server((host, port), backlog=2048)
+    listener.set_inheritable(True)
+    forking = multiprocessing.get_context("fork")
+    children = [
+        forking.Process(target=_serve_child, args=(settings, listener), name=f"serve-{number}")
+        for number in range(1, workers + 1)
+    ]
+    for child in children:
+        child.start()
+    listener.close()
+
+    def stop(_signal: int, _frame: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for child in children:
+            child.join()
+    except KeyboardInterrupt:  # the children got the Ctrl-C too and are stopping
+        for child in children:
+            child.join()
+
+
+def _serve_child(settings: Settings, listener: socket.socket) -> None:
+    from bot.bootstrap import build_container
+
+    container = build_container(settings)
+    host, port = listener.getsockname()[:2]
+    try:
+        asyncio.run(run_http(container, host=host, port=port, listener=listener))
+    finally:
+        container.close()
 
 
 async def run_socket_mode(container: Container) -> None:
