@@ -5,6 +5,9 @@ builder that draws an Outcome.
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
   bot.slack.conversation.answer_submission), then redraw the invite message.
+- `press_modal_button(...)`: a button in a modal: shows a working view (its hash makes the
+  second of a double click lose), optionally keeps what the form held, runs the step and shows
+  the next screen.
 - `suggest_companies(...)`: the company type-ahead: the companies matching what was typed, or
   none when the metadata is not ours or the answer is not ready within `timeout` (Slack waits
   3 s for options).
@@ -14,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,8 +31,10 @@ from bot.slack.conversation import (
     actor_from,
     answer_submission,
     refresh_invite,
+    replace_view,
     run_blocking,
     run_use_case,
+    working,
 )
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.onboarding import Form, company_options, read_form, refused_view
@@ -97,3 +103,35 @@ async def suggest_companies(
         logger.exception("company suggestions failed")
         companies = []
     await ack(options=company_options(metadata.language, companies))
+
+
+async def press_modal_button(
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    signer: MetadataSigner,
+    view_of: ViewBuilder,
+    use_case: Callable[[StepRef, Actor], Outcome],
+    working_kind: str,
+    keep: Callable[[int, Actor, dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    view = body["view"]
+    metadata = signer.verify(view.get("private_metadata"))
+    if metadata is None:
+        logger.warning("refused a click with tampered private_metadata")
+        await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
+        return
+    # The hash makes a double click lose here: only one click gets to run the step.
+    try:
+        await client.views_update(
+            view_id=view["id"], hash=view["hash"], view=working(metadata.language, working_kind)
+        )
+    except SlackApiError as error:
+        logger.info("not running the click: %s", error.response.get("error"))
+        return
+    actor = actor_from(body)
+    if keep is not None:
+        await keep(metadata.ref.onboarding_id, actor, view)
+    outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
+    await replace_view(client, view_of(outcome), view_id=view["id"])
+    await refresh_invite(client, outcome.invite)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from bot.slack.conversation import (
     working,
 )
 from bot.slack.metadata import MetadataSigner
+from bot.slack.steps import press_modal_button
 from bot.slack.views.invite import ACTION_START, parse_start_value
 from bot.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
@@ -31,7 +33,6 @@ from bot.slack.views.onboarding import (
     WORKING_MOMENT,
     error_view,
     not_opened_text,
-    refused_view,
 )
 
 if TYPE_CHECKING:
@@ -74,42 +75,26 @@ def register(app: AsyncApp, container: Container) -> None:
         await replace_view(client, view_for(outcome, signer), view_id=view_id)
         await refresh_invite(client, outcome.invite)
 
-    async def modal_button(
-        body: dict[str, Any], client: AsyncWebClient, use_case: Any, working_kind: str | None
-    ) -> None:
-        view = body["view"]
-        metadata = signer.verify(view.get("private_metadata"))
-        if metadata is None:
-            logger.warning("refused a click with tampered private_metadata")
-            await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
-            return
-        if working_kind is not None:
-            # The hash makes a double click lose here: only one click gets to run the step.
-            try:
-                await client.views_update(
-                    view_id=view["id"],
-                    hash=view["hash"],
-                    view=working(metadata.language, working_kind),
-                )
-            except SlackApiError as error:
-                logger.info("not running the click: %s", error.response.get("error"))
-                return
-        actor = actor_from(body)
-        # A click carries the form's state: keep what was picked, as a close would.
-        await keep_draft(service, metadata.ref.onboarding_id, actor, view)
-        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
-        await replace_view(client, view_for(outcome, signer), view_id=view["id"])
-        await refresh_invite(client, outcome.invite)
+    modal_button = functools.partial(
+        press_modal_button,
+        signer=signer,
+        view_of=functools.partial(view_for, signer=signer),
+        keep=functools.partial(keep_draft, service),  # a click keeps what was picked, as a close
+    )
 
     @app.action(ACTION_CHECK_AGAIN)
     async def check_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(body, client, service.check_again, WORKING_CHECKING)
+        await modal_button(
+            body, client, use_case=service.check_again, working_kind=WORKING_CHECKING
+        )
 
     @app.action(ACTION_NARROW_FILTER)
     async def narrow_filter(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(body, client, service.narrow_filter, WORKING_MOMENT)
+        await modal_button(
+            body, client, use_case=service.narrow_filter, working_kind=WORKING_MOMENT
+        )
 
     @app.action(ACTION_OPEN_NMBRS)
     async def open_nmbrs(ack: AsyncAck) -> None:

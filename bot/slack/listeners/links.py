@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
 from bot.links import ALREADY_ENDED, StopResult
-from bot.service import Actor, Outcome, StepRef, clean_token
+from bot.service import Actor, Outcome, clean_token
 from bot.slack.conversation import (
     actor_from,
     refresh_invite,
@@ -35,7 +35,7 @@ from bot.slack.conversation import (
     working,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import submit_step, suggest_companies
+from bot.slack.steps import press_modal_button, submit_step, suggest_companies
 from bot.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_LINK_BACK,
@@ -63,7 +63,6 @@ from bot.slack.views.onboarding import (
     Form,
     credentials_errors,
     error_view,
-    refused_view,
 )
 
 if TYPE_CHECKING:
@@ -176,29 +175,7 @@ def register(app: AsyncApp, container: Container) -> None:
 
     # --- buttons in the modals ----------------------------------------------------------------
 
-    async def modal_button(
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        use_case: Callable[[StepRef, Actor], Outcome],
-        working_kind: str,
-    ) -> None:
-        view = body["view"]
-        metadata = signer.verify(view.get("private_metadata"))
-        if metadata is None:
-            logger.warning("refused a click with tampered private_metadata")
-            await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
-            return
-        # The hash makes a double click lose here: only one click gets to run the step.
-        try:
-            await client.views_update(
-                view_id=view["id"], hash=view["hash"], view=working(metadata.language, working_kind)
-            )
-        except SlackApiError as error:
-            logger.info("not running the click: %s", error.response.get("error"))
-            return
-        outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor_from(body))
-        await replace_view(client, view_of(outcome), view_id=view["id"])
-        await refresh_invite(client, outcome.invite)
+    modal_button = functools.partial(press_modal_button, signer=signer, view_of=view_of)
 
     @app.action(ACTION_RELINK_HERE)
     async def relink_here(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -206,19 +183,23 @@ def register(app: AsyncApp, container: Container) -> None:
         await modal_button(
             body,
             client,
-            lambda ref, actor: service.open_relink(ref.onboarding_id, actor),
-            WORKING_MOMENT,
+            use_case=lambda ref, actor: service.open_relink(ref.onboarding_id, actor),
+            working_kind=WORKING_MOMENT,
         )
 
     @app.action(ACTION_LINK_CHECK_AGAIN)
     async def check_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(body, client, service.check_again, WORKING_CHECKING)
+        await modal_button(
+            body, client, use_case=service.check_again, working_kind=WORKING_CHECKING
+        )
 
     @app.action(ACTION_LINK_BACK)
     async def back(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(body, client, service.back_to_choice, WORKING_MOMENT)
+        await modal_button(
+            body, client, use_case=service.back_to_choice, working_kind=WORKING_MOMENT
+        )
 
     # --- submissions --------------------------------------------------------------------------
 
