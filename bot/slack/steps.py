@@ -5,6 +5,8 @@ builder that draws an Outcome.
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
   bot.slack.conversation.answer_submission), then redraw the invite message.
+- `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
+  3 s), then show the screen the use case answers.
 - `press_modal_button(...)`: a button in a modal: shows a working view (its hash makes the
   second of a double click lose), optionally keeps what the form held, runs the step and shows
   the next screen.
@@ -37,7 +39,14 @@ from bot.slack.conversation import (
     working,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.views.onboarding import Form, company_options, read_form, refused_view
+from bot.slack.views.onboarding import (
+    WORKING_MOMENT,
+    Form,
+    company_options,
+    error_view,
+    read_form,
+    refused_view,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,4 +143,32 @@ async def press_modal_button(
         await keep(metadata.ref.onboarding_id, actor, view)
     outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
     await replace_view(client, view_of(outcome), view_id=view["id"])
+    await refresh_invite(client, outcome.invite)
+
+
+async def open_modal(
+    client: AsyncWebClient,
+    *,
+    trigger_id: str,
+    language: str,
+    actor: Actor,
+    onboarding_id: int | None,
+    use_case: Callable[[int, Actor], Outcome],
+    view_of: ViewBuilder,
+    not_opened: Callable[[], Awaitable[None]],
+) -> None:
+    try:
+        opened = await client.views_open(
+            trigger_id=trigger_id, view=working(language, WORKING_MOMENT)
+        )
+    except SlackApiError as error:
+        logger.info("could not open the modal: %s", error.response.get("error"))
+        await not_opened()
+        return
+    view_id = opened["view"]["id"]
+    if onboarding_id is None:
+        await replace_view(client, error_view(language, "not_found"), view_id=view_id)
+        return
+    outcome = await run_use_case(language, use_case, onboarding_id, actor)
+    await replace_view(client, view_of(outcome), view_id=view_id)
     await refresh_invite(client, outcome.invite)

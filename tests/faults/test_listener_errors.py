@@ -74,7 +74,7 @@ def test_raising_later_in_a_click_tells_the_person(
     served: ServedBot, contact: SlackUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served.invite(language="en")
-    monkeypatch.setattr(actions, "replace_view", broken)
+    monkeypatch.setattr(steps, "replace_view", broken)
     delivery = contact.click(invite_message(contact), "start_onboarding")
     assert delivery.status == 200
     contact.slack.wait_for(lambda: told(contact))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE, resolve_language
@@ -16,14 +15,10 @@ from bot.slack.conversation import (
     actor_from,
     is_retry,
     keep_draft,
-    refresh_invite,
-    replace_view,
-    run_use_case,
     view_for,
-    working,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import press_modal_button
+from bot.slack.steps import open_modal, press_modal_button
 from bot.slack.views.invite import ACTION_START, parse_start_value
 from bot.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
@@ -31,7 +26,6 @@ from bot.slack.views.onboarding import (
     ACTION_OPEN_NMBRS,
     WORKING_CHECKING,
     WORKING_MOMENT,
-    error_view,
     not_opened_text,
 )
 
@@ -46,6 +40,7 @@ logger = logging.getLogger(__name__)
 def register(app: AsyncApp, container: Container) -> None:
     service = container.onboarding
     signer = MetadataSigner(container.settings.slack_signing_secret)
+    view_of = functools.partial(view_for, signer=signer)
 
     @app.action(ACTION_START)
     async def start(
@@ -56,29 +51,28 @@ def register(app: AsyncApp, container: Container) -> None:
         parsed = parse_start_value(body["actions"][0].get("value", ""))
         language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
         actor = actor_from(body, from_channel=True)
-        try:
-            opened = await client.views_open(
-                trigger_id=body["trigger_id"], view=working(language, WORKING_MOMENT)
-            )
-        except SlackApiError as error:
-            logger.info("could not open the modal: %s", error.response.get("error"))
+
+        async def not_opened() -> None:
             if not is_retry(request.headers) and actor.channel_id:
                 await client.chat_postEphemeral(
                     channel=actor.channel_id, user=actor.user_id, text=not_opened_text(language)
                 )
-            return
-        view_id = opened["view"]["id"]
-        if parsed is None:
-            await replace_view(client, error_view(language, "not_found"), view_id=view_id)
-            return
-        outcome = await run_use_case(language, service.open, parsed[0], actor)
-        await replace_view(client, view_for(outcome, signer), view_id=view_id)
-        await refresh_invite(client, outcome.invite)
+
+        await open_modal(
+            client,
+            trigger_id=body["trigger_id"],
+            language=language,
+            actor=actor,
+            onboarding_id=parsed[0] if parsed else None,
+            use_case=service.open,
+            view_of=view_of,
+            not_opened=not_opened,
+        )
 
     modal_button = functools.partial(
         press_modal_button,
         signer=signer,
-        view_of=functools.partial(view_for, signer=signer),
+        view_of=view_of,
         keep=functools.partial(keep_draft, service),  # a click keeps what was picked, as a close
     )
 

@@ -29,13 +29,10 @@ from bot.service import Actor, Outcome, clean_token
 from bot.slack.conversation import (
     actor_from,
     refresh_invite,
-    replace_view,
     run_blocking,
-    run_use_case,
-    working,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import press_modal_button, submit_step, suggest_companies
+from bot.slack.steps import open_modal, press_modal_button, submit_step, suggest_companies
 from bot.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_LINK_BACK,
@@ -62,7 +59,6 @@ from bot.slack.views.onboarding import (
     WORKING_MOMENT,
     Form,
     credentials_errors,
-    error_view,
 )
 
 if TYPE_CHECKING:
@@ -101,27 +97,22 @@ def register(app: AsyncApp, container: Container) -> None:
 
     # --- buttons in the client's channel ------------------------------------------------------
 
-    async def open_modal(
+    async def open_link_modal(
         body: dict[str, Any], client: AsyncWebClient, use_case: Callable[[int, Actor], Outcome]
     ) -> None:
         parsed = parse_button_value(body["actions"][0].get("value", ""))
         language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
         actor = actor_from(body, from_channel=True)
-        try:
-            opened = await client.views_open(
-                trigger_id=body["trigger_id"], view=working(language, WORKING_MOMENT)
-            )
-        except SlackApiError as error:
-            logger.info("could not open the link modal: %s", error.response.get("error"))
-            await answer(client, actor, language, "failed")
-            return
-        view_id = opened["view"]["id"]
-        if parsed is None:
-            await replace_view(client, error_view(language, "not_found"), view_id=view_id)
-            return
-        outcome = await run_use_case(language, use_case, parsed[0], actor)
-        await replace_view(client, view_of(outcome), view_id=view_id)
-        await refresh_invite(client, outcome.invite)
+        await open_modal(
+            client,
+            trigger_id=body["trigger_id"],
+            language=language,
+            actor=actor,
+            onboarding_id=parsed[0] if parsed else None,
+            use_case=use_case,
+            view_of=view_of,
+            not_opened=lambda: answer(client, actor, language, "failed"),
+        )
 
     async def act(
         body: dict[str, Any],
@@ -156,12 +147,12 @@ def register(app: AsyncApp, container: Container) -> None:
     @app.action(ACTION_RELINK)
     async def relink(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_modal(body, client, service.open_relink)
+        await open_link_modal(body, client, service.open_relink)
 
     @app.action(ACTION_CHANGE_COMPANIES)
     async def change_companies(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await open_modal(body, client, service.open_companies)
+        await open_link_modal(body, client, service.open_companies)
 
     @app.action(ACTION_STOP)
     async def stop(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
