@@ -63,6 +63,7 @@ from bot.service import (
     StepRef,
     UnavailableScreen,
     clean_token,
+    refusal_reason,
     search_companies,
 )
 from bot.settings import Settings
@@ -800,7 +801,7 @@ class LinkService:
             onboarding = uow.onboardings.require(onboarding_id)
             client = uow.clients.get(onboarding.client_id)
             assert client is not None
-            if self._refusal(client, actor):
+            if refusal_reason(self._membership, client, actor):
                 return StopResult(REFUSED, client.language)
         try:
             status = self._onboarding.cancel(onboarding_id, actor)
@@ -818,7 +819,7 @@ class LinkService:
             onboarding = uow.onboardings.require(onboarding_id)
             client = uow.clients.get(onboarding.client_id)
             assert client is not None
-            if self._refusal(client, actor):
+            if refusal_reason(self._membership, client, actor):
                 return StopResult(REFUSED, client.language)
             link = uow.links.for_onboarding(onboarding_id)
             link_id = link.id if link is not None and link.revoked_at is None else None
@@ -1192,7 +1193,7 @@ class LinkService:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
         client = uow.clients.get(onboarding.client_id)
         assert client is not None
-        reason = self._refusal(client, actor)
+        reason = refusal_reason(self._membership, client, actor)
         if reason is not None:
             logger.info(
                 "refused %s on the link of onboarding %s: %s", actor.user_id, onboarding_id, reason
@@ -1209,13 +1210,6 @@ class LinkService:
             return Outcome(screen=RefusedScreen(), language=client.language)
         session = dict(onboarding.step_data.get(SESSION_KEY) or {})
         return _Context(uow, onboarding, client, link, actor, self._clock.now(), session)
-
-    def _refusal(self, client: Client, actor: Actor) -> str | None:
-        if actor.channel_id is not None and actor.channel_id != client.slack_channel_id:
-            return "wrong_channel"
-        if not self._membership.is_member(client.slack_channel_id, actor.user_id):
-            return "not_a_member"
-        return None
 
     def _replay_or_refuse(
         self, context: _Context, ref: StepRef | None, expect: dict[str, set[str]] | None

@@ -88,6 +88,16 @@ class Membership(Protocol):
     def is_member(self, channel_id: str, user_id: str) -> bool: ...
 
 
+def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
+    """Why `actor` may not act on `client`'s onboarding ("wrong_channel" for a click from another
+    channel, "not_a_member" of the client's channel), or None when they may."""
+    if actor.channel_id is not None and actor.channel_id != client.slack_channel_id:
+        return "wrong_channel"
+    if not membership.is_member(client.slack_channel_id, actor.user_id):
+        return "not_a_member"
+    return None
+
+
 class MembershipUnknown(Exception):
     """Channel membership could not be read (Slack unreachable or refusing)."""
 
@@ -606,7 +616,7 @@ class OnboardingService:
             client = uow.clients.get(head[1]) if head is not None else None
             if head is None or client is None:
                 return []
-            reason = self._refusal(client, actor)
+            reason = refusal_reason(self._membership, client, actor)
             if reason is not None:
                 logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
                 return []
@@ -678,7 +688,7 @@ class OnboardingService:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
         client = self._client(uow, onboarding)
         context = _Context(uow, onboarding, client, actor, self._now())
-        reason = self._refusal(client, actor)
+        reason = refusal_reason(self._membership, client, actor)
         if reason is None:
             return context
         if report_refusal:
@@ -686,13 +696,6 @@ class OnboardingService:
             uow.commit()
         logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
         return Outcome(screen=RefusedScreen(), language=client.language)
-
-    def _refusal(self, client: Client, actor: Actor) -> str | None:
-        if actor.channel_id is not None and actor.channel_id != client.slack_channel_id:
-            return "wrong_channel"
-        if not self._membership.is_member(client.slack_channel_id, actor.user_id):
-            return "not_a_member"
-        return None
 
     def _replay_or_refuse(
         self, context: _Context, ref: StepRef, step: str, sources: State | set[State]
