@@ -60,7 +60,7 @@ def register(app: AsyncApp, container: Container) -> None:
                 ref, actor, accepted=True, package=form.value(ACTION_PACKAGE)
             ),
             working_kind=WORKING_MOMENT,
-            quick=True,
+            quick=False,
         )
 
     @app.view(CALLBACK_PREPARATION)
@@ -72,7 +72,7 @@ def register(app: AsyncApp, container: Container) -> None:
             validate=None,
             step=lambda ref, actor, form: service.acknowledge_preparation(ref, actor),
             working_kind=WORKING_MOMENT,
-            quick=True,
+            quick=False,
         )
 
     @app.view(CALLBACK_CREDENTIALS)
