@@ -335,7 +335,7 @@ def prepare(slack: DevSlack, concurrency: int) -> list[Kind]:
             applied,
         ),
         Kind(
-            "view submission (terms, screen in ack)",
+            "view submission (terms)",
             capture(capture_terms_submission, TERMS),
             applied,
         ),
