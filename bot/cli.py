@@ -276,6 +276,20 @@ def db_upgrade() -> None:
     typer.echo(f"database {shown_url(settings.database_url)} is at revision {status.current}")
 
 
+@db_app.command("revision")
+def db_revision(
+    message: str = typer.Argument(..., help="What changed in storage/models.py."),
+) -> None:
+    """Write a new migration from the difference between the models and the newest revision
+    (for developers; review the file it writes)."""
+    from storage.migrations.new import new_revision
+
+    if new_revision(message):
+        typer.echo("revision written to storage/migrations/versions/: review it")
+    else:
+        typer.echo("models and migrations agree: no revision written")
+
+
 # -- keys ---------------------------------------------------------------------------------------
 
 

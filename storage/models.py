@@ -84,7 +84,9 @@ class PayrollLink(SQLModel, table=True):
     provider: str = Field(default="nmbrs", max_length=32)
     username: str = Field(max_length=200)
     # Fernet ciphertext; None once unlinked.
-    encrypted_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    encrypted_token: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
     domain: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

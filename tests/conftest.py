@@ -1,4 +1,4 @@
-"""Fixtures every test shares: no traffic beyond loopback, and a database on SQLite or PostgreSQL."""
+"""Fixtures every test shares: no traffic beyond loopback, a database on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     real_getaddrinfo = socket.getaddrinfo
 
     def guard(address: object) -> None:
-        if isinstance(address, tuple) and address and isinstance(address[0], str):
-            if not _is_loopback(address[0]):
-                raise ConnectionRefusedError(f"tests may not reach {address[0]!r}")
+        host = address[0] if isinstance(address, tuple) and address else None
+        if isinstance(host, str) and not _is_loopback(host):
+            raise ConnectionRefusedError(f"tests may not reach {host!r}")
 
     def connect(self: socket.socket, address: object) -> None:
         guard(address)

@@ -323,3 +323,14 @@ def test_the_nmbrs_commands_are_part_of_the_cli() -> None:
     result = runner.invoke(app, ["nmbrs", "--help"])
     assert result.exit_code == 0
     assert "check" in result.stdout and "sandbox" in result.stdout
+
+
+def test_db_revision_writes_nothing_when_models_and_migrations_agree() -> None:
+    versions = Path(__file__).parents[2] / "storage" / "migrations" / "versions"
+    before = sorted(versions.glob("*.py"))
+
+    result = runner.invoke(app, ["db", "revision", "no change"])
+
+    assert result.exit_code == 0, result.output
+    assert "models and migrations agree: no revision written" in result.output
+    assert sorted(versions.glob("*.py")) == before
