@@ -334,3 +334,14 @@ def test_db_revision_writes_nothing_when_models_and_migrations_agree() -> None:
     assert result.exit_code == 0, result.output
     assert "models and migrations agree: no revision written" in result.output
     assert sorted(versions.glob("*.py")) == before
+
+
+def test_serve_with_several_workers_refuses_sqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    configure_serve(monkeypatch, DATABASE_URL=f"sqlite:///{tmp_path / 'one-writer.db'}")
+
+    result = runner.invoke(app, ["serve", "--workers", "2"])
+
+    assert result.exit_code == 1
+    assert "--workers above 1 needs HTTP mode on PostgreSQL" in result.stderr
