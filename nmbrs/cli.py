@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from typing import Annotated, Any
 
@@ -111,6 +112,9 @@ def sandbox(
     latency: Annotated[float, typer.Option(help="Seconds added to every call.")] = 0.0,
 ) -> None:
     """Run the embedded Nmbrs SOAP v3 sandbox until Ctrl-C, with the demo accounts."""
+    # Started in the background by a shell or a test runner, a process inherits an ignored
+    # SIGINT and Python then installs no Ctrl-C handler; the sandbox must stop on it all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with run_sandbox(port=port, latency=latency) as handle:
         typer.echo(f"Nmbrs SOAP v3 sandbox on {handle.base_url}")
         typer.echo(f"  NMBRS_BASE_URL={handle.base_url}")

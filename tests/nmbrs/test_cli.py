@@ -151,7 +151,7 @@ def test_the_sandbox_command_serves_the_demo_accounts_until_interrupted():
         finally:
             provider.close()
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        process.wait(timeout=20)
         rest = process.stdout.read()
     finally:
         process.kill()
