@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.events import EventBus
-from bot.links import LinkMaintenance, LinkService
+from bot.links import LinkMaintenance, LinkNotices, LinkService
 from bot.reports import status_reports
 from bot.service import OnboardingService
 from bot.settings import Settings
@@ -44,18 +44,30 @@ class Container:
     event_bus: EventBus = field(default_factory=EventBus)
 
     @cached_property
-    def onboarding(self) -> OnboardingService:
-        """The customer's onboarding use cases (bot.service), one per container."""
+    def membership(self) -> SlackChannelMembership:
+        """Who is in a client's channel; one cache shared by every use case of the container."""
         slack = WebClient(
             token=self.settings.slack_bot_token,
             base_url=self.settings.slack_api_url,
             timeout=self.settings.slack_timeout_seconds,  # type: ignore[arg-type]
             retry_handlers=blocking_web_api_retries(),
         )
+        return SlackChannelMembership(slack)
+
+    @cached_property
+    def link_notices(self) -> LinkNotices:
+        return link_messages(
+            status_channel=self.settings.status_channel,
+            language=self.settings.default_language,
+        )
+
+    @cached_property
+    def onboarding(self) -> OnboardingService:
+        """The customer's onboarding use cases (bot.service), one per container."""
         return OnboardingService(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
-            membership=SlackChannelMembership(slack),
+            membership=self.membership,
             settings=self.settings,
             event_bus=self.event_bus,
         )
@@ -66,10 +78,7 @@ class Container:
         return LinkMaintenance(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
-            notices=link_messages(
-                status_channel=self.settings.status_channel,
-                language=self.settings.default_language,
-            ),
+            notices=self.link_notices,
             settings=self.settings,
         )
 
@@ -78,24 +87,15 @@ class Container:
         """The customer's use cases on a link after the onboarding (bot.links)."""
         from bot.manager import manager_tools
 
-        slack = WebClient(
-            token=self.settings.slack_bot_token,
-            base_url=self.settings.slack_api_url,
-            timeout=self.settings.slack_timeout_seconds,  # type: ignore[arg-type]
-            retry_handlers=blocking_web_api_retries(),
-        )
         return LinkService(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
-            membership=SlackChannelMembership(slack),
+            membership=self.membership,
             settings=self.settings,
             maintenance=self.link_maintenance,
             onboarding=self.onboarding,
             unlinker=manager_tools(self),
-            notices=link_messages(
-                status_channel=self.settings.status_channel,
-                language=self.settings.default_language,
-            ),
+            notices=self.link_notices,
         )
 
     async def check_database(self) -> None:
