@@ -195,9 +195,11 @@ class ManagerTools:
 
     # --- overviews --------------------------------------------------------------------------
 
-    def open_onboardings(self) -> list[OnboardingSummary]:
-        """Open onboardings, stalled first (for `/onboard status` and the App Home)."""
-        now = self._clock.now()
+    def open_onboardings(self, *, at: datetime | None = None) -> list[OnboardingSummary]:
+        """Open onboardings, stalled first (for `/onboard status` and the App Home), as they
+        stand at `at` (default: now). Scheduled work passes its due time, so a digest or nudge
+        counts idle days up to the moment it is for, not the moment it happens to run."""
+        now = self._clock.now() if at is None else at
         with self._unit_of_work() as uow:
             pairs = uow.onboardings.list_open()
         return needing_attention_first(
@@ -326,7 +328,7 @@ class ManagerTools:
         calendar = self._policy.calendar
         today = calendar.local(due_at).date()
         previous = calendar.at(calendar.previous_working_day(today), calendar.local(due_at).time())
-        open_rows = self.open_onboardings()
+        open_rows = self.open_onboardings(at=due_at)
         with self._unit_of_work() as uow:
             ended: dict[str, int] = {}
             for state in uow.session.exec(
@@ -342,7 +344,7 @@ class ManagerTools:
 
     def send_nudges(self, due_at: datetime) -> int:
         """Nudge every open onboarding whose nudge is due and not yet sent; returns how many."""
-        rows = self.open_onboardings()
+        rows = self.open_onboardings(at=due_at)
         sent = 0
         with self._unit_of_work() as uow:
             for row in rows:
