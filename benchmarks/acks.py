@@ -55,9 +55,10 @@ from benchmarks.load import (
     settled,
     to_credentials,
 )
+from bot.core.model import Company as CompanyRow
 from bot.devslack import Delivery, DevSlack, run_devslack
 from bot.devslack.driver import BotEndpoint, DeliveryFailed
-from bot.service import CompanyRow, search_companies
+from bot.service import search_companies
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,

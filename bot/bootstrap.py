@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
-from bot.events import EventBus
+from bot.core.events import EventBus
 from bot.links import LinkMaintenance, LinkNotices, LinkService
 from bot.reports import status_reports
 from bot.service import OnboardingService

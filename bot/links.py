@@ -17,10 +17,11 @@ needed. Pure use cases: no Slack here (messages go through the outbox, built by 
   where still visible), change the linked companies (with the over-access check again), stop an
   open onboarding, remove a link. Only members of the client's channel may use them.
 
-Relink and company changes keep their progress with the onboarding (`step_data["link_session"]`,
-the verified token in `pending_token`), so they survive a closed modal or a restart; views carry
+Relink and company changes keep their progress with the onboarding (`LinkSession`, the
+verified token in `pending_token`), so they survive a closed modal or a restart; views carry
 the onboarding's `link_step` counter, so a double click or a retried request is answered with
 the current screen instead of being applied twice. Provider calls happen between transactions.
+The stages and the link's status follow the tables of `bot.core.link_flow`.
 """
 
 from __future__ import annotations
@@ -33,43 +34,58 @@ from typing import Any, Protocol
 
 from sqlmodel import select
 
-from bot import flow
 from bot.clock import Clock, SystemClock, WorkingCalendar
-from bot.flow import IllegalTransition, State
+from bot.core import flow, link_flow
+from bot.core.events import (
+    LinkCompaniesChanged,
+    LinkEvent,
+    LinkNeedsRelink,
+    LinkOverAccessWarned,
+    LinkRecovered,
+    LinkRelinked,
+    LinkRemovedByCustomer,
+    OnboardingStoppedByCustomer,
+)
+from bot.core.flow import IllegalTransition, State
+from bot.core.link_flow import (
+    REASON_COMPANIES_GONE,
+    REASON_INVALID_DOMAIN,
+    REASON_NO_ACCESS,
+    REASON_NO_SUBSCRIPTION,
+    REASON_PERMISSIONS_MISSING,
+    REASON_WRONG_CREDENTIALS,
+    IllegalLinkStep,
+    LinkMove,
+    LinkSession,
+    LinkStatus,
+    LinkStep,
+    SessionKind,
+    Stage,
+)
+from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
+from bot.core.progress import KEPT_AFTER_ERASURE, OnboardingProgress
+from bot.core.screens import (
+    NOTICE_ALREADY_DONE,
+    ErrorScreen,
+    Outcome,
+    RefusedScreen,
+    link_screen,
+)
 from bot.outbox import Message, enqueue, enqueue_once
 from bot.schedule import Job, daily, hourly
 from bot.service import (
+    MAX_ATTEMPTS_ON_STALE,
     MIN_QUERY_LENGTH,
-    NOTICE_ALREADY_DONE,
-    Actor,
-    BlockedScreen,
-    CompanyChoiceScreen,
-    CompanyRow,
-    CompletedScreen,
-    CredentialsScreen,
-    EndedScreen,
-    ErrorScreen,
-    HandoffScreen,
-    InvalidInput,
-    InviteStatus,
     Membership,
-    NoCompaniesScreen,
     OnboardingService,
-    Outcome,
-    OverAccessScreen,
-    PermissionsScreen,
-    RefusedScreen,
-    Screen,
-    StepRef,
-    UnavailableScreen,
     clean_token,
     refusal_reason,
+    screen_settings,
     search_companies,
 )
 from bot.settings import Settings
 from nmbrs.provider import (
     AccountCheck,
-    Company,
     Credentials,
     Environment,
     InvalidDomain,
@@ -79,12 +95,9 @@ from nmbrs.provider import (
     PermissionsMissing,
     ProviderError,
     WrongCredentials,
-    group_by_service,
 )
+from nmbrs.provider import Company as ProviderCompany
 from storage.links import (
-    ACTIVE,
-    NEEDS_RELINK,
-    CompanyRef,
     change_status,
     client_of,
     ended_onboardings_to_erase,
@@ -100,29 +113,12 @@ logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
 
-# Why a link needs relinking.
-REASON_WRONG_CREDENTIALS = "wrong_credentials"
-REASON_PERMISSIONS_MISSING = "permissions_missing"
-REASON_COMPANIES_GONE = "companies_gone"
-REASON_NO_SUBSCRIPTION = "no_subscription"
-REASON_NO_ACCESS = "no_access"
-REASON_INVALID_DOMAIN = "invalid_domain"
-
 # What became of one verification.
 VERIFIED = "ok"
 MARKED = "needs_relink"
 RECOVERED = "recovered"
 UNAVAILABLE = "unavailable"
 SKIPPED = "skipped"  # unlinked, or relinked while the check ran
-
-# Link events: audited, and turned into messages by `LinkNotices`.
-LINK_NEEDS_RELINK = "link_needs_relink"
-LINK_RECOVERED = "link_recovered"
-LINK_RELINKED = "link_relinked"
-LINK_COMPANIES_CHANGED = "link_companies_changed"
-LINK_OVER_ACCESS_WARNED = "link_over_access_warned"
-ONBOARDING_STOPPED_BY_CUSTOMER = "onboarding_stopped_by_customer"
-LINK_REMOVED_BY_CUSTOMER = "link_removed_by_customer"
 
 AUDIT_VERIFIED = "link_verified"
 AUDIT_CHECK_FAILED = "link_check_failed"
@@ -131,26 +127,8 @@ AUDIT_ACCESS_REFUSED = "link_access_refused"
 AUDIT_DATA_ERASED = "onboarding_data_erased"
 AUDIT_SESSION_DROPPED = "link_session_dropped"
 
-# The customer's relink or change of companies, kept with the onboarding.
-SESSION_KEY = "link_session"
-STEP_KEY = "link_step"
-KIND_RELINK = "relink"
-KIND_COMPANIES = "companies"
-STAGE_CREDENTIALS = "credentials"
-STAGE_UNAVAILABLE = "unavailable"
-STAGE_PERMISSIONS = "permissions"
-STAGE_NO_COMPANIES = "no_companies"
-STAGE_CHOOSE = "choose"
-STAGE_OVER_ACCESS = "over_access"
-STAGE_HANDOFF = "handoff"
-STAGE_RELINK_FIRST = "relink_first"
-STAGE_DONE = "done"
-# Stages that hold a verified token or a company list; abandoned, they are dropped.
-SESSION_LIFETIME = timedelta(hours=24)
-
-# Onboardings whose data the retention job erases, and what of their step data it keeps.
+# Onboardings whose data the retention job erases.
 ERASED_STATES = frozenset({State.CANCELLED.value, State.EXPIRED.value})
-KEPT_AFTER_ERASURE = ("step", "last", "started_at")
 
 # What became of a customer's stop or removal.
 STOPPED = "stopped"
@@ -168,7 +146,7 @@ class Problem:
 
     reason: str
     missing_permissions: tuple[str, ...] = ()
-    companies_gone: tuple[CompanyRow, ...] = ()
+    companies_gone: tuple[Company, ...] = ()
 
     def as_json(self, since: datetime) -> dict[str, Any]:
         return {
@@ -185,7 +163,7 @@ def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | 
         return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_permissions))
     visible = {company.id for company in check.companies}
     gone = tuple(
-        CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+        Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
         for row in linked
         if row.nmbrs_id not in visible
     )
@@ -219,39 +197,6 @@ class VerifyResult:
 # --- events and the messages they become -----------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class LinkEvent:
-    """Something that happened to a link or, from the customer, to an onboarding."""
-
-    kind: str
-    onboarding_id: int
-    link_id: int | None
-    client_name: str
-    channel_id: str
-    language: str
-    actor: str
-    at: datetime
-    manager: str | None = None
-    reason: str | None = None
-    missing_permissions: tuple[str, ...] = ()
-    companies_gone: tuple[str, ...] = ()
-    companies: tuple[str, ...] = ()
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    companies_seen: int = 0
-    # The client-channel notice asking for a relink: its outbox key, and its ts once sent.
-    notice_key: str | None = None
-    notice_ts: str | None = None
-
-    def detail(self) -> dict[str, Any]:
-        common = {"kind", "onboarding_id", "link_id", "actor", "at", "language", "notice_ts"}
-        return {
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in asdict(self).items()
-            if key not in common and value not in (None, (), 0)
-        }
-
-
 class LinkNotices(Protocol):
     """Turns a link event into the Slack messages it causes (bot.slack.views.links)."""
 
@@ -275,7 +220,7 @@ def publish(uow: SqlUnitOfWork, notices: LinkNotices, event: LinkEvent) -> None:
         event.kind,
         actor=event.actor,
         onboarding_id=event.onboarding_id,
-        link_id=event.link_id,
+        link_id=event.audit_link_id(),
         detail=event.detail(),
         at=event.at,
     )
@@ -294,8 +239,30 @@ def sent_ts(uow: SqlUnitOfWork, dedupe_key: str | None) -> str | None:
     return uow.session.exec(statement).first()
 
 
-def _names(rows: Iterable[CompanyRow | LinkedCompany | CompanyRef]) -> tuple[str, ...]:
+def _names(rows: Iterable[Company | LinkedCompany]) -> tuple[str, ...]:
     return tuple(row.name for row in rows)
+
+
+def _link_event(
+    event_type: type[LinkEvent],
+    link: PayrollLink,
+    client: Client,
+    *,
+    actor: str,
+    at: datetime,
+    **fields: Any,
+) -> LinkEvent:
+    assert link.id is not None
+    return event_type(
+        onboarding_id=link.onboarding_id,
+        link_id=link.id,
+        client_name=client.name,
+        channel_id=client.slack_channel_id,
+        language=client.language,
+        actor=actor,
+        at=at,
+        **fields,
+    )
 
 
 # --- verification and retention --------------------------------------------------------------
@@ -375,7 +342,7 @@ class LinkMaintenance:
             uow.audit.record(
                 AUDIT_VERIFIED, actor=actor, onboarding_id=link.onboarding_id, link_id=link_id
             )
-            if status == NEEDS_RELINK:
+            if status == LinkStatus.NEEDS_RELINK:
                 recovered = self._recover(uow, link, checked_token=checked_token, actor=actor)
                 uow.commit()
                 return VerifyResult(link_id, client_name, RECOVERED, reported=recovered)
@@ -401,9 +368,9 @@ class LinkMaintenance:
         moved = change_status(
             uow,
             link.id,
-            expected_status=ACTIVE,
+            expected_status=LinkStatus.ACTIVE,
             expected_token=checked_token,
-            status=NEEDS_RELINK,
+            status=link_flow.next_status(LinkStatus.ACTIVE, LinkMove.MARK),
             problem=problem.as_json(now),
         )
         if not moved:
@@ -411,9 +378,9 @@ class LinkMaintenance:
             change_status(
                 uow,
                 link.id,
-                expected_status=NEEDS_RELINK,
+                expected_status=LinkStatus.NEEDS_RELINK,
                 expected_token=checked_token,
-                status=NEEDS_RELINK,
+                status=link_flow.next_status(LinkStatus.NEEDS_RELINK, LinkMove.REMARK),
                 problem={**problem.as_json(now), "since": marked_since},
             )
             return False
@@ -422,7 +389,7 @@ class LinkMaintenance:
             uow,
             self._notices,
             _link_event(
-                LINK_NEEDS_RELINK,
+                LinkNeedsRelink,
                 link,
                 client,
                 actor=actor,
@@ -444,15 +411,15 @@ class LinkMaintenance:
         moved = change_status(
             uow,
             link.id,
-            expected_status=NEEDS_RELINK,
+            expected_status=LinkStatus.NEEDS_RELINK,
             expected_token=checked_token,
-            status=ACTIVE,
+            status=link_flow.next_status(LinkStatus.NEEDS_RELINK, LinkMove.RECOVER),
             problem=None,
             verified_at=now,
         )
         if moved:
             event = _link_event(
-                LINK_RECOVERED,
+                LinkRecovered,
                 link,
                 client_of(uow, link),
                 actor=actor,
@@ -492,7 +459,7 @@ class LinkMaintenance:
             ):
                 data = onboarding.step_data
                 uow.onboardings.erase_pending_token(onboarding)
-                onboarding.step_data = {key: data[key] for key in KEPT_AFTER_ERASURE if key in data}
+                onboarding.step_data = OnboardingProgress.from_json(data).erased().to_json()
                 onboarding.data_erased_at = now
                 uow.audit.record(
                     AUDIT_DATA_ERASED,
@@ -507,16 +474,18 @@ class LinkMaintenance:
                 erased += 1
             dropped = 0
             for onboarding in onboardings_with_link_sessions(uow):
-                session = onboarding.step_data.get(SESSION_KEY)
-                if not session or not _abandoned(session, now):
+                progress = OnboardingProgress.from_json(onboarding.step_data)
+                session = progress.link_session
+                if session is None or not link_flow.is_abandoned(session, now):
                     continue
-                onboarding.step_data.pop(SESSION_KEY)
+                progress.link_session = None
+                onboarding.step_data = progress.to_json()
                 uow.onboardings.erase_pending_token(onboarding)
                 uow.audit.record(
                     AUDIT_SESSION_DROPPED,
                     actor=SYSTEM,
                     onboarding_id=onboarding.id,
-                    detail={"kind": session.get("kind"), "stage": session.get("stage")},
+                    detail={"kind": session.kind, "stage": session.stage},
                     at=now,
                 )
                 dropped += 1
@@ -524,30 +493,6 @@ class LinkMaintenance:
         if erased or dropped:
             logger.info("retention: erased %s onboardings, dropped %s sessions", erased, dropped)
         return ErasureResult(onboardings=erased, sessions=dropped)
-
-
-def _abandoned(session: dict[str, Any], now: datetime) -> bool:
-    if session.get("stage") == STAGE_DONE:
-        return False
-    started = session.get("started_at")
-    return started is None or datetime.fromisoformat(started) + SESSION_LIFETIME <= now
-
-
-def _link_event(
-    kind: str, link: PayrollLink, client: Client, *, actor: str, at: datetime, **fields: Any
-) -> LinkEvent:
-    assert link.id is not None
-    return LinkEvent(
-        kind=kind,
-        onboarding_id=link.onboarding_id,
-        link_id=link.id,
-        client_name=client.name,
-        channel_id=client.slack_channel_id,
-        language=client.language,
-        actor=actor,
-        at=at,
-        **fields,
-    )
 
 
 def link_jobs(
@@ -568,18 +513,6 @@ def link_jobs(
 
 
 @dataclass(frozen=True)
-class RelinkFirstScreen:
-    """The link does not work: it must be relinked before companies can change."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class StaleScreen:
-    """The window belongs to a relink or change that is over or was dropped."""
-
-
-@dataclass(frozen=True)
 class StopResult:
     kind: str  # STOPPED, REMOVED, ALREADY_ENDED or REFUSED
     language: str
@@ -594,7 +527,8 @@ class _Context:
     link: PayrollLink
     actor: Actor
     now: datetime
-    session: dict[str, Any] = field(default_factory=dict)
+    progress: OnboardingProgress
+    session: LinkSession = field(default_factory=LinkSession)
     invite_changed: bool = False
 
 
@@ -621,6 +555,7 @@ class LinkService:
         self._provider = provider
         self._membership = membership
         self._settings = settings
+        self._screens = screen_settings(settings)
         self._maintenance = maintenance
         self._onboarding = onboarding
         self._unlinker = unlinker
@@ -633,12 +568,11 @@ class LinkService:
         """The credentials form, or the relink in progress where it was left."""
 
         def apply(context: _Context) -> None:
-            session = context.session
-            if session.get("kind") == KIND_RELINK and session.get("stage") != STAGE_DONE:
+            if link_flow.is_open_relink(context.session):
                 return
             context.uow.onboardings.erase_pending_token(context.onboarding)
-            context.session = self._new_session(KIND_RELINK, STAGE_CREDENTIALS, context)
-            context.session["username"] = context.link.username
+            context.session = link_flow.start(SessionKind.RELINK, Stage.CREDENTIALS, context.now)
+            context.session.username = context.link.username
 
         return self._run(onboarding_id, actor, apply)
 
@@ -647,7 +581,8 @@ class LinkService:
         username, token = username.strip(), clean_token(token)
         if not username or not token:
             raise InvalidInput("username and token are both required")
-        early, snapshot = self._snapshot(ref, actor, {KIND_RELINK: {STAGE_CREDENTIALS}})
+        step = LinkStep.SUBMIT_RELINK
+        early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
         credentials = Credentials(username=username, token=token)
@@ -657,22 +592,19 @@ class LinkService:
             actor,
             lambda context: self._apply_relink_check(context, credentials, result),
             ref=ref,
-            expect={KIND_RELINK: {STAGE_CREDENTIALS}},
+            step=step,
         )
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew: a relink with the kept token, a company change with the link's."""
-        expect = {
-            KIND_RELINK: {STAGE_UNAVAILABLE, STAGE_PERMISSIONS, STAGE_NO_COMPANIES, STAGE_CHOOSE},
-            KIND_COMPANIES: {STAGE_UNAVAILABLE, STAGE_CHOOSE},
-        }
-        early, snapshot = self._snapshot(ref, actor, expect)
+        step = LinkStep.CHECK_AGAIN
+        early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
-        if snapshot.kind == KIND_RELINK:
+        if snapshot.kind == SessionKind.RELINK:
             if snapshot.credentials is None:
                 return self._run(
-                    ref.onboarding_id, actor, self._back_to_credentials, ref=ref, expect=expect
+                    ref.onboarding_id, actor, self._back_to_credentials, ref=ref, step=step
                 )
             result = self._check(snapshot.credentials, snapshot.linked_ids)
             credentials = snapshot.credentials
@@ -681,7 +613,7 @@ class LinkService:
                 actor,
                 lambda context: self._apply_relink_check(context, credentials, result),
                 ref=ref,
-                expect=expect,
+                step=step,
             )
         listing = self._list(snapshot)
         return self._run(
@@ -689,7 +621,7 @@ class LinkService:
             actor,
             lambda context: self._apply_listing(context, snapshot, listing),
             ref=ref,
-            expect=expect,
+            step=step,
         )
 
     # --- change companies -----------------------------------------------------------------
@@ -697,11 +629,11 @@ class LinkService:
     def open_companies(self, onboarding_id: int, actor: Actor) -> Outcome:
         """The companies the login sees now, the linked ones ticked."""
         early, snapshot = self._snapshot(
-            None, actor, None, onboarding_id=onboarding_id, kind=KIND_COMPANIES
+            None, actor, None, onboarding_id=onboarding_id, kind=SessionKind.COMPANIES
         )
         if early is not None:
             return early
-        if snapshot.status != ACTIVE:
+        if snapshot.status != LinkStatus.ACTIVE:
             return self._run(onboarding_id, actor, self._relink_first)
         listing = self._list(snapshot)
         return self._run(
@@ -716,15 +648,15 @@ class LinkService:
         chosen_ids = list(dict.fromkeys(int(company_id) for company_id in company_ids))
         if not chosen_ids:
             raise InvalidInput("choose at least one company")
-        expect = {KIND_RELINK: {STAGE_CHOOSE}, KIND_COMPANIES: {STAGE_CHOOSE}}
-        early, snapshot = self._snapshot(ref, actor, expect)
+        step = LinkStep.CHOOSE_COMPANIES
+        early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
         if not set(chosen_ids) <= {row.id for row in snapshot.seen}:
             raise InvalidInput("a chosen company is not visible to this login")
         if snapshot.credentials is None:
             return self._run(
-                ref.onboarding_id, actor, self._back_to_credentials, ref=ref, expect=expect
+                ref.onboarding_id, actor, self._back_to_credentials, ref=ref, step=step
             )
         missing_guids = [i for i in chosen_ids if i not in snapshot.known_guids]
         try:
@@ -733,64 +665,63 @@ class LinkService:
             )
         except ProviderError as error:
             logger.info("looking up company GUIDs failed: %s", error.code)
-            return self._run(
-                ref.onboarding_id,
-                actor,
-                lambda context: self._set_stage(context, STAGE_UNAVAILABLE, chosen_ids=chosen_ids),
-                ref=ref,
-                expect=expect,
-            )
+
+            def unavailable(context: _Context) -> None:
+                link_flow.move(context.session, Stage.UNAVAILABLE)
+                context.session.chosen_ids = tuple(chosen_ids)
+
+            return self._run(ref.onboarding_id, actor, unavailable, ref=ref, step=step)
         guids = {**snapshot.known_guids, **guids}
 
         def apply(context: _Context) -> None:
-            seen = {row.id: row for row in _rows(context.session.get("seen", []))}
-            chosen = [
-                CompanyRef(id=i, number=seen[i].number, name=seen[i].name, guid=guids.get(i))
+            session = context.session
+            seen = {row.id: row for row in session.seen or ()}
+            chosen = tuple(
+                Company(id=i, number=seen[i].number, name=seen[i].name, guid=guids.get(i))
                 for i in chosen_ids
-            ]
-            context.session["chosen_ids"] = chosen_ids
-            context.session["chosen"] = [asdict(company) for company in chosen]
+            )
+            session.chosen_ids = tuple(chosen_ids)
+            session.chosen = chosen
             found = flow.over_access(list(seen), chosen_ids)
             if found is None:
                 self._apply_choice(context)
                 return
-            context.session["stage"] = STAGE_OVER_ACCESS
+            link_flow.move(session, Stage.OVER_ACCESS)
             publish(
                 context.uow,
                 self._notices,
                 self._event(
                     context,
-                    LINK_OVER_ACCESS_WARNED,
+                    LinkOverAccessWarned,
                     companies_seen=found.seen,
                     companies=_names(chosen),
                 ),
             )
 
-        return self._run(ref.onboarding_id, actor, apply, ref=ref, expect=expect)
+        return self._run(ref.onboarding_id, actor, apply, ref=ref, step=step)
 
     def confirm_companies(self, ref: StepRef, actor: Actor) -> Outcome:
         """The customer understands the login sees more than was chosen, and links anyway."""
-        expect = {KIND_RELINK: {STAGE_OVER_ACCESS}, KIND_COMPANIES: {STAGE_OVER_ACCESS}}
-        return self._run(ref.onboarding_id, actor, self._apply_choice, ref=ref, expect=expect)
+        step = LinkStep.CONFIRM_COMPANIES
+        return self._run(ref.onboarding_id, actor, self._apply_choice, ref=ref, step=step)
 
     def back_to_choice(self, ref: StepRef, actor: Actor) -> Outcome:
         """Back from the over-access screen to the choice (after narrowing the filter)."""
-        expect = {KIND_RELINK: {STAGE_OVER_ACCESS}, KIND_COMPANIES: {STAGE_OVER_ACCESS}}
         return self._run(
             ref.onboarding_id,
             actor,
-            lambda context: self._set_stage(context, STAGE_CHOOSE),
+            lambda context: link_flow.move(context.session, Stage.CHOOSE),
             ref=ref,
-            expect=expect,
+            step=LinkStep.BACK_TO_CHOICE,
         )
 
-    def suggest_companies(self, onboarding_id: int, actor: Actor, query: str) -> list[CompanyRow]:
+    def suggest_companies(self, onboarding_id: int, actor: Actor, query: str) -> list[Company]:
         """Type-ahead over the companies of the session (at least MIN_QUERY_LENGTH characters)."""
         with self._unit_of_work() as uow:
             loaded = self._load(uow, onboarding_id, actor, audit_refusal=False)
             if isinstance(loaded, Outcome):
                 return []
-            rows = _rows(loaded.session.get("seen", []))
+            rows = loaded.session.seen or ()
         return search_companies(rows, query) if len(query.strip()) >= MIN_QUERY_LENGTH else []
 
     # --- stop and remove --------------------------------------------------------------------
@@ -809,7 +740,7 @@ class LinkService:
             return StopResult(
                 ALREADY_ENDED, client.language, self._onboarding.invite_status(onboarding_id)
             )
-        self._tell_manager(ONBOARDING_STOPPED_BY_CUSTOMER, onboarding_id, actor, link_id=None)
+        self._tell_manager(OnboardingStoppedByCustomer, onboarding_id, actor, link_id=None)
         return StopResult(STOPPED, client.language, status)
 
     def remove_link(self, onboarding_id: int, actor: Actor) -> StopResult:
@@ -827,11 +758,16 @@ class LinkService:
             return StopResult(
                 ALREADY_ENDED, client.language, self._onboarding.invite_status(onboarding_id)
             )
-        self._tell_manager(LINK_REMOVED_BY_CUSTOMER, onboarding_id, actor, link_id=link_id)
+        self._tell_manager(LinkRemovedByCustomer, onboarding_id, actor, link_id=link_id)
         return StopResult(REMOVED, client.language, self._onboarding.invite_status(onboarding_id))
 
     def _tell_manager(
-        self, kind: str, onboarding_id: int, actor: Actor, *, link_id: int | None
+        self,
+        event_type: type[LinkEvent],
+        onboarding_id: int,
+        actor: Actor,
+        *,
+        link_id: int | None,
     ) -> None:
         now = self._clock.now()
         with self._unit_of_work() as uow:
@@ -840,8 +776,7 @@ class LinkService:
                 return  # the account manager did it themselves
             client = uow.clients.get(onboarding.client_id)
             assert client is not None
-            event = LinkEvent(
-                kind=kind,
+            event = event_type(
                 onboarding_id=onboarding_id,
                 link_id=link_id,
                 client_name=client.name,
@@ -860,32 +795,33 @@ class LinkService:
         self, context: _Context, credentials: Credentials, result: AccountCheck | ProviderError
     ) -> None:
         uow, onboarding, session = context.uow, context.onboarding, context.session
-        session.update(username=credentials.username, wrong=False)
+        session.username, session.wrong = credentials.username, False
         if isinstance(result, WrongCredentials):
             uow.onboardings.erase_pending_token(onboarding)
             self._reject(context)
         elif isinstance(result, NoSubscription):
             uow.onboardings.erase_pending_token(onboarding)
-            session["stage"] = STAGE_HANDOFF
+            link_flow.move(session, Stage.HANDOFF)
         elif isinstance(result, ProviderError) and not isinstance(result, NoAccess):
             uow.onboardings.set_pending_token(onboarding, credentials.token)
-            session["stage"] = STAGE_UNAVAILABLE
+            link_flow.move(session, Stage.UNAVAILABLE)
         else:
             check = result if isinstance(result, AccountCheck) else None
             companies = check.companies if check else []
             uow.onboardings.set_pending_token(onboarding, credentials.token)
-            session["domain"] = check.environment.domain if check else context.link.domain
-            session["seen"] = [[c.id, c.number, c.name] for c in companies]
-            session["guids"] = {str(c.id): c.guid for c in companies if c.guid}
+            session.domain = check.environment.domain if check else context.link.domain
+            session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in companies)
+            session.guids = {c.id: c.guid for c in companies if c.guid}
             if check and check.missing_permissions:
-                session.update(stage=STAGE_PERMISSIONS, missing=list(check.missing_permissions))
+                session.missing = tuple(check.missing_permissions)
+                link_flow.move(session, Stage.PERMISSIONS)
                 return
             if not companies:
-                session["stage"] = STAGE_NO_COMPANIES
+                link_flow.move(session, Stage.NO_COMPANIES)
                 return
             visible = {company.id: company for company in companies}
-            kept = [
-                CompanyRef(
+            kept = tuple(
+                Company(
                     id=row.nmbrs_id,
                     number=visible[row.nmbrs_id].number,
                     name=visible[row.nmbrs_id].name,
@@ -893,31 +829,29 @@ class LinkService:
                 )
                 for row in uow.links.companies(context.link.id or 0)
                 if row.nmbrs_id in visible
-            ]
+            )
             if kept:
-                session["chosen"] = [asdict(company) for company in kept]
+                session.chosen = kept
                 self._finish_relink(context)
             else:
-                session.update(stage=STAGE_CHOOSE, chosen_ids=[])
+                session.chosen_ids = ()
+                link_flow.move(session, Stage.CHOOSE)
 
     def _reject(self, context: _Context) -> None:
-        onboarding = context.onboarding
-        failures = [
-            datetime.fromisoformat(moment)
-            for moment in onboarding.step_data.get("failed_attempts", [])
-        ]
-        record = flow.register_failed_attempt(failures, context.now)
-        onboarding.step_data["failed_attempts"] = [moment.isoformat() for moment in record.failures]
+        onboarding, progress = context.onboarding, context.progress
+        record = flow.register_failed_attempt(progress.failures, context.now)
+        progress.failed_attempts = record.failures
         if record.blocked_until is not None:
             onboarding.blocked_until = record.blocked_until
-        context.session.update(stage=STAGE_CREDENTIALS, wrong=True)
+        link_flow.move(context.session, Stage.CREDENTIALS)
+        context.session.wrong = True
         context.uow.audit.record(
             AUDIT_RELINK_REJECTED,
             actor=context.actor.user_id,
             onboarding_id=onboarding.id,
             link_id=context.link.id,
             detail={
-                "username": context.session.get("username", ""),
+                "username": context.session.username or "",
                 "blocked": record.blocked_until is not None,
             },
             at=context.now,
@@ -927,17 +861,17 @@ class LinkService:
         self,
         context: _Context,
         snapshot: _Snapshot,
-        listing: list[Company] | ProviderError,
+        listing: list[ProviderCompany] | ProviderError,
         *,
         fresh: bool = False,
     ) -> None:
         if fresh:
-            context.session = self._new_session(KIND_COMPANIES, STAGE_CHOOSE, context)
+            context.session = link_flow.start(SessionKind.COMPANIES, Stage.CHOOSE, context.now)
         session = context.session
         if isinstance(listing, ProviderError):
             problem = problem_from_error(listing)
             if problem is None:
-                session["stage"] = STAGE_UNAVAILABLE
+                link_flow.move(session, Stage.UNAVAILABLE)
                 return
             self._maintenance.mark_needs_relink(
                 context.uow,
@@ -947,19 +881,19 @@ class LinkService:
                 actor=context.actor.user_id,
                 now=context.now,
             )
-            session.update(stage=STAGE_RELINK_FIRST, reason=problem.reason)
+            link_flow.move(session, Stage.RELINK_FIRST)
+            session.reason = problem.reason
             return
         linked = {row.id for row in snapshot.linked}
-        session.update(
-            stage=STAGE_CHOOSE,
-            seen=[[c.id, c.number, c.name] for c in listing],
-            guids={str(row.id): row.guid for row in snapshot.linked if row.guid},
-        )
-        if fresh or "chosen_ids" not in session:
-            session["chosen_ids"] = [c.id for c in listing if c.id in linked]
+        if not fresh:
+            link_flow.move(session, Stage.CHOOSE)
+        session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in listing)
+        session.guids = {row.id: row.guid for row in snapshot.linked if row.guid}
+        if fresh or session.chosen_ids is None:
+            session.chosen_ids = tuple(c.id for c in listing if c.id in linked)
 
     def _apply_choice(self, context: _Context) -> None:
-        if context.session.get("kind") == KIND_RELINK:
+        if context.session.kind == SessionKind.RELINK:
             if context.onboarding.pending_token is None:
                 self._back_to_credentials(context)
                 return
@@ -977,26 +911,27 @@ class LinkService:
         )
         assert link.id is not None and onboarding.pending_token is not None
         notice = notice_key(link.id, (link.problem or {}).get("since", ""))
-        was_broken = link.status == NEEDS_RELINK
-        link.username = session["username"]
-        link.domain = session["domain"]
+        was_broken = link.status == LinkStatus.NEEDS_RELINK
+        link.username = session.username or ""
+        link.domain = session.domain or ""
         link.encrypted_token = onboarding.pending_token
-        link.status, link.problem, link.verified_at = ACTIVE, None, context.now
+        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
+        link.problem, link.verified_at = None, context.now
         uow.session.add(link)
-        companies = [CompanyRef(**row) for row in session["chosen"]]
-        _, removed = replace_companies(uow, link.id, companies)
+        companies = session.chosen or ()
+        _, removed = replace_companies(uow, link.id, list(companies))
         uow.onboardings.erase_pending_token(onboarding)
         self._keep_on_onboarding(context, companies, username=link.username, domain=link.domain)
-        onboarding.step_data["failed_attempts"] = []
+        context.progress.failed_attempts = ()
         publish(
             uow,
             self._notices,
             self._event(
                 context,
-                LINK_RELINKED,
+                LinkRelinked,
                 companies=_names(companies),
                 removed=_names(removed),
-                companies_seen=len(session.get("seen", [])),
+                companies_seen=len(session.seen or ()),
                 notice_key=notice if was_broken else None,
                 notice_ts=sent_ts(uow, notice) if was_broken else None,
             ),
@@ -1006,8 +941,8 @@ class LinkService:
     def _finish_companies(self, context: _Context) -> None:
         uow, link, session = context.uow, context.link, context.session
         assert link.id is not None
-        companies = [CompanyRef(**row) for row in session["chosen"]]
-        added, removed = replace_companies(uow, link.id, companies)
+        companies = session.chosen or ()
+        added, removed = replace_companies(uow, link.id, list(companies))
         self._keep_on_onboarding(context, companies)
         if added or removed:
             publish(
@@ -1015,51 +950,55 @@ class LinkService:
                 self._notices,
                 self._event(
                     context,
-                    LINK_COMPANIES_CHANGED,
+                    LinkCompaniesChanged,
                     companies=_names(companies),
                     added=_names(added),
                     removed=_names(removed),
-                    companies_seen=len(session.get("seen", [])),
+                    companies_seen=len(session.seen or ()),
                 ),
             )
         self._done(context, companies, domain=link.domain)
 
     def _keep_on_onboarding(
-        self, context: _Context, companies: Sequence[CompanyRef], **values: str
+        self,
+        context: _Context,
+        companies: Sequence[Company],
+        *,
+        username: str | None = None,
+        domain: str | None = None,
     ) -> None:
         """The onboarding's own record of the link (the invite message counts its companies)."""
-        data = context.onboarding.step_data
-        data["chosen"] = [asdict(company) for company in companies]
-        for key, value in values.items():
-            data[key] = value
+        progress = context.progress
+        progress.chosen = tuple(companies)
+        if username is not None:
+            progress.username = username
+        if domain is not None:
+            progress.domain = domain
         context.invite_changed = True
 
-    def _done(self, context: _Context, companies: Sequence[CompanyRef], *, domain: str) -> None:
-        context.session = {
-            "kind": context.session.get("kind"),
-            "stage": STAGE_DONE,
-            "domain": domain,
-            "chosen": [asdict(company) for company in companies],
-        }
-
-    def _set_stage(self, context: _Context, stage: str, **values: Any) -> None:
-        context.session.update(stage=stage, **values)
+    def _done(self, context: _Context, companies: Sequence[Company], *, domain: str) -> None:
+        """The session ends at DONE, keeping only what the completed screen shows."""
+        link_flow.move(context.session, Stage.DONE)
+        context.session = LinkSession(
+            kind=context.session.kind,
+            stage=Stage.DONE.value,
+            domain=domain,
+            chosen=tuple(companies),
+        )
 
     def _back_to_credentials(self, context: _Context) -> None:
         """The kept token is gone (dropped as abandoned): ask for it again."""
-        context.session.update(stage=STAGE_CREDENTIALS, wrong=False)
+        link_flow.move(context.session, Stage.CREDENTIALS)
+        context.session.wrong = False
 
     def _relink_first(self, context: _Context) -> None:
         reason = (context.link.problem or {}).get("reason", REASON_WRONG_CREDENTIALS)
-        context.session = self._new_session(KIND_COMPANIES, STAGE_RELINK_FIRST, context)
-        context.session["reason"] = reason
+        context.session = link_flow.start(SessionKind.COMPANIES, Stage.RELINK_FIRST, context.now)
+        context.session.reason = reason
 
-    def _new_session(self, kind: str, stage: str, context: _Context) -> dict[str, Any]:
-        return {"kind": kind, "stage": stage, "started_at": context.now.isoformat()}
-
-    def _event(self, context: _Context, kind: str, **fields: Any) -> LinkEvent:
+    def _event(self, context: _Context, event_type: type[LinkEvent], **fields: Any) -> LinkEvent:
         return _link_event(
-            kind,
+            event_type,
             context.link,
             context.client,
             actor=context.actor.user_id,
@@ -1078,7 +1017,7 @@ class LinkService:
             logger.info("relink check ended with %s", error.code)
             return error
 
-    def _list(self, snapshot: _Snapshot) -> list[Company] | ProviderError:
+    def _list(self, snapshot: _Snapshot) -> list[ProviderCompany] | ProviderError:
         assert snapshot.credentials is not None
         try:
             return self._provider.list_companies(
@@ -1094,10 +1033,10 @@ class LinkService:
         self,
         ref: StepRef | None,
         actor: Actor,
-        expect: dict[str, set[str]] | None,
+        step: LinkStep | None,
         *,
         onboarding_id: int | None = None,
-        kind: str | None = None,
+        kind: SessionKind | None = None,
     ) -> tuple[Outcome | None, _Snapshot]:
         """What a provider call needs, read in a short transaction; or the Outcome to answer
         with at once (refused, replayed, not possible now)."""
@@ -1105,30 +1044,29 @@ class LinkService:
             loaded = self._load(uow, ref.onboarding_id if ref else onboarding_id or 0, actor)
             if isinstance(loaded, Outcome):
                 return loaded, _NO_SNAPSHOT
-            early = self._replay_or_refuse(loaded, ref, expect)
+            early = self._replay_or_refuse(loaded, ref, step)
             if early is not None:
                 return early, _NO_SNAPSHOT
             if loaded.link.revoked_at is not None:
                 return self._outcome(loaded), _NO_SNAPSHOT
-            return None, self._read_snapshot(loaded, kind or loaded.session.get("kind"))
+            return None, self._read_snapshot(loaded, kind or loaded.session.kind)
 
     def _read_snapshot(self, context: _Context, kind: str | None) -> _Snapshot:
         """The credentials to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
-            CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+            Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
             for row in uow.links.companies(link.id or 0)
         )
         credentials, domain = None, link.domain
-        if kind == KIND_RELINK:
+        if kind == SessionKind.RELINK:
             pending = uow.onboardings.pending_token(context.onboarding)
             if pending is not None:
-                credentials = Credentials(username=session.get("username", ""), token=pending)
-                domain = session.get("domain", link.domain)
+                credentials = Credentials(username=session.username or "", token=pending)
+                domain = session.domain or link.domain
         else:
             token = uow.links.token(link)
             credentials = Credentials(username=link.username, token=token) if token else None
-        guids = {int(key): guid for key, guid in (session.get("guids") or {}).items() if guid}
         return _Snapshot(
             kind=kind,
             status=link.status,
@@ -1136,8 +1074,8 @@ class LinkService:
             domain=domain,
             link_token=link.encrypted_token or b"",
             linked=linked,
-            seen=_rows(session.get("seen", [])),
-            known_guids=guids,
+            seen=session.seen or (),
+            known_guids=dict(session.guids or {}),
         )
 
     def _run(
@@ -1147,31 +1085,40 @@ class LinkService:
         apply: Apply,
         *,
         ref: StepRef | None = None,
-        expect: dict[str, set[str]] | None = None,
+        step: LinkStep | None = None,
     ) -> Outcome:
         """Apply one step in one transaction, re-running it when another commit won a race."""
-        for attempt in range(3):
+        for attempt in range(MAX_ATTEMPTS_ON_STALE):
             try:
                 with self._unit_of_work() as uow:
                     loaded = self._load(uow, onboarding_id, actor)
                     if isinstance(loaded, Outcome):
                         return loaded
-                    early = self._replay_or_refuse(loaded, ref, expect)
+                    early = self._replay_or_refuse(loaded, ref, step)
                     if early is not None:
                         return early
                     if loaded.link.revoked_at is not None:
                         return self._outcome(loaded)
-                    apply(loaded)
-                    data = loaded.onboarding.step_data
-                    data[SESSION_KEY] = loaded.session
-                    data[STEP_KEY] = data.get(STEP_KEY, 0) + 1
+                    try:
+                        apply(loaded)
+                    except IllegalLinkStep:
+                        logger.info("illegal link step on onboarding %s", onboarding_id)
+                        return Outcome(
+                            screen=ErrorScreen("illegal_step"),
+                            language=loaded.client.language,
+                            ref=self._outcome(loaded).ref,
+                        )
+                    progress = loaded.progress
+                    progress.link_session = loaded.session
+                    progress.link_step += 1
                     loaded.onboarding.updated_at = loaded.now
+                    loaded.onboarding.step_data = progress.to_json()
                     uow.commit()
                     outcome = self._outcome(loaded)
                 break
             except StaleUpdate:
                 logger.info("onboarding %s changed meanwhile; re-running the step", onboarding_id)
-                if attempt == 2:
+                if attempt == MAX_ATTEMPTS_ON_STALE - 1:
                     raise
         if loaded.invite_changed:
             return Outcome(
@@ -1208,34 +1155,40 @@ class LinkService:
                 )
                 uow.commit()
             return Outcome(screen=RefusedScreen(), language=client.language)
-        session = dict(onboarding.step_data.get(SESSION_KEY) or {})
-        return _Context(uow, onboarding, client, link, actor, self._clock.now(), session)
+        progress = OnboardingProgress.from_json(onboarding.step_data)
+        session = progress.link_session or LinkSession()
+        return _Context(uow, onboarding, client, link, actor, self._clock.now(), progress, session)
 
     def _replay_or_refuse(
-        self, context: _Context, ref: StepRef | None, expect: dict[str, set[str]] | None
+        self, context: _Context, ref: StepRef | None, step: LinkStep | None
     ) -> Outcome | None:
         """None when the step may be applied now; else the Outcome to answer with."""
-        if ref is None:
+        if ref is None or step is None:
             return None
-        if ref.step != context.onboarding.step_data.get(STEP_KEY, 0):
+        if ref.step != context.progress.link_step:
             return self._outcome(context, notice=NOTICE_ALREADY_DONE)
-        session = context.session
-        stages = (expect or {}).get(session.get("kind", ""), set())
-        if session.get("stage") in stages and not flow.is_blocked(
+        if link_flow.may_run(step, context.session) and not flow.is_blocked(
             context.onboarding.blocked_until, context.now
         ):
             return None
+        # Not from this stage (or attempts are blocked): the current screen says where it is.
         return self._outcome(context)
 
     def _outcome(self, context: _Context, *, notice: str | None = None) -> Outcome:
-        onboarding = context.onboarding
+        onboarding, link = context.onboarding, context.link
         return Outcome(
-            screen=link_screen(onboarding, context.link, settings=self._settings, now=context.now),
+            screen=link_screen(
+                context.progress,
+                unlinked=link.revoked_at is not None,
+                link_username=link.username,
+                link_domain=link.domain,
+                blocked_until=onboarding.blocked_until,
+                settings=self._screens,
+                now=context.now,
+            ),
             language=context.client.language,
             client_name=context.client.name,
-            ref=StepRef(
-                onboarding_id=onboarding.id or 0, step=onboarding.step_data.get(STEP_KEY, 0)
-            ),
+            ref=StepRef(onboarding_id=onboarding.id or 0, step=context.progress.link_step),
             notice=notice,
         )
 
@@ -1247,8 +1200,8 @@ class _Snapshot:
     credentials: Credentials | None
     domain: str
     link_token: bytes
-    linked: tuple[CompanyRow, ...]
-    seen: tuple[CompanyRow, ...]
+    linked: tuple[Company, ...]
+    seen: tuple[Company, ...]
     known_guids: dict[int, str]
 
     @property
@@ -1257,58 +1210,3 @@ class _Snapshot:
 
 
 _NO_SNAPSHOT = _Snapshot(None, "", None, "", b"", (), (), {})
-
-
-def _rows(seen: Sequence[Sequence[Any]]) -> tuple[CompanyRow, ...]:
-    return tuple(CompanyRow(id=i, number=number, name=name) for i, number, name in seen)
-
-
-LinkScreen = Screen | RelinkFirstScreen | StaleScreen
-
-
-def link_screen(
-    onboarding: Onboarding, link: PayrollLink, *, settings: Settings, now: datetime
-) -> LinkScreen:
-    """The screen of a relink or company change, from the stored session alone."""
-    if link.revoked_at is not None:
-        return EndedScreen(state=State.UNLINKED)
-    data = onboarding.step_data
-    session = data.get(SESSION_KEY) or {}
-    stage = session.get("stage")
-    if stage in (STAGE_CREDENTIALS, STAGE_UNAVAILABLE) and flow.is_blocked(
-        onboarding.blocked_until, now
-    ):
-        return BlockedScreen(until=onboarding.blocked_until)
-    seen = _rows(session.get("seen", []))
-    chosen = tuple(CompanyRow(**row) for row in session.get("chosen", []))
-    if stage == STAGE_CREDENTIALS:
-        failures = len(data.get("failed_attempts", []))
-        return CredentialsScreen(
-            username=session.get("username") or link.username,
-            wrong_credentials=bool(session.get("wrong")),
-            attempts_left=flow.MAX_FAILED_ATTEMPTS - failures,
-        )
-    if stage == STAGE_UNAVAILABLE:
-        return UnavailableScreen()
-    if stage == STAGE_PERMISSIONS:
-        return PermissionsScreen(missing=group_by_service(session.get("missing", [])))
-    if stage == STAGE_NO_COMPANIES:
-        return NoCompaniesScreen(username=session.get("username", link.username))
-    if stage == STAGE_CHOOSE:
-        by_id = {row.id: row for row in seen}
-        preselected = tuple(by_id[i] for i in session.get("chosen_ids", []) if i in by_id)
-        return CompanyChoiceScreen(companies=seen, preselected=preselected)
-    if stage == STAGE_OVER_ACCESS:
-        chosen_ids = {row.id for row in chosen}
-        return OverAccessScreen(
-            seen=len(seen),
-            chosen=chosen,
-            not_chosen=tuple(r for r in seen if r.id not in chosen_ids),
-        )
-    if stage == STAGE_HANDOFF:
-        return HandoffScreen(reason="no_subscription", support_phone=settings.support_phone)
-    if stage == STAGE_RELINK_FIRST:
-        return RelinkFirstScreen(reason=session.get("reason", REASON_WRONG_CREDENTIALS))
-    if stage == STAGE_DONE:
-        return CompletedScreen(companies=chosen, domain=session.get("domain", link.domain))
-    return StaleScreen()

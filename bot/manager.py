@@ -23,15 +23,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
-from bot import flow
 from bot.clock import Clock, SystemClock, WorkingCalendar
-from bot.events import OnboardingEvent
-from bot.flow import END_STATES, Event, IllegalTransition
+from bot.core import flow
+from bot.core.events import InviteResent, LinkUnlinked, OnboardingEvent
+from bot.core.flow import END_STATES, Event, IllegalTransition
+from bot.core.model import Actor, InviteStatus, StartRequest
 from bot.links import link_jobs
 from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
 from bot.reports import (
@@ -51,7 +52,7 @@ from bot.schedule import (
     reminder_policy,
     working_calendar,
 )
-from bot.service import Actor, InviteStatus, OnboardingService
+from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.views.invite import invite_message
 from storage.models import Client, Onboarding
@@ -137,16 +138,6 @@ class ManagerGate:
 
 
 @dataclass(frozen=True)
-class StartRequest:
-    """What the account manager filled in to start an onboarding."""
-
-    client_name: str
-    channel_id: str
-    language: str
-    contact_user_id: str | None = None
-
-
-@dataclass(frozen=True)
 class LinkRow:
     link_id: int
     onboarding_id: int
@@ -162,17 +153,6 @@ class Dashboard:
 
     open: list[OnboardingSummary]
     links: list[LinkRow]
-
-
-@dataclass(frozen=True, kw_only=True)
-class InviteResent(OnboardingEvent):
-    kind: ClassVar[str] = "invite_resent"
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinkUnlinked(OnboardingEvent):
-    kind: ClassVar[str] = "link_unlinked"
-    link_id: int
 
 
 class ManagerTools:

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from sqlmodel import Session
 
 from bot.clock import WorkingCalendar
-from bot.events import OnboardingEvent
-from bot.flow import END_STATES, MAIN_LINE, State, step_reached
+from bot.core.events import OnboardingEvent
+from bot.core.flow import END_STATES, MAIN_LINE, State, step_reached
 from bot.i18n import Catalogue, catalogue
 from bot.outbox import Message, enqueue
 from bot.schedule import ReminderPolicy, reminder_policy, working_calendar

@@ -1,16 +1,17 @@
-"""The onboarding use cases: the only place that decides what happens next.
+"""The onboarding use cases: each applies what `bot.core.flow` decides.
 
 Each use case runs in one unit of work: load the onboarding, check that the actor may act on
-it, apply one transition (see `bot.flow`), write the audit trail, publish status events and
+it, apply one transition (see `bot.core.flow`), write the audit trail, publish status events and
 commit. It returns an `Outcome`: the screen to show next, derived from the stored onboarding
-alone (`screen_for`), so resuming after a closed modal or a restart shows the same thing.
+alone (`bot.core.screens.screen_for`), so resuming after a closed modal or a restart shows the
+same thing.
 
 Calls are blocking (database, payroll provider): async callers run them in a worker thread.
 Provider calls happen between two short transactions, never inside one.
 
-Idempotency: every view carries the onboarding's step counter (`step_data["step"]`) from when it
-was drawn. A use case applies only when that counter is still current; a double click or a
-retried request finds it moved on and gets the current screen back without a second effect.
+Idempotency: every view carries the onboarding's step counter (`OnboardingProgress.step`) from
+when it was drawn. A use case applies only when that counter is still current; a double click or
+a retried request finds it moved on and gets the current screen back without a second effect.
 Two truly concurrent submissions both pass that check, but only one commit wins (optimistic
 versioning raises `StaleUpdate` for the other, which is then re-run and finds the step done).
 """
@@ -26,10 +27,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot import events, flow
 from bot.clock import Clock, SystemClock
-from bot.events import EventBus, OnboardingEvent
-from bot.flow import Event, IllegalTransition, State
+from bot.core import events, flow
+from bot.core.access import channel_refusal
+from bot.core.events import EventBus, OnboardingEvent
+from bot.core.flow import CheckAnswer, Event, IllegalTransition, State, Step
+from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
+from bot.core.progress import (
+    CheckOutcome,
+    CheckRecord,
+    LastStep,
+    OnboardingProgress,
+    company_dicts,
+)
+from bot.core.screens import (
+    NOTICE_ALREADY_DONE,
+    ErrorScreen,
+    Outcome,
+    RefusedScreen,
+    ScreenSettings,
+    screen_for,
+)
 from bot.settings import Settings
 from nmbrs.provider import (
     REQUIRED_PERMISSIONS,
@@ -48,38 +66,12 @@ from storage.repository import SqlUnitOfWork, StaleUpdate
 
 logger = logging.getLogger(__name__)
 
-# Payroll packages offered on the start screen; all but Nmbrs are handed to a person.
-NMBRS = "nmbrs"
-NOT_LISTED = "not_listed"
-PACKAGES: tuple[str, ...] = (
-    NMBRS,
-    "loket",
-    "afas",
-    "visma_raet",
-    "adp",
-    "exact",
-    "sdb",
-    NOT_LISTED,
-)
-
 # Type-ahead answers: at least this many characters, at most this many companies.
 MIN_QUERY_LENGTH = 2
 MAX_SUGGESTIONS = 100
 
 # A StaleUpdate means someone else committed first; re-running finds their result.
 MAX_ATTEMPTS_ON_STALE = 3
-
-# Steps a view can submit, named for the idempotency record.
-STEP_TERMS = "terms"
-STEP_PREPARATION = "preparation"
-STEP_CREDENTIALS = "credentials"
-STEP_CHECK_AGAIN = "check_again"
-STEP_COMPANIES = "companies"
-STEP_CONFIRM = "confirm_over_access"
-STEP_NARROW = "narrow_filter"
-
-# step_data keys other modules read (the manager's dashboard, reports).
-DRAFT_FIELDS = ("package", "terms_ticked", "username", "chosen_ids")
 
 
 class Membership(Protocol):
@@ -89,178 +81,34 @@ class Membership(Protocol):
 
 
 def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
-    """Why `actor` may not act on `client`'s onboarding ("wrong_channel" for a click from another
-    channel, "not_a_member" of the client's channel), or None when they may."""
-    if actor.channel_id is not None and actor.channel_id != client.slack_channel_id:
-        return "wrong_channel"
-    if not membership.is_member(client.slack_channel_id, actor.user_id):
-        return "not_a_member"
-    return None
+    """Why `actor` may not act on `client`'s onboarding, or None when they may."""
+    return channel_refusal(actor, client.slack_channel_id, membership.is_member)
 
 
 class MembershipUnknown(Exception):
     """Channel membership could not be read (Slack unreachable or refusing)."""
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts. `channel_id` is set when the action came from a message in a channel."""
-
-    user_id: str
-    team_id: str | None = None
-    channel_id: str | None = None
-
-
-@dataclass(frozen=True)
-class StepRef:
-    """An onboarding and the step counter the acting view was drawn at."""
-
-    onboarding_id: int
-    step: int
+def screen_settings(settings: Settings) -> ScreenSettings:
+    return ScreenSettings(
+        terms_url=settings.terms_url,
+        support_phone=settings.support_phone,
+        required_access=group_by_service(REQUIRED_PERMISSIONS),
+        group_access=group_by_service,
+    )
 
 
-@dataclass(frozen=True)
-class CompanyRow:
-    id: int
-    number: int
-    name: str
-    guid: str | None = None
-
-
-# --- screens: what to show next (rendered by bot.slack.views) ----------------------------
-
-
-@dataclass(frozen=True)
-class TermsScreen:
-    terms_url: str
-    package: str | None = None
-    terms_ticked: bool = False
-
-
-@dataclass(frozen=True)
-class PreparationScreen:
-    permissions: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class CredentialsScreen:
-    username: str | None = None
-    wrong_credentials: bool = False
-    attempts_left: int = flow.MAX_FAILED_ATTEMPTS
-
-
-@dataclass(frozen=True)
-class BlockedScreen:
-    until: datetime
-
-
-@dataclass(frozen=True)
-class UnavailableScreen:
-    """Nmbrs could not be reached or failed; the customer can retry."""
-
-
-@dataclass(frozen=True)
-class PermissionsScreen:
-    missing: dict[str, list[str]]
-
-
-@dataclass(frozen=True)
-class NoCompaniesScreen:
-    username: str
-
-
-@dataclass(frozen=True)
-class CompanyChoiceScreen:
-    companies: tuple[CompanyRow, ...]
-    preselected: tuple[CompanyRow, ...] = ()
-    narrowing: bool = False
-
-
-@dataclass(frozen=True)
-class OverAccessScreen:
-    seen: int
-    chosen: tuple[CompanyRow, ...]
-    not_chosen: tuple[CompanyRow, ...]
-
-
-@dataclass(frozen=True)
-class CompletedScreen:
-    companies: tuple[CompanyRow, ...]
-    domain: str
-
-
-@dataclass(frozen=True)
-class HandoffScreen:
-    reason: str  # "package_not_listed", "other_package" or "no_subscription"
-    support_phone: str
-
-
-@dataclass(frozen=True)
-class EndedScreen:
-    state: State
-
-
-@dataclass(frozen=True)
-class RefusedScreen:
-    """The actor is not in the client's channel."""
-
-
-@dataclass(frozen=True)
-class ErrorScreen:
-    reason: str  # "not_found", "illegal_step", "invalid_choice" or "try_again"
-
-
-Screen = (
-    TermsScreen
-    | PreparationScreen
-    | CredentialsScreen
-    | BlockedScreen
-    | UnavailableScreen
-    | PermissionsScreen
-    | NoCompaniesScreen
-    | CompanyChoiceScreen
-    | OverAccessScreen
-    | CompletedScreen
-    | HandoffScreen
-    | EndedScreen
-    | RefusedScreen
-    | ErrorScreen
-)
-
-NOTICE_ALREADY_DONE = "already_done"
-
-
-@dataclass(frozen=True)
-class InviteStatus:
-    """What the invite message in the client's channel shows."""
-
-    onboarding_id: int
-    client_name: str
-    language: str
-    channel_id: str
-    message_ts: str | None
-    state: State
-    step_reached: int | None
-    companies_linked: int = 0
-    completed_by: str | None = None
-    handoff_reason: str | None = None
-    support_phone: str = ""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    screen: Screen
-    language: str
-    client_name: str = ""
-    # None when the actor may not know the onboarding (refused, not found).
-    ref: StepRef | None = None
-    notice: str | None = None
-    # Set when the channel's invite message should be redrawn.
-    invite: InviteStatus | None = None
-
-
-class InvalidInput(ValueError):
-    """Input a legitimate view cannot produce (e.g. a company the login does not see)."""
+def check_answer(result: AccountCheck | ProviderError) -> CheckAnswer:
+    """The provider's answer to a credential check, as the flow knows it."""
+    if isinstance(result, AccountCheck):
+        return CheckAnswer.VERIFIED
+    if isinstance(result, WrongCredentials):
+        return CheckAnswer.WRONG_CREDENTIALS
+    if isinstance(result, NoSubscription):
+        return CheckAnswer.NO_SUBSCRIPTION
+    if isinstance(result, NoAccess):
+        return CheckAnswer.NO_ACCESS
+    return CheckAnswer.UNAVAILABLE
 
 
 @dataclass
@@ -270,7 +118,12 @@ class _Context:
     client: Client
     actor: Actor
     now: datetime
+    progress: OnboardingProgress
     state_changed: bool = False
+
+    def save(self) -> None:
+        """Write the typed progress back into the row (before committing)."""
+        self.onboarding.step_data = self.progress.to_json()
 
 
 Apply = Callable[[_Context], None]
@@ -325,6 +178,7 @@ class OnboardingService:
         self._provider = provider
         self._membership = membership
         self._settings = settings
+        self._screens = screen_settings(settings)
         self.event_bus = event_bus or EventBus()
         self._clock = clock or SystemClock()
         self._company_lists = CompanyListCache()
@@ -355,11 +209,12 @@ class OnboardingService:
                     created_at=now,
                 )
             )
+            progress = OnboardingProgress()
             onboarding = uow.onboardings.add(
                 Onboarding(
                     client_id=client.id,
                     state=State.INVITED.value,
-                    step_data={"step": 0},
+                    step_data=progress.to_json(),
                     started_by=started_by,
                     invite_channel_id=channel_id,
                     created_at=now,
@@ -368,7 +223,7 @@ class OnboardingService:
                     expires_at=now + timedelta(days=self._settings.expire_after_days),
                 )
             )
-            context = _Context(uow, onboarding, client, Actor(started_by), now)
+            context = _Context(uow, onboarding, client, Actor(started_by), now, progress)
             self._publish(context, events.InviteCreated, language=client.language)
             uow.commit()
             return self._invite_status(onboarding, client)
@@ -399,9 +254,10 @@ class OnboardingService:
             loaded = self._load(uow, onboarding_id, actor)
             if isinstance(loaded, Outcome):
                 return loaded
-            if "started_at" not in loaded.onboarding.step_data:
-                loaded.onboarding.step_data["started_at"] = loaded.now.isoformat()
+            if loaded.progress.started_at is None:
+                loaded.progress.started_at = loaded.now
                 self._publish(loaded, events.OnboardingStarted, actor_team_id=actor.team_id)
+                loaded.save()
                 uow.commit()
             return self._outcome(loaded)
 
@@ -409,7 +265,7 @@ class OnboardingService:
         """Terms and package in one step: Nmbrs goes on, anything else goes to a person."""
         if not accepted:
             raise InvalidInput("the general terms must be accepted")
-        if package not in PACKAGES:
+        if package not in flow.PACKAGES:
             raise InvalidInput(f"unknown payroll package {package!r}")
 
         def apply(context: _Context) -> None:
@@ -422,26 +278,26 @@ class OnboardingService:
                 slack_team_id=context.actor.team_id,
                 accepted_at=context.now,
             )
-            self._set(onboarding, package=package)
-            self._clear_draft(onboarding)
-            if package == NMBRS:
+            context.progress.package = package
+            context.progress.draft = None
+            handoff = flow.handoff_for_package(package)
+            if handoff is None:
                 self._transition(context, Event.ACCEPT_TERMS)
                 self._publish(
                     context, events.TermsAccepted, terms_version=terms_version, package=package
                 )
                 return
-            reason = "package_not_listed" if package == NOT_LISTED else "other_package"
-            self._hand_off(context, reason, package=package)
+            self._hand_off(context, handoff, package=package)
 
-        return self._step(ref, actor, STEP_TERMS, State.INVITED, apply)
+        return self._step(ref, actor, Step.TERMS, apply)
 
     def acknowledge_preparation(self, ref: StepRef, actor: Actor) -> Outcome:
         """The customer read how to prepare Nmbrs; next time they resume at the credentials."""
 
         def apply(context: _Context) -> None:
-            self._set(context.onboarding, prepared=True)
+            context.progress.prepared = True
 
-        return self._step(ref, actor, STEP_PREPARATION, State.TERMS_ACCEPTED, apply)
+        return self._step(ref, actor, Step.PREPARATION, apply)
 
     def submit_credentials(
         self, ref: StepRef, actor: Actor, *, username: str, token: str
@@ -450,7 +306,7 @@ class OnboardingService:
         username, token = username.strip(), clean_token(token)
         if not username or not token:
             raise InvalidInput("username and token are both required")
-        early = self._precheck(ref, actor, STEP_CREDENTIALS, State.TERMS_ACCEPTED)
+        early = self._precheck(ref, actor, Step.CREDENTIALS)
         if early is not None:
             return early
         credentials = Credentials(username=username, token=token)
@@ -458,25 +314,22 @@ class OnboardingService:
         return self._step(
             ref,
             actor,
-            STEP_CREDENTIALS,
-            State.TERMS_ACCEPTED,
+            Step.CREDENTIALS,
             lambda context: self._apply_check(context, credentials, result),
         )
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
         filter, or after Nmbrs failed (then the token was kept unverified for this retry)."""
-        sources = {State.TERMS_ACCEPTED, State.CREDENTIALS_VERIFIED}
         with self._unit_of_work() as uow:
             loaded = self._load(uow, ref.onboarding_id, actor)
             if isinstance(loaded, Outcome):
                 return loaded
-            early = self._replay_or_refuse(loaded, ref, STEP_CHECK_AGAIN, sources)
+            early = self._replay_or_refuse(loaded, ref, Step.CHECK_AGAIN)
             if early is not None:
                 return early
-            onboarding = loaded.onboarding
-            token = uow.onboardings.pending_token(onboarding)
-            username = onboarding.step_data.get("username")
+            token = uow.onboardings.pending_token(loaded.onboarding)
+            username = loaded.progress.username
             if token is None or not username:
                 return self._outcome(loaded)
         credentials = Credentials(username=username, token=token)
@@ -484,8 +337,7 @@ class OnboardingService:
         return self._step(
             ref,
             actor,
-            STEP_CHECK_AGAIN,
-            sources,
+            Step.CHECK_AGAIN,
             lambda context: self._apply_check(context, credentials, result),
         )
 
@@ -499,20 +351,20 @@ class OnboardingService:
             loaded = self._load(uow, ref.onboarding_id, actor)
             if isinstance(loaded, Outcome):
                 return loaded
-            early = self._replay_or_refuse(loaded, ref, STEP_COMPANIES, State.CREDENTIALS_VERIFIED)
+            early = self._replay_or_refuse(loaded, ref, Step.COMPANIES)
             if early is not None:
                 return early
-            onboarding = loaded.onboarding
-            if not _ready_to_choose(onboarding.step_data):
+            progress = loaded.progress
+            if not progress.ready_to_choose:
                 return self._outcome(loaded)
-            seen = {row.id for row in _companies(onboarding.step_data)}
+            seen = {row.id for row in progress.companies or ()}
             if not set(chosen_ids) <= seen:
                 raise InvalidInput("a chosen company is not visible to this login")
-            token = uow.onboardings.pending_token(onboarding)
+            token = uow.onboardings.pending_token(loaded.onboarding)
             if token is None:
                 raise InvalidInput("the verified token is gone; check the credentials again")
-            credentials = Credentials(username=onboarding.step_data["username"], token=token)
-            environment = Environment(domain=onboarding.step_data["domain"])
+            credentials = Credentials(username=progress.username or "", token=token)
+            environment = Environment(domain=progress.domain or "")
         try:
             guids = self._provider.company_guids(credentials, environment, chosen_ids)
         except ProviderError as error:
@@ -521,30 +373,29 @@ class OnboardingService:
             return self._step(
                 ref,
                 actor,
-                STEP_COMPANIES,
-                State.CREDENTIALS_VERIFIED,
+                Step.COMPANIES,
                 lambda context: self._record_failure(context, failure, chosen_ids=chosen_ids),
             )
 
         def apply(context: _Context) -> None:
-            onboarding = context.onboarding
-            rows = {row.id: row for row in _companies(onboarding.step_data)}
-            chosen = [
-                CompanyRow(
+            progress = context.progress
+            rows = {row.id: row for row in progress.companies or ()}
+            progress.chosen = tuple(
+                Company(
                     id=rows[company_id].id,
                     number=rows[company_id].number,
                     name=rows[company_id].name,
                     guid=guids.get(company_id),
                 )
                 for company_id in chosen_ids
-            ]
-            self._set(onboarding, chosen=[_row_dict(row) for row in chosen])
-            self._clear_draft(onboarding)
+            )
+            progress.draft = None
             self._transition(context, Event.CHOOSE_COMPANIES)
             found = flow.over_access(list(rows), chosen_ids)
-            if found is None:
+            if flow.event_after_choice(found) is Event.COMPLETE:
                 self._complete(context)
                 return
+            assert found is not None
             self._publish(
                 context,
                 events.OverAccessWarned,
@@ -552,44 +403,41 @@ class OnboardingService:
                 companies_chosen=found.chosen,
             )
 
-        return self._step(ref, actor, STEP_COMPANIES, State.CREDENTIALS_VERIFIED, apply)
+        return self._step(ref, actor, Step.COMPANIES, apply)
 
     def confirm_over_access(self, ref: StepRef, actor: Actor) -> Outcome:
         """The customer understands the login sees more than was chosen, and links anyway."""
 
         def apply(context: _Context) -> None:
-            data = context.onboarding.step_data
+            progress = context.progress
             self._publish(
                 context,
                 events.OverAccessConfirmed,
-                companies_seen=len(data.get("companies", [])),
-                companies_chosen=len(data.get("chosen", [])),
+                companies_seen=len(progress.companies or ()),
+                companies_chosen=len(progress.chosen or ()),
             )
             self._complete(context)
 
-        return self._step(ref, actor, STEP_CONFIRM, State.COMPANIES_CHOSEN, apply)
+        return self._step(ref, actor, Step.CONFIRM_OVER_ACCESS, apply)
 
     def narrow_filter(self, ref: StepRef, actor: Actor) -> Outcome:
         """Back from the over-access screen, to narrow the klant login filter and check again."""
 
         def apply(context: _Context) -> None:
-            onboarding = context.onboarding
-            data = onboarding.step_data
+            progress = context.progress
             self._publish(
-                context, events.OverAccessNarrowing, companies_seen=len(data.get("companies", []))
+                context, events.OverAccessNarrowing, companies_seen=len(progress.companies or ())
             )
-            chosen_ids = [row["id"] for row in data.get("chosen", [])]
-            self._set(onboarding, chosen=None, narrowing=True)
-            self._save_draft_fields(onboarding, {"chosen_ids": chosen_ids})
+            chosen_ids = [row.id for row in progress.chosen or ()]
+            progress.chosen = None
+            progress.narrowing = True
+            progress.save_draft({"chosen_ids": chosen_ids})
             self._transition(context, Event.RECONSIDER)
 
-        return self._step(ref, actor, STEP_NARROW, State.COMPANIES_CHOSEN, apply)
+        return self._step(ref, actor, Step.NARROW_FILTER, apply)
 
     def save_draft(self, onboarding_id: int, actor: Actor, draft: dict[str, Any]) -> None:
         """What a closed modal held (never the token), so Start continues with it."""
-        values = {key: value for key, value in draft.items() if key in DRAFT_FIELDS}
-        if not values:
-            return
         for attempt in range(MAX_ATTEMPTS_ON_STALE):
             try:
                 with self._unit_of_work() as uow:
@@ -598,14 +446,15 @@ class OnboardingService:
                         return
                     if State(loaded.onboarding.state) not in flow.OPEN_STATES:
                         return
-                    if self._save_draft_fields(loaded.onboarding, values):
+                    if loaded.progress.save_draft(draft):
+                        loaded.save()
                         uow.commit()
                     return
             except StaleUpdate:
                 if attempt == MAX_ATTEMPTS_ON_STALE - 1:
                     raise
 
-    def suggest_companies(self, onboarding_id: int, actor: Actor, query: str) -> list[CompanyRow]:
+    def suggest_companies(self, onboarding_id: int, actor: Actor, query: str) -> list[Company]:
         """Type-ahead over the companies the login sees: by name or number, at most
         MAX_SUGGESTIONS, from the list kept with the onboarding."""
         query = query.strip().casefold()
@@ -623,6 +472,7 @@ class OnboardingService:
             companies = self._company_lists.get(onboarding_id, head[0])
             if companies is None:
                 onboarding = uow.onboardings.require(onboarding_id)
+                # The raw stored triples: no Company per row until the search picks the best.
                 companies = tuple(onboarding.step_data.get("companies", []))
                 self._company_lists.put(onboarding_id, onboarding.version, companies)
         return _search(companies, query)
@@ -644,24 +494,25 @@ class OnboardingService:
             if onboarding.blocked_until is None:
                 return
             onboarding.blocked_until = None
-            self._set(onboarding, failed_attempts=[])
-            context = _Context(uow, onboarding, self._client(uow, onboarding), actor, self._now())
+            context = self._context(uow, onboarding, actor)
+            context.progress.failed_attempts = ()
             self._publish(context, events.CredentialBlockLifted)
+            context.save()
             uow.commit()
 
-    def _end(self, onboarding_id: int, actor: Actor, event: Event) -> InviteStatus:
+    def _end(self, onboarding_id: int, actor: Actor, trigger: Event) -> InviteStatus:
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
-            client = self._client(uow, onboarding)
-            context = _Context(uow, onboarding, client, actor, self._now())
-            self._transition(context, event)
-            self._discard_secrets_and_lists(uow, onboarding)
-            if event is Event.CANCEL:
+            context = self._context(uow, onboarding, actor)
+            self._transition(context, trigger)
+            self._discard_secrets_and_lists(context)
+            if trigger is Event.CANCEL:
                 self._publish(context, events.OnboardingCancelled)
             else:
                 self._publish(context, events.OnboardingExpired)
+            context.save()
             uow.commit()
-            return self._invite_status(onboarding, client)
+            return self._invite_status(onboarding, context.client)
 
     # --- the machinery of a step ------------------------------------------------------------
 
@@ -672,6 +523,16 @@ class OnboardingService:
         client = uow.clients.get(onboarding.client_id)
         assert client is not None, "an onboarding always has a client"
         return client
+
+    def _context(self, uow: SqlUnitOfWork, onboarding: Onboarding, actor: Actor) -> _Context:
+        return _Context(
+            uow,
+            onboarding,
+            self._client(uow, onboarding),
+            actor,
+            self._now(),
+            OnboardingProgress.from_json(onboarding.step_data),
+        )
 
     def _load(
         self,
@@ -686,55 +547,48 @@ class OnboardingService:
         onboarding = uow.onboardings.get(onboarding_id)
         if onboarding is None:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
-        client = self._client(uow, onboarding)
-        context = _Context(uow, onboarding, client, actor, self._now())
-        reason = refusal_reason(self._membership, client, actor)
+        context = self._context(uow, onboarding, actor)
+        reason = refusal_reason(self._membership, context.client, actor)
         if reason is None:
             return context
         if report_refusal:
             self._publish(context, events.AccessRefused, user_team_id=actor.team_id, reason=reason)
             uow.commit()
         logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
-        return Outcome(screen=RefusedScreen(), language=client.language)
+        return Outcome(screen=RefusedScreen(), language=context.client.language)
 
-    def _replay_or_refuse(
-        self, context: _Context, ref: StepRef, step: str, sources: State | set[State]
-    ) -> Outcome | None:
+    def _replay_or_refuse(self, context: _Context, ref: StepRef, step: Step) -> Outcome | None:
         """None when the step may be applied now; else the Outcome to answer with."""
-        onboarding = context.onboarding
-        data = onboarding.step_data
-        current_step = data.get("step", 0)
-        if ref.step != current_step:
-            last = data.get("last") or {}
-            exact_replay = last.get("name") == step and last.get("from") == ref.step
+        progress = context.progress
+        if ref.step != progress.step:
+            last = progress.last
+            exact_replay = last is not None and last.name == step and last.from_step == ref.step
             return self._outcome(context, notice=None if exact_replay else NOTICE_ALREADY_DONE)
-        state = State(onboarding.state)
-        if state in (sources if isinstance(sources, set) else {sources}):
+        state = State(context.onboarding.state)
+        if flow.may_run(step, state):
             return None
         if state not in flow.OPEN_STATES:
             return self._outcome(context)
         return Outcome(
             screen=ErrorScreen("illegal_step"),
             language=context.client.language,
-            ref=self._ref(onboarding),
+            ref=self._ref(context),
         )
 
-    def _precheck(self, ref: StepRef, actor: Actor, step: str, source: State) -> Outcome | None:
+    def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | None:
         """Before a provider call: refuse, replay or stop at a block without calling it."""
         with self._unit_of_work() as uow:
             loaded = self._load(uow, ref.onboarding_id, actor)
             if isinstance(loaded, Outcome):
                 return loaded
-            early = self._replay_or_refuse(loaded, ref, step, source)
+            early = self._replay_or_refuse(loaded, ref, step)
             if early is not None:
                 return early
             if flow.is_blocked(loaded.onboarding.blocked_until, loaded.now):
                 return self._outcome(loaded)
         return None
 
-    def _step(
-        self, ref: StepRef, actor: Actor, step: str, source: State | set[State], apply: Apply
-    ) -> Outcome:
+    def _step(self, ref: StepRef, actor: Actor, step: Step, apply: Apply) -> Outcome:
         """Apply one step in one transaction, re-running it when another commit won a race."""
         for attempt in range(MAX_ATTEMPTS_ON_STALE):
             try:
@@ -742,7 +596,7 @@ class OnboardingService:
                     loaded = self._load(uow, ref.onboarding_id, actor)
                     if isinstance(loaded, Outcome):
                         return loaded
-                    early = self._replay_or_refuse(loaded, ref, step, source)
+                    early = self._replay_or_refuse(loaded, ref, step)
                     if early is not None:
                         return early
                     try:
@@ -751,12 +605,13 @@ class OnboardingService:
                         return Outcome(
                             screen=ErrorScreen("illegal_step"),
                             language=loaded.client.language,
-                            ref=self._ref(loaded.onboarding),
+                            ref=self._ref(loaded),
                         )
-                    data = loaded.onboarding.step_data
-                    data["last"] = {"name": step, "from": ref.step}
-                    data["step"] = ref.step + 1
+                    progress = loaded.progress
+                    progress.last = LastStep(step.value, ref.step)
+                    progress.step = ref.step + 1
                     loaded.onboarding.updated_at = loaded.now
+                    loaded.save()
                     uow.commit()
                     return self._outcome(loaded)
             except StaleUpdate:
@@ -767,23 +622,24 @@ class OnboardingService:
                     raise
         raise AssertionError("unreachable")
 
-    def _transition(self, context: _Context, event: Event) -> None:
+    def _transition(self, context: _Context, trigger: Event) -> None:
         onboarding = context.onboarding
         before = onboarding.state
-        onboarding.state = flow.next_state(before, event).value
+        onboarding.state = flow.next_state(before, trigger).value
         onboarding.last_progress_at = context.now
         context.state_changed = True
         context.uow.audit.record(
             "state_changed",
             actor=context.actor.user_id,
             onboarding_id=onboarding.id,
-            detail={"from": before, "to": onboarding.state, "event": event.value},
+            detail={"from": before, "to": onboarding.state, "event": trigger.value},
             at=context.now,
         )
         # Flush now: a concurrent winner shows up as StaleUpdate before anything else is written.
         context.uow.flush()
 
     def _publish(self, context: _Context, event_type: type[OnboardingEvent], **fields: Any) -> None:
+        assert context.onboarding.id is not None and context.client.id is not None
         event = event_type(
             onboarding_id=context.onboarding.id,
             client_id=context.client.id,
@@ -795,37 +651,16 @@ class OnboardingService:
         )
         self.event_bus.publish(context.uow, event)
 
-    @staticmethod
-    def _set(onboarding: Onboarding, **values: Any) -> None:
-        """Set step_data keys (None removes one); assignments keep the change tracked."""
-        for key, value in values.items():
-            if value is None:
-                onboarding.step_data.pop(key, None)
-            else:
-                onboarding.step_data[key] = value
-
-    def _save_draft_fields(self, onboarding: Onboarding, values: dict[str, Any]) -> bool:
-        draft = dict(onboarding.step_data.get("draft") or {})
-        merged = {**draft, **values}
-        if merged == draft:
-            return False
-        onboarding.step_data["draft"] = merged
-        return True
-
-    def _clear_draft(self, onboarding: Onboarding) -> None:
-        self._set(onboarding, draft=None)
-
     def _hand_off(self, context: _Context, reason: str, *, package: str | None = None) -> None:
-        self._set(context.onboarding, handoff_reason=reason)
+        context.progress.handoff_reason = reason
         self._transition(context, Event.HAND_OFF)
-        self._discard_secrets_and_lists(context.uow, context.onboarding)
+        self._discard_secrets_and_lists(context)
         self._publish(context, events.HandedOff, reason=reason, package=package)
 
     @staticmethod
-    def _discard_secrets_and_lists(uow: SqlUnitOfWork, onboarding: Onboarding) -> None:
-        uow.onboardings.erase_pending_token(onboarding)
-        for key in ("companies", "draft", "check"):
-            onboarding.step_data.pop(key, None)
+    def _discard_secrets_and_lists(context: _Context) -> None:
+        context.uow.onboardings.erase_pending_token(context.onboarding)
+        context.progress.discard_lists()
 
     def _check_account(self, credentials: Credentials) -> AccountCheck | ProviderError:
         """The provider's whole check, or the error it ended with."""
@@ -838,41 +673,35 @@ class OnboardingService:
     def _apply_check(
         self, context: _Context, credentials: Credentials, result: AccountCheck | ProviderError
     ) -> None:
-        onboarding = context.onboarding
-        self._set(onboarding, username=credentials.username, credentials_error=None, narrowing=None)
-        if isinstance(result, WrongCredentials):
+        progress = context.progress
+        progress.username = credentials.username
+        progress.credentials_error = None
+        progress.narrowing = False
+        answer = check_answer(result)
+        trigger = flow.event_after_check(context.onboarding.state, answer)
+        if answer is CheckAnswer.WRONG_CREDENTIALS:
+            if trigger is not None:
+                self._transition(context, trigger)
             self._reject_credentials(context, credentials)
-        elif isinstance(result, NoSubscription):
-            self._hand_off(context, "no_subscription", package=NMBRS)
-        elif isinstance(result, ProviderError) and not isinstance(result, NoAccess):
+        elif answer is CheckAnswer.NO_SUBSCRIPTION:
+            self._hand_off(context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS)
+        elif answer is CheckAnswer.UNAVAILABLE:
+            assert isinstance(result, ProviderError)
             # Keep the token (encrypted) so "retry" needs no new paste.
-            context.uow.onboardings.set_pending_token(onboarding, credentials.token)
+            context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
             self._record_failure(context, result)
         else:
-            check = (
-                result
-                if isinstance(result, AccountCheck)
-                else None  # NoAccess: the login sees nothing at all
-            )
+            # NoAccess: the login sees nothing at all.
+            check = result if isinstance(result, AccountCheck) else None
             self._accept_credentials(context, credentials, check)
 
     def _reject_credentials(self, context: _Context, credentials: Credentials) -> None:
-        onboarding = context.onboarding
-        if onboarding.state == State.CREDENTIALS_VERIFIED:
-            self._transition(context, Event.RESET_CREDENTIALS)
+        onboarding, progress = context.onboarding, context.progress
         context.uow.onboardings.erase_pending_token(onboarding)
-        for key in ("companies", "check", "domain", "chosen"):
-            onboarding.step_data.pop(key, None)
-        failures = [
-            datetime.fromisoformat(moment)
-            for moment in onboarding.step_data.get("failed_attempts", [])
-        ]
-        record = flow.register_failed_attempt(failures, context.now)
-        self._set(
-            onboarding,
-            credentials_error="wrong_credentials",
-            failed_attempts=[moment.isoformat() for moment in record.failures],
-        )
+        progress.companies = progress.check = progress.domain = progress.chosen = None
+        record = flow.register_failed_attempt(progress.failures, context.now)
+        progress.credentials_error = "wrong_credentials"
+        progress.failed_attempts = record.failures
         if record.blocked_until is not None:
             onboarding.blocked_until = record.blocked_until
             self._publish(
@@ -892,26 +721,26 @@ class OnboardingService:
     def _record_failure(
         self, context: _Context, error: ProviderError, *, chosen_ids: list[int] | None = None
     ) -> None:
-        self._set(context.onboarding, check={"outcome": "unavailable"})
+        context.progress.check = CheckRecord(CheckOutcome.UNAVAILABLE)
         if chosen_ids is not None:
-            self._save_draft_fields(context.onboarding, {"chosen_ids": chosen_ids})
+            context.progress.save_draft({"chosen_ids": chosen_ids})
         self._publish(context, events.ProviderFailed, error=error.code)
 
     def _accept_credentials(
         self, context: _Context, credentials: Credentials, check: AccountCheck | None
     ) -> None:
-        onboarding = context.onboarding
+        progress = context.progress
         companies = check.companies if check else []
         missing = check.missing_permissions if check else []
-        domain = check.environment.domain if check else onboarding.step_data.get("domain", "")
-        context.uow.onboardings.set_pending_token(onboarding, credentials.token)
-        self._set(
-            onboarding,
-            domain=domain,
-            companies=[[company.id, company.number, company.name] for company in companies],
-            check={"outcome": "ok", "missing_permissions": list(missing)},
-            failed_attempts=[],
+        domain = check.environment.domain if check else progress.domain or ""
+        context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
+        progress.domain = domain
+        progress.companies = tuple(
+            Company(id=company.id, number=company.number, name=company.name)
+            for company in companies
         )
+        progress.check = CheckRecord(CheckOutcome.OK, tuple(missing))
+        progress.failed_attempts = ()
         self._transition(context, Event.VERIFY_CREDENTIALS)
         self._publish(
             context,
@@ -927,55 +756,64 @@ class OnboardingService:
             self._publish(context, events.NoCompaniesVisible, username=credentials.username)
 
     def _complete(self, context: _Context) -> None:
-        uow, onboarding = context.uow, context.onboarding
-        data = onboarding.step_data
+        uow, onboarding, progress = context.uow, context.onboarding, context.progress
         token = uow.onboardings.pending_token(onboarding)
         if token is None:
             raise InvalidInput("the verified token is gone; check the credentials again")
-        chosen = [CompanyRow(**row) for row in data["chosen"]]
-        seen = len(data.get("companies", []))
+        chosen = progress.chosen or ()
+        seen = len(progress.companies or ())
+        username, domain = progress.username or "", progress.domain or ""
         self._transition(context, Event.COMPLETE)
         link = uow.links.create(
             onboarding=onboarding,
-            username=data["username"],
+            username=username,
             token=token,
-            domain=data["domain"],
-            companies=chosen,
+            domain=domain,
+            companies=list(chosen),
             provider=self._provider.name,
         )
-        self._set(
-            onboarding, link_id=link.id, companies_seen=seen, completed_by=context.actor.user_id
-        )
-        self._discard_secrets_and_lists(uow, onboarding)
+        progress.link_id = link.id
+        progress.companies_seen = seen
+        progress.completed_by = context.actor.user_id
+        self._discard_secrets_and_lists(context)
+        assert link.id is not None
         self._publish(
             context,
             events.OnboardingCompleted,
             link_id=link.id,
-            username=data["username"],
-            domain=data["domain"],
-            companies=[_row_dict(row) for row in chosen],
+            username=username,
+            domain=domain,
+            companies=company_dicts(chosen),
             companies_seen=seen,
         )
 
     # --- what to show -----------------------------------------------------------------------
 
-    def _ref(self, onboarding: Onboarding) -> StepRef:
-        return StepRef(onboarding_id=onboarding.id, step=onboarding.step_data.get("step", 0))
+    def _ref(self, context: _Context) -> StepRef:
+        assert context.onboarding.id is not None
+        return StepRef(onboarding_id=context.onboarding.id, step=context.progress.step)
 
     def _outcome(self, context: _Context, *, notice: str | None = None) -> Outcome:
         onboarding, client = context.onboarding, context.client
         return Outcome(
-            screen=screen_for(onboarding, settings=self._settings, now=context.now),
+            screen=screen_for(
+                onboarding.state,
+                context.progress,
+                blocked_until=onboarding.blocked_until,
+                settings=self._screens,
+                now=context.now,
+            ),
             language=client.language,
             client_name=client.name,
-            ref=self._ref(onboarding),
+            ref=self._ref(context),
             notice=notice,
             invite=self._invite_status(onboarding, client) if context.state_changed else None,
         )
 
     def _invite_status(self, onboarding: Onboarding, client: Client) -> InviteStatus:
-        data = onboarding.step_data
+        progress = OnboardingProgress.from_json(onboarding.step_data)
         state = State(onboarding.state)
+        assert onboarding.id is not None
         return InviteStatus(
             onboarding_id=onboarding.id,
             client_name=client.name,
@@ -984,9 +822,9 @@ class OnboardingService:
             message_ts=onboarding.invite_message_ts,
             state=state,
             step_reached=flow.step_reached(state),
-            companies_linked=len(data.get("chosen", [])),
-            completed_by=data.get("completed_by"),
-            handoff_reason=data.get("handoff_reason"),
+            companies_linked=len(progress.chosen or ()),
+            completed_by=progress.completed_by,
+            handoff_reason=progress.handoff_reason,
             support_phone=self._settings.support_phone,
         )
 
@@ -996,13 +834,13 @@ def clean_token(value: str) -> str:
     return "".join(value.split())
 
 
-def search_companies(rows: Iterable[CompanyRow], query: str) -> list[CompanyRow]:
+def search_companies(rows: Iterable[Company], query: str) -> list[Company]:
     """Companies whose name contains the query or whose number starts with it, sorted by name,
     at most MAX_SUGGESTIONS."""
     return _search(((row.id, row.number, row.name) for row in rows), query)
 
 
-def _search(companies: Iterable[Sequence[Any]], query: str) -> list[CompanyRow]:
+def _search(companies: Iterable[Sequence[Any]], query: str) -> list[Company]:
     """The search over stored [id, number, name] triples; rows are built for the best only."""
     needle = query.strip().casefold()
     matches = (
@@ -1011,88 +849,6 @@ def _search(companies: Iterable[Sequence[Any]], query: str) -> list[CompanyRow]:
         if needle in name.casefold() or str(number).startswith(needle)
     )
     return [
-        CompanyRow(id=company_id, number=number, name=name)
+        Company(id=company_id, number=number, name=name)
         for _, number, company_id, name in heapq.nsmallest(MAX_SUGGESTIONS, matches)
     ]
-
-
-def screen_for(onboarding: Onboarding, *, settings: Settings, now: datetime) -> Screen:
-    """The screen of the step reached, from the stored onboarding alone."""
-    data = onboarding.step_data
-    draft = data.get("draft") or {}
-    state = State(onboarding.state)
-    check = data.get("check") or {}
-    if state == State.INVITED:
-        return TermsScreen(
-            terms_url=settings.terms_url,
-            package=draft.get("package"),
-            terms_ticked=bool(draft.get("terms_ticked")),
-        )
-    if state == State.TERMS_ACCEPTED:
-        if flow.is_blocked(onboarding.blocked_until, now):
-            return BlockedScreen(until=onboarding.blocked_until)
-        if check.get("outcome") == "unavailable":
-            return UnavailableScreen()
-        if not data.get("prepared"):
-            return PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS))
-        failures = len(data.get("failed_attempts", []))
-        return CredentialsScreen(
-            username=draft.get("username") or data.get("username"),
-            wrong_credentials=data.get("credentials_error") == "wrong_credentials",
-            attempts_left=flow.MAX_FAILED_ATTEMPTS - failures,
-        )
-    if state == State.CREDENTIALS_VERIFIED:
-        if check.get("outcome") == "unavailable":
-            return UnavailableScreen()
-        if check.get("missing_permissions"):
-            return PermissionsScreen(missing=group_by_service(check["missing_permissions"]))
-        companies = _companies(data)
-        if not companies:
-            return NoCompaniesScreen(username=data.get("username", ""))
-        by_id = {row.id: row for row in companies}
-        preselected = tuple(
-            by_id[company_id] for company_id in draft.get("chosen_ids", []) if company_id in by_id
-        )
-        return CompanyChoiceScreen(
-            companies=companies, preselected=preselected, narrowing=bool(data.get("narrowing"))
-        )
-    if state == State.COMPANIES_CHOSEN:
-        chosen = tuple(CompanyRow(**row) for row in data.get("chosen", []))
-        chosen_ids = {row.id for row in chosen}
-        companies = _companies(data)
-        return OverAccessScreen(
-            seen=len(companies),
-            chosen=chosen,
-            not_chosen=tuple(row for row in companies if row.id not in chosen_ids),
-        )
-    if state == State.COMPLETED:
-        return CompletedScreen(
-            companies=tuple(CompanyRow(**row) for row in data.get("chosen", [])),
-            domain=data.get("domain", ""),
-        )
-    if state == State.HANDOFF:
-        return HandoffScreen(
-            reason=data.get("handoff_reason", "package_not_listed"),
-            support_phone=settings.support_phone,
-        )
-    return EndedScreen(state=state)
-
-
-def _ready_to_choose(data: dict[str, Any]) -> bool:
-    check = data.get("check") or {}
-    return (
-        check.get("outcome") == "ok"
-        and not check.get("missing_permissions")
-        and bool(data.get("companies"))
-    )
-
-
-def _companies(data: dict[str, Any]) -> tuple[CompanyRow, ...]:
-    return tuple(
-        CompanyRow(id=company_id, number=number, name=name)
-        for company_id, number, name in data.get("companies", [])
-    )
-
-
-def _row_dict(row: CompanyRow) -> dict[str, Any]:
-    return {"id": row.id, "number": row.number, "name": row.name, "guid": row.guid}

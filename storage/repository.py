@@ -53,6 +53,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
+from bot.core.flow import END_STATES
 from storage.crypto import EncryptionKeyError, TokenCipher
 from storage.models import (
     AuditEvent,
@@ -65,7 +66,7 @@ from storage.models import (
 )
 
 # States an onboarding never leaves. Everything else is "open".
-CLOSED_STATES = frozenset({"completed", "handoff", "cancelled", "expired", "unlinked"})
+CLOSED_STATES = frozenset(state.value for state in END_STATES)
 
 # Audit detail keys that would name a secret; refused so a token cannot slip into the trail.
 SECRET_DETAIL_KEYS = frozenset({"token", "api_token", "password", "secret", "pending_token"})

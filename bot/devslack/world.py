@@ -184,7 +184,7 @@ def surface_text(node: Any) -> str:
 
 
 @dataclass
-class Trigger:
+class Event:
     id: str
     user: str
     issued_at: float
@@ -243,7 +243,7 @@ class World:
         self.views: dict[str, View] = {}
         self.stacks: dict[str, list[str]] = {}
         self.homes: dict[str, str] = {}
-        self.triggers: dict[str, Trigger] = {}
+        self.triggers: dict[str, Event] = {}
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.response_targets: dict[str, ResponseTarget] = {}
@@ -490,10 +490,10 @@ class World:
     def issue_trigger(self, user_id: str) -> str:
         with self.lock:
             trigger_id = f"{int(time.time())}.{len(self.triggers) + 1}.{secrets.token_hex(8)}"
-            self.triggers[trigger_id] = Trigger(trigger_id, user_id, self.now())
+            self.triggers[trigger_id] = Event(trigger_id, user_id, self.now())
             return trigger_id
 
-    def _exchange(self, trigger_id: str | None) -> Trigger:
+    def _exchange(self, trigger_id: str | None) -> Event:
         trigger = self.triggers.get(trigger_id or "")
         if trigger is None:
             raise SlackError("invalid_trigger_id")

@@ -34,15 +34,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.service import (
-    Actor,
-    ErrorScreen,
-    InvalidInput,
-    InviteStatus,
-    MembershipUnknown,
-    OnboardingService,
-    Outcome,
-)
+from bot.core.model import Actor, InvalidInput, InviteStatus
+from bot.core.screens import ErrorScreen, Outcome
+from bot.service import MembershipUnknown, OnboardingService
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.invite import invite_message
 from bot.slack.views.onboarding import draft_of, read_form, render, working_view

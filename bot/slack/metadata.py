@@ -13,8 +13,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from bot.core.model import StepRef
 from bot.i18n import resolve_language
-from bot.service import StepRef
 
 MAC_LENGTH = 16
 

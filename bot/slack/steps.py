@@ -27,8 +27,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.model import Actor, Company, StepRef
+from bot.core.screens import Outcome
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.service import Actor, CompanyRow, Outcome, StepRef
 from bot.slack.conversation import (
     actor_from,
     answer_submission,
@@ -94,7 +95,7 @@ async def suggest_companies(
     body: dict[str, Any],
     *,
     signer: MetadataSigner,
-    suggest: Callable[[int, Actor, str], Sequence[CompanyRow]],
+    suggest: Callable[[int, Actor, str], Sequence[Company]],
     timeout: float,
 ) -> None:
     metadata = signer.verify((body.get("view") or {}).get("private_metadata"))

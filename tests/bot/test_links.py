@@ -16,11 +16,22 @@ from typer.testing import CliRunner
 from bot.bootstrap import build_container
 from bot.cli import app
 from bot.clock import SystemClock
-from bot.events import EventBus
-from bot.flow import State
+from bot.core.events import EventBus, LinkNeedsRelink
+from bot.core.flow import State
+from bot.core.model import Actor, StepRef
+from bot.core.screens import (
+    BlockedScreen,
+    CompanyChoiceScreen,
+    CompletedScreen,
+    CredentialsScreen,
+    EndedScreen,
+    OverAccessScreen,
+    PermissionsScreen,
+    RefusedScreen,
+    RelinkFirstScreen,
+)
 from bot.links import (
     ALREADY_ENDED,
-    LINK_NEEDS_RELINK,
     MARKED,
     RECOVERED,
     REFUSED,
@@ -30,25 +41,12 @@ from bot.links import (
     VERIFIED,
     LinkMaintenance,
     LinkService,
-    RelinkFirstScreen,
     link_jobs,
 )
 from bot.manager import ManagerTools, job_scheduler
 from bot.reports import status_reports
 from bot.schedule import reminder_policy, working_calendar
-from bot.service import (
-    Actor,
-    BlockedScreen,
-    CompanyChoiceScreen,
-    CompletedScreen,
-    CredentialsScreen,
-    EndedScreen,
-    OnboardingService,
-    OverAccessScreen,
-    PermissionsScreen,
-    RefusedScreen,
-    StepRef,
-)
+from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.views.links import ACTION_RELINK, link_messages
 from nmbrs.provider import Company
@@ -259,7 +257,7 @@ def test_a_revoked_token_marks_the_link_and_is_reported_once(world):
     assert "Bakkerij de Vries" in report.payload["text"] and "ingetrokken" in report.payload["text"]
     [request] = world.outbox(channel=CHANNEL)
     assert ACTION_RELINK in str(request.payload["blocks"])
-    assert len(world.audit(LINK_NEEDS_RELINK)) == 1
+    assert len(world.audit(LinkNeedsRelink.kind)) == 1
 
 
 def test_a_link_still_broken_another_way_is_kept_up_to_date_without_a_new_report(world):

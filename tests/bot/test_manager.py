@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clock import SystemClock, WorkingCalendar
-from bot.events import EventBus
-from bot.flow import IllegalTransition
+from bot.core.events import EventBus
+from bot.core.flow import IllegalTransition
+from bot.core.model import StartRequest
 from bot.i18n import catalogue
 from bot.manager import (
     REFUSED_EXTERNAL,
@@ -26,7 +27,6 @@ from bot.manager import (
     ManagerGate,
     ManagerTools,
     SlackPerson,
-    StartRequest,
     refusal_reason,
     scheduled_jobs,
 )

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-import bot.events as events
+import bot.core.events as events
 from bot.clock import WorkingCalendar
-from bot.events import EventBus, OnboardingEvent
+from bot.core.events import EventBus, OnboardingEvent
 from bot.reports import StatusReports, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
 from storage.crypto import TokenCipher, generate_key
@@ -87,6 +87,11 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
     events.AccessRefused: (
         {"actor": "U0STRANGER", "user_team_id": "T0CUSTOMER", "reason": "not_a_member"},
         ["<@U0STRANGER>", "geweigerd"],
+    ),
+    events.InviteResent: ({"actor": "U0MANAGER"}, ["opnieuw geplaatst", "<@U0MANAGER>"]),
+    events.LinkUnlinked: (
+        {"link_id": 7, "actor": "U0MANAGER"},
+        ["koppeling verbroken door <@U0MANAGER>"],
     ),
 }
 

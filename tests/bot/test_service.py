@@ -8,33 +8,29 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import events
-from bot.events import EventBus
-from bot.flow import State
-from bot.service import (
+from bot.core import events
+from bot.core.events import EventBus
+from bot.core.flow import State
+from bot.core.model import Actor, InvalidInput, StepRef
+from bot.core.model import Company as CompanyRow
+from bot.core.screens import (
     NOTICE_ALREADY_DONE,
-    Actor,
     BlockedScreen,
     CompanyChoiceScreen,
-    CompanyListCache,
-    CompanyRow,
     CompletedScreen,
     CredentialsScreen,
     EndedScreen,
     ErrorScreen,
     HandoffScreen,
-    InvalidInput,
     NoCompaniesScreen,
-    OnboardingService,
     OverAccessScreen,
     PermissionsScreen,
     PreparationScreen,
     RefusedScreen,
-    StepRef,
     TermsScreen,
     UnavailableScreen,
-    search_companies,
 )
+from bot.service import CompanyListCache, OnboardingService, search_companies
 from bot.settings import Settings
 from nmbrs.provider import (
     AccountCheck,

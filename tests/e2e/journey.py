@@ -13,11 +13,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import Container, build_container, create_asgi_app_for
+from bot.core.events import OnboardingEvent
+from bot.core.model import InviteStatus
 from bot.devslack import DevSlack, SlackUser, serve_asgi
 from bot.devslack.world import View
-from bot.events import OnboardingEvent
 from bot.i18n import LANGUAGES, catalogue
-from bot.service import InviteStatus
 from bot.settings import Settings
 from bot.slack.conversation import post_invite
 from bot.slack.views.invite import ACTION_START

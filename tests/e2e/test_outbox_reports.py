@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.core.events import OnboardingEvent
 from bot.devslack import DevSlack, SlackUser
 from bot.devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
-from bot.events import OnboardingEvent
 from bot.manager import manager_tools
 from bot.reports import UNREPORTED_KINDS
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK

@@ -24,6 +24,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock, WorkingCalendar
+from bot.core.model import InviteStatus, StartRequest
 from bot.manager import (
     ChannelInfo,
     InviteDesk,
@@ -32,11 +33,10 @@ from bot.manager import (
     ManagerTools,
     OnboardingEnded,
     SlackPerson,
-    StartRequest,
     manager_tools,
 )
 from bot.schedule import working_calendar
-from bot.service import InviteStatus, OnboardingService
+from bot.service import OnboardingService
 from bot.slack.conversation import new_external_id, post_invite, replace_view
 from bot.slack.views.manager import (
     ACTION_REPLACE,

@@ -19,7 +19,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.flow import IllegalTransition
+from bot.core.flow import IllegalTransition
 from bot.manager import InviteFailed, OnboardingEnded
 from bot.slack.conversation import refresh_invite
 from bot.slack.listeners.commands import ManagerSlack

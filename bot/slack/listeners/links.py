@@ -23,9 +23,11 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.model import Actor
+from bot.core.screens import Outcome
 from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
 from bot.links import ALREADY_ENDED, StopResult
-from bot.service import Actor, Outcome, clean_token
+from bot.service import clean_token
 from bot.slack.conversation import (
     actor_from,
     refresh_invite,

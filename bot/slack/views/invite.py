@@ -14,9 +14,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.flow import OPEN_STATES, State
+from bot.core.flow import OPEN_STATES, State
+from bot.core.model import InviteStatus
 from bot.i18n import catalogue
-from bot.service import InviteStatus
 from bot.slack.views.links import link_actions, stop_button
 from bot.slack.views.onboarding import escape
 

@@ -27,24 +27,22 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.flow import State
-from bot.i18n import Catalogue, catalogue
-from bot.links import (
-    LINK_COMPANIES_CHANGED,
-    LINK_NEEDS_RELINK,
-    LINK_OVER_ACCESS_WARNED,
-    LINK_RECOVERED,
-    LINK_RELINKED,
-    LINK_REMOVED_BY_CUSTOMER,
-    ONBOARDING_STOPPED_BY_CUSTOMER,
-    REASON_COMPANIES_GONE,
-    REASON_PERMISSIONS_MISSING,
+from bot.core.events import (
+    LinkCompaniesChanged,
     LinkEvent,
-    RelinkFirstScreen,
-    StaleScreen,
+    LinkNeedsRelink,
+    LinkOverAccessWarned,
+    LinkRecovered,
+    LinkRelinked,
+    LinkRemovedByCustomer,
+    OnboardingStoppedByCustomer,
 )
+from bot.core.flow import State
+from bot.core.link_flow import REASON_COMPANIES_GONE, REASON_PERMISSIONS_MISSING
+from bot.core.model import InviteStatus
+from bot.core.screens import CredentialsScreen, Outcome, RelinkFirstScreen, StaleScreen
+from bot.i18n import Catalogue, catalogue
 from bot.outbox import Message
-from bot.service import CredentialsScreen, InviteStatus, Outcome
 from bot.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
@@ -233,12 +231,12 @@ class LinkMessages:
         self.texts = catalogue(language)
 
     def messages_for(self, event: LinkEvent) -> list[Message]:
-        if event.kind in (ONBOARDING_STOPPED_BY_CUSTOMER, LINK_REMOVED_BY_CUSTOMER):
+        if event.kind in (OnboardingStoppedByCustomer.kind, LinkRemovedByCustomer.kind):
             return self._manager_message(event)
         messages = [self._report(event)] if self.status_channel else []
-        if event.kind == LINK_NEEDS_RELINK:
+        if event.kind == LinkNeedsRelink.kind:
             messages.append(self._relink_request(event))
-        elif event.kind in (LINK_RELINKED, LINK_RECOVERED) and event.notice_ts:
+        elif event.kind in (LinkRelinked.kind, LinkRecovered.kind) and event.notice_ts:
             messages.append(self._request_settled(event))
         return messages
 
@@ -254,10 +252,10 @@ class LinkMessages:
             "added": _short_list(texts, (escape(name) for name in event.added)) or "-",
             "removed": _short_list(texts, (escape(name) for name in event.removed)) or "-",
         }
-        if event.kind == LINK_NEEDS_RELINK:
+        if event.kind == LinkNeedsRelink.kind:
             values["reason"] = _reason(texts, event.reason or "", event)
         text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
-        if event.kind == LINK_RELINKED and event.removed:
+        if event.kind == LinkRelinked.kind and event.removed:
             text += " " + texts.text("links.report.relinked_dropped", removed=values["removed"])
         return Message(kind=f"report.{event.kind}", channel=self.status_channel, text=text)
 
@@ -291,7 +289,7 @@ class LinkMessages:
     def _request_settled(self, event: LinkEvent) -> Message:
         """The relink request redrawn without its button once the link works again."""
         texts = catalogue(event.language)
-        key = "relinked" if event.kind == LINK_RELINKED else "recovered"
+        key = "relinked" if event.kind == LinkRelinked.kind else "recovered"
         text = texts.text(f"links.channel.{key}", user=event.actor)
         return Message(
             kind="link_notice_update",
@@ -305,7 +303,7 @@ class LinkMessages:
     def _manager_message(self, event: LinkEvent) -> list[Message]:
         if not event.manager or not _is_user(event.manager):
             return []
-        key = "stopped" if event.kind == ONBOARDING_STOPPED_BY_CUSTOMER else "removed"
+        key = "stopped" if event.kind == OnboardingStoppedByCustomer.kind else "removed"
         text = self.texts.text(
             f"links.manager.{key}",
             actor=self._actor(event.actor),
@@ -331,11 +329,11 @@ def _is_user(actor: str) -> bool:
 
 
 _REPORT_KEYS = {
-    LINK_NEEDS_RELINK: "needs_relink",
-    LINK_RECOVERED: "recovered",
-    LINK_RELINKED: "relinked",
-    LINK_COMPANIES_CHANGED: "companies_changed",
-    LINK_OVER_ACCESS_WARNED: "over_access",
+    LinkNeedsRelink.kind: "needs_relink",
+    LinkRecovered.kind: "recovered",
+    LinkRelinked.kind: "relinked",
+    LinkCompaniesChanged.kind: "companies_changed",
+    LinkOverAccessWarned.kind: "over_access",
 }
 
 

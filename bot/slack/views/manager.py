@@ -27,17 +27,16 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.clock import WorkingCalendar
-from bot.flow import MAIN_LINE
+from bot.core.flow import MAIN_LINE
+from bot.core.model import InviteStatus, StartRequest
 from bot.i18n import LANGUAGES, Catalogue, catalogue
 from bot.manager import (
     ALREADY_RUNNING,
     BOT_NOT_IN_CHANNEL,
     POST_FAILED,
-    StartRequest,
     StartResult,
 )
 from bot.reports import OnboardingSummary, escape
-from bot.service import InviteStatus
 
 CALLBACK_START = "manager_start"
 CALLBACK_RESULT = "manager_result"

@@ -31,14 +31,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.flow import MAX_FAILED_ATTEMPTS
-from bot.i18n import Catalogue, catalogue
-from bot.service import (
-    MIN_QUERY_LENGTH,
-    PACKAGES,
+from bot.core.flow import MAX_FAILED_ATTEMPTS, PACKAGES
+from bot.core.model import Company
+from bot.core.screens import (
     BlockedScreen,
     CompanyChoiceScreen,
-    CompanyRow,
     CompletedScreen,
     CredentialsScreen,
     EndedScreen,
@@ -53,6 +50,8 @@ from bot.service import (
     TermsScreen,
     UnavailableScreen,
 )
+from bot.i18n import Catalogue, catalogue
+from bot.service import MIN_QUERY_LENGTH
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
 NMBRS_URL = "https://www.nmbrs.com/"
@@ -139,7 +138,7 @@ def _modal(
     )
 
 
-def company_option(texts: Catalogue, company: CompanyRow) -> Option:
+def company_option(texts: Catalogue, company: Company) -> Option:
     label = texts.text("customer.companies.option", name=company.name, number=company.number)
     if len(label) > OPTION_TEXT_LIMIT:
         overflow = len(label) - OPTION_TEXT_LIMIT + 1
@@ -148,13 +147,13 @@ def company_option(texts: Catalogue, company: CompanyRow) -> Option:
     return Option(value=str(company.id), text=_shorten(label, OPTION_TEXT_LIMIT))
 
 
-def company_options(language: str, companies: Sequence[CompanyRow]) -> list[dict]:
+def company_options(language: str, companies: Sequence[Company]) -> list[dict]:
     """Options for a block_suggestion answer."""
     texts = catalogue(language)
     return [company_option(texts, company).to_dict() for company in companies]
 
 
-def _company_lines(texts: Catalogue, companies: Sequence[CompanyRow], more_key: str) -> str:
+def _company_lines(texts: Catalogue, companies: Sequence[Company], more_key: str) -> str:
     lines = [
         f"• {escape(_shorten(company.name, NAME_IN_LIST_LIMIT))} ({company.number})"
         for company in companies[:LISTED_COMPANIES]

@@ -4,28 +4,27 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.devslack.blockkit import message_problems, view_problems
-from bot.flow import State
-from bot.service import (
+from bot.core.flow import State
+from bot.core.model import Company as CompanyRow
+from bot.core.model import InviteStatus, StepRef
+from bot.core.screens import (
     BlockedScreen,
     CompanyChoiceScreen,
-    CompanyRow,
     CompletedScreen,
     CredentialsScreen,
     EndedScreen,
     ErrorScreen,
     HandoffScreen,
-    InviteStatus,
     NoCompaniesScreen,
     Outcome,
     OverAccessScreen,
     PermissionsScreen,
     PreparationScreen,
     RefusedScreen,
-    StepRef,
     TermsScreen,
     UnavailableScreen,
 )
+from bot.devslack.blockkit import message_problems, view_problems
 from bot.slack.views import onboarding as views
 from bot.slack.views.invite import ACTION_START, invite_message, parse_start_value
 from nmbrs.provider import REQUIRED_PERMISSIONS, group_by_service

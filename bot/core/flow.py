@@ -1,8 +1,10 @@
-"""The onboarding state machine and the pure rules around it.
+"""The onboarding state machine: which trigger leads where, which step may run from which
+state, and the guards that choose the trigger (package, provider answer, over-access, too many
+wrong tokens).
 
-No Slack, no storage, no clock: callers pass the moment in. `bot.service` is the only caller
-that changes an onboarding; it applies one transition per use case (sometimes two in the same
-transaction, e.g. choosing companies without over-access goes on to completion).
+No chat tool, no storage, no clock: callers pass the moment in. The onboarding use cases
+(`bot.usecases.onboarding`) apply one transition per step, sometimes two in the same
+transaction (choosing companies without over-access goes on to completion).
 
     invited ─accept_terms─▶ terms_accepted ─verify_credentials─▶ credentials_verified
        │                          │  ◀──────reset_credentials───────│  ▲ (check again)
@@ -92,17 +94,17 @@ class IllegalTransition(Exception):
         super().__init__(f"cannot {event.value} an onboarding that is {state.value}")
 
 
-def next_state(state: State | str, event: Event) -> State:
-    """The state after `event`, or IllegalTransition."""
+def next_state(state: State | str, trigger: Event) -> State:
+    """The state after `trigger`, or IllegalTransition."""
     current = State(state)
     try:
-        return TRANSITIONS[(current, event)]
+        return TRANSITIONS[(current, trigger)]
     except KeyError:
-        raise IllegalTransition(current, event) from None
+        raise IllegalTransition(current, trigger) from None
 
 
-def allows(state: State | str, event: Event) -> bool:
-    return (State(state), event) in TRANSITIONS
+def allows(state: State | str, trigger: Event) -> bool:
+    return (State(state), trigger) in TRANSITIONS
 
 
 def step_reached(state: State | str) -> int | None:
@@ -111,16 +113,92 @@ def step_reached(state: State | str) -> int | None:
     return MAIN_LINE.index(current) + 1 if current in MAIN_LINE else None
 
 
-def is_past(state: State | str, step_state: State) -> bool:
-    """Whether the onboarding already moved on along the main line from `step_state`.
+# --- which step may run from which state ----------------------------------------------------
 
-    A replayed or double submission of a step finds the onboarding past it, and is answered
-    with the current screen instead of being applied twice.
-    """
+
+class Step(StrEnum):
+    """The steps a customer's view can submit (also the name in the idempotency record)."""
+
+    TERMS = "terms"
+    PREPARATION = "preparation"
+    CREDENTIALS = "credentials"
+    CHECK_AGAIN = "check_again"
+    COMPANIES = "companies"
+    CONFIRM_OVER_ACCESS = "confirm_over_access"
+    NARROW_FILTER = "narrow_filter"
+
+
+STEPS: dict[Step, frozenset[State]] = {
+    Step.TERMS: frozenset({State.INVITED}),
+    Step.PREPARATION: frozenset({State.TERMS_ACCEPTED}),
+    Step.CREDENTIALS: frozenset({State.TERMS_ACCEPTED}),
+    # After Nmbrs failed (token kept unverified) or after fixing permissions or the filter.
+    Step.CHECK_AGAIN: frozenset({State.TERMS_ACCEPTED, State.CREDENTIALS_VERIFIED}),
+    Step.COMPANIES: frozenset({State.CREDENTIALS_VERIFIED}),
+    Step.CONFIRM_OVER_ACCESS: frozenset({State.COMPANIES_CHOSEN}),
+    Step.NARROW_FILTER: frozenset({State.COMPANIES_CHOSEN}),
+}
+
+
+def may_run(step: Step, state: State | str) -> bool:
+    return State(state) in STEPS[step]
+
+
+# --- guards: which trigger a step's input leads to ------------------------------------------
+
+# Payroll packages offered on the start screen; all but Nmbrs are handed to a person.
+NMBRS = "nmbrs"
+NOT_LISTED = "not_listed"
+PACKAGES: tuple[str, ...] = (
+    NMBRS,
+    "loket",
+    "afas",
+    "visma_raet",
+    "adp",
+    "exact",
+    "sdb",
+    NOT_LISTED,
+)
+
+# Why an onboarding went to a person.
+HANDOFF_NOT_LISTED = "package_not_listed"
+HANDOFF_OTHER_PACKAGE = "other_package"
+HANDOFF_NO_SUBSCRIPTION = "no_subscription"
+
+
+def handoff_for_package(package: str) -> str | None:
+    """None for Nmbrs (the flow goes on); else why a person takes over."""
+    if package == NMBRS:
+        return None
+    return HANDOFF_NOT_LISTED if package == NOT_LISTED else HANDOFF_OTHER_PACKAGE
+
+
+class CheckAnswer(StrEnum):
+    """What the payroll provider said to a credential check."""
+
+    VERIFIED = "verified"
+    NO_ACCESS = "no_access"  # a valid login that sees nothing at all
+    WRONG_CREDENTIALS = "wrong_credentials"
+    NO_SUBSCRIPTION = "no_subscription"
+    UNAVAILABLE = "unavailable"  # the provider failed; the customer can retry
+
+
+def event_after_check(state: State | str, answer: CheckAnswer) -> Event | None:
+    """The transition a check's answer causes (None: the state stays, the screen says why)."""
     current = State(state)
-    if current not in MAIN_LINE:
-        return False
-    return MAIN_LINE.index(current) > MAIN_LINE.index(step_state)
+    if answer is CheckAnswer.NO_SUBSCRIPTION:
+        return Event.HAND_OFF
+    if answer is CheckAnswer.WRONG_CREDENTIALS:
+        return Event.RESET_CREDENTIALS if current == State.CREDENTIALS_VERIFIED else None
+    if answer is CheckAnswer.UNAVAILABLE:
+        return None
+    return Event.VERIFY_CREDENTIALS
+
+
+def keeps_token(answer: CheckAnswer) -> bool:
+    """Whether the checked token is kept (encrypted): when it works, and when the provider
+    failed so that "retry" needs no new paste."""
+    return answer not in (CheckAnswer.WRONG_CREDENTIALS, CheckAnswer.NO_SUBSCRIPTION)
 
 
 # --- brute-force guard --------------------------------------------------------------------
@@ -174,3 +252,8 @@ def over_access(seen_ids: Sequence[int], chosen_ids: Iterable[int]) -> OverAcces
     if not not_chosen:
         return None
     return OverAccess(seen=len(seen_ids), chosen=len(chosen), not_chosen_ids=not_chosen)
+
+
+def event_after_choice(found: OverAccess | None) -> Event | None:
+    """Completion at once when the login sees only what was chosen; else the confirmation."""
+    return Event.COMPLETE if found is None else None

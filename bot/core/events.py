@@ -1,9 +1,11 @@
-"""Status events: what happened in an onboarding, for reports and the account manager.
+"""What happened, as one family of events: in an onboarding, to a link, and by an account
+manager. Reports and notices are made from them; every event is kept in the audit trail under
+its `kind`.
 
 A use case publishes events through the `EventBus` inside its unit of work, before it commits.
 Subscribers run in that same transaction (`subscriber(uow, event)`), so a report is written
 exactly when the change it reports is committed, and a replayed or refused request (which
-commits nothing) reports nothing. Every event is also kept in the audit trail under its `kind`.
+commits nothing) reports nothing.
 
 Events carry no secrets: never a token, only names, counts and ids.
 """
@@ -34,16 +36,32 @@ class UnitOfWorkWithAudit(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OnboardingEvent:
-    """Base of every status event. `actor` is the Slack user id (or "system")."""
+class DomainEvent:
+    """Base of every event. `actor` is the chat user id (or "system")."""
 
     kind: ClassVar[str]
     onboarding_id: int
-    client_id: int
     client_name: str
     channel_id: str
     actor: str
     at: datetime
+
+    def audit_link_id(self) -> int | None:
+        """The link the audit entry is filed under (link events only)."""
+        return None
+
+    def detail(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+# --- the onboarding ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingEvent(DomainEvent):
+    """Something in an onboarding; the status reports are made of these."""
+
+    client_id: int
 
     def detail(self) -> dict[str, Any]:
         """The event's own fields (besides the common ones), JSON-ready."""
@@ -184,11 +202,94 @@ class AccessRefused(OnboardingEvent):
     reason: str  # "not_a_member" or "wrong_channel"
 
 
-Subscriber = Callable[[Any, OnboardingEvent], None]
+# --- by the account manager -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InviteResent(OnboardingEvent):
+    kind = "invite_resent"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkUnlinked(OnboardingEvent):
+    kind = "link_unlinked"
+    link_id: int
+
+
+# --- the link after the onboarding ----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkEvent(DomainEvent):
+    """Something that happened to a link or, from the customer, to an onboarding; the link
+    notices (status channel, client's channel, the account manager) are made of these."""
+
+    link_id: int | None
+    language: str
+    manager: str | None = None
+    reason: str | None = None
+    missing_permissions: tuple[str, ...] = ()
+    companies_gone: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    companies_seen: int = 0
+    # The client-channel notice asking for a relink: its outbox key, and its ts once sent.
+    notice_key: str | None = None
+    notice_ts: str | None = None
+
+    def audit_link_id(self) -> int | None:
+        return self.link_id
+
+    def detail(self) -> dict[str, Any]:
+        common = {"onboarding_id", "link_id", "actor", "at", "language", "notice_ts"}
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self).items()
+            if key not in common and value not in (None, (), 0)
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkNeedsRelink(LinkEvent):
+    kind = "link_needs_relink"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkRecovered(LinkEvent):
+    kind = "link_recovered"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkRelinked(LinkEvent):
+    kind = "link_relinked"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCompaniesChanged(LinkEvent):
+    kind = "link_companies_changed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkOverAccessWarned(LinkEvent):
+    kind = "link_over_access_warned"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardingStoppedByCustomer(LinkEvent):
+    kind = "onboarding_stopped_by_customer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkRemovedByCustomer(LinkEvent):
+    kind = "link_removed_by_customer"
+
+
+Subscriber = Callable[[Any, DomainEvent], None]
 
 
 class EventBus:
-    """Delivers events to subscribers inside the publishing unit of work."""
+    """Audits every event and hands it to the subscribers, inside the publishing unit of work."""
 
     def __init__(self, subscribers: list[Subscriber] | None = None):
         self._subscribers: list[Subscriber] = list(subscribers or [])
@@ -196,11 +297,12 @@ class EventBus:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def publish(self, uow: UnitOfWorkWithAudit, event: OnboardingEvent) -> None:
+    def publish(self, uow: UnitOfWorkWithAudit, event: DomainEvent) -> None:
         uow.audit.record(
             event.kind,
             actor=event.actor,
             onboarding_id=event.onboarding_id,
+            link_id=event.audit_link_id(),
             detail=event.detail(),
             at=event.at,
         )

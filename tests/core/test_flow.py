@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import flow
-from bot.flow import END_STATES, OPEN_STATES, Event, IllegalTransition, State
+from bot.core import flow
+from bot.core.flow import END_STATES, OPEN_STATES, Event, IllegalTransition, State
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
@@ -79,13 +79,6 @@ def test_the_step_reached_counts_along_the_main_line():
     assert flow.step_reached(State.HANDOFF) is None
 
 
-def test_a_step_is_past_once_the_onboarding_moved_on_along_the_main_line():
-    assert flow.is_past(State.TERMS_ACCEPTED, State.INVITED)
-    assert flow.is_past(State.COMPLETED, State.CREDENTIALS_VERIFIED)
-    assert not flow.is_past(State.CREDENTIALS_VERIFIED, State.CREDENTIALS_VERIFIED)
-    assert not flow.is_past(State.CANCELLED, State.INVITED)
-
-
 def test_four_wrong_tokens_within_an_hour_leave_one_attempt():
     failures = [NOW - timedelta(minutes=minutes) for minutes in (30, 20, 10)]
     record = flow.register_failed_attempt(failures, NOW)
@@ -115,3 +108,43 @@ def test_over_access_lists_the_companies_seen_but_not_chosen():
 
 def test_choosing_every_visible_company_is_no_over_access():
     assert flow.over_access([1, 2, 3], [3, 2, 1]) is None
+
+
+def test_each_step_runs_only_from_its_states():
+    assert flow.may_run(flow.Step.TERMS, State.INVITED)
+    assert not flow.may_run(flow.Step.TERMS, State.TERMS_ACCEPTED)
+    assert flow.may_run(flow.Step.CHECK_AGAIN, State.TERMS_ACCEPTED)
+    assert flow.may_run(flow.Step.CHECK_AGAIN, State.CREDENTIALS_VERIFIED)
+    assert not flow.may_run(flow.Step.COMPANIES, State.COMPANIES_CHOSEN)
+    assert set(flow.STEPS) == set(flow.Step)
+
+
+def test_only_nmbrs_goes_on_every_other_package_goes_to_a_person():
+    assert flow.handoff_for_package(flow.NMBRS) is None
+    assert flow.handoff_for_package("afas") == flow.HANDOFF_OTHER_PACKAGE
+    assert flow.handoff_for_package(flow.NOT_LISTED) == flow.HANDOFF_NOT_LISTED
+
+
+@pytest.mark.parametrize(
+    ("state", "answer", "event"),
+    [
+        (State.TERMS_ACCEPTED, flow.CheckAnswer.VERIFIED, Event.VERIFY_CREDENTIALS),
+        (State.TERMS_ACCEPTED, flow.CheckAnswer.NO_ACCESS, Event.VERIFY_CREDENTIALS),
+        (State.TERMS_ACCEPTED, flow.CheckAnswer.WRONG_CREDENTIALS, None),
+        (State.CREDENTIALS_VERIFIED, flow.CheckAnswer.WRONG_CREDENTIALS, Event.RESET_CREDENTIALS),
+        (State.CREDENTIALS_VERIFIED, flow.CheckAnswer.NO_SUBSCRIPTION, Event.HAND_OFF),
+        (State.CREDENTIALS_VERIFIED, flow.CheckAnswer.UNAVAILABLE, None),
+    ],
+)
+def test_the_providers_answer_decides_the_next_state(state, answer, event):
+    assert flow.event_after_check(state, answer) is event
+
+
+def test_a_provider_failure_keeps_the_token_a_wrong_one_does_not():
+    assert flow.keeps_token(flow.CheckAnswer.UNAVAILABLE)
+    assert not flow.keeps_token(flow.CheckAnswer.WRONG_CREDENTIALS)
+
+
+def test_choosing_everything_the_login_sees_completes_at_once():
+    assert flow.event_after_choice(flow.over_access([1, 2], [1, 2])) is Event.COMPLETE
+    assert flow.event_after_choice(flow.over_access([1, 2, 3], [1, 2])) is None

@@ -1,0 +1,202 @@
+"""The link after the onboarding: its status, and the stages of a relink or a change of
+companies, each as a table.
+
+Link status:
+
+    active ─mark─▶ needs_relink ─recover (it works again) / relink─▶ active
+       └──────────────┴─unlink─▶ unlinked
+
+A relink or company change is a session kept with the onboarding (`LinkSession`); every step of
+it may run from some stages only (`LINK_STEPS`), and every move goes to a stage the table allows
+from the current one (`STAGE_MOVES`). Anything else raises `IllegalLinkStep`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.core.progress import LinkSession, SessionKind
+
+__all__ = ["LinkSession", "SessionKind"]
+
+
+class LinkStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_RELINK = "needs_relink"
+    UNLINKED = "unlinked"
+
+
+class LinkMove(StrEnum):
+    MARK = "mark"  # a verification found the link broken
+    REMARK = "remark"  # found broken again: its problem is brought up to date
+    RECOVER = "recover"  # it works again by itself (permissions switched back on)
+    RELINK = "relink"  # the customer entered working credentials
+    UNLINK = "unlink"
+
+
+STATUS_MOVES: dict[tuple[LinkStatus, LinkMove], LinkStatus] = {
+    (LinkStatus.ACTIVE, LinkMove.MARK): LinkStatus.NEEDS_RELINK,
+    (LinkStatus.NEEDS_RELINK, LinkMove.REMARK): LinkStatus.NEEDS_RELINK,
+    (LinkStatus.NEEDS_RELINK, LinkMove.RECOVER): LinkStatus.ACTIVE,
+    (LinkStatus.ACTIVE, LinkMove.RELINK): LinkStatus.ACTIVE,
+    (LinkStatus.NEEDS_RELINK, LinkMove.RELINK): LinkStatus.ACTIVE,
+    (LinkStatus.ACTIVE, LinkMove.UNLINK): LinkStatus.UNLINKED,
+    (LinkStatus.NEEDS_RELINK, LinkMove.UNLINK): LinkStatus.UNLINKED,
+}
+
+
+class IllegalLinkMove(Exception):
+    """A status move the link's status does not allow; nothing was changed."""
+
+    def __init__(self, status: LinkStatus, move: LinkMove):
+        self.status = status
+        self.move = move
+        super().__init__(f"cannot {move.value} a link that is {status.value}")
+
+
+def next_status(status: LinkStatus | str, move: LinkMove) -> LinkStatus:
+    current = LinkStatus(status)
+    try:
+        return STATUS_MOVES[(current, move)]
+    except KeyError:
+        raise IllegalLinkMove(current, move) from None
+
+
+# Why a link needs relinking.
+REASON_WRONG_CREDENTIALS = "wrong_credentials"
+REASON_PERMISSIONS_MISSING = "permissions_missing"
+REASON_COMPANIES_GONE = "companies_gone"
+REASON_NO_SUBSCRIPTION = "no_subscription"
+REASON_NO_ACCESS = "no_access"
+REASON_INVALID_DOMAIN = "invalid_domain"
+
+
+class Stage(StrEnum):
+    CREDENTIALS = "credentials"
+    UNAVAILABLE = "unavailable"
+    PERMISSIONS = "permissions"
+    NO_COMPANIES = "no_companies"
+    CHOOSE = "choose"
+    OVER_ACCESS = "over_access"
+    HANDOFF = "handoff"
+    RELINK_FIRST = "relink_first"
+    DONE = "done"
+
+
+class LinkStep(StrEnum):
+    SUBMIT_RELINK = "submit_relink"
+    CHECK_AGAIN = "check_again"
+    CHOOSE_COMPANIES = "choose_companies"
+    CONFIRM_COMPANIES = "confirm_companies"
+    BACK_TO_CHOICE = "back_to_choice"
+
+
+RELINK, COMPANIES = SessionKind.RELINK, SessionKind.COMPANIES
+
+# Which stages of which kind of session a submitted step may run from.
+LINK_STEPS: dict[LinkStep, dict[SessionKind, frozenset[Stage]]] = {
+    LinkStep.SUBMIT_RELINK: {RELINK: frozenset({Stage.CREDENTIALS})},
+    LinkStep.CHECK_AGAIN: {
+        RELINK: frozenset({Stage.UNAVAILABLE, Stage.PERMISSIONS, Stage.NO_COMPANIES, Stage.CHOOSE}),
+        COMPANIES: frozenset({Stage.UNAVAILABLE, Stage.CHOOSE}),
+    },
+    LinkStep.CHOOSE_COMPANIES: {
+        RELINK: frozenset({Stage.CHOOSE}),
+        COMPANIES: frozenset({Stage.CHOOSE}),
+    },
+    LinkStep.CONFIRM_COMPANIES: {
+        RELINK: frozenset({Stage.OVER_ACCESS}),
+        COMPANIES: frozenset({Stage.OVER_ACCESS}),
+    },
+    LinkStep.BACK_TO_CHOICE: {
+        RELINK: frozenset({Stage.OVER_ACCESS}),
+        COMPANIES: frozenset({Stage.OVER_ACCESS}),
+    },
+}
+
+# Where a relink's credential check leads; CREDENTIALS also when the kept token is gone.
+_RELINK_CHECKED = frozenset(
+    {
+        Stage.CREDENTIALS,
+        Stage.HANDOFF,
+        Stage.UNAVAILABLE,
+        Stage.PERMISSIONS,
+        Stage.NO_COMPANIES,
+        Stage.CHOOSE,
+        Stage.DONE,
+    }
+)
+# Where listing a link's companies leads.
+_COMPANIES_LISTED = frozenset({Stage.CHOOSE, Stage.UNAVAILABLE, Stage.RELINK_FIRST})
+_CHOSEN = frozenset({Stage.OVER_ACCESS, Stage.DONE, Stage.UNAVAILABLE, Stage.CREDENTIALS})
+
+STAGE_MOVES: dict[SessionKind, dict[Stage, frozenset[Stage]]] = {
+    RELINK: {
+        Stage.CREDENTIALS: _RELINK_CHECKED,
+        Stage.UNAVAILABLE: _RELINK_CHECKED,
+        Stage.PERMISSIONS: _RELINK_CHECKED,
+        Stage.NO_COMPANIES: _RELINK_CHECKED,
+        Stage.CHOOSE: _RELINK_CHECKED | _CHOSEN,
+        Stage.OVER_ACCESS: frozenset({Stage.DONE, Stage.CHOOSE, Stage.CREDENTIALS}),
+    },
+    COMPANIES: {
+        Stage.UNAVAILABLE: _COMPANIES_LISTED,
+        Stage.CHOOSE: _COMPANIES_LISTED | _CHOSEN,
+        Stage.OVER_ACCESS: frozenset({Stage.DONE, Stage.CHOOSE}),
+    },
+}
+
+
+class IllegalLinkStep(Exception):
+    """A step or stage move the session's stage does not allow; nothing was changed."""
+
+    def __init__(self, kind: str | None, stage: str | None, what: str):
+        self.kind = kind
+        self.stage = stage
+        super().__init__(f"cannot {what} in a {kind or 'missing'} session at {stage or 'no'} stage")
+
+
+def may_run(step: LinkStep, session: LinkSession) -> bool:
+    if session.kind is None or session.stage is None:
+        return False
+    stages = LINK_STEPS[step].get(SessionKind(session.kind), frozenset())
+    return session.stage in stages
+
+
+def require_step(step: LinkStep, session: LinkSession) -> None:
+    if not may_run(step, session):
+        raise IllegalLinkStep(session.kind, session.stage, step.value)
+
+
+def move(session: LinkSession, stage: Stage) -> None:
+    """Put the session at `stage`, or IllegalLinkStep when the table does not allow it."""
+    if session.kind is None or session.stage is None:
+        raise IllegalLinkStep(session.kind, session.stage, f"move to {stage.value}")
+    allowed = STAGE_MOVES[SessionKind(session.kind)].get(Stage(session.stage), frozenset())
+    if stage not in allowed:
+        raise IllegalLinkStep(session.kind, session.stage, f"move to {stage.value}")
+    session.stage = stage.value
+
+
+def start(kind: SessionKind, stage: Stage, now: datetime) -> LinkSession:
+    """A new session; it replaces whatever session was there."""
+    return LinkSession(kind=kind.value, stage=stage.value, started_at=now)
+
+
+def is_open_relink(session: LinkSession | None) -> bool:
+    """A relink in progress, which opening the relink again continues."""
+    return (
+        session is not None and session.kind == SessionKind.RELINK and session.stage != Stage.DONE
+    )
+
+
+# Sessions that hold a verified token or a company list; abandoned, they are dropped.
+SESSION_LIFETIME = timedelta(hours=24)
+
+
+def is_abandoned(session: LinkSession, now: datetime) -> bool:
+    if session.stage == Stage.DONE:
+        return False
+    started = session.started_at
+    return started is None or started + SESSION_LIFETIME <= now

@@ -1,0 +1,275 @@
+"""What to show next, as neutral data (the transports render it: bot.slack.views).
+
+`screen_for` and `link_screen` derive the screen from what is stored alone, so resuming after a
+closed modal or a restart shows the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core import flow, link_flow
+from bot.core.flow import State
+from bot.core.link_flow import Stage
+from bot.core.model import Company, InviteStatus, StepRef
+from bot.core.progress import CheckOutcome, LinkSession, OnboardingProgress
+
+
+@dataclass(frozen=True)
+class TermsScreen:
+    terms_url: str
+    package: str | None = None
+    terms_ticked: bool = False
+
+
+@dataclass(frozen=True)
+class PreparationScreen:
+    permissions: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class CredentialsScreen:
+    username: str | None = None
+    wrong_credentials: bool = False
+    attempts_left: int = flow.MAX_FAILED_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class BlockedScreen:
+    until: datetime
+
+
+@dataclass(frozen=True)
+class UnavailableScreen:
+    """Nmbrs could not be reached or failed; the customer can retry."""
+
+
+@dataclass(frozen=True)
+class PermissionsScreen:
+    missing: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class NoCompaniesScreen:
+    username: str
+
+
+@dataclass(frozen=True)
+class CompanyChoiceScreen:
+    companies: tuple[Company, ...]
+    preselected: tuple[Company, ...] = ()
+    narrowing: bool = False
+
+
+@dataclass(frozen=True)
+class OverAccessScreen:
+    seen: int
+    chosen: tuple[Company, ...]
+    not_chosen: tuple[Company, ...]
+
+
+@dataclass(frozen=True)
+class CompletedScreen:
+    companies: tuple[Company, ...]
+    domain: str
+
+
+@dataclass(frozen=True)
+class HandoffScreen:
+    reason: str  # "package_not_listed", "other_package" or "no_subscription"
+    support_phone: str
+
+
+@dataclass(frozen=True)
+class EndedScreen:
+    state: State
+
+
+@dataclass(frozen=True)
+class RefusedScreen:
+    """The actor is not in the client's channel."""
+
+
+@dataclass(frozen=True)
+class ErrorScreen:
+    reason: str  # "not_found", "illegal_step", "invalid_choice" or "try_again"
+
+
+@dataclass(frozen=True)
+class RelinkFirstScreen:
+    """The link does not work: it must be relinked before companies can change."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StaleScreen:
+    """The window belongs to a relink or change that is over or was dropped."""
+
+
+Screen = (
+    TermsScreen
+    | PreparationScreen
+    | CredentialsScreen
+    | BlockedScreen
+    | UnavailableScreen
+    | PermissionsScreen
+    | NoCompaniesScreen
+    | CompanyChoiceScreen
+    | OverAccessScreen
+    | CompletedScreen
+    | HandoffScreen
+    | EndedScreen
+    | RefusedScreen
+    | ErrorScreen
+    | RelinkFirstScreen
+    | StaleScreen
+)
+
+NOTICE_ALREADY_DONE = "already_done"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step answers: the screen to show next, and what else changed."""
+
+    screen: Screen
+    language: str
+    client_name: str = ""
+    # None when the actor may not know the onboarding (refused, not found).
+    ref: StepRef | None = None
+    notice: str | None = None
+    # Set when the channel's invite message should be redrawn.
+    invite: InviteStatus | None = None
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """What screens take from outside the stored progress: our texts' links and phone, and the
+    payroll provider's required access (grouped for display) and its way of grouping."""
+
+    terms_url: str
+    support_phone: str
+    required_access: Mapping[str, list[str]]
+    group_access: Callable[[Iterable[str]], dict[str, list[str]]]
+
+
+def screen_for(
+    state: State | str,
+    progress: OnboardingProgress,
+    *,
+    blocked_until: datetime | None,
+    settings: ScreenSettings,
+    now: datetime,
+) -> Screen:
+    """The screen of the onboarding step reached."""
+    draft = progress.draft
+    current = State(state)
+    check = progress.check
+    unavailable = check is not None and check.outcome is CheckOutcome.UNAVAILABLE
+    if current == State.INVITED:
+        return TermsScreen(
+            terms_url=settings.terms_url,
+            package=draft.package if draft else None,
+            terms_ticked=bool(draft and draft.terms_ticked),
+        )
+    if current == State.TERMS_ACCEPTED:
+        if blocked_until is not None and flow.is_blocked(blocked_until, now):
+            return BlockedScreen(until=blocked_until)
+        if unavailable:
+            return UnavailableScreen()
+        if not progress.prepared:
+            return PreparationScreen(permissions=dict(settings.required_access))
+        return CredentialsScreen(
+            username=(draft.username if draft else None) or progress.username,
+            wrong_credentials=progress.credentials_error == "wrong_credentials",
+            attempts_left=flow.MAX_FAILED_ATTEMPTS - len(progress.failures),
+        )
+    if current == State.CREDENTIALS_VERIFIED:
+        if unavailable:
+            return UnavailableScreen()
+        if check is not None and check.missing_permissions:
+            return PermissionsScreen(missing=settings.group_access(check.missing_permissions))
+        companies = progress.companies or ()
+        if not companies:
+            return NoCompaniesScreen(username=progress.username or "")
+        by_id = {row.id: row for row in companies}
+        chosen_ids = (draft.chosen_ids if draft else None) or ()
+        return CompanyChoiceScreen(
+            companies=companies,
+            preselected=tuple(by_id[i] for i in chosen_ids if i in by_id),
+            narrowing=progress.narrowing,
+        )
+    if current == State.COMPANIES_CHOSEN:
+        return _over_access(progress.companies or (), progress.chosen or ())
+    if current == State.COMPLETED:
+        return CompletedScreen(companies=progress.chosen or (), domain=progress.domain or "")
+    if current == State.HANDOFF:
+        return HandoffScreen(
+            reason=progress.handoff_reason or flow.HANDOFF_NOT_LISTED,
+            support_phone=settings.support_phone,
+        )
+    return EndedScreen(state=current)
+
+
+def link_screen(
+    progress: OnboardingProgress,
+    *,
+    unlinked: bool,
+    link_username: str,
+    link_domain: str,
+    blocked_until: datetime | None,
+    settings: ScreenSettings,
+    now: datetime,
+) -> Screen:
+    """The screen of a relink or company change."""
+    if unlinked:
+        return EndedScreen(state=State.UNLINKED)
+    session = progress.link_session or LinkSession()
+    stage = session.stage
+    if (
+        stage in (Stage.CREDENTIALS, Stage.UNAVAILABLE)
+        and blocked_until is not None
+        and flow.is_blocked(blocked_until, now)
+    ):
+        return BlockedScreen(until=blocked_until)
+    seen = session.seen or ()
+    chosen = session.chosen or ()
+    if stage == Stage.CREDENTIALS:
+        return CredentialsScreen(
+            username=session.username or link_username,
+            wrong_credentials=bool(session.wrong),
+            attempts_left=flow.MAX_FAILED_ATTEMPTS - len(progress.failures),
+        )
+    if stage == Stage.UNAVAILABLE:
+        return UnavailableScreen()
+    if stage == Stage.PERMISSIONS:
+        return PermissionsScreen(missing=settings.group_access(session.missing or ()))
+    if stage == Stage.NO_COMPANIES:
+        return NoCompaniesScreen(username=session.username or link_username)
+    if stage == Stage.CHOOSE:
+        by_id = {row.id: row for row in seen}
+        preselected = tuple(by_id[i] for i in session.chosen_ids or () if i in by_id)
+        return CompanyChoiceScreen(companies=seen, preselected=preselected)
+    if stage == Stage.OVER_ACCESS:
+        return _over_access(seen, chosen)
+    if stage == Stage.HANDOFF:
+        return HandoffScreen(
+            reason=flow.HANDOFF_NO_SUBSCRIPTION, support_phone=settings.support_phone
+        )
+    if stage == Stage.RELINK_FIRST:
+        return RelinkFirstScreen(reason=session.reason or link_flow.REASON_WRONG_CREDENTIALS)
+    if stage == Stage.DONE:
+        return CompletedScreen(companies=chosen, domain=session.domain or link_domain)
+    return StaleScreen()
+
+
+def _over_access(seen: tuple[Company, ...], chosen: tuple[Company, ...]) -> OverAccessScreen:
+    chosen_ids = {row.id for row in chosen}
+    return OverAccessScreen(
+        seen=len(seen),
+        chosen=chosen,
+        not_chosen=tuple(row for row in seen if row.id not in chosen_ids),
+    )
