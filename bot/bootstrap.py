@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.core.events import EventBus
-from bot.links import LinkMaintenance, LinkNotices, LinkService
+from bot.links import LinkMaintenance, LinkService
+from bot.ports import LinkNotices
 from bot.reports import status_reports
 from bot.service import OnboardingService
 from bot.settings import Settings

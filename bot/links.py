@@ -71,12 +71,12 @@ from bot.core.screens import (
     RefusedScreen,
     link_screen,
 )
-from bot.outbox import Message, enqueue, enqueue_once
+from bot.outbox import enqueue, enqueue_once
+from bot.ports import LinkNotices, Membership
 from bot.schedule import Job, daily, hourly
 from bot.service import (
     MAX_ATTEMPTS_ON_STALE,
     MIN_QUERY_LENGTH,
-    Membership,
     OnboardingService,
     clean_token,
     refusal_reason,
@@ -195,12 +195,6 @@ class VerifyResult:
 
 
 # --- events and the messages they become -----------------------------------------------------
-
-
-class LinkNotices(Protocol):
-    """Turns a link event into the Slack messages it causes (bot.slack.views.links)."""
-
-    def messages_for(self, event: LinkEvent) -> list[Message]: ...
 
 
 class Unlinker(Protocol):

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
@@ -35,6 +35,7 @@ from bot.core.flow import END_STATES, Event, IllegalTransition
 from bot.core.model import Actor, InviteStatus, StartRequest
 from bot.links import link_jobs
 from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
+from bot.ports import InviteChannel, InviteFailed
 from bot.reports import (
     OnboardingSummary,
     StatusReports,
@@ -390,45 +391,12 @@ class ManagerTools:
         )
 
 
-@dataclass(frozen=True)
-class ChannelInfo:
-    """What Slack says about the channel chosen for an invite."""
-
-    found: bool
-    bot_is_member: bool
-    externally_shared: bool
-    # The customer's workspace in a Slack Connect channel (None when not shared).
-    external_team_id: str | None = None
-
-
 class OnboardingEnded(Exception):
     """The onboarding has ended; there is nothing to resend."""
 
     def __init__(self, state: str):
         self.state = state
         super().__init__(f"the onboarding has ended ({state})")
-
-
-class InviteFailed(Exception):
-    """Slack refused the invite message; `code` is Slack's error."""
-
-    def __init__(self, code: str):
-        self.code = code
-        super().__init__(f"the invite could not be posted: {code}")
-
-
-class InviteChannel(Protocol):
-    """The transport's side of posting invites (bot.slack implements it)."""
-
-    async def channel(self, channel_id: str) -> ChannelInfo: ...
-
-    async def post_invite(self, status: InviteStatus) -> InviteStatus:
-        """Post the invite message; InviteFailed when Slack refuses."""
-        ...
-
-    async def send_dm(self, user_id: str, status: InviteStatus) -> str | None:
-        """Tell the contact in a direct message; Slack's error code when that fails."""
-        ...
 
 
 # What became of a request to start an onboarding.

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.core import events, flow
@@ -48,6 +48,7 @@ from bot.core.screens import (
     ScreenSettings,
     screen_for,
 )
+from bot.ports import Membership
 from bot.settings import Settings
 from nmbrs.provider import (
     REQUIRED_PERMISSIONS,
@@ -74,19 +75,9 @@ MAX_SUGGESTIONS = 100
 MAX_ATTEMPTS_ON_STALE = 3
 
 
-class Membership(Protocol):
-    """Who is in a Slack channel. Blocking; implementations cache briefly."""
-
-    def is_member(self, channel_id: str, user_id: str) -> bool: ...
-
-
 def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
     """Why `actor` may not act on `client`'s onboarding, or None when they may."""
     return channel_refusal(actor, client.slack_channel_id, membership.is_member)
-
-
-class MembershipUnknown(Exception):
-    """Channel membership could not be read (Slack unreachable or refusing)."""
 
 
 def screen_settings(settings: Settings) -> ScreenSettings:

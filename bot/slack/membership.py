@@ -14,7 +14,7 @@ from collections.abc import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.service import MembershipUnknown
+from bot.ports import MembershipUnknown
 
 DEFAULT_TTL_SECONDS = 30.0
 PAGE_SIZE = 1000

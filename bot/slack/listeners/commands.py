@@ -26,15 +26,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock, SystemClock, WorkingCalendar
 from bot.core.model import InviteStatus, StartRequest
 from bot.manager import (
-    ChannelInfo,
     InviteDesk,
-    InviteFailed,
     ManagerGate,
     ManagerTools,
     OnboardingEnded,
     SlackPerson,
     manager_tools,
 )
+from bot.ports import ChannelInfo, InviteFailed
 from bot.schedule import working_calendar
 from bot.service import OnboardingService
 from bot.slack.conversation import new_external_id, post_invite, replace_view

@@ -20,7 +20,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.flow import IllegalTransition
-from bot.manager import InviteFailed, OnboardingEnded
+from bot.manager import OnboardingEnded
+from bot.ports import InviteFailed
 from bot.slack.conversation import refresh_invite
 from bot.slack.listeners.commands import ManagerSlack
 from bot.slack.views.home import (

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from bot.core.model import StepRef
 from bot.devslack import run_devslack
 from bot.devslack.workspace import Channel
-from bot.service import MembershipUnknown
+from bot.ports import MembershipUnknown
 from bot.slack.conversation import actor_from
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.metadata import MetadataSigner
