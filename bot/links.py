@@ -54,7 +54,6 @@ from bot.core.link_flow import (
     REASON_NO_SUBSCRIPTION,
     REASON_PERMISSIONS_MISSING,
     REASON_WRONG_CREDENTIALS,
-    IllegalLinkStep,
     LinkMove,
     LinkSession,
     LinkStatus,
@@ -75,7 +74,6 @@ from bot.outbox import enqueue, enqueue_once
 from bot.ports import LinkNotices, Membership
 from bot.schedule import Job, daily, hourly
 from bot.service import (
-    MAX_ATTEMPTS_ON_STALE,
     MIN_QUERY_LENGTH,
     OnboardingService,
     clean_token,
@@ -84,6 +82,7 @@ from bot.service import (
     search_companies,
 )
 from bot.settings import Settings
+from bot.usecases.steps import StepRunner
 from nmbrs.provider import (
     AccountCheck,
     Credentials,
@@ -98,6 +97,7 @@ from nmbrs.provider import (
 )
 from nmbrs.provider import Company as ProviderCompany
 from storage.links import (
+    CompanyRef,
     change_status,
     client_of,
     ended_onboardings_to_erase,
@@ -107,7 +107,7 @@ from storage.links import (
     replace_companies,
 )
 from storage.models import Client, LinkedCompany, Onboarding, OutboxMessage, PayrollLink
-from storage.repository import NotFound, SqlUnitOfWork, StaleUpdate, UnitOfWorkFactory
+from storage.repository import NotFound, SqlUnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +231,10 @@ def sent_ts(uow: SqlUnitOfWork, dedupe_key: str | None) -> str | None:
         return None
     statement = select(OutboxMessage.slack_ts).where(OutboxMessage.dedupe_key == dedupe_key)
     return uow.session.exec(statement).first()
+
+
+def _refs(companies: Iterable[Company]) -> list[CompanyRef]:
+    return [CompanyRef(id=c.id, number=c.number, name=c.name, guid=c.guid) for c in companies]
 
 
 def _names(rows: Iterable[Company | LinkedCompany]) -> tuple[str, ...]:
@@ -493,13 +497,16 @@ def link_jobs(
     maintenance: LinkMaintenance, *, calendar: WorkingCalendar, settings: Settings
 ) -> list[Job]:
     """Verification of every link daily at LINK_VERIFY_TIME, and the retention job hourly."""
+
+    def verify(_due: datetime) -> None:
+        maintenance.verify_all()
+
+    def erase(_due: datetime) -> None:
+        maintenance.erase_ended_data()
+
     return [
-        Job(
-            "verify_links",
-            daily(calendar, settings.link_verify_time),
-            lambda _due: maintenance.verify_all(),
-        ),
-        Job("erase_ended_data", hourly(calendar), lambda _due: maintenance.erase_ended_data()),
+        Job("verify_links", daily(calendar, settings.link_verify_time), verify),
+        Job("erase_ended_data", hourly(calendar), erase),
     ]
 
 
@@ -555,6 +562,13 @@ class LinkService:
         self._unlinker = unlinker
         self._notices = notices
         self._clock = clock or SystemClock()
+        self._steps = StepRunner(
+            unit_of_work=unit_of_work,
+            load=self._load,
+            answer=self._outcome,
+            illegal=self._illegal,
+            subject="link of onboarding",
+        )
 
     # --- relink ---------------------------------------------------------------------------
 
@@ -913,7 +927,7 @@ class LinkService:
         link.problem, link.verified_at = None, context.now
         uow.session.add(link)
         companies = session.chosen or ()
-        _, removed = replace_companies(uow, link.id, list(companies))
+        _, removed = replace_companies(uow, link.id, _refs(companies))
         uow.onboardings.erase_pending_token(onboarding)
         self._keep_on_onboarding(context, companies, username=link.username, domain=link.domain)
         context.progress.failed_attempts = ()
@@ -936,7 +950,7 @@ class LinkService:
         uow, link, session = context.uow, context.link, context.session
         assert link.id is not None
         companies = session.chosen or ()
-        added, removed = replace_companies(uow, link.id, list(companies))
+        added, removed = replace_companies(uow, link.id, _refs(companies))
         self._keep_on_onboarding(context, companies)
         if added or removed:
             publish(
@@ -1034,16 +1048,15 @@ class LinkService:
     ) -> tuple[Outcome | None, _Snapshot]:
         """What a provider call needs, read in a short transaction; or the Outcome to answer
         with at once (refused, replayed, not possible now)."""
-        with self._unit_of_work() as uow:
-            loaded = self._load(uow, ref.onboarding_id if ref else onboarding_id or 0, actor)
-            if isinstance(loaded, Outcome):
-                return loaded, _NO_SNAPSHOT
-            early = self._replay_or_refuse(loaded, ref, step)
-            if early is not None:
-                return early, _NO_SNAPSHOT
-            if loaded.link.revoked_at is not None:
-                return self._outcome(loaded), _NO_SNAPSHOT
-            return None, self._read_snapshot(loaded, kind or loaded.session.kind)
+        read = self._steps.peek(
+            ref.onboarding_id if ref else onboarding_id or 0,
+            actor,
+            lambda uow, context: self._read_snapshot(context, kind or context.session.kind),
+            gate=lambda context: self._gate(context, ref, step),
+        )
+        if isinstance(read, Outcome):
+            return read, _NO_SNAPSHOT
+        return None, read
 
     def _read_snapshot(self, context: _Context, kind: str | None) -> _Snapshot:
         """The credentials to call with: a relink's kept token, else the link's own."""
@@ -1081,40 +1094,15 @@ class LinkService:
         ref: StepRef | None = None,
         step: LinkStep | None = None,
     ) -> Outcome:
-        """Apply one step in one transaction, re-running it when another commit won a race."""
-        for attempt in range(MAX_ATTEMPTS_ON_STALE):
-            try:
-                with self._unit_of_work() as uow:
-                    loaded = self._load(uow, onboarding_id, actor)
-                    if isinstance(loaded, Outcome):
-                        return loaded
-                    early = self._replay_or_refuse(loaded, ref, step)
-                    if early is not None:
-                        return early
-                    if loaded.link.revoked_at is not None:
-                        return self._outcome(loaded)
-                    try:
-                        apply(loaded)
-                    except IllegalLinkStep:
-                        logger.info("illegal link step on onboarding %s", onboarding_id)
-                        return Outcome(
-                            screen=ErrorScreen("illegal_step"),
-                            language=loaded.client.language,
-                            ref=self._outcome(loaded).ref,
-                        )
-                    progress = loaded.progress
-                    progress.link_session = loaded.session
-                    progress.link_step += 1
-                    loaded.onboarding.updated_at = loaded.now
-                    loaded.onboarding.step_data = progress.to_json()
-                    uow.commit()
-                    outcome = self._outcome(loaded)
-                break
-            except StaleUpdate:
-                logger.info("onboarding %s changed meanwhile; re-running the step", onboarding_id)
-                if attempt == MAX_ATTEMPTS_ON_STALE - 1:
-                    raise
-        if loaded.invite_changed:
+        """Apply one step in one transaction (see `bot.usecases.steps`)."""
+        loaded, outcome = self._steps.run(
+            onboarding_id,
+            actor,
+            apply,
+            record=self._record,
+            gate=lambda context: self._gate(context, ref, step),
+        )
+        if loaded is not None and loaded.invite_changed:
             return Outcome(
                 screen=outcome.screen,
                 language=outcome.language,
@@ -1123,6 +1111,29 @@ class LinkService:
                 invite=self._onboarding.invite_status(onboarding_id),
             )
         return outcome
+
+    def _record(self, context: _Context) -> None:
+        progress = context.progress
+        progress.link_session = context.session
+        progress.link_step += 1
+        context.onboarding.updated_at = context.now
+        context.onboarding.step_data = progress.to_json()
+
+    def _illegal(self, context: _Context) -> Outcome:
+        return Outcome(
+            screen=ErrorScreen("illegal_step"),
+            language=context.client.language,
+            ref=self._outcome(context).ref,
+        )
+
+    def _gate(
+        self, context: _Context, ref: StepRef | None, step: LinkStep | None
+    ) -> Outcome | None:
+        """None when the step may be applied now; else the Outcome to answer with."""
+        early = self._replay_or_refuse(context, ref, step)
+        if early is None and context.link.revoked_at is not None:
+            return self._outcome(context)
+        return early
 
     def _load(
         self, uow: SqlUnitOfWork, onboarding_id: int, actor: Actor, *, audit_refusal: bool = True

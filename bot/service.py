@@ -31,7 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.core import events, flow
 from bot.core.access import channel_refusal
 from bot.core.events import EventBus, OnboardingEvent
-from bot.core.flow import CheckAnswer, Event, IllegalTransition, State, Step
+from bot.core.flow import CheckAnswer, Event, State, Step
 from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
 from bot.core.progress import (
     CheckOutcome,
@@ -50,6 +50,7 @@ from bot.core.screens import (
 )
 from bot.ports import Membership
 from bot.settings import Settings
+from bot.usecases.steps import StepRunner, retry_on_stale
 from nmbrs.provider import (
     REQUIRED_PERMISSIONS,
     AccountCheck,
@@ -63,16 +64,13 @@ from nmbrs.provider import (
     group_by_service,
 )
 from storage.models import Client, Onboarding
-from storage.repository import SqlUnitOfWork, StaleUpdate
+from storage.repository import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
 
 # Type-ahead answers: at least this many characters, at most this many companies.
 MIN_QUERY_LENGTH = 2
 MAX_SUGGESTIONS = 100
-
-# A StaleUpdate means someone else committed first; re-running finds their result.
-MAX_ATTEMPTS_ON_STALE = 3
 
 
 def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
@@ -173,6 +171,13 @@ class OnboardingService:
         self.event_bus = event_bus or EventBus()
         self._clock = clock or SystemClock()
         self._company_lists = CompanyListCache()
+        self._steps = StepRunner(
+            unit_of_work=unit_of_work,
+            load=self._load,
+            answer=self._outcome,
+            illegal=self._illegal,
+            subject="onboarding",
+        )
 
     # --- invitation -----------------------------------------------------------------------
 
@@ -201,6 +206,7 @@ class OnboardingService:
                 )
             )
             progress = OnboardingProgress()
+            assert client.id is not None
             onboarding = uow.onboardings.add(
                 Onboarding(
                     client_id=client.id,
@@ -235,22 +241,20 @@ class OnboardingService:
 
     def open(self, onboarding_id: int, actor: Actor) -> Outcome:
         """Start or resume: the screen of the step reached, with what was entered before."""
-        try:
-            return self._open(onboarding_id, actor)
-        except StaleUpdate:
-            return self._open(onboarding_id, actor)
 
-    def _open(self, onboarding_id: int, actor: Actor) -> Outcome:
-        with self._unit_of_work() as uow:
-            loaded = self._load(uow, onboarding_id, actor)
-            if isinstance(loaded, Outcome):
-                return loaded
-            if loaded.progress.started_at is None:
-                loaded.progress.started_at = loaded.now
-                self._publish(loaded, events.OnboardingStarted, actor_team_id=actor.team_id)
-                loaded.save()
-                uow.commit()
-            return self._outcome(loaded)
+        def open_once() -> Outcome:
+            with self._unit_of_work() as uow:
+                loaded = self._load(uow, onboarding_id, actor)
+                if isinstance(loaded, Outcome):
+                    return loaded
+                if loaded.progress.started_at is None:
+                    loaded.progress.started_at = loaded.now
+                    self._publish(loaded, events.OnboardingStarted, actor_team_id=actor.team_id)
+                    loaded.save()
+                    uow.commit()
+                return self._outcome(loaded)
+
+        return retry_on_stale(open_once, what=f"onboarding {onboarding_id}")
 
     def accept_terms(self, ref: StepRef, actor: Actor, *, accepted: bool, package: str) -> Outcome:
         """Terms and package in one step: Nmbrs goes on, anything else goes to a person."""
@@ -261,6 +265,7 @@ class OnboardingService:
 
         def apply(context: _Context) -> None:
             onboarding = context.onboarding
+            assert onboarding.id is not None
             terms_version = self._settings.terms_version
             context.uow.terms.record(
                 onboarding.id,
@@ -312,18 +317,23 @@ class OnboardingService:
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
         filter, or after Nmbrs failed (then the token was kept unverified for this retry)."""
-        with self._unit_of_work() as uow:
-            loaded = self._load(uow, ref.onboarding_id, actor)
-            if isinstance(loaded, Outcome):
-                return loaded
-            early = self._replay_or_refuse(loaded, ref, Step.CHECK_AGAIN)
-            if early is not None:
-                return early
-            token = uow.onboardings.pending_token(loaded.onboarding)
-            username = loaded.progress.username
+
+        def kept_credentials(uow: SqlUnitOfWork, context: _Context) -> Credentials | Outcome:
+            token = uow.onboardings.pending_token(context.onboarding)
+            username = context.progress.username
             if token is None or not username:
-                return self._outcome(loaded)
-        credentials = Credentials(username=username, token=token)
+                return self._outcome(context)
+            return Credentials(username=username, token=token)
+
+        read = self._steps.peek(
+            ref.onboarding_id,
+            actor,
+            kept_credentials,
+            gate=lambda context: self._replay_or_refuse(context, ref, Step.CHECK_AGAIN),
+        )
+        if isinstance(read, Outcome):
+            return read
+        credentials = read
         result = self._check_account(credentials)
         return self._step(
             ref,
@@ -338,24 +348,31 @@ class OnboardingService:
         chosen_ids = list(dict.fromkeys(int(company_id) for company_id in company_ids))
         if not chosen_ids:
             raise InvalidInput("choose at least one company")
-        with self._unit_of_work() as uow:
-            loaded = self._load(uow, ref.onboarding_id, actor)
-            if isinstance(loaded, Outcome):
-                return loaded
-            early = self._replay_or_refuse(loaded, ref, Step.COMPANIES)
-            if early is not None:
-                return early
-            progress = loaded.progress
+
+        def verified(
+            uow: SqlUnitOfWork, context: _Context
+        ) -> tuple[Credentials, Environment] | Outcome:
+            progress = context.progress
             if not progress.ready_to_choose:
-                return self._outcome(loaded)
+                return self._outcome(context)
             seen = {row.id for row in progress.companies or ()}
             if not set(chosen_ids) <= seen:
                 raise InvalidInput("a chosen company is not visible to this login")
-            token = uow.onboardings.pending_token(loaded.onboarding)
+            token = uow.onboardings.pending_token(context.onboarding)
             if token is None:
                 raise InvalidInput("the verified token is gone; check the credentials again")
             credentials = Credentials(username=progress.username or "", token=token)
-            environment = Environment(domain=progress.domain or "")
+            return credentials, Environment(domain=progress.domain or "")
+
+        read = self._steps.peek(
+            ref.onboarding_id,
+            actor,
+            verified,
+            gate=lambda context: self._replay_or_refuse(context, ref, Step.COMPANIES),
+        )
+        if isinstance(read, Outcome):
+            return read
+        credentials, environment = read
         try:
             guids = self._provider.company_guids(credentials, environment, chosen_ids)
         except ProviderError as error:
@@ -429,21 +446,19 @@ class OnboardingService:
 
     def save_draft(self, onboarding_id: int, actor: Actor, draft: dict[str, Any]) -> None:
         """What a closed modal held (never the token), so Start continues with it."""
-        for attempt in range(MAX_ATTEMPTS_ON_STALE):
-            try:
-                with self._unit_of_work() as uow:
-                    loaded = self._load(uow, onboarding_id, actor, report_refusal=False)
-                    if isinstance(loaded, Outcome):
-                        return
-                    if State(loaded.onboarding.state) not in flow.OPEN_STATES:
-                        return
-                    if loaded.progress.save_draft(draft):
-                        loaded.save()
-                        uow.commit()
+
+        def save_once() -> None:
+            with self._unit_of_work() as uow:
+                loaded = self._load(uow, onboarding_id, actor, report_refusal=False)
+                if isinstance(loaded, Outcome):
                     return
-            except StaleUpdate:
-                if attempt == MAX_ATTEMPTS_ON_STALE - 1:
-                    raise
+                if State(loaded.onboarding.state) not in flow.OPEN_STATES:
+                    return
+                if loaded.progress.save_draft(draft):
+                    loaded.save()
+                    uow.commit()
+
+        retry_on_stale(save_once, what=f"onboarding {onboarding_id}")
 
     def suggest_companies(self, onboarding_id: int, actor: Actor, query: str) -> list[Company]:
         """Type-ahead over the companies the login sees: by name or number, at most
@@ -568,50 +583,40 @@ class OnboardingService:
 
     def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | None:
         """Before a provider call: refuse, replay or stop at a block without calling it."""
-        with self._unit_of_work() as uow:
-            loaded = self._load(uow, ref.onboarding_id, actor)
-            if isinstance(loaded, Outcome):
-                return loaded
-            early = self._replay_or_refuse(loaded, ref, step)
-            if early is not None:
-                return early
-            if flow.is_blocked(loaded.onboarding.blocked_until, loaded.now):
-                return self._outcome(loaded)
-        return None
+
+        def gate(context: _Context) -> Outcome | None:
+            early = self._replay_or_refuse(context, ref, step)
+            if early is None and flow.is_blocked(context.onboarding.blocked_until, context.now):
+                return self._outcome(context)
+            return early
+
+        return self._steps.peek(ref.onboarding_id, actor, lambda uow, context: None, gate=gate)
 
     def _step(self, ref: StepRef, actor: Actor, step: Step, apply: Apply) -> Outcome:
-        """Apply one step in one transaction, re-running it when another commit won a race."""
-        for attempt in range(MAX_ATTEMPTS_ON_STALE):
-            try:
-                with self._unit_of_work() as uow:
-                    loaded = self._load(uow, ref.onboarding_id, actor)
-                    if isinstance(loaded, Outcome):
-                        return loaded
-                    early = self._replay_or_refuse(loaded, ref, step)
-                    if early is not None:
-                        return early
-                    try:
-                        apply(loaded)
-                    except IllegalTransition:
-                        return Outcome(
-                            screen=ErrorScreen("illegal_step"),
-                            language=loaded.client.language,
-                            ref=self._ref(loaded),
-                        )
-                    progress = loaded.progress
-                    progress.last = LastStep(step.value, ref.step)
-                    progress.step = ref.step + 1
-                    loaded.onboarding.updated_at = loaded.now
-                    loaded.save()
-                    uow.commit()
-                    return self._outcome(loaded)
-            except StaleUpdate:
-                logger.info(
-                    "onboarding %s changed meanwhile; re-running %s", ref.onboarding_id, step
-                )
-                if attempt == MAX_ATTEMPTS_ON_STALE - 1:
-                    raise
-        raise AssertionError("unreachable")
+        """Apply one step in one transaction (see `bot.usecases.steps`)."""
+
+        def record(context: _Context) -> None:
+            progress = context.progress
+            progress.last = LastStep(step.value, ref.step)
+            progress.step = ref.step + 1
+            context.onboarding.updated_at = context.now
+            context.save()
+
+        _, outcome = self._steps.run(
+            ref.onboarding_id,
+            actor,
+            apply,
+            record=record,
+            gate=lambda context: self._replay_or_refuse(context, ref, step),
+        )
+        return outcome
+
+    def _illegal(self, context: _Context) -> Outcome:
+        return Outcome(
+            screen=ErrorScreen("illegal_step"),
+            language=context.client.language,
+            ref=self._ref(context),
+        )
 
     def _transition(self, context: _Context, trigger: Event) -> None:
         onboarding = context.onboarding

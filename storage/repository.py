@@ -85,10 +85,14 @@ class NotFound(LookupError):
 class CompanyLike(Protocol):
     """What a link needs of a company; `nmbrs.provider.Company` fits."""
 
-    id: int
-    number: int
-    name: str
-    guid: str | None
+    @property
+    def id(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def guid(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

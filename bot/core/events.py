@@ -32,7 +32,8 @@ class AuditTrail(Protocol):
 
 
 class UnitOfWorkWithAudit(Protocol):
-    audit: AuditTrail
+    @property
+    def audit(self) -> AuditTrail: ...
 
 
 @dataclass(frozen=True, kw_only=True)
