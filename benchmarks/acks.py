@@ -58,7 +58,6 @@ from benchmarks.load import (
 from bot.core.model import Company as CompanyRow
 from bot.devslack import Delivery, DevSlack, run_devslack
 from bot.devslack.driver import BotEndpoint, DeliveryFailed
-from bot.service import search_companies
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
@@ -68,6 +67,7 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from bot.usecases.company_search import search_companies
 from nmbrs.sandbox import SandboxAccount, many_companies
 
 LATENCY = 0.05

@@ -17,15 +17,16 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.core.events import EventBus
-from bot.links import LinkMaintenance, LinkService
 from bot.ports import LinkNotices
 from bot.reports import status_reports
-from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.guards import blocking_web_api_retries
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.views.links import link_messages
+from bot.usecases.link_service import LinkService
+from bot.usecases.maintenance import LinkMaintenance
+from bot.usecases.onboarding import OnboardingService
 from bot.web import create_asgi_app
 from nmbrs.provider import PayrollProvider
 from nmbrs.soap import SoapNmbrsProvider
@@ -64,7 +65,7 @@ class Container:
 
     @cached_property
     def onboarding(self) -> OnboardingService:
-        """The customer's onboarding use cases (bot.service), one per container."""
+        """The customer's onboarding use cases (bot.usecases.onboarding), one per container."""
         return OnboardingService(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
@@ -75,7 +76,7 @@ class Container:
 
     @cached_property
     def link_maintenance(self) -> LinkMaintenance:
-        """Verification of links and the retention job (bot.links); needs no Slack."""
+        """Verification of links and the retention job (bot.usecases); needs no Slack."""
         return LinkMaintenance(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
@@ -85,17 +86,14 @@ class Container:
 
     @cached_property
     def links(self) -> LinkService:
-        """The customer's use cases on a link after the onboarding (bot.links)."""
-        from bot.manager import manager_tools
-
+        """The customer's use cases on a link after the onboarding (bot.usecases.link_service)."""
         return LinkService(
             unit_of_work=self.unit_of_work,
             provider=self.payroll_provider,
             membership=self.membership,
             settings=self.settings,
-            maintenance=self.link_maintenance,
-            onboarding=self.onboarding,
-            unlinker=manager_tools(self),
+            event_bus=self.event_bus,
+            reports=status_reports(self.settings),
             notices=self.link_notices,
         )
 

@@ -110,7 +110,7 @@ class Job:
     name: str
     latest_due: DueRule
     # Does the work for one due time; runs in a worker thread.
-    run: Callable[[datetime], None]
+    run: Callable[[datetime], object]
 
 
 class Scheduler:

@@ -149,7 +149,7 @@ class LinkReader:
                 continue
 
 
-# --- queries of the link maintenance (bot.links) ---------------------------------------------
+# --- queries of the link maintenance (bot.usecases) ------------------------------------------
 
 
 def active_link_ids(uow: SqlUnitOfWork) -> list[int]:

@@ -67,3 +67,8 @@ class StartRequest:
 
 class InvalidInput(ValueError):
     """Input a legitimate view cannot produce (e.g. a company the login does not see)."""
+
+
+def clean_token(value: str) -> str:
+    """A pasted token without the spaces and line breaks pasting brings along."""
+    return "".join(value.split())

@@ -37,10 +37,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.model import Actor, InvalidInput, InviteStatus
 from bot.core.screens import ErrorScreen, Outcome
 from bot.ports import MembershipUnknown
-from bot.service import OnboardingService
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.invite import invite_message
 from bot.slack.views.onboarding import draft_of, read_form, render, working_view
+from bot.usecases.onboarding import OnboardingService
 
 logger = logging.getLogger(__name__)
 

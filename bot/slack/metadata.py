@@ -3,7 +3,7 @@
 A view submission carries no channel; the onboarding id in private_metadata leads to it. The id
 is signed with a key derived from the Slack signing secret, so an edited id is refused before
 any use case runs (and the use case still checks channel membership). The step counter is the
-idempotency key of the view (see bot.service). The language only picks the text of screens
+idempotency key of the view (see bot.usecases.steps). The language only picks the text of screens
 drawn before the onboarding is loaded.
 """
 

@@ -30,25 +30,16 @@ from bot.core.screens import (
     RefusedScreen,
     RelinkFirstScreen,
 )
-from bot.links import (
-    ALREADY_ENDED,
-    MARKED,
-    RECOVERED,
-    REFUSED,
-    REMOVED,
-    STOPPED,
-    UNAVAILABLE,
-    VERIFIED,
-    LinkMaintenance,
-    LinkService,
-    link_jobs,
-)
-from bot.manager import ManagerTools, job_scheduler
+from bot.manager import job_scheduler
 from bot.reports import status_reports
-from bot.schedule import reminder_policy, working_calendar
-from bot.service import OnboardingService
+from bot.schedule import working_calendar
 from bot.settings import Settings
 from bot.slack.views.links import ACTION_RELINK, link_messages
+from bot.usecases.customer_exit import ALREADY_ENDED, REFUSED, REMOVED, STOPPED
+from bot.usecases.link_service import LinkService
+from bot.usecases.maintenance import MARKED, RECOVERED, UNAVAILABLE, VERIFIED, LinkMaintenance
+from bot.usecases.onboarding import OnboardingService
+from bot.usecases.scheduled import link_jobs
 from nmbrs.provider import Company
 from nmbrs.sandbox import (
     DEMO_TOKEN,
@@ -198,21 +189,13 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World
         settings=settings,
         clock=clock,
     )
-    manager = ManagerTools(
-        unit_of_work=storage.unit_of_work,
-        service=onboarding,
-        reports=status_reports(settings),
-        policy=reminder_policy(settings),
-        clock=clock,
-    )
     links = LinkService(
         unit_of_work=storage.unit_of_work,
         provider=provider,
         membership=Members(),
         settings=settings,
-        maintenance=maintenance,
-        onboarding=onboarding,
-        unlinker=manager,
+        event_bus=bus,
+        reports=status_reports(settings),
         notices=notices,
         clock=clock,
     )
@@ -594,7 +577,7 @@ def test_changing_companies_of_a_broken_link_asks_for_a_relink_first(world):
 
 
 def test_a_company_the_login_does_not_see_cannot_be_chosen(world):
-    from bot.service import InvalidInput
+    from bot.core.model import InvalidInput
 
     onboarding_id = world.linked_client()
     choice = world.links.open_companies(onboarding_id, CUSTOMER)

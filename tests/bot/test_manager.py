@@ -22,21 +22,20 @@ from bot.manager import (
     REFUSED_NOT_A_MEMBER,
     REFUSED_NOT_IN_GROUP,
     REFUSED_UNKNOWN,
-    Dashboard,
-    LinkRow,
     ManagerGate,
-    ManagerTools,
     SlackPerson,
+    invite_update,
     refusal_reason,
-    scheduled_jobs,
 )
 from bot.outbox import delivery_halted
 from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
-from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.views.home import home_view
 from bot.slack.views.manager import decode_request, encode_request, status_message
+from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
+from bot.usecases.onboarding import OnboardingService
+from bot.usecases.scheduled import scheduled_jobs
 from nmbrs.provider import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
@@ -88,7 +87,12 @@ def tools(engine: Engine) -> ManagerTools:
         event_bus=EventBus([reports]),
     )
     return ManagerTools(
-        unit_of_work=uow, service=service, reports=reports, policy=policy, clock=SystemClock()
+        unit_of_work=uow,
+        service=service,
+        reports=reports,
+        policy=policy,
+        clock=SystemClock(),
+        redraw_invite=invite_update,
     )
 
 

@@ -30,8 +30,9 @@ from bot.core.screens import (
     TermsScreen,
     UnavailableScreen,
 )
-from bot.service import CompanyListCache, OnboardingService, search_companies
 from bot.settings import Settings
+from bot.usecases.company_search import CompanyListCache, search_companies
+from bot.usecases.onboarding import OnboardingService
 from nmbrs.provider import (
     AccountCheck,
     Company,

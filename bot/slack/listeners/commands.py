@@ -25,17 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, SystemClock, WorkingCalendar
 from bot.core.model import InviteStatus, StartRequest
-from bot.manager import (
-    InviteDesk,
-    ManagerGate,
-    ManagerTools,
-    OnboardingEnded,
-    SlackPerson,
-    manager_tools,
-)
+from bot.manager import ManagerGate, SlackPerson, manager_tools
 from bot.ports import ChannelInfo, InviteFailed
 from bot.schedule import working_calendar
-from bot.service import OnboardingService
 from bot.slack.conversation import new_external_id, post_invite, replace_view
 from bot.slack.views.manager import (
     ACTION_REPLACE,
@@ -57,6 +49,9 @@ from bot.slack.views.manager import (
     status_message,
     working_modal,
 )
+from bot.usecases.invites import InviteDesk, OnboardingEnded
+from bot.usecases.manager import ManagerTools
+from bot.usecases.onboarding import OnboardingService
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

@@ -20,7 +20,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.flow import IllegalTransition
-from bot.manager import OnboardingEnded
 from bot.ports import InviteFailed
 from bot.slack.conversation import refresh_invite
 from bot.slack.listeners.commands import ManagerSlack
@@ -34,6 +33,7 @@ from bot.slack.views.home import (
     notice_text,
 )
 from bot.slack.views.manager import failure_text
+from bot.usecases.invites import OnboardingEnded
 from storage.repository import NotFound
 
 if TYPE_CHECKING:

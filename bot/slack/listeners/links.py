@@ -1,4 +1,4 @@
-"""Listeners for a link after the onboarding (use cases in bot.links.LinkService).
+"""Listeners for a link after the onboarding (use cases in bot.usecases.link_service.LinkService).
 
 - Buttons in the client's channel: Relink (on the relink request) and Change companies open a
   modal at once (a trigger lives 3 s) and fill it after the ack; Stop and Remove link (behind a
@@ -23,11 +23,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.model import Actor
+from bot.core.model import Actor, clean_token
 from bot.core.screens import Outcome
 from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
-from bot.links import ALREADY_ENDED, StopResult
-from bot.service import clean_token
 from bot.slack.conversation import (
     actor_from,
     refresh_invite,
@@ -62,6 +60,7 @@ from bot.slack.views.onboarding import (
     Form,
     credentials_errors,
 )
+from bot.usecases.customer_exit import ALREADY_ENDED, StopResult
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

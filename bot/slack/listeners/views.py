@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.service import clean_token
+from bot.core.model import clean_token
 from bot.slack.conversation import actor_from, keep_draft, view_for
 from bot.slack.metadata import MetadataSigner
 from bot.slack.steps import submit_step

@@ -20,9 +20,9 @@ from slack_sdk.models.views import View
 
 from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
-from bot.manager import Dashboard, LinkRow
 from bot.reports import OnboardingSummary, escape
 from bot.slack.views.manager import local_date, local_time, onboarding_line
+from bot.usecases.manager import Dashboard, LinkRow
 
 ACTION_RESEND = "home_resend"
 ACTION_CANCEL = "home_cancel"

@@ -7,7 +7,7 @@
 - `stop_button(status)` and `link_actions(status)`: the customer's buttons on the invite message
   in the client's channel (stop an open onboarding; change companies or remove a completed
   link), each destructive one behind a confirm dialog.
-- `LinkMessages`: the outbox messages a link event causes (bot.links.LinkNotices): a report in
+- `LinkMessages`: the outbox messages a link event causes (bot.ports.LinkNotices): a report in
   the status channel, the relink request with its button in the client's channel, a direct
   message to the account manager when the customer stops or removes.
 """

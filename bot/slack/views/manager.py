@@ -30,13 +30,8 @@ from bot.clock import WorkingCalendar
 from bot.core.flow import MAIN_LINE
 from bot.core.model import InviteStatus, StartRequest
 from bot.i18n import LANGUAGES, Catalogue, catalogue
-from bot.manager import (
-    ALREADY_RUNNING,
-    BOT_NOT_IN_CHANNEL,
-    POST_FAILED,
-    StartResult,
-)
 from bot.reports import OnboardingSummary, escape
+from bot.usecases.invites import ALREADY_RUNNING, BOT_NOT_IN_CHANNEL, POST_FAILED, StartResult
 
 CALLBACK_START = "manager_start"
 CALLBACK_RESULT = "manager_result"

@@ -51,7 +51,7 @@ from bot.core.screens import (
     UnavailableScreen,
 )
 from bot.i18n import Catalogue, catalogue
-from bot.service import MIN_QUERY_LENGTH
+from bot.usecases.company_search import MIN_QUERY_LENGTH
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
 NMBRS_URL = "https://www.nmbrs.com/"

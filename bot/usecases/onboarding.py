@@ -18,26 +18,17 @@ versioning raises `StaleUpdate` for the other, which is then re-run and finds th
 
 from __future__ import annotations
 
-import heapq
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.core import events, flow
-from bot.core.access import channel_refusal
-from bot.core.events import EventBus, OnboardingEvent
-from bot.core.flow import CheckAnswer, Event, State, Step
-from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
+from bot.core.events import EventBus
+from bot.core.flow import Event, State, Step
+from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
 from bot.core.progress import (
-    CheckOutcome,
-    CheckRecord,
     LastStep,
-    OnboardingProgress,
     company_dicts,
 )
 from bot.core.screens import (
@@ -48,34 +39,35 @@ from bot.core.screens import (
     ScreenSettings,
     screen_for,
 )
+from bot.outbox import Message, enqueue
 from bot.ports import Membership
 from bot.settings import Settings
+from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
+from bot.usecases.credentials import apply_check, check_account, hand_off, record_failure
 from bot.usecases.steps import StepRunner, retry_on_stale
+from bot.usecases.transitions import (
+    OnboardingContext,
+    client_of,
+    create_onboarding,
+    discard_secrets_and_lists,
+    end,
+    invite_status,
+    load,
+    publish,
+    refusal_reason,
+    transition,
+)
 from nmbrs.provider import (
     REQUIRED_PERMISSIONS,
-    AccountCheck,
     Credentials,
     Environment,
-    NoAccess,
-    NoSubscription,
     PayrollProvider,
     ProviderError,
-    WrongCredentials,
     group_by_service,
 )
-from storage.models import Client, Onboarding
 from storage.repository import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
-
-# Type-ahead answers: at least this many characters, at most this many companies.
-MIN_QUERY_LENGTH = 2
-MAX_SUGGESTIONS = 100
-
-
-def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
-    """Why `actor` may not act on `client`'s onboarding, or None when they may."""
-    return channel_refusal(actor, client.slack_channel_id, membership.is_member)
 
 
 def screen_settings(settings: Settings) -> ScreenSettings:
@@ -87,69 +79,7 @@ def screen_settings(settings: Settings) -> ScreenSettings:
     )
 
 
-def check_answer(result: AccountCheck | ProviderError) -> CheckAnswer:
-    """The provider's answer to a credential check, as the flow knows it."""
-    if isinstance(result, AccountCheck):
-        return CheckAnswer.VERIFIED
-    if isinstance(result, WrongCredentials):
-        return CheckAnswer.WRONG_CREDENTIALS
-    if isinstance(result, NoSubscription):
-        return CheckAnswer.NO_SUBSCRIPTION
-    if isinstance(result, NoAccess):
-        return CheckAnswer.NO_ACCESS
-    return CheckAnswer.UNAVAILABLE
-
-
-@dataclass
-class _Context:
-    uow: SqlUnitOfWork
-    onboarding: Onboarding
-    client: Client
-    actor: Actor
-    now: datetime
-    progress: OnboardingProgress
-    state_changed: bool = False
-
-    def save(self) -> None:
-        """Write the typed progress back into the row (before committing)."""
-        self.onboarding.step_data = self.progress.to_json()
-
-
-Apply = Callable[[_Context], None]
-
-
-class CompanyListCache:
-    """The company lists of the onboardings being typed in, by onboarding id and row version:
-    each keystroke of the type-ahead then costs a version lookup instead of decoding the whole
-    kept list (5,000 companies are ~170 KB of JSON). Any change to the row bumps its version,
-    so an entry is never stale. Thread-safe; keeps the last used lists up to MAX_COMPANIES
-    companies in all (about 1 MB of memory per 5,000)."""
-
-    MAX_COMPANIES = 250_000
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[int, tuple[int, tuple[Any, ...]]] = OrderedDict()
-        self._companies = 0
-        self._lock = threading.Lock()
-
-    def get(self, onboarding_id: int, version: int) -> tuple[Any, ...] | None:
-        with self._lock:
-            entry = self._entries.get(onboarding_id)
-            if entry is None or entry[0] != version:
-                return None
-            self._entries.move_to_end(onboarding_id)
-            return entry[1]
-
-    def put(self, onboarding_id: int, version: int, companies: tuple[Any, ...]) -> None:
-        with self._lock:
-            replaced = self._entries.pop(onboarding_id, None)
-            if replaced is not None:
-                self._companies -= len(replaced[1])
-            self._entries[onboarding_id] = (version, companies)
-            self._companies += len(companies)
-            while self._companies > self.MAX_COMPANIES and len(self._entries) > 1:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._companies -= len(dropped)
+Apply = Callable[[OnboardingContext], None]
 
 
 class OnboardingService:
@@ -193,37 +123,56 @@ class OnboardingService:
     ) -> InviteStatus:
         """A new onboarding for a client, in state invited. Post its invite message with
         `bot.slack.invite.post_invite`, which records the message through `record_invite`."""
-        now = self._clock.now()
         with self._unit_of_work() as uow:
-            client = uow.clients.add(
-                Client(
-                    name=client_name,
-                    slack_team_id=team_id,
-                    slack_channel_id=channel_id,
-                    contact_user_id=contact_user_id,
-                    language=language or self._settings.default_language,
-                    created_at=now,
-                )
+            status = create_onboarding(
+                uow,
+                self.event_bus,
+                self._settings,
+                self._clock.now(),
+                client_name=client_name,
+                channel_id=channel_id,
+                team_id=team_id,
+                started_by=started_by,
+                language=language,
+                contact_user_id=contact_user_id,
             )
-            progress = OnboardingProgress()
-            assert client.id is not None
-            onboarding = uow.onboardings.add(
-                Onboarding(
-                    client_id=client.id,
-                    state=State.INVITED.value,
-                    step_data=progress.to_json(),
-                    started_by=started_by,
-                    invite_channel_id=channel_id,
-                    created_at=now,
-                    updated_at=now,
-                    last_progress_at=now,
-                    expires_at=now + timedelta(days=self._settings.expire_after_days),
-                )
-            )
-            context = _Context(uow, onboarding, client, Actor(started_by), now, progress)
-            self._publish(context, events.InviteCreated, language=client.language)
             uow.commit()
-            return self._invite_status(onboarding, client)
+            return status
+
+    def replace_invite(
+        self,
+        onboarding_id: int,
+        *,
+        client_name: str,
+        channel_id: str,
+        team_id: str,
+        started_by: str,
+        language: str | None = None,
+        contact_user_id: str | None = None,
+    ) -> InviteStatus:
+        """Cancel an open onboarding and create a new one in its place, in one transaction
+        (IllegalTransition when it has ended; nothing is created then)."""
+        with self._unit_of_work() as uow:
+            onboarding = uow.onboardings.require(onboarding_id)
+            end(
+                self.event_bus,
+                load(uow, onboarding, Actor(started_by), self._clock.now()),
+                Event.CANCEL,
+            )
+            status = create_onboarding(
+                uow,
+                self.event_bus,
+                self._settings,
+                self._clock.now(),
+                client_name=client_name,
+                channel_id=channel_id,
+                team_id=team_id,
+                started_by=started_by,
+                language=language,
+                contact_user_id=contact_user_id,
+            )
+            uow.commit()
+            return status
 
     def record_invite(self, onboarding_id: int, *, channel_id: str, message_ts: str) -> None:
         with self._unit_of_work() as uow:
@@ -235,7 +184,9 @@ class OnboardingService:
     def invite_status(self, onboarding_id: int) -> InviteStatus:
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
-            return self._invite_status(onboarding, self._client(uow, onboarding))
+            return invite_status(
+                onboarding, client_of(uow, onboarding), support_phone=self._settings.support_phone
+            )
 
     # --- the customer's steps ---------------------------------------------------------------
 
@@ -249,7 +200,12 @@ class OnboardingService:
                     return loaded
                 if loaded.progress.started_at is None:
                     loaded.progress.started_at = loaded.now
-                    self._publish(loaded, events.OnboardingStarted, actor_team_id=actor.team_id)
+                    publish(
+                        self.event_bus,
+                        loaded,
+                        events.OnboardingStarted,
+                        actor_team_id=actor.team_id,
+                    )
                     loaded.save()
                     uow.commit()
                 return self._outcome(loaded)
@@ -263,7 +219,7 @@ class OnboardingService:
         if package not in flow.PACKAGES:
             raise InvalidInput(f"unknown payroll package {package!r}")
 
-        def apply(context: _Context) -> None:
+        def apply(context: OnboardingContext) -> None:
             onboarding = context.onboarding
             assert onboarding.id is not None
             terms_version = self._settings.terms_version
@@ -278,19 +234,23 @@ class OnboardingService:
             context.progress.draft = None
             handoff = flow.handoff_for_package(package)
             if handoff is None:
-                self._transition(context, Event.ACCEPT_TERMS)
-                self._publish(
-                    context, events.TermsAccepted, terms_version=terms_version, package=package
+                transition(context, Event.ACCEPT_TERMS)
+                publish(
+                    self.event_bus,
+                    context,
+                    events.TermsAccepted,
+                    terms_version=terms_version,
+                    package=package,
                 )
                 return
-            self._hand_off(context, handoff, package=package)
+            hand_off(self.event_bus, context, handoff, package=package)
 
         return self._step(ref, actor, Step.TERMS, apply)
 
     def acknowledge_preparation(self, ref: StepRef, actor: Actor) -> Outcome:
         """The customer read how to prepare Nmbrs; next time they resume at the credentials."""
 
-        def apply(context: _Context) -> None:
+        def apply(context: OnboardingContext) -> None:
             context.progress.prepared = True
 
         return self._step(ref, actor, Step.PREPARATION, apply)
@@ -306,19 +266,21 @@ class OnboardingService:
         if early is not None:
             return early
         credentials = Credentials(username=username, token=token)
-        result = self._check_account(credentials)
+        result = check_account(self._provider, credentials)
         return self._step(
             ref,
             actor,
             Step.CREDENTIALS,
-            lambda context: self._apply_check(context, credentials, result),
+            lambda context: apply_check(self.event_bus, context, credentials, result),
         )
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
         filter, or after Nmbrs failed (then the token was kept unverified for this retry)."""
 
-        def kept_credentials(uow: SqlUnitOfWork, context: _Context) -> Credentials | Outcome:
+        def kept_credentials(
+            uow: SqlUnitOfWork, context: OnboardingContext
+        ) -> Credentials | Outcome:
             token = uow.onboardings.pending_token(context.onboarding)
             username = context.progress.username
             if token is None or not username:
@@ -334,12 +296,12 @@ class OnboardingService:
         if isinstance(read, Outcome):
             return read
         credentials = read
-        result = self._check_account(credentials)
+        result = check_account(self._provider, credentials)
         return self._step(
             ref,
             actor,
             Step.CHECK_AGAIN,
-            lambda context: self._apply_check(context, credentials, result),
+            lambda context: apply_check(self.event_bus, context, credentials, result),
         )
 
     def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[int]) -> Outcome:
@@ -350,7 +312,7 @@ class OnboardingService:
             raise InvalidInput("choose at least one company")
 
         def verified(
-            uow: SqlUnitOfWork, context: _Context
+            uow: SqlUnitOfWork, context: OnboardingContext
         ) -> tuple[Credentials, Environment] | Outcome:
             progress = context.progress
             if not progress.ready_to_choose:
@@ -382,10 +344,12 @@ class OnboardingService:
                 ref,
                 actor,
                 Step.COMPANIES,
-                lambda context: self._record_failure(context, failure, chosen_ids=chosen_ids),
+                lambda context: record_failure(
+                    self.event_bus, context, failure, chosen_ids=chosen_ids
+                ),
             )
 
-        def apply(context: _Context) -> None:
+        def apply(context: OnboardingContext) -> None:
             progress = context.progress
             rows = {row.id: row for row in progress.companies or ()}
             progress.chosen = tuple(
@@ -398,13 +362,14 @@ class OnboardingService:
                 for company_id in chosen_ids
             )
             progress.draft = None
-            self._transition(context, Event.CHOOSE_COMPANIES)
+            transition(context, Event.CHOOSE_COMPANIES)
             found = flow.over_access(list(rows), chosen_ids)
             if flow.event_after_choice(found) is Event.COMPLETE:
                 self._complete(context)
                 return
             assert found is not None
-            self._publish(
+            publish(
+                self.event_bus,
                 context,
                 events.OverAccessWarned,
                 companies_seen=found.seen,
@@ -416,9 +381,10 @@ class OnboardingService:
     def confirm_over_access(self, ref: StepRef, actor: Actor) -> Outcome:
         """The customer understands the login sees more than was chosen, and links anyway."""
 
-        def apply(context: _Context) -> None:
+        def apply(context: OnboardingContext) -> None:
             progress = context.progress
-            self._publish(
+            publish(
+                self.event_bus,
                 context,
                 events.OverAccessConfirmed,
                 companies_seen=len(progress.companies or ()),
@@ -431,16 +397,19 @@ class OnboardingService:
     def narrow_filter(self, ref: StepRef, actor: Actor) -> Outcome:
         """Back from the over-access screen, to narrow the klant login filter and check again."""
 
-        def apply(context: _Context) -> None:
+        def apply(context: OnboardingContext) -> None:
             progress = context.progress
-            self._publish(
-                context, events.OverAccessNarrowing, companies_seen=len(progress.companies or ())
+            publish(
+                self.event_bus,
+                context,
+                events.OverAccessNarrowing,
+                companies_seen=len(progress.companies or ()),
             )
             chosen_ids = [row.id for row in progress.chosen or ()]
             progress.chosen = None
             progress.narrowing = True
             progress.save_draft({"chosen_ids": chosen_ids})
-            self._transition(context, Event.RECONSIDER)
+            transition(context, Event.RECONSIDER)
 
         return self._step(ref, actor, Step.NARROW_FILTER, apply)
 
@@ -481,7 +450,7 @@ class OnboardingService:
                 # The raw stored triples: no Company per row until the search picks the best.
                 companies = tuple(onboarding.step_data.get("companies", []))
                 self._company_lists.put(onboarding_id, onboarding.version, companies)
-        return _search(companies, query)
+        return search_triples(companies, query)
 
     # --- the account manager's side ---------------------------------------------------------
 
@@ -489,9 +458,12 @@ class OnboardingService:
         """End an open onboarding and erase the kept token; IllegalTransition when ended."""
         return self._end(onboarding_id, actor, Event.CANCEL)
 
-    def expire(self, onboarding_id: int) -> InviteStatus:
-        """Expire an open onboarding (the scheduler calls this) and erase the kept token."""
-        return self._end(onboarding_id, Actor("system"), Event.EXPIRE)
+    def expire(
+        self, onboarding_id: int, *, redraw: Callable[[InviteStatus], Message] | None = None
+    ) -> InviteStatus:
+        """Expire an open onboarding (the scheduler calls this) and erase the kept token;
+        `redraw` makes the outbox message that redraws its invite, in the same transaction."""
+        return self._end(onboarding_id, Actor("system"), Event.EXPIRE, redraw=redraw)
 
     def lift_block(self, onboarding_id: int, actor: Actor) -> None:
         """Allow credential attempts again before the block runs out."""
@@ -500,45 +472,32 @@ class OnboardingService:
             if onboarding.blocked_until is None:
                 return
             onboarding.blocked_until = None
-            context = self._context(uow, onboarding, actor)
+            context = load(uow, onboarding, actor, self._clock.now())
             context.progress.failed_attempts = ()
-            self._publish(context, events.CredentialBlockLifted)
+            publish(self.event_bus, context, events.CredentialBlockLifted)
             context.save()
             uow.commit()
 
-    def _end(self, onboarding_id: int, actor: Actor, trigger: Event) -> InviteStatus:
+    def _end(
+        self,
+        onboarding_id: int,
+        actor: Actor,
+        event: Event,
+        *,
+        redraw: Callable[[InviteStatus], Message] | None = None,
+    ) -> InviteStatus:
         with self._unit_of_work() as uow:
-            onboarding = uow.onboardings.require(onboarding_id)
-            context = self._context(uow, onboarding, actor)
-            self._transition(context, trigger)
-            self._discard_secrets_and_lists(context)
-            if trigger is Event.CANCEL:
-                self._publish(context, events.OnboardingCancelled)
-            else:
-                self._publish(context, events.OnboardingExpired)
-            context.save()
+            context = load(uow, uow.onboardings.require(onboarding_id), actor, self._clock.now())
+            end(self.event_bus, context, event)
+            status = invite_status(
+                context.onboarding, context.client, support_phone=self._settings.support_phone
+            )
+            if redraw is not None and status.message_ts:
+                enqueue(uow.session, redraw(status), now=context.now)
             uow.commit()
-            return self._invite_status(onboarding, context.client)
+            return status
 
     # --- the machinery of a step ------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        return self._clock.now()
-
-    def _client(self, uow: SqlUnitOfWork, onboarding: Onboarding) -> Client:
-        client = uow.clients.get(onboarding.client_id)
-        assert client is not None, "an onboarding always has a client"
-        return client
-
-    def _context(self, uow: SqlUnitOfWork, onboarding: Onboarding, actor: Actor) -> _Context:
-        return _Context(
-            uow,
-            onboarding,
-            self._client(uow, onboarding),
-            actor,
-            self._now(),
-            OnboardingProgress.from_json(onboarding.step_data),
-        )
 
     def _load(
         self,
@@ -547,23 +506,31 @@ class OnboardingService:
         actor: Actor,
         *,
         report_refusal: bool = True,
-    ) -> _Context | Outcome:
+    ) -> OnboardingContext | Outcome:
         """The onboarding with its client, or the Outcome that says why the actor may not act."""
         language = self._settings.default_language
         onboarding = uow.onboardings.get(onboarding_id)
         if onboarding is None:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
-        context = self._context(uow, onboarding, actor)
+        context = load(uow, onboarding, actor, self._clock.now())
         reason = refusal_reason(self._membership, context.client, actor)
         if reason is None:
             return context
         if report_refusal:
-            self._publish(context, events.AccessRefused, user_team_id=actor.team_id, reason=reason)
+            publish(
+                self.event_bus,
+                context,
+                events.AccessRefused,
+                user_team_id=actor.team_id,
+                reason=reason,
+            )
             uow.commit()
         logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
         return Outcome(screen=RefusedScreen(), language=context.client.language)
 
-    def _replay_or_refuse(self, context: _Context, ref: StepRef, step: Step) -> Outcome | None:
+    def _replay_or_refuse(
+        self, context: OnboardingContext, ref: StepRef, step: Step
+    ) -> Outcome | None:
         """None when the step may be applied now; else the Outcome to answer with."""
         progress = context.progress
         if ref.step != progress.step:
@@ -584,7 +551,7 @@ class OnboardingService:
     def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | None:
         """Before a provider call: refuse, replay or stop at a block without calling it."""
 
-        def gate(context: _Context) -> Outcome | None:
+        def gate(context: OnboardingContext) -> Outcome | None:
             early = self._replay_or_refuse(context, ref, step)
             if early is None and flow.is_blocked(context.onboarding.blocked_until, context.now):
                 return self._outcome(context)
@@ -595,7 +562,7 @@ class OnboardingService:
     def _step(self, ref: StepRef, actor: Actor, step: Step, apply: Apply) -> Outcome:
         """Apply one step in one transaction (see `bot.usecases.steps`)."""
 
-        def record(context: _Context) -> None:
+        def record(context: OnboardingContext) -> None:
             progress = context.progress
             progress.last = LastStep(step.value, ref.step)
             progress.step = ref.step + 1
@@ -611,147 +578,14 @@ class OnboardingService:
         )
         return outcome
 
-    def _illegal(self, context: _Context) -> Outcome:
+    def _illegal(self, context: OnboardingContext) -> Outcome:
         return Outcome(
             screen=ErrorScreen("illegal_step"),
             language=context.client.language,
             ref=self._ref(context),
         )
 
-    def _transition(self, context: _Context, trigger: Event) -> None:
-        onboarding = context.onboarding
-        before = onboarding.state
-        onboarding.state = flow.next_state(before, trigger).value
-        onboarding.last_progress_at = context.now
-        context.state_changed = True
-        context.uow.audit.record(
-            "state_changed",
-            actor=context.actor.user_id,
-            onboarding_id=onboarding.id,
-            detail={"from": before, "to": onboarding.state, "event": trigger.value},
-            at=context.now,
-        )
-        # Flush now: a concurrent winner shows up as StaleUpdate before anything else is written.
-        context.uow.flush()
-
-    def _publish(self, context: _Context, event_type: type[OnboardingEvent], **fields: Any) -> None:
-        assert context.onboarding.id is not None and context.client.id is not None
-        event = event_type(
-            onboarding_id=context.onboarding.id,
-            client_id=context.client.id,
-            client_name=context.client.name,
-            channel_id=context.client.slack_channel_id,
-            actor=context.actor.user_id,
-            at=context.now,
-            **fields,
-        )
-        self.event_bus.publish(context.uow, event)
-
-    def _hand_off(self, context: _Context, reason: str, *, package: str | None = None) -> None:
-        context.progress.handoff_reason = reason
-        self._transition(context, Event.HAND_OFF)
-        self._discard_secrets_and_lists(context)
-        self._publish(context, events.HandedOff, reason=reason, package=package)
-
-    @staticmethod
-    def _discard_secrets_and_lists(context: _Context) -> None:
-        context.uow.onboardings.erase_pending_token(context.onboarding)
-        context.progress.discard_lists()
-
-    def _check_account(self, credentials: Credentials) -> AccountCheck | ProviderError:
-        """The provider's whole check, or the error it ended with."""
-        try:
-            return self._provider.check_account(credentials, with_guids_for=set())
-        except ProviderError as error:
-            logger.info("credential check ended with %s", error.code)
-            return error
-
-    def _apply_check(
-        self, context: _Context, credentials: Credentials, result: AccountCheck | ProviderError
-    ) -> None:
-        progress = context.progress
-        progress.username = credentials.username
-        progress.credentials_error = None
-        progress.narrowing = False
-        answer = check_answer(result)
-        trigger = flow.event_after_check(context.onboarding.state, answer)
-        if answer is CheckAnswer.WRONG_CREDENTIALS:
-            if trigger is not None:
-                self._transition(context, trigger)
-            self._reject_credentials(context, credentials)
-        elif answer is CheckAnswer.NO_SUBSCRIPTION:
-            self._hand_off(context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS)
-        elif answer is CheckAnswer.UNAVAILABLE:
-            assert isinstance(result, ProviderError)
-            # Keep the token (encrypted) so "retry" needs no new paste.
-            context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
-            self._record_failure(context, result)
-        else:
-            # NoAccess: the login sees nothing at all.
-            check = result if isinstance(result, AccountCheck) else None
-            self._accept_credentials(context, credentials, check)
-
-    def _reject_credentials(self, context: _Context, credentials: Credentials) -> None:
-        onboarding, progress = context.onboarding, context.progress
-        context.uow.onboardings.erase_pending_token(onboarding)
-        progress.companies = progress.check = progress.domain = progress.chosen = None
-        record = flow.register_failed_attempt(progress.failures, context.now)
-        progress.credentials_error = "wrong_credentials"
-        progress.failed_attempts = record.failures
-        if record.blocked_until is not None:
-            onboarding.blocked_until = record.blocked_until
-            self._publish(
-                context,
-                events.CredentialAttemptsBlocked,
-                username=credentials.username,
-                blocked_until=record.blocked_until.isoformat(),
-            )
-        else:
-            self._publish(
-                context,
-                events.CredentialsRejected,
-                username=credentials.username,
-                attempts_left=record.attempts_left,
-            )
-
-    def _record_failure(
-        self, context: _Context, error: ProviderError, *, chosen_ids: list[int] | None = None
-    ) -> None:
-        context.progress.check = CheckRecord(CheckOutcome.UNAVAILABLE)
-        if chosen_ids is not None:
-            context.progress.save_draft({"chosen_ids": chosen_ids})
-        self._publish(context, events.ProviderFailed, error=error.code)
-
-    def _accept_credentials(
-        self, context: _Context, credentials: Credentials, check: AccountCheck | None
-    ) -> None:
-        progress = context.progress
-        companies = check.companies if check else []
-        missing = check.missing_permissions if check else []
-        domain = check.environment.domain if check else progress.domain or ""
-        context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
-        progress.domain = domain
-        progress.companies = tuple(
-            Company(id=company.id, number=company.number, name=company.name)
-            for company in companies
-        )
-        progress.check = CheckRecord(CheckOutcome.OK, tuple(missing))
-        progress.failed_attempts = ()
-        self._transition(context, Event.VERIFY_CREDENTIALS)
-        self._publish(
-            context,
-            events.CredentialsVerified,
-            username=credentials.username,
-            domain=domain,
-            companies_seen=len(companies),
-            missing_permissions=list(missing),
-        )
-        if missing:
-            self._publish(context, events.PermissionsMissing, missing_permissions=list(missing))
-        elif not companies:
-            self._publish(context, events.NoCompaniesVisible, username=credentials.username)
-
-    def _complete(self, context: _Context) -> None:
+    def _complete(self, context: OnboardingContext) -> None:
         uow, onboarding, progress = context.uow, context.onboarding, context.progress
         token = uow.onboardings.pending_token(onboarding)
         if token is None:
@@ -759,7 +593,7 @@ class OnboardingService:
         chosen = progress.chosen or ()
         seen = len(progress.companies or ())
         username, domain = progress.username or "", progress.domain or ""
-        self._transition(context, Event.COMPLETE)
+        transition(context, Event.COMPLETE)
         link = uow.links.create(
             onboarding=onboarding,
             username=username,
@@ -771,9 +605,10 @@ class OnboardingService:
         progress.link_id = link.id
         progress.companies_seen = seen
         progress.completed_by = context.actor.user_id
-        self._discard_secrets_and_lists(context)
+        discard_secrets_and_lists(context)
         assert link.id is not None
-        self._publish(
+        publish(
+            self.event_bus,
             context,
             events.OnboardingCompleted,
             link_id=link.id,
@@ -785,11 +620,11 @@ class OnboardingService:
 
     # --- what to show -----------------------------------------------------------------------
 
-    def _ref(self, context: _Context) -> StepRef:
+    def _ref(self, context: OnboardingContext) -> StepRef:
         assert context.onboarding.id is not None
         return StepRef(onboarding_id=context.onboarding.id, step=context.progress.step)
 
-    def _outcome(self, context: _Context, *, notice: str | None = None) -> Outcome:
+    def _outcome(self, context: OnboardingContext, *, notice: str | None = None) -> Outcome:
         onboarding, client = context.onboarding, context.client
         return Outcome(
             screen=screen_for(
@@ -803,48 +638,7 @@ class OnboardingService:
             client_name=client.name,
             ref=self._ref(context),
             notice=notice,
-            invite=self._invite_status(onboarding, client) if context.state_changed else None,
+            invite=invite_status(onboarding, client, support_phone=self._settings.support_phone)
+            if context.state_changed
+            else None,
         )
-
-    def _invite_status(self, onboarding: Onboarding, client: Client) -> InviteStatus:
-        progress = OnboardingProgress.from_json(onboarding.step_data)
-        state = State(onboarding.state)
-        assert onboarding.id is not None
-        return InviteStatus(
-            onboarding_id=onboarding.id,
-            client_name=client.name,
-            language=client.language,
-            channel_id=onboarding.invite_channel_id or client.slack_channel_id,
-            message_ts=onboarding.invite_message_ts,
-            state=state,
-            step_reached=flow.step_reached(state),
-            companies_linked=len(progress.chosen or ()),
-            completed_by=progress.completed_by,
-            handoff_reason=progress.handoff_reason,
-            support_phone=self._settings.support_phone,
-        )
-
-
-def clean_token(value: str) -> str:
-    """A pasted token without the spaces and line breaks pasting brings along."""
-    return "".join(value.split())
-
-
-def search_companies(rows: Iterable[Company], query: str) -> list[Company]:
-    """Companies whose name contains the query or whose number starts with it, sorted by name,
-    at most MAX_SUGGESTIONS."""
-    return _search(((row.id, row.number, row.name) for row in rows), query)
-
-
-def _search(companies: Iterable[Sequence[Any]], query: str) -> list[Company]:
-    """The search over stored [id, number, name] triples; rows are built for the best only."""
-    needle = query.strip().casefold()
-    matches = (
-        (name.casefold(), number, company_id, name)
-        for company_id, number, name in companies
-        if needle in name.casefold() or str(number).startswith(needle)
-    )
-    return [
-        Company(id=company_id, number=number, name=name)
-        for _, number, company_id, name in heapq.nsmallest(MAX_SUGGESTIONS, matches)
-    ]

@@ -1,0 +1,165 @@
+"""The credential check of an onboarding: what the payroll provider's answer does to it, inside
+the step's transaction (the provider is called before, between transactions)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.core import events, flow
+from bot.core.events import EventBus
+from bot.core.flow import CheckAnswer, Event
+from bot.core.model import Company
+from bot.core.progress import CheckOutcome, CheckRecord
+from bot.usecases.transitions import (
+    OnboardingContext,
+    discard_secrets_and_lists,
+    publish,
+    transition,
+)
+from nmbrs.provider import (
+    AccountCheck,
+    Credentials,
+    NoAccess,
+    NoSubscription,
+    PayrollProvider,
+    ProviderError,
+    WrongCredentials,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def check_answer(result: AccountCheck | ProviderError) -> CheckAnswer:
+    """The provider's answer to a credential check, as the flow knows it."""
+    if isinstance(result, AccountCheck):
+        return CheckAnswer.VERIFIED
+    if isinstance(result, WrongCredentials):
+        return CheckAnswer.WRONG_CREDENTIALS
+    if isinstance(result, NoSubscription):
+        return CheckAnswer.NO_SUBSCRIPTION
+    if isinstance(result, NoAccess):
+        return CheckAnswer.NO_ACCESS
+    return CheckAnswer.UNAVAILABLE
+
+
+def hand_off(
+    bus: EventBus, context: OnboardingContext, reason: str, *, package: str | None = None
+) -> None:
+    context.progress.handoff_reason = reason
+    transition(context, Event.HAND_OFF)
+    discard_secrets_and_lists(context)
+    publish(bus, context, events.HandedOff, reason=reason, package=package)
+
+
+def check_account(
+    provider: PayrollProvider, credentials: Credentials
+) -> AccountCheck | ProviderError:
+    """The provider's whole check, or the error it ended with."""
+    try:
+        return provider.check_account(credentials, with_guids_for=set())
+    except ProviderError as error:
+        logger.info("credential check ended with %s", error.code)
+        return error
+
+
+def apply_check(
+    bus: EventBus,
+    context: OnboardingContext,
+    credentials: Credentials,
+    result: AccountCheck | ProviderError,
+) -> None:
+    progress = context.progress
+    progress.username = credentials.username
+    progress.credentials_error = None
+    progress.narrowing = False
+    answer = check_answer(result)
+    trigger = flow.event_after_check(context.onboarding.state, answer)
+    if answer is CheckAnswer.WRONG_CREDENTIALS:
+        if trigger is not None:
+            transition(context, trigger)
+        reject_credentials(bus, context, credentials)
+    elif answer is CheckAnswer.NO_SUBSCRIPTION:
+        hand_off(bus, context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS)
+    elif answer is CheckAnswer.UNAVAILABLE:
+        assert isinstance(result, ProviderError)
+        # Keep the token (encrypted) so "retry" needs no new paste.
+        context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
+        record_failure(bus, context, result)
+    else:
+        # NoAccess: the login sees nothing at all.
+        check = result if isinstance(result, AccountCheck) else None
+        accept_credentials(bus, context, credentials, check)
+
+
+def reject_credentials(bus: EventBus, context: OnboardingContext, credentials: Credentials) -> None:
+    onboarding, progress = context.onboarding, context.progress
+    context.uow.onboardings.erase_pending_token(onboarding)
+    progress.companies = progress.check = progress.domain = progress.chosen = None
+    record = flow.register_failed_attempt(progress.failures, context.now)
+    progress.credentials_error = "wrong_credentials"
+    progress.failed_attempts = record.failures
+    if record.blocked_until is not None:
+        onboarding.blocked_until = record.blocked_until
+        publish(
+            bus,
+            context,
+            events.CredentialAttemptsBlocked,
+            username=credentials.username,
+            blocked_until=record.blocked_until.isoformat(),
+        )
+    else:
+        publish(
+            bus,
+            context,
+            events.CredentialsRejected,
+            username=credentials.username,
+            attempts_left=record.attempts_left,
+        )
+
+
+def record_failure(
+    bus: EventBus,
+    context: OnboardingContext,
+    error: ProviderError,
+    *,
+    chosen_ids: list[int] | None = None,
+) -> None:
+    context.progress.check = CheckRecord(CheckOutcome.UNAVAILABLE)
+    if chosen_ids is not None:
+        context.progress.save_draft({"chosen_ids": chosen_ids})
+    publish(bus, context, events.ProviderFailed, error=error.code)
+
+
+def accept_credentials(
+    bus: EventBus, context: OnboardingContext, credentials: Credentials, check: AccountCheck | None
+) -> None:
+    progress = context.progress
+    companies = check.companies if check else []
+    missing = check.missing_permissions if check else []
+    domain = check.environment.domain if check else progress.domain or ""
+    context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
+    progress.domain = domain
+    progress.companies = tuple(
+        Company(id=company.id, number=company.number, name=company.name) for company in companies
+    )
+    progress.check = CheckRecord(CheckOutcome.OK, tuple(missing))
+    progress.failed_attempts = ()
+    transition(context, Event.VERIFY_CREDENTIALS)
+    publish(
+        bus,
+        context,
+        events.CredentialsVerified,
+        username=credentials.username,
+        domain=domain,
+        companies_seen=len(companies),
+        missing_permissions=list(missing),
+    )
+    if missing:
+        publish(
+            bus,
+            context,
+            events.PermissionsMissing,
+            missing_permissions=list(missing),
+        )
+    elif not companies:
+        publish(bus, context, events.NoCompaniesVisible, username=credentials.username)

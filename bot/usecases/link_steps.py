@@ -1,0 +1,408 @@
+"""What the customer's use cases on a link share: the context of a step, the runner's hooks
+(load, refuse, replay, record, answer), the read before a provider call, and finishing a relink
+or a change of companies.
+
+Relink and company changes keep their progress with the onboarding (`LinkSession`, the
+verified token in `pending_token`), so they survive a closed modal or a restart; views carry
+the onboarding's `link_step` counter, so a double click or a retried request is answered with
+the current screen instead of being applied twice. Provider calls happen between transactions.
+The stages and the link's status follow the tables of `bot.core.link_flow`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.clock import Clock, SystemClock
+from bot.core import flow, link_flow
+from bot.core.events import EventBus, LinkCompaniesChanged, LinkEvent, LinkRelinked
+from bot.core.link_flow import LinkMove, LinkSession, LinkStatus, LinkStep, SessionKind, Stage
+from bot.core.model import Actor, Company, StepRef
+from bot.core.progress import OnboardingProgress
+from bot.core.screens import NOTICE_ALREADY_DONE, ErrorScreen, Outcome, RefusedScreen, link_screen
+from bot.ports import LinkNotices, Membership
+from bot.settings import Settings
+from bot.usecases.link_notices import (
+    link_event,
+    names,
+    notice_key,
+    publish_link_event,
+    refs,
+    sent_ts,
+)
+from bot.usecases.onboarding import screen_settings
+from bot.usecases.steps import StepRunner
+from bot.usecases.transitions import Reports, invite_status, refusal_reason
+from nmbrs.provider import AccountCheck, Credentials, Environment, PayrollProvider, ProviderError
+from nmbrs.provider import Company as ProviderCompany
+from storage.links import replace_companies
+from storage.models import Client, Onboarding, PayrollLink
+from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+AUDIT_ACCESS_REFUSED = "link_access_refused"
+
+
+@dataclass
+class LinkContext:
+    uow: SqlUnitOfWork
+    onboarding: Onboarding
+    client: Client
+    link: PayrollLink
+    actor: Actor
+    now: datetime
+    progress: OnboardingProgress
+    session: LinkSession = field(default_factory=LinkSession)
+    invite_changed: bool = False
+
+
+Apply = Callable[[LinkContext], None]
+
+
+class LinkSteps:
+    """The machinery of the customer's use cases on a link. Blocking; async callers use a
+    worker thread."""
+
+    def __init__(
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        provider: PayrollProvider,
+        membership: Membership,
+        settings: Settings,
+        event_bus: EventBus,
+        reports: Reports,
+        notices: LinkNotices,
+        clock: Clock | None = None,
+    ):
+        self._unit_of_work = unit_of_work
+        self._provider = provider
+        self._membership = membership
+        self._settings = settings
+        self._screens = screen_settings(settings)
+        # The onboarding's status events (audited, reported) and the reports of an unlink.
+        self._event_bus = event_bus
+        self._reports = reports
+        self._notices = notices
+        self._clock = clock or SystemClock()
+        self._steps = StepRunner(
+            unit_of_work=unit_of_work,
+            load=self._load,
+            answer=self._outcome,
+            illegal=self._illegal,
+            subject="link of onboarding",
+        )
+
+    def _apply_choice(self, context: LinkContext) -> None:
+        if context.session.kind == SessionKind.RELINK:
+            if context.onboarding.pending_token is None:
+                self._back_to_credentials(context)
+                return
+            self._finish_relink(context)
+        else:
+            self._finish_companies(context)
+
+    def _finish_relink(self, context: LinkContext) -> None:
+        """Update the link in place: credentials, domain and companies; active again."""
+        uow, onboarding, link, session = (
+            context.uow,
+            context.onboarding,
+            context.link,
+            context.session,
+        )
+        assert link.id is not None and onboarding.pending_token is not None
+        notice = notice_key(link.id, (link.problem or {}).get("since", ""))
+        was_broken = link.status == LinkStatus.NEEDS_RELINK
+        link.username = session.username or ""
+        link.domain = session.domain or ""
+        link.encrypted_token = onboarding.pending_token
+        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
+        link.problem, link.verified_at = None, context.now
+        uow.session.add(link)
+        companies = session.chosen or ()
+        _, removed = replace_companies(uow, link.id, refs(companies))
+        uow.onboardings.erase_pending_token(onboarding)
+        self._keep_on_onboarding(context, companies, username=link.username, domain=link.domain)
+        context.progress.failed_attempts = ()
+        publish_link_event(
+            uow,
+            self._notices,
+            self._event(
+                context,
+                LinkRelinked,
+                companies=names(companies),
+                removed=names(removed),
+                companies_seen=len(session.seen or ()),
+                notice_key=notice if was_broken else None,
+                notice_ts=sent_ts(uow, notice) if was_broken else None,
+            ),
+        )
+        self._done(context, companies, domain=link.domain)
+
+    def _finish_companies(self, context: LinkContext) -> None:
+        uow, link, session = context.uow, context.link, context.session
+        assert link.id is not None
+        companies = session.chosen or ()
+        added, removed = replace_companies(uow, link.id, refs(companies))
+        self._keep_on_onboarding(context, companies)
+        if added or removed:
+            publish_link_event(
+                uow,
+                self._notices,
+                self._event(
+                    context,
+                    LinkCompaniesChanged,
+                    companies=names(companies),
+                    added=names(added),
+                    removed=names(removed),
+                    companies_seen=len(session.seen or ()),
+                ),
+            )
+        self._done(context, companies, domain=link.domain)
+
+    def _keep_on_onboarding(
+        self,
+        context: LinkContext,
+        companies: Sequence[Company],
+        *,
+        username: str | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """The onboarding's own record of the link (the invite message counts its companies)."""
+        progress = context.progress
+        progress.chosen = tuple(companies)
+        if username is not None:
+            progress.username = username
+        if domain is not None:
+            progress.domain = domain
+        context.invite_changed = True
+
+    def _done(self, context: LinkContext, companies: Sequence[Company], *, domain: str) -> None:
+        """The session ends at DONE, keeping only what the completed screen shows."""
+        link_flow.move(context.session, Stage.DONE)
+        context.session = LinkSession(
+            kind=context.session.kind,
+            stage=Stage.DONE.value,
+            domain=domain,
+            chosen=tuple(companies),
+        )
+
+    def _back_to_credentials(self, context: LinkContext) -> None:
+        """The kept token is gone (dropped as abandoned): ask for it again."""
+        link_flow.move(context.session, Stage.CREDENTIALS)
+        context.session.wrong = False
+
+    def _event(self, context: LinkContext, event_type: type[LinkEvent], **fields: Any) -> LinkEvent:
+        return link_event(
+            event_type,
+            context.link,
+            context.client,
+            actor=context.actor.user_id,
+            at=context.now,
+            **fields,
+        )
+
+    def _check(
+        self, credentials: Credentials, linked_ids: set[int]
+    ) -> AccountCheck | ProviderError:
+        try:
+            return self._provider.check_account(credentials, with_guids_for=linked_ids)
+        except ProviderError as error:
+            logger.info("relink check ended with %s", error.code)
+            return error
+
+    def _list(self, snapshot: Snapshot) -> list[ProviderCompany] | ProviderError:
+        assert snapshot.credentials is not None
+        try:
+            return self._provider.list_companies(
+                snapshot.credentials, Environment(domain=snapshot.domain), with_guids_for=set()
+            )
+        except ProviderError as error:
+            logger.info("listing companies ended with %s", error.code)
+            return error
+
+    def _snapshot(
+        self,
+        ref: StepRef | None,
+        actor: Actor,
+        step: LinkStep | None,
+        *,
+        onboarding_id: int | None = None,
+        kind: SessionKind | None = None,
+    ) -> tuple[Outcome | None, Snapshot]:
+        """What a provider call needs, read in a short transaction; or the Outcome to answer
+        with at once (refused, replayed, not possible now)."""
+        read = self._steps.peek(
+            ref.onboarding_id if ref else onboarding_id or 0,
+            actor,
+            lambda uow, context: self._read_snapshot(context, kind or context.session.kind),
+            gate=lambda context: self._gate(context, ref, step),
+        )
+        if isinstance(read, Outcome):
+            return read, NO_SNAPSHOT
+        return None, read
+
+    def _read_snapshot(self, context: LinkContext, kind: str | None) -> Snapshot:
+        """The credentials to call with: a relink's kept token, else the link's own."""
+        uow, link, session = context.uow, context.link, context.session
+        linked = tuple(
+            Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+            for row in uow.links.companies(link.id or 0)
+        )
+        credentials, domain = None, link.domain
+        if kind == SessionKind.RELINK:
+            pending = uow.onboardings.pending_token(context.onboarding)
+            if pending is not None:
+                credentials = Credentials(username=session.username or "", token=pending)
+                domain = session.domain or link.domain
+        else:
+            token = uow.links.token(link)
+            credentials = Credentials(username=link.username, token=token) if token else None
+        return Snapshot(
+            kind=kind,
+            status=link.status,
+            credentials=credentials,
+            domain=domain,
+            link_token=link.encrypted_token or b"",
+            linked=linked,
+            seen=session.seen or (),
+            known_guids=dict(session.guids or {}),
+        )
+
+    def _run(
+        self,
+        onboarding_id: int,
+        actor: Actor,
+        apply: Apply,
+        *,
+        ref: StepRef | None = None,
+        step: LinkStep | None = None,
+    ) -> Outcome:
+        """Apply one step in one transaction (see `bot.usecases.steps`)."""
+        _, outcome = self._steps.run(
+            onboarding_id,
+            actor,
+            apply,
+            record=self._record,
+            gate=lambda context: self._gate(context, ref, step),
+        )
+        return outcome
+
+    def _record(self, context: LinkContext) -> None:
+        progress = context.progress
+        progress.link_session = context.session
+        progress.link_step += 1
+        context.onboarding.updated_at = context.now
+        context.onboarding.step_data = progress.to_json()
+
+    def _illegal(self, context: LinkContext) -> Outcome:
+        return Outcome(
+            screen=ErrorScreen("illegal_step"),
+            language=context.client.language,
+            ref=self._outcome(context).ref,
+        )
+
+    def _gate(
+        self, context: LinkContext, ref: StepRef | None, step: LinkStep | None
+    ) -> Outcome | None:
+        """None when the step may be applied now; else the Outcome to answer with."""
+        early = self._replay_or_refuse(context, ref, step)
+        if early is None and context.link.revoked_at is not None:
+            return self._outcome(context)
+        return early
+
+    def _load(
+        self, uow: SqlUnitOfWork, onboarding_id: int, actor: Actor, *, audit_refusal: bool = True
+    ) -> LinkContext | Outcome:
+        language = self._settings.default_language
+        onboarding = uow.onboardings.get(onboarding_id)
+        link = uow.links.for_onboarding(onboarding_id) if onboarding is not None else None
+        if onboarding is None or link is None:
+            return Outcome(screen=ErrorScreen("not_found"), language=language)
+        client = uow.clients.get(onboarding.client_id)
+        assert client is not None
+        reason = refusal_reason(self._membership, client, actor)
+        if reason is not None:
+            logger.info(
+                "refused %s on the link of onboarding %s: %s", actor.user_id, onboarding_id, reason
+            )
+            if audit_refusal:
+                uow.audit.record(
+                    AUDIT_ACCESS_REFUSED,
+                    actor=actor.user_id,
+                    onboarding_id=onboarding_id,
+                    link_id=link.id,
+                    detail={"reason": reason, "user_team_id": actor.team_id},
+                )
+                uow.commit()
+            return Outcome(screen=RefusedScreen(), language=client.language)
+        progress = OnboardingProgress.from_json(onboarding.step_data)
+        session = progress.link_session or LinkSession()
+        return LinkContext(
+            uow, onboarding, client, link, actor, self._clock.now(), progress, session
+        )
+
+    def _replay_or_refuse(
+        self, context: LinkContext, ref: StepRef | None, step: LinkStep | None
+    ) -> Outcome | None:
+        """None when the step may be applied now; else the Outcome to answer with."""
+        if ref is None or step is None:
+            return None
+        if ref.step != context.progress.link_step:
+            return self._outcome(context, notice=NOTICE_ALREADY_DONE)
+        if link_flow.may_run(step, context.session) and not flow.is_blocked(
+            context.onboarding.blocked_until, context.now
+        ):
+            return None
+        # Not from this stage (or attempts are blocked): the current screen says where it is.
+        return self._outcome(context)
+
+    def _outcome(self, context: LinkContext, *, notice: str | None = None) -> Outcome:
+        onboarding, link = context.onboarding, context.link
+        return Outcome(
+            screen=link_screen(
+                context.progress,
+                unlinked=link.revoked_at is not None,
+                link_username=link.username,
+                link_domain=link.domain,
+                blocked_until=onboarding.blocked_until,
+                settings=self._screens,
+                now=context.now,
+            ),
+            language=context.client.language,
+            client_name=context.client.name,
+            ref=StepRef(onboarding_id=onboarding.id or 0, step=context.progress.link_step),
+            notice=notice,
+            # The invite message counts the linked companies: redrawn when they changed.
+            invite=(
+                invite_status(
+                    onboarding, context.client, support_phone=self._settings.support_phone
+                )
+                if context.invite_changed
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    kind: str | None
+    status: str
+    credentials: Credentials | None
+    domain: str
+    link_token: bytes
+    linked: tuple[Company, ...]
+    seen: tuple[Company, ...]
+    known_guids: dict[int, str]
+
+    @property
+    def linked_ids(self) -> set[int]:
+        return {row.id for row in self.linked}
+
+
+NO_SNAPSHOT = Snapshot(None, "", None, "", b"", (), (), {})

@@ -1,0 +1,256 @@
+"""The account manager's use cases, and the scheduled work done on their behalf.
+
+- Starting an onboarding: refuse a second open one for the same channel (the manager chooses to
+  resend or replace instead), else create the client and the invite through the onboarding
+  use cases. Resend, cancel, lift a token block and unlink act on one onboarding each; every one
+  is audited and reported.
+- Overviews: the open onboardings (stalled first) for `/onboard status`, the App Home and the
+  digest; active links for unlinking.
+- Scheduled work: the daily digest, nudges in the client's channel, expiry.
+
+No chat calls here beyond the outbox: posting the invite and drawing views is the transport's
+job, reached through `bot.ports.InviteChannel` (see `bot.usecases.invites.InviteDesk`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from bot.clock import Clock
+from bot.core import flow
+from bot.core.events import InviteResent
+from bot.core.flow import END_STATES, IllegalTransition
+from bot.core.model import Actor, InviteStatus, StartRequest
+from bot.outbox import Message, enqueue_once, halt_delivery
+from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
+from bot.schedule import ReminderPolicy
+from bot.usecases.onboarding import OnboardingService
+from bot.usecases.transitions import load, publish, unlink
+from storage.models import Onboarding
+from storage.repository import NotFound, StaleUpdate, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    link_id: int
+    onboarding_id: int
+    client_name: str
+    channel_id: str
+    companies: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The App Home: open onboardings (stalled first) and the links that can be unlinked."""
+
+    open: list[OnboardingSummary]
+    links: list[LinkRow]
+
+
+class ManagerTools:
+    """The account manager's use cases. Blocking (database); async callers use a thread."""
+
+    def __init__(
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        service: OnboardingService,
+        reports: StatusReports,
+        policy: ReminderPolicy,
+        clock: Clock,
+        redraw_invite: Callable[[InviteStatus], Message],
+    ):
+        self._unit_of_work = unit_of_work
+        self._service = service
+        self._reports = reports
+        self._policy = policy
+        self._clock = clock
+        # The outbox message that redraws an invite (the transport's), for expiry.
+        self._redraw_invite = redraw_invite
+
+    # --- overviews --------------------------------------------------------------------------
+
+    def open_onboardings(self, *, at: datetime | None = None) -> list[OnboardingSummary]:
+        """Open onboardings, stalled first (for `/onboard status` and the App Home), as they
+        stand at `at` (default: now). Scheduled work passes its due time, so a digest or nudge
+        counts idle days up to the moment it is for, not the moment it happens to run."""
+        now = self._clock.now() if at is None else at
+        with self._unit_of_work() as uow:
+            pairs = uow.onboardings.list_open()
+        return needing_attention_first(
+            summarise(onboarding, client, now=now, policy=self._policy)
+            for onboarding, client in pairs
+            if onboarding.state in flow.OPEN_STATES
+        )
+
+    def dashboard(self) -> Dashboard:
+        with self._unit_of_work() as uow:
+            links = [
+                LinkRow(
+                    link_id=summary.link.id or 0,
+                    onboarding_id=summary.link.onboarding_id,
+                    client_name=summary.client.name,
+                    channel_id=summary.client.slack_channel_id,
+                    companies=len(summary.companies),
+                    created_at=summary.link.created_at,
+                )
+                for summary in uow.links.list_summaries()
+                if summary.link.revoked_at is None
+            ]
+        links.sort(key=lambda row: row.created_at, reverse=True)
+        return Dashboard(open=self.open_onboardings(), links=links)
+
+    def summary(self, onboarding_id: int) -> OnboardingSummary:
+        now = self._clock.now()
+        with self._unit_of_work() as uow:
+            onboarding = uow.onboardings.require(onboarding_id)
+            client = uow.clients.get(onboarding.client_id)
+            assert client is not None
+        return summarise(onboarding, client, now=now, policy=self._policy)
+
+    # --- starting -----------------------------------------------------------------------------
+
+    def open_for_channel(self, channel_id: str) -> OnboardingSummary | None:
+        """The onboarding already running in a channel, if any."""
+        with self._unit_of_work() as uow:
+            onboarding = uow.onboardings.open_for_channel(channel_id)
+            if onboarding is None or onboarding.state not in flow.OPEN_STATES:
+                return None
+            onboarding_id = onboarding.id
+        assert onboarding_id is not None
+        return self.summary(onboarding_id)
+
+    def start(self, request: StartRequest, *, team_id: str, manager: str) -> InviteStatus:
+        """Create the client (of Slack team `team_id`) and its onboarding in state invited;
+        the invite message is posted afterwards."""
+        return self._service.create_invite(
+            client_name=request.client_name,
+            channel_id=request.channel_id,
+            team_id=team_id,
+            started_by=manager,
+            language=request.language,
+            contact_user_id=request.contact_user_id,
+        )
+
+    def replace(
+        self, onboarding_id: int, request: StartRequest, *, team_id: str, manager: str
+    ) -> InviteStatus:
+        """Cancel the channel's open onboarding and start a new one in its place (one
+        transaction: there is never a channel left without either)."""
+        return self._service.replace_invite(
+            onboarding_id,
+            client_name=request.client_name,
+            channel_id=request.channel_id,
+            team_id=team_id,
+            started_by=manager,
+            language=request.language,
+            contact_user_id=request.contact_user_id,
+        )
+
+    # --- acting on one onboarding -----------------------------------------------------------
+
+    def invite_status(self, onboarding_id: int) -> InviteStatus:
+        return self._service.invite_status(onboarding_id)
+
+    def record_resent(self, onboarding_id: int, *, manager: str) -> None:
+        """Audit and report that the invite was posted again (after the transport did so)."""
+        with self._unit_of_work() as uow:
+            onboarding = uow.onboardings.require(onboarding_id)
+            context = load(uow, onboarding, Actor(manager), self._clock.now())
+            publish(self._service.event_bus, context, InviteResent)
+            uow.commit()
+
+    def cancel(self, onboarding_id: int, *, manager: str) -> InviteStatus:
+        """End an open onboarding; IllegalTransition when it has already ended."""
+        return self._service.cancel(onboarding_id, Actor(manager))
+
+    def lift_block(self, onboarding_id: int, *, manager: str) -> None:
+        self._service.lift_block(onboarding_id, Actor(manager))
+
+    def unlink(self, link_id: int, *, manager: str) -> str | None:
+        """Erase the link's token and mark its onboarding unlinked; the audit trail stays.
+        Returns the client's name, or None when it was unlinked before (nothing changes)."""
+        with self._unit_of_work() as uow:
+            link = uow.links.require(link_id)
+            onboarding = uow.onboardings.require(link.onboarding_id)
+            context = load(uow, onboarding, Actor(manager), self._clock.now())
+            if not unlink(context, link, self._reports):
+                return None
+            context.save()
+            uow.commit()
+            return context.client.name
+
+    def halt_sending(self, *, team_id: str, reason: str) -> None:
+        """Slack took our access away (app_uninstalled, tokens_revoked): record it and stop
+        every message from now on."""
+        now = self._clock.now()
+        with self._unit_of_work() as uow:
+            halt_delivery(uow.session, team_id=team_id, reason=reason, now=now)
+            uow.audit.record(reason, actor="slack", detail={"team_id": team_id}, at=now)
+            uow.commit()
+        logger.warning("Slack reported %s for team %s: all sending stopped", reason, team_id)
+
+    # --- scheduled work ---------------------------------------------------------------------
+
+    def send_digest(self, due_at: datetime) -> None:
+        """The digest for `due_at`'s day: open ones per state, what ended since the previous
+        digest, the stalled ones."""
+        calendar = self._policy.calendar
+        today = calendar.local(due_at).date()
+        previous = calendar.at(calendar.previous_working_day(today), calendar.local(due_at).time())
+        open_rows = self.open_onboardings(at=due_at)
+        with self._unit_of_work() as uow:
+            ended: dict[str, int] = {}
+            for state in uow.session.exec(
+                select(Onboarding.state)
+                .where(col(Onboarding.state).in_([s.value for s in END_STATES]))
+                .where(col(Onboarding.last_progress_at) >= previous)
+                .where(col(Onboarding.last_progress_at) < due_at)
+            ):
+                ended[state] = ended.get(state, 0) + 1
+            message = self._reports.digest(open_rows, ended, day=today)
+            enqueue_once(uow.session, message, now=self._clock.now())
+            uow.commit()
+
+    def send_nudges(self, due_at: datetime) -> int:
+        """Nudge every open onboarding whose nudge is due and not yet sent; returns how many."""
+        rows = self.open_onboardings(at=due_at)
+        sent = 0
+        with self._unit_of_work() as uow:
+            for row in rows:
+                number = self._policy.nudge_due(row.last_progress_at, due_at)
+                if number is None:
+                    continue
+                if enqueue_once(uow.session, self._reports.nudge(row, number), now=due_at):
+                    uow.audit.record(
+                        "nudge_sent",
+                        actor="system",
+                        onboarding_id=row.onboarding_id,
+                        detail={"nudge": number, "idle_working_days": row.idle_working_days},
+                        at=self._clock.now(),
+                    )
+                    sent += 1
+            uow.commit()
+        return sent
+
+    def expire_overdue(self, due_at: datetime) -> list[InviteStatus]:
+        """Expire every open onboarding past its `expires_at`, each in its own transaction with
+        the redraw of its invite message (no Start button any more); returns their states."""
+        with self._unit_of_work() as uow:
+            overdue = [onboarding.id for onboarding in uow.onboardings.due_for_expiry(due_at)]
+        expired = []
+        for onboarding_id in overdue:
+            assert onboarding_id is not None
+            try:
+                expired.append(self._service.expire(onboarding_id, redraw=self._redraw_invite))
+            except (IllegalTransition, StaleUpdate, NotFound):
+                logger.info("onboarding %s moved on before it could expire", onboarding_id)
+        return expired

@@ -1,0 +1,40 @@
+"""The scheduled work: what runs when (bot.schedule runs the jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.clock import WorkingCalendar
+from bot.schedule import Job, daily, daily_on_working_days, hourly
+from bot.settings import Settings
+from bot.usecases.maintenance import LinkMaintenance
+from bot.usecases.manager import ManagerTools
+
+
+def scheduled_jobs(
+    tools: ManagerTools, *, calendar: WorkingCalendar, settings: Settings
+) -> list[Job]:
+    """The digest at DIGEST_TIME on working days, nudges every working hour, expiry hourly."""
+    working_hours = (settings.working_hours_start, settings.working_hours_end)
+    return [
+        Job("digest", daily_on_working_days(calendar, settings.digest_time), tools.send_digest),
+        Job("nudges", hourly(calendar, within=working_hours), tools.send_nudges),
+        Job("expiry", hourly(calendar), tools.expire_overdue),
+    ]
+
+
+def link_jobs(
+    maintenance: LinkMaintenance, *, calendar: WorkingCalendar, settings: Settings
+) -> list[Job]:
+    """Verification of every link daily at LINK_VERIFY_TIME, and the retention job hourly."""
+
+    def verify(_due: datetime) -> None:
+        maintenance.verify_all()
+
+    def erase(_due: datetime) -> None:
+        maintenance.erase_ended_data()
+
+    return [
+        Job("verify_links", daily(calendar, settings.link_verify_time), verify),
+        Job("erase_ended_data", hourly(calendar), erase),
+    ]

@@ -1,0 +1,203 @@
+"""What the use cases do to an onboarding inside their one transaction: create it, move it
+through the flow (audited), publish its events, end it, unlink its link, and read its invite
+status.
+
+Every function takes the caller's unit of work and never commits: a use case that needs two of
+them (the customer stopping an onboarding, which also tells the account manager) still commits
+once, so a crash cannot keep one half and lose the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.core import events, flow
+from bot.core.access import channel_refusal
+from bot.core.events import EventBus, OnboardingEvent
+from bot.core.flow import Event, State
+from bot.core.model import Actor, InviteStatus
+from bot.core.progress import OnboardingProgress
+from bot.ports import Membership
+from bot.settings import Settings
+from storage.models import Client, Onboarding, PayrollLink
+from storage.repository import SqlUnitOfWork
+
+# Reports an event without auditing it (its audit entry is written elsewhere): StatusReports.
+Reports = Callable[[Any, OnboardingEvent], None]
+
+
+@dataclass
+class OnboardingContext:
+    """An onboarding loaded in a unit of work, with its client, the actor and the moment."""
+
+    uow: SqlUnitOfWork
+    onboarding: Onboarding
+    client: Client
+    actor: Actor
+    now: datetime
+    progress: OnboardingProgress
+    state_changed: bool = False
+
+    def save(self) -> None:
+        """Write the typed progress back into the row (before committing)."""
+        self.onboarding.step_data = self.progress.to_json()
+
+
+def client_of(uow: SqlUnitOfWork, onboarding: Onboarding) -> Client:
+    client = uow.clients.get(onboarding.client_id)
+    assert client is not None, "an onboarding always has a client"
+    return client
+
+
+def load(
+    uow: SqlUnitOfWork, onboarding: Onboarding, actor: Actor, now: datetime
+) -> OnboardingContext:
+    return OnboardingContext(
+        uow,
+        onboarding,
+        client_of(uow, onboarding),
+        actor,
+        now,
+        OnboardingProgress.from_json(onboarding.step_data),
+    )
+
+
+def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
+    """Why `actor` may not act on `client`'s onboarding, or None when they may."""
+    return channel_refusal(actor, client.slack_channel_id, membership.is_member)
+
+
+def transition(context: OnboardingContext, event: Event) -> None:
+    """Move the onboarding along the flow's table (IllegalTransition when it may not)."""
+    onboarding = context.onboarding
+    before = onboarding.state
+    onboarding.state = flow.next_state(before, event).value
+    onboarding.last_progress_at = context.now
+    context.state_changed = True
+    context.uow.audit.record(
+        "state_changed",
+        actor=context.actor.user_id,
+        onboarding_id=onboarding.id,
+        detail={"from": before, "to": onboarding.state, "event": event.value},
+        at=context.now,
+    )
+    # Flush now: a concurrent winner shows up as StaleUpdate before anything else is written.
+    context.uow.flush()
+
+
+def event_of(
+    context: OnboardingContext, event_type: type[OnboardingEvent], **fields: Any
+) -> OnboardingEvent:
+    assert context.onboarding.id is not None and context.client.id is not None
+    return event_type(
+        onboarding_id=context.onboarding.id,
+        client_id=context.client.id,
+        client_name=context.client.name,
+        channel_id=context.client.slack_channel_id,
+        actor=context.actor.user_id,
+        at=context.now,
+        **fields,
+    )
+
+
+def publish(
+    bus: EventBus, context: OnboardingContext, event_type: type[OnboardingEvent], **fields: Any
+) -> None:
+    bus.publish(context.uow, event_of(context, event_type, **fields))
+
+
+def discard_secrets_and_lists(context: OnboardingContext) -> None:
+    context.uow.onboardings.erase_pending_token(context.onboarding)
+    context.progress.discard_lists()
+
+
+def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
+    """Cancel or expire an open onboarding and erase the kept token (IllegalTransition when it
+    has ended already)."""
+    transition(context, event)
+    discard_secrets_and_lists(context)
+    if event is Event.CANCEL:
+        publish(bus, context, events.OnboardingCancelled)
+    else:
+        publish(bus, context, events.OnboardingExpired)
+    context.save()
+
+
+def unlink(context: OnboardingContext, link: PayrollLink, reports: Reports) -> bool:
+    """Erase the link's token and mark its onboarding unlinked; the audit trail stays (the
+    link's own entry, link_unlinked, is written by the repository). False when it was unlinked
+    before (nothing changes)."""
+    if not context.uow.links.unlink(link, actor=context.actor.user_id, at=context.now):
+        return False
+    if flow.allows(context.onboarding.state, Event.UNLINK):
+        transition(context, Event.UNLINK)
+        context.onboarding.updated_at = context.now
+    assert link.id is not None
+    reports(context.uow, event_of(context, events.LinkUnlinked, link_id=link.id))
+    return True
+
+
+def create_onboarding(
+    uow: SqlUnitOfWork,
+    bus: EventBus,
+    settings: Settings,
+    now: datetime,
+    *,
+    client_name: str,
+    channel_id: str,
+    team_id: str,
+    started_by: str,
+    language: str | None,
+    contact_user_id: str | None,
+) -> InviteStatus:
+    client = uow.clients.add(
+        Client(
+            name=client_name,
+            slack_team_id=team_id,
+            slack_channel_id=channel_id,
+            contact_user_id=contact_user_id,
+            language=language or settings.default_language,
+            created_at=now,
+        )
+    )
+    progress = OnboardingProgress()
+    assert client.id is not None
+    onboarding = uow.onboardings.add(
+        Onboarding(
+            client_id=client.id,
+            state=State.INVITED.value,
+            step_data=progress.to_json(),
+            started_by=started_by,
+            invite_channel_id=channel_id,
+            created_at=now,
+            updated_at=now,
+            last_progress_at=now,
+            expires_at=now + timedelta(days=settings.expire_after_days),
+        )
+    )
+    context = OnboardingContext(uow, onboarding, client, Actor(started_by), now, progress)
+    publish(bus, context, events.InviteCreated, language=client.language)
+    return invite_status(onboarding, client, support_phone=settings.support_phone)
+
+
+def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str) -> InviteStatus:
+    """What the invite message in the client's channel shows, from the stored onboarding."""
+    progress = OnboardingProgress.from_json(onboarding.step_data)
+    state = State(onboarding.state)
+    assert onboarding.id is not None
+    return InviteStatus(
+        onboarding_id=onboarding.id,
+        client_name=client.name,
+        language=client.language,
+        channel_id=onboarding.invite_channel_id or client.slack_channel_id,
+        message_ts=onboarding.invite_message_ts,
+        state=state,
+        step_reached=flow.step_reached(state),
+        companies_linked=len(progress.chosen or ()),
+        completed_by=progress.completed_by,
+        handoff_reason=progress.handoff_reason,
+        support_phone=support_phone,
+    )
