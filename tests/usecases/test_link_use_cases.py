@@ -3,20 +3,15 @@ retention, on scratch storage and the Nmbrs sandbox over HTTP."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
-from sqlmodel import Session, select
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from bot.bootstrap import build_container
-from bot.cli import app
-from bot.clock import SystemClock
-from bot.core.events import EventBus, LinkNeedsRelink
+from bot.core.events import LinkNeedsRelink
 from bot.core.flow import State
 from bot.core.model import Actor, StepRef
 from bot.core.screens import (
@@ -31,183 +26,35 @@ from bot.core.screens import (
     RelinkFirstScreen,
 )
 from bot.manager import job_scheduler
-from bot.reports import status_reports
 from bot.schedule import working_calendar
 from bot.settings import Settings
-from bot.slack.views.links import ACTION_RELINK, link_messages
+from bot.slack.views.links import ACTION_RELINK
 from bot.usecases.customer_exit import ALREADY_ENDED, REFUSED, REMOVED, STOPPED
-from bot.usecases.link_service import LinkService
-from bot.usecases.maintenance import MARKED, RECOVERED, UNAVAILABLE, VERIFIED, LinkMaintenance
-from bot.usecases.onboarding import OnboardingService
+from bot.usecases.maintenance import MARKED, RECOVERED, UNAVAILABLE, VERIFIED
 from bot.usecases.scheduled import link_jobs
-from nmbrs.provider import Company
 from nmbrs.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     HTTP_500,
-    SandboxHandle,
-    demo_accounts,
-    run_sandbox,
 )
 from nmbrs.soap import SoapNmbrsProvider
-from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
+from storage.crypto import generate_key
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
-from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
-from storage.repository import SqlUnitOfWork
+from storage.models import OutboxMessage
 from storage.scratch import ScratchStorage
+from tests.usecases.link_world import (
+    CHANNEL,
+    CUSTOMER,
+    DEMO_IDS,
+    MANAGER,
+    NEW_TOKEN,
+    STATUS,
+    STRANGER,
+    World,
+    make_world,
+)
 
-CHANNEL = "C0SHARED"
-STATUS = "C0STATUS"
-MANAGER = "U0MANAGER"
-CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER", channel_id=CHANNEL)
-STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER", channel_id=CHANNEL)
-NEW_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-DEMO_IDS = [48201, 48202, 48203, 48204, 48205]
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
-    with run_sandbox() as handle:
-        yield handle
-
-
-@pytest.fixture
-def nmbrs(sandbox: SandboxHandle) -> SandboxHandle:
-    sandbox.accounts.reset(demo_accounts())
-    sandbox.clear_calls()
-    return sandbox
-
-
-class Members:
-    def is_member(self, channel_id: str, user_id: str) -> bool:
-        return channel_id == CHANNEL and user_id in {"U0CUSTOMER", MANAGER}
-
-
-@dataclass
-class World:
-    storage: ScratchStorage
-    nmbrs: SandboxHandle
-    provider: SoapNmbrsProvider
-    onboarding: OnboardingService
-    maintenance: LinkMaintenance
-    links: LinkService
-
-    def link_id(self, onboarding_id: int) -> int:
-        with self.storage.unit_of_work() as uow:
-            return uow.links.for_onboarding(onboarding_id).id
-
-    def link(self, onboarding_id: int):
-        with self.storage.unit_of_work() as uow:
-            link = uow.links.for_onboarding(onboarding_id)
-            companies = [row.nmbrs_id for row in uow.links.companies(link.id)]
-            token = uow.links.token(link)
-        return link, companies, token
-
-    def outbox(self, *, channel: str | None = None) -> list[OutboxMessage]:
-        with Session(self.storage.engine) as session:
-            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        return [row for row in rows if channel is None or row.channel_id == channel]
-
-    def audit(self, kind: str) -> list[AuditEvent]:
-        with Session(self.storage.engine) as session:
-            return list(session.exec(select(AuditEvent).where(AuditEvent.kind == kind)))
-
-    def linked_client(
-        self, *, companies: list[int] | None = None, name: str = "Bakkerij de Vries"
-    ) -> int:
-        return store_linked_client(
-            self.storage.unit_of_work, self.nmbrs, companies=companies, name=name
-        )
-
-    def revoke_token(self) -> None:
-        self.nmbrs.accounts[DEMO_USERNAME].token = NEW_TOKEN
-
-
-def store_linked_client(
-    unit_of_work, nmbrs: SandboxHandle, *, companies: list[int] | None, name: str
-) -> int:
-    """A client whose onboarding completed with the demo login, as the flow leaves it."""
-    account = nmbrs.accounts[DEMO_USERNAME]
-    chosen = [
-        Company(id=c.id, number=c.number, name=c.name, guid=c.guid)
-        for c in account.companies
-        if c.id in (companies or DEMO_IDS)
-    ]
-    with unit_of_work() as uow:
-        client = uow.clients.add(
-            Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
-        )
-        onboarding = uow.onboardings.add(
-            Onboarding(
-                client_id=client.id,
-                state=State.COMPLETED.value,
-                started_by=MANAGER,
-                step_data={
-                    "step": 6,
-                    "username": DEMO_USERNAME,
-                    "domain": "voorbeeld",
-                    "chosen": [vars(c) for c in chosen],
-                    "completed_by": "U0CUSTOMER",
-                },
-            )
-        )
-        uow.links.create(
-            onboarding=onboarding,
-            username=DEMO_USERNAME,
-            token=DEMO_TOKEN,
-            domain="voorbeeld",
-            companies=chosen,
-        )
-        uow.commit()
-        return onboarding.id
-
-
-def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World:
-    settings = Settings(
-        _env_file=None,
-        status_channel=STATUS,
-        terms_url="https://example.com/voorwaarden",
-        support_phone="020 123 45 67",
-    )
-    clock = SystemClock()
-    bus = EventBus([status_reports(settings)])
-    onboarding = OnboardingService(
-        unit_of_work=storage.unit_of_work,
-        provider=provider,
-        membership=Members(),
-        settings=settings,
-        event_bus=bus,
-        clock=clock,
-    )
-    notices = link_messages(status_channel=STATUS, language="nl")
-    maintenance = LinkMaintenance(
-        unit_of_work=storage.unit_of_work,
-        provider=provider,
-        notices=notices,
-        settings=settings,
-        clock=clock,
-    )
-    links = LinkService(
-        unit_of_work=storage.unit_of_work,
-        provider=provider,
-        membership=Members(),
-        settings=settings,
-        event_bus=bus,
-        reports=status_reports(settings),
-        notices=notices,
-        clock=clock,
-    )
-    return World(storage, nmbrs, provider, onboarding, maintenance, links)
-
-
-@pytest.fixture
-def world(nmbrs: SandboxHandle) -> Iterator[World]:
-    provider = SoapNmbrsProvider(nmbrs.base_url)
-    with ScratchStorage() as storage:
-        yield make_world(nmbrs, storage, provider)
-    provider.close()
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -712,81 +559,3 @@ def test_an_abandoned_relink_drops_its_kept_token_after_a_day(world):
 def test_a_step_ref_of_another_onboarding_is_not_found(world):
     outcome = world.links.check_again(StepRef(onboarding_id=404, step=0), CUSTOMER)
     assert outcome.screen.reason == "not_found"
-
-
-# --- the command line -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_database(
-    database_url: str, nmbrs: SandboxHandle, monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> str:
-    """A migrated database with two links of the demo login; the settings point at it."""
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    key = generate_key()
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "ENCRYPTION_KEYS": key,
-        "NMBRS_BASE_URL": nmbrs.base_url,
-        "STATUS_CHANNEL": STATUS,
-    }.items():
-        monkeypatch.setenv(name, value)
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    cipher = TokenCipher([key])
-    store_linked_client(lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=None, name="Eén")
-    store_linked_client(
-        lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=[48201], name="Twee"
-    )
-    engine.dispose()
-    return database_url
-
-
-def test_links_show_tells_the_state_and_never_the_token(cli_database):
-    shown = runner.invoke(app, ["links", "show", "1", "--json"])
-    assert shown.exit_code == 0, shown.output
-    details = json.loads(shown.stdout)
-    assert (details["id"], details["client"], details["status"]) == (1, "Eén", "active")
-    assert details["problem"] is None and len(details["companies"]) == 5
-    plain = runner.invoke(app, ["links", "show", "1"])
-    assert "state: active" in plain.stdout and "Bakkerij De Gouden Korst B.V." in plain.stdout
-    assert DEMO_TOKEN not in shown.output + plain.output
-
-
-def test_links_show_of_an_unknown_link_is_a_clear_error(cli_database):
-    result = runner.invoke(app, ["links", "show", "404"])
-    assert result.exit_code == 1
-    assert "no link with id 404" in result.stderr
-
-
-def test_links_verify_all_marks_the_broken_link_and_exits_3(cli_database, nmbrs):
-    account = nmbrs.accounts[DEMO_USERNAME]
-    account.companies = [c for c in account.companies if c.id != 48205]
-
-    result = runner.invoke(app, ["links", "verify", "--all"])
-
-    assert result.exit_code == 3, result.output
-    assert result.stdout.splitlines() == [
-        "link 1 (Eén): needs_relink (companies_gone); reported",
-        "link 2 (Twee): ok",
-    ]
-    shown = json.loads(runner.invoke(app, ["links", "show", "1", "--json"]).stdout)
-    assert shown["status"] == "needs_relink"
-    assert [c["id"] for c in shown["problem"]["companies_gone"]] == [48205]
-    assert runner.invoke(app, ["links", "verify", "2"]).exit_code == 0
-
-
-def test_links_verify_when_nmbrs_fails_exits_5_and_changes_nothing(cli_database, nmbrs):
-    nmbrs.accounts[DEMO_USERNAME].fail(HTTP_500)
-    result = runner.invoke(app, ["links", "verify", "1"])
-    assert result.exit_code == 5
-    assert "link 1 (Eén): unavailable" in result.stdout
-
-
-def test_links_verify_needs_one_link_or_all(cli_database):
-    for arguments in ([], ["1", "--all"]):
-        result = runner.invoke(app, ["links", "verify", *arguments])
-        assert result.exit_code == 1
-        assert "give one link's ID or --all" in result.stderr

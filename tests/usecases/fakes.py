@@ -1,0 +1,96 @@
+"""Fakes of the ports the use cases depend on: a payroll provider with accounts in memory,
+channel membership, a clock that stands still, and a unit of work that counts its commits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.core.model import Actor
+from nmbrs.provider import AccountCheck, Company, Environment, NoSubscription, WrongCredentials
+from storage.repository import SqlUnitOfWork
+
+CHANNEL = "C0SHARED"
+CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
+STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER")
+USERNAME = "loon@acme.nl"
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+COMPANIES = [Company(id=11, number=1, name="Acme BV"), Company(id=12, number=2, name="Acme Retail")]
+
+
+@dataclass
+class FakeAccount:
+    token: str
+    domain: str = "acme"
+    companies: list[Company] = field(default_factory=lambda: list(COMPANIES))
+    missing: list[str] = field(default_factory=list)
+    no_subscription: bool = False
+
+
+class FakeProvider:
+    name = "nmbrs"
+
+    def __init__(self) -> None:
+        self.accounts = {USERNAME: FakeAccount(token=TOKEN)}
+        self.failure: Exception | None = None
+        self.checks: list[str] = []
+        self.before_guids: threading.Barrier | None = None
+
+    def check_account(self, credentials, *, with_guids_for=None):
+        self.checks.append(credentials.username)
+        if self.failure is not None:
+            raise self.failure
+        account = self.accounts.get(credentials.username)
+        if account is None or account.token != credentials.token:
+            raise WrongCredentials("invalid authentication")
+        if account.no_subscription:
+            raise NoSubscription("no valid subscription")
+        return AccountCheck(
+            environment=Environment(domain=account.domain),
+            companies=list(account.companies),
+            missing_permissions=list(account.missing),
+        )
+
+    def company_guids(self, credentials, environment, company_ids):
+        if self.before_guids is not None:
+            self.before_guids.wait(timeout=5)
+        return {company_id: f"guid-{company_id}" for company_id in company_ids}
+
+
+class FakeMembership:
+    def __init__(self) -> None:
+        self.members = {CHANNEL: {"U0CUSTOMER", "U0MANAGER"}}
+
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return user_id in self.members.get(channel_id, set())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.moment = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def counting_commits(
+    unit_of_work: Callable[[], SqlUnitOfWork],
+) -> tuple[Callable[[], SqlUnitOfWork], list[int]]:
+    """A unit-of-work factory that records every commit (one entry per transaction that
+    committed), to show that a use case is one transaction."""
+    commits: list[int] = []
+
+    def counted() -> SqlUnitOfWork:
+        uow = unit_of_work()
+        commit = uow.commit
+
+        def counting_commit() -> None:
+            commit()
+            commits.append(1)
+
+        uow.commit = counting_commit  # type: ignore[method-assign]
+        return uow
+
+    return counted, commits
