@@ -71,7 +71,12 @@ def nmbrs_with_employees(nmbrs: SandboxHandle) -> Iterator[tuple[str, list[str]]
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    class Server(ThreadingHTTPServer):
+        # The 22 probes connect at once: the default backlog of 5 drops SYNs on a busy machine,
+        # and the retried SYN comes after the provider's connect timeout.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Front)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
