@@ -6,7 +6,7 @@ signed requests, 50 in flight at a time: `/onboard` (slash command), the custome
 (block_actions), a modal submission (view_submission; the credentials modal, which acks with a
 working view at once, and the terms modal, which answers with the next screen in the ack when
 that is ready within FAST_ANSWER_SECONDS) and the company type-ahead (block_suggestion, whose
-answer is the options). The requests are the ones the fake Slack's people send (bot.devslack),
+answer is the options). The requests are the ones the fake Slack's people send (devslack),
 replayed with fresh trigger ids. Targets: our p99 at most 1.3 x the bare app's; the type-ahead
 under 20 ms at p99, one request at a time through the served app, and in-process.
 
@@ -55,8 +55,6 @@ from benchmarks.load import (
     settled,
     to_credentials,
 )
-from bot.devslack import Delivery, DevSlack, run_devslack
-from bot.devslack.driver import BotEndpoint, DeliveryFailed
 from bot.service import CompanyRow, search_companies
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
@@ -67,6 +65,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from devslack import Delivery, DevSlack, run_devslack
+from devslack.driver import BotEndpoint, DeliveryFailed
 from nmbrs.sandbox import SandboxAccount, many_companies
 
 LATENCY = 0.05

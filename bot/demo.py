@@ -17,10 +17,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bot.devslack import DevSlack, run_devslack
-from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL, STATUS_CHANNEL
 from bot.settings import Settings
 from bot.web import HEALTH_PATH, SLACK_EVENTS_PATH
+from devslack import DevSlack, run_devslack
+from devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL, STATUS_CHANNEL
 from nmbrs.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -37,7 +37,7 @@ DEMO_DATABASE_URL = "sqlite:///./demo.db"
 DEMO_HOST = "127.0.0.1"
 # Where the Slack stand-in listens when the port is free (a free one is picked otherwise).
 STAND_IN_PORT = 3030
-# The stand-in's group of account managers (bot.devslack.workspace.default_workspace).
+# The stand-in's group of account managers (devslack.workspace.default_workspace).
 STAND_IN_MANAGER_GROUP = "S0MANAGERS"
 
 # Values `serve` requires that the demo fills in when unset; recognisably examples.
@@ -139,7 +139,7 @@ def bot_port(demo: Demo) -> None:
 
 
 def slack_stand_in(demo: Demo) -> None:
-    """The local Slack (bot.devslack) with every Slack setting pointing at it."""
+    """The local Slack (devslack) with every Slack setting pointing at it."""
     wanted = demo.stand_in_port
     port = wanted if wanted and port_is_free(wanted) else 0
     demo.slack = demo.stack.enter_context(

@@ -13,8 +13,6 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import Container, build_container, create_asgi_app_for
-from bot.devslack import DevSlack, SlackUser, serve_asgi
-from bot.devslack.world import View
 from bot.events import OnboardingEvent
 from bot.i18n import LANGUAGES, catalogue
 from bot.service import InviteStatus
@@ -31,6 +29,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from devslack import DevSlack, SlackUser, serve_asgi
+from devslack.world import View
 from storage.models import Onboarding
 
 CHANNEL = "C0SHARED"

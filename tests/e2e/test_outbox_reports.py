@@ -10,8 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
 from bot.events import OnboardingEvent
 from bot.manager import manager_tools
 from bot.reports import UNREPORTED_KINDS
@@ -22,6 +20,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_COMPANIES,
     CALLBACK_OVER_ACCESS,
 )
+from devslack import DevSlack, SlackUser
+from devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
 from nmbrs.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
 from storage.models import OutboxMessage
 from tests.e2e.journey import (

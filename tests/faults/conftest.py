@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
+from devslack import DevSlack, SlackUser
 from nmbrs.sandbox import SandboxHandle
 from tests.e2e.journey import CUSTOMER
 from tests.faults.proxy import TcpProxy, tcp_proxy

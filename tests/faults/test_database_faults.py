@@ -15,7 +15,6 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.devslack import DevSlack, SlackUser
 from bot.slack.views.onboarding import (
     ACTION_COMPANIES,
     ACTION_PACKAGE,
@@ -28,6 +27,7 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from devslack import DevSlack, SlackUser
 from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import make_engine, upgrade
 from tests.e2e.journey import ServedBot, enter_credentials, settled, start, to_credentials

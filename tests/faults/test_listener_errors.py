@@ -12,8 +12,6 @@ import logging
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import MANAGER
 from bot.i18n import catalogue
 from bot.slack import steps
 from bot.slack.listeners import actions, commands, events
@@ -24,6 +22,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from devslack import DevSlack, SlackUser
+from devslack.workspace import MANAGER
 from nmbrs.sandbox import MANY_COMPANIES_USERNAME, SandboxHandle
 from tests.e2e.journey import (
     CHANNEL,

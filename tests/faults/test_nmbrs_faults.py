@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.devslack import SlackUser
-from bot.devslack.world import View
 from bot.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
     CALLBACK_CREDENTIALS,
 )
+from devslack import SlackUser
+from devslack.world import View
 from nmbrs.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import MANAGER
 from bot.slack.views.manager import CALLBACK_START
 from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
+from devslack import DevSlack, SlackUser
+from devslack.workspace import MANAGER
 from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.crypto import generate_key
 from storage.db import make_engine, upgrade

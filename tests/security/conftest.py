@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bot.devslack import DevSlack
+from devslack import DevSlack
 from nmbrs.sandbox import SandboxHandle
 from tests.e2e.journey import ServedBot
 from tests.served import database_rows

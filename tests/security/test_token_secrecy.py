@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import MANAGER, STATUS_CHANNEL
 from bot.manager import outbox_worker
 from bot.slack.views.onboarding import ACTION_CHECK_AGAIN, ACTION_COMPANIES, CALLBACK_COMPANIES
+from devslack import DevSlack
+from devslack.workspace import MANAGER, STATUS_CHANNEL
 from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle, soap_fault
 from storage.db import upgrade
 from tests.e2e.journey import (

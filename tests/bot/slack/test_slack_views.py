@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.devslack.blockkit import message_problems, view_problems
 from bot.flow import State
 from bot.service import (
     BlockedScreen,
@@ -28,6 +27,7 @@ from bot.service import (
 )
 from bot.slack.views import onboarding as views
 from bot.slack.views.invite import ACTION_START, invite_message, parse_start_value
+from devslack.blockkit import message_problems, view_problems
 from nmbrs.provider import REQUIRED_PERMISSIONS, group_by_service
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bot.devslack import blockkit
-from bot.devslack.workspace import Channel, User, Workspace
+from devslack import blockkit
+from devslack.workspace import Channel, User, Workspace
 
 T = TypeVar("T")
 

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bot.devslack.blockkit import state_of
-from bot.devslack.driver import DeliveryFailed, SlackUser
-from bot.devslack.world import ClientRefused, Message, SlackError, View
+from devslack.blockkit import state_of
+from devslack.driver import DeliveryFailed, SlackUser
+from devslack.world import ClientRefused, Message, SlackError, View
 
 if TYPE_CHECKING:
-    from bot.devslack.server import DevSlack
+    from devslack.server import DevSlack
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {

@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.devslack import blockkit
-from bot.devslack.world import ClientRefused, IncompleteForm, Message, View
+from devslack import blockkit
+from devslack.world import ClientRefused, IncompleteForm, Message, View
 
 if TYPE_CHECKING:
-    from bot.devslack.server import DevSlack
+    from devslack.server import DevSlack
 
 logger = logging.getLogger(__name__)
 

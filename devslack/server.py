@@ -13,17 +13,17 @@ from typing import Any, TypeVar
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.devslack.driver import BotEndpoint, Delivery, SlackUser
-from bot.devslack.ui import ui_routes
-from bot.devslack.webapi import api_routes
-from bot.devslack.workspace import (
+from devslack.driver import BotEndpoint, Delivery, SlackUser
+from devslack.ui import ui_routes
+from devslack.webapi import api_routes
+from devslack.workspace import (
     BOT_TOKEN,
     SIGNING_SECRET,
     VERIFICATION_TOKEN,
     Workspace,
     default_workspace,
 )
-from bot.devslack.world import Call, Fault, Message, World
+from devslack.world import Call, Fault, Message, World
 
 T = TypeVar("T")
 

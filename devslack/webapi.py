@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.devslack.world import SlackError, World
+from devslack.world import SlackError, World
 
 logger = logging.getLogger(__name__)
 
