@@ -12,17 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from devslack import blockkit
-from devslack.world import ClientRefused, IncompleteForm, Message, View
-
-if TYPE_CHECKING:
-    from devslack.server import DevSlack
+from devslack.world import ClientRefused, IncompleteForm, Message, View, World
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +125,23 @@ class BotEndpoint:
         return self.send(delivery.kind, delivery.body, delivery.content_type, retry_num=retry_num)
 
 
+class RunningSlack(Protocol):
+    """What a person's acts go through: the world they see and the bot's Request URL, with the
+    token Slack sends along (`devslack.handle.DevSlack` is the one)."""
+
+    world: World
+    verification_token: str
+
+    @property
+    def endpoint(self) -> BotEndpoint: ...
+
+    def send_event(self, event: dict) -> Delivery: ...
+
+
 class SlackUser:
     """One person in the fake Slack, acting on what the bot showed them."""
 
-    def __init__(self, slack: DevSlack, user_id: str):
+    def __init__(self, slack: RunningSlack, user_id: str):
         self.slack = slack
         self.world = slack.world
         self.id = user_id

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,10 +17,8 @@ from starlette.routing import Route
 
 from devslack.blockkit import state_of
 from devslack.driver import DeliveryFailed, SlackUser
+from devslack.handle import DevSlack
 from devslack.world import ClientRefused, Message, SlackError, View
-
-if TYPE_CHECKING:
-    from devslack.server import DevSlack
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {
