@@ -67,7 +67,7 @@ from bot.slack.views.onboarding import (
 )
 from devslack import Delivery, DevSlack, run_devslack
 from devslack.driver import BotEndpoint, DeliveryFailed
-from nmbrs.sandbox import SandboxAccount, many_companies
+from payroll.nmbrs_soap.sandbox import SandboxAccount, many_companies
 
 LATENCY = 0.05
 CONCURRENCY = 50

@@ -13,15 +13,15 @@ from __future__ import annotations
 import statistics
 import time
 
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     MANY_COMPANIES_USERNAME,
     SandboxHandle,
     run_sandbox,
 )
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 LATENCY = 0.2
 RUNS = 3

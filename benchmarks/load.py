@@ -66,7 +66,7 @@ from devslack.workspace import (
     Workspace,
     default_workspace,
 )
-from nmbrs.sandbox import SandboxAccount, SandboxCompany, demo_companies
+from payroll.nmbrs_soap.sandbox import SandboxAccount, SandboxCompany, demo_companies
 from storage.models import Onboarding, OutboxMessage, PayrollLink
 
 ONBOARDINGS = 200

@@ -26,8 +26,8 @@ from bot.slack.guards import blocking_web_api_retries
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.views.links import link_messages
 from bot.web import create_asgi_app
-from nmbrs.provider import PayrollProvider
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.provider import PayrollProvider
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory

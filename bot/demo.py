@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
 from bot.web import HEALTH_PATH, SLACK_EVENTS_PATH
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     MANY_COMPANIES_USERNAME,
@@ -49,7 +49,8 @@ EXAMPLE_SETTINGS = {
     "support_phone": "+31 20 000 0000 (example)",
 }
 
-# The sandbox logins worth trying, besides the demo login (see nmbrs.sandbox.demo_accounts()).
+# The sandbox logins worth trying, besides the demo login (see
+# payroll.nmbrs_soap.sandbox.demo_accounts()).
 OTHER_LOGINS = (
     (MANY_COMPANIES_USERNAME, "5,000 companies: pick them by type-ahead"),
     (PERMISSIONS_OFF_USERNAME, "3 permissions switched off: the bot says which to switch on"),

@@ -31,7 +31,7 @@ from bot.clock import Clock, SystemClock
 from bot.events import EventBus, OnboardingEvent
 from bot.flow import Event, IllegalTransition, State
 from bot.settings import Settings
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     REQUIRED_PERMISSIONS,
     AccountCheck,
     Credentials,

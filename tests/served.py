@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 
 from bot.settings import Settings
 from devslack import DevSlack, SlackUser, run_devslack
-from nmbrs.sandbox import SandboxHandle, demo_accounts, run_sandbox
+from payroll.nmbrs_soap.sandbox import SandboxHandle, demo_accounts, run_sandbox
 from storage.crypto import generate_key
 from storage.db import upgrade
 from tests.e2e.journey import CUSTOMER, SUPPORT_PHONE, TERMS_URL, ServedBot

@@ -36,7 +36,7 @@ from bot.service import (
     search_companies,
 )
 from bot.settings import Settings
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     AccountCheck,
     Company,
     Environment,

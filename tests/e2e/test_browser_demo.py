@@ -33,7 +33,7 @@ from bot.manager import background_work
 from bot.schedule import running_in_background
 from devslack import serve_asgi
 from devslack.workspace import CUSTOMER, MANAGER
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, demo_companies
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, demo_companies
 from storage.crypto import generate_key
 from tests.chromium import launch_chromium, needs_chromium
 

@@ -29,7 +29,7 @@ from bot.slack.views.onboarding import (
     CALLBACK_COMPANIES,
 )
 from devslack import DevSlack, SlackUser, serve_asgi
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import upgrade
 from storage.links import ACTIVE, UNLINKED, link_state
 from storage.models import OutboxMessage

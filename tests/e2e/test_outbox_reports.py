@@ -22,7 +22,7 @@ from bot.slack.views.onboarding import (
 )
 from devslack import DevSlack, SlackUser
 from devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
-from nmbrs.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
 from storage.models import OutboxMessage
 from tests.e2e.journey import (
     accept_terms,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from devslack import DevSlack, SlackUser
-from nmbrs.sandbox import SandboxHandle
+from payroll.nmbrs_soap.sandbox import SandboxHandle
 from tests.e2e.journey import CUSTOMER
 from tests.faults.proxy import TcpProxy, tcp_proxy
 

@@ -28,7 +28,7 @@ from bot.slack.views.onboarding import (
     TERMS_ACCEPTED_VALUE,
 )
 from devslack import DevSlack, SlackUser
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import make_engine, upgrade
 from tests.e2e.journey import ServedBot, enter_credentials, settled, start, to_credentials
 from tests.faults.proxy import tcp_proxy

@@ -24,7 +24,7 @@ from bot.slack.views.onboarding import (
 )
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
-from nmbrs.sandbox import MANY_COMPANIES_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import MANY_COMPANIES_USERNAME, SandboxHandle
 from tests.e2e.journey import (
     CHANNEL,
     ServedBot,

@@ -17,7 +17,7 @@ from bot.slack.views.onboarding import (
 )
 from devslack import SlackUser
 from devslack.world import View
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     GARBAGE,

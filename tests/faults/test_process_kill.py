@@ -20,7 +20,7 @@ from bot.slack.views.manager import CALLBACK_START
 from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.crypto import generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Onboarding

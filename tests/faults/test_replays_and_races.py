@@ -25,7 +25,12 @@ from bot.slack.views.onboarding import (
 )
 from devslack import Delivery, DevSlack, SlackUser
 from devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, Channel
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, PERMISSIONS_OFF_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import (
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    PERMISSIONS_OFF_USERNAME,
+    SandboxHandle,
+)
 from tests.e2e.journey import (
     CUSTOMER,
     ServedBot,

@@ -18,7 +18,7 @@ from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_COMPANIES, CALLBACK_TERMS
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import upgrade
 from tests.e2e.journey import (
     CHANNEL,

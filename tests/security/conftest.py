@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from devslack import DevSlack
-from nmbrs.sandbox import SandboxHandle
+from payroll.nmbrs_soap.sandbox import SandboxHandle
 from tests.e2e.journey import ServedBot
 from tests.served import database_rows
 

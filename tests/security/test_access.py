@@ -32,7 +32,7 @@ from bot.slack.views.onboarding import (
 from devslack import DevSlack
 from devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, STRANGER, Channel, Team, User
 from devslack.world import View
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     SandboxAccount,

@@ -16,7 +16,7 @@ from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import ACTION_TOKEN, ACTION_USERNAME, CALLBACK_CREDENTIALS
 from devslack import DevSlack
 from devslack.workspace import MANAGER
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from tests.e2e.journey import (
     CHANNEL,
     CUSTOMER,

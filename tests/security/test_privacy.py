@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 PERSONAL_INFO = "PersonalInfo_GetAll_AllEmployeesByCompany"
 PROBE = f"EmployeeService.{PERSONAL_INFO}"
@@ -38,7 +38,7 @@ ANSWER = f"""<?xml version="1.0" encoding="utf-8"?>
 </EmployeePersonalInfos></PersonalInfoItem></{PERSONAL_INFO}Result>
 </{PERSONAL_INFO}Response></soap:Body></soap:Envelope>""".encode()
 
-LOGGERS = ("zeep", "zeep.transports", "urllib3", "nmbrs", "nmbrs.soap")
+LOGGERS = ("zeep", "zeep.transports", "urllib3", "payroll", "payroll.nmbrs_soap.soap")
 
 
 @pytest.fixture

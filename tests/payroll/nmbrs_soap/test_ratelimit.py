@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nmbrs.ratelimit import SlidingWindowLimiter
+from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 
 
 class FakeClock:

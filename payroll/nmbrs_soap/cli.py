@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.settings import Settings
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     AccountCheck,
     Credentials,
     PayrollProvider,
@@ -19,8 +19,8 @@ from nmbrs.provider import (
     ProviderUnavailable,
     WrongCredentials,
 )
-from nmbrs.sandbox import run_sandbox
-from nmbrs.soap import SoapNmbrsProvider, normalize_base_url
+from payroll.nmbrs_soap.sandbox import run_sandbox
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider, normalize_base_url
 
 # Kept clear of the CLI framework's own 1 (error) and 2 (usage).
 EXIT_OK = 0

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     SandboxHandle,
     demo_accounts,
     run_sandbox,
 )
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

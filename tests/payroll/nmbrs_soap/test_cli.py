@@ -10,9 +10,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from nmbrs.cli import app
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.cli import app
+from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.sandbox import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -21,7 +21,7 @@ from nmbrs.sandbox import (
     PERMISSIONS_OFF_USERNAME,
     soap_fault,
 )
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 runner = CliRunner()
 REPORT_KEYS = {"ok", "domain", "companies", "missing_permissions", "error"}
@@ -138,7 +138,14 @@ def test_a_base_url_with_a_path_is_a_usage_error():
 
 def test_the_sandbox_command_serves_the_demo_accounts_until_interrupted():
     process = subprocess.Popen(
-        [sys.executable, "-c", "from nmbrs.cli import app; app()", "sandbox", "--port", "0"],
+        [
+            sys.executable,
+            "-c",
+            "from payroll.nmbrs_soap.cli import app; app()",
+            "sandbox",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from nmbrs import redaction
+from payroll.nmbrs_soap import redaction
 
 TOKEN = "5f2b8c1e7a9d4036b1e8c2f47a6d9e03"
 

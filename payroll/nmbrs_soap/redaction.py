@@ -23,10 +23,10 @@ REDACTED_LOGGERS = (
     "zeep.client",
     "zeep.wsdl.bindings.soap",
     "urllib3.connectionpool",
-    "nmbrs",
-    "nmbrs.soap",
-    "nmbrs.cli",
-    "nmbrs.sandbox.server",
+    "payroll.nmbrs_soap",
+    "payroll.nmbrs_soap.soap",
+    "payroll.nmbrs_soap.cli",
+    "payroll.nmbrs_soap.sandbox.server",
 )
 
 _TOKEN_ELEMENT = re.compile(

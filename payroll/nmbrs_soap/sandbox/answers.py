@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from nmbrs.sandbox.accounts import (
+from payroll.nmbrs_soap.sandbox.accounts import (
     OPERATIONS,
     AccountRegistry,
     InjectedFault,

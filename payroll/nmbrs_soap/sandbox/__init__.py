@@ -5,7 +5,7 @@ Start it with `run_sandbox()`, point `SoapNmbrsProvider` (or NMBRS_BASE_URL) at 
 `sandbox.accounts[DEMO_USERNAME].switch_off("CompanyService.WageTax_GetXML")`.
 """
 
-from nmbrs.sandbox.accounts import (
+from payroll.nmbrs_soap.sandbox.accounts import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -27,8 +27,8 @@ from nmbrs.sandbox.accounts import (
     many_companies,
     soap_fault,
 )
-from nmbrs.sandbox.answers import FAULT_TEXTS, RecordedCall, StartedReport
-from nmbrs.sandbox.server import SandboxHandle, run_sandbox
+from payroll.nmbrs_soap.sandbox.answers import FAULT_TEXTS, RecordedCall, StartedReport
+from payroll.nmbrs_soap.sandbox.server import SandboxHandle, run_sandbox
 
 __all__ = [
     "DEMO_PERMISSIONS_OFF",

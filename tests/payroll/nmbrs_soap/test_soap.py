@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     REQUIRED_PERMISSIONS,
     Credentials,
     Environment,
@@ -20,7 +20,7 @@ from nmbrs.provider import (
     ProviderUnavailable,
     WrongCredentials,
 )
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -35,7 +35,7 @@ from nmbrs.sandbox import (
     demo_companies,
     soap_fault,
 )
-from nmbrs.soap import (
+from payroll.nmbrs_soap.soap import (
     COMPANY_GUID,
     SoapNmbrsProvider,
     fault_error,
@@ -43,7 +43,7 @@ from nmbrs.soap import (
     service_url,
     shared_services,
 )
-from tests.nmbrs.conftest import credentials_of
+from tests.payroll.nmbrs_soap.conftest import credentials_of
 
 VOORBEELD = Environment(domain="voorbeeld")
 

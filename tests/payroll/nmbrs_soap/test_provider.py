@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     REQUIRED_PERMISSIONS,
     REQUIRED_PERMISSIONS_BY_SERVICE,
     Credentials,

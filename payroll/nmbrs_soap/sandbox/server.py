@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from nmbrs.sandbox.accounts import AccountRegistry, SandboxAccount, demo_accounts
-from nmbrs.sandbox.answers import (
+from payroll.nmbrs_soap.sandbox.accounts import AccountRegistry, SandboxAccount, demo_accounts
+from payroll.nmbrs_soap.sandbox.answers import (
     SERVICES,
     RecordedCall,
     SandboxState,

@@ -1,5 +1,5 @@
 """The client against answers the sandbox did not produce: SOAP files written by hand from Nmbrs'
-documented sample shapes (tests/nmbrs/fixtures), served over HTTP byte for byte."""
+documented sample shapes (tests/payroll/nmbrs_soap/fixtures), served over HTTP byte for byte."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import traceback
 
 import pytest
 
-from nmbrs.provider import (
+from payroll.nmbrs_soap.provider import (
     REQUIRED_PERMISSIONS,
     Company,
     Credentials,

@@ -1,8 +1,9 @@
 """The Nmbrs SOAP API v3 through zeep: the PayrollProvider the bot uses.
 
-WSDLs come from the bundled subset in nmbrs/wsdl (parsed once per process); the service addresses
-come from the base URL (`NMBRS_BASE_URL`, scheme and host). Clients are shared per base URL and
-timeouts; the auth header goes with each call, so concurrent customers never share credentials.
+WSDLs come from the bundled subset in payroll/nmbrs_soap/wsdl (parsed once per process); the
+service addresses come from the base URL (`NMBRS_BASE_URL`, scheme and host). Clients are shared
+per base URL and timeouts; the auth header goes with each call, so concurrent customers never
+share credentials.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from requests.adapters import HTTPAdapter
 from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 
-from nmbrs import redaction
-from nmbrs.provider import (
+from payroll.nmbrs_soap import redaction
+from payroll.nmbrs_soap.provider import (
     GUIDS_FOR_ALL_UP_TO,
     REQUIRED_PERMISSIONS,
     AccountCheck,
@@ -43,7 +44,7 @@ from nmbrs.provider import (
     ProviderUnavailable,
     WrongCredentials,
 )
-from nmbrs.ratelimit import SlidingWindowLimiter
+from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 
 logger = logging.getLogger(__name__)
 redaction.install()

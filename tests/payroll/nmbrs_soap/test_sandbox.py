@@ -9,8 +9,8 @@ import requests
 import zeep
 import zeep.exceptions
 
-from nmbrs.provider import REQUIRED_PERMISSIONS
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.provider import REQUIRED_PERMISSIONS
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     HTTP_500,
@@ -21,7 +21,7 @@ from nmbrs.sandbox import (
     SandboxAccount,
     demo_accounts,
 )
-from nmbrs.soap import SERVICES, probe_arguments
+from payroll.nmbrs_soap.soap import SERVICES, probe_arguments
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
