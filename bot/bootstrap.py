@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
+from bot.core.payroll import PayrollProvider
 from bot.events import EventBus
 from bot.links import LinkMaintenance, LinkNotices, LinkService
 from bot.reports import status_reports
@@ -26,8 +27,7 @@ from bot.slack.guards import blocking_web_api_retries
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.views.links import link_messages
 from bot.web import create_asgi_app
-from payroll.nmbrs_soap.provider import PayrollProvider
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory

@@ -35,6 +35,18 @@ from sqlmodel import select
 
 from bot import flow
 from bot.clock import Clock, SystemClock, WorkingCalendar
+from bot.core.payroll import (
+    AccountCheck,
+    Connection,
+    InvalidDomain,
+    NoAccess,
+    NoSubscription,
+    PayrollProvider,
+    PermissionsMissing,
+    ProviderCompany,
+    ProviderError,
+    WrongCredentials,
+)
 from bot.flow import IllegalTransition, State
 from bot.outbox import Message, enqueue, enqueue_once
 from bot.schedule import Job, daily, hourly
@@ -63,24 +75,11 @@ from bot.service import (
     StepRef,
     UnavailableScreen,
     clean_token,
+    company_row,
     refusal_reason,
     search_companies,
 )
 from bot.settings import Settings
-from payroll.nmbrs_soap.provider import (
-    AccountCheck,
-    Company,
-    Credentials,
-    Environment,
-    InvalidDomain,
-    NoAccess,
-    NoSubscription,
-    PayrollProvider,
-    PermissionsMissing,
-    ProviderError,
-    WrongCredentials,
-    group_by_service,
-)
 from storage.links import (
     ACTIVE,
     NEEDS_RELINK,
@@ -181,13 +180,13 @@ class Problem:
 
 def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | None:
     """None when the link works: every permission on and every linked company still visible."""
-    if check.missing_permissions:
-        return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_permissions))
-    visible = {company.id for company in check.companies}
+    if check.missing_access:
+        return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
+    visible = {company.ref for company in check.companies}
     gone = tuple(
         CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
         for row in linked
-        if row.nmbrs_id not in visible
+        if str(row.nmbrs_id) not in visible
     )
     return Problem(REASON_COMPANIES_GONE, companies_gone=gone) if gone else None
 
@@ -350,12 +349,11 @@ class LinkMaintenance:
             token = uow.links.token(link)
             checked_token = link.encrypted_token
             linked = uow.links.companies(link_id)
-            username, status = link.username, link.status
+            username, status, domain = link.username, link.status, link.domain
         assert token is not None and checked_token is not None
+        connection = Connection(account=username, secret=token, environment=domain)
         try:
-            check = self._provider.check_account(
-                Credentials(username=username, token=token), with_guids_for=set()
-            )
+            check = self._provider.check_account(connection)
             problem = diagnose(check, linked)
         except ProviderError as error:
             problem = problem_from_error(error)
@@ -650,12 +648,12 @@ class LinkService:
         early, snapshot = self._snapshot(ref, actor, {KIND_RELINK: {STAGE_CREDENTIALS}})
         if early is not None:
             return early
-        credentials = Credentials(username=username, token=token)
-        result = self._check(credentials, snapshot.linked_ids)
+        connection = Connection(account=username, secret=token)
+        result = self._check(connection, snapshot.linked_ids)
         return self._run(
             ref.onboarding_id,
             actor,
-            lambda context: self._apply_relink_check(context, credentials, result),
+            lambda context: self._apply_relink_check(context, connection, result),
             ref=ref,
             expect={KIND_RELINK: {STAGE_CREDENTIALS}},
         )
@@ -670,16 +668,16 @@ class LinkService:
         if early is not None:
             return early
         if snapshot.kind == KIND_RELINK:
-            if snapshot.credentials is None:
+            if snapshot.connection is None:
                 return self._run(
                     ref.onboarding_id, actor, self._back_to_credentials, ref=ref, expect=expect
                 )
-            result = self._check(snapshot.credentials, snapshot.linked_ids)
-            credentials = snapshot.credentials
+            result = self._check(snapshot.connection, snapshot.linked_ids)
+            connection = snapshot.connection
             return self._run(
                 ref.onboarding_id,
                 actor,
-                lambda context: self._apply_relink_check(context, credentials, result),
+                lambda context: self._apply_relink_check(context, connection, result),
                 ref=ref,
                 expect=expect,
             )
@@ -722,15 +720,22 @@ class LinkService:
             return early
         if not set(chosen_ids) <= {row.id for row in snapshot.seen}:
             raise InvalidInput("a chosen company is not visible to this login")
-        if snapshot.credentials is None:
+        if snapshot.connection is None:
             return self._run(
                 ref.onboarding_id, actor, self._back_to_credentials, ref=ref, expect=expect
             )
-        missing_guids = [i for i in chosen_ids if i not in snapshot.known_guids]
-        try:
-            guids = self._provider.company_guids(
-                snapshot.credentials, Environment(domain=snapshot.domain), missing_guids
+        seen_rows = {row.id: row for row in snapshot.seen}
+        chosen_companies = [
+            ProviderCompany(
+                ref=str(i),
+                number=seen_rows[i].number,
+                name=seen_rows[i].name,
+                guid=snapshot.known_guids.get(i),
             )
+            for i in chosen_ids
+        ]
+        try:
+            to_link = self._provider.companies_to_link(snapshot.connection, chosen_companies)
         except ProviderError as error:
             logger.info("looking up company GUIDs failed: %s", error.code)
             return self._run(
@@ -740,7 +745,7 @@ class LinkService:
                 ref=ref,
                 expect=expect,
             )
-        guids = {**snapshot.known_guids, **guids}
+        guids = {company_row(company).id: company.guid for company in to_link}
 
         def apply(context: _Context) -> None:
             seen = {row.id: row for row in _rows(context.session.get("seen", []))}
@@ -857,10 +862,10 @@ class LinkService:
     # --- applying steps -------------------------------------------------------------------
 
     def _apply_relink_check(
-        self, context: _Context, credentials: Credentials, result: AccountCheck | ProviderError
+        self, context: _Context, connection: Connection, result: AccountCheck | ProviderError
     ) -> None:
         uow, onboarding, session = context.uow, context.onboarding, context.session
-        session.update(username=credentials.username, wrong=False)
+        session.update(username=connection.account, wrong=False)
         if isinstance(result, WrongCredentials):
             uow.onboardings.erase_pending_token(onboarding)
             self._reject(context)
@@ -868,17 +873,17 @@ class LinkService:
             uow.onboardings.erase_pending_token(onboarding)
             session["stage"] = STAGE_HANDOFF
         elif isinstance(result, ProviderError) and not isinstance(result, NoAccess):
-            uow.onboardings.set_pending_token(onboarding, credentials.token)
+            uow.onboardings.set_pending_token(onboarding, connection.secret)
             session["stage"] = STAGE_UNAVAILABLE
         else:
             check = result if isinstance(result, AccountCheck) else None
-            companies = check.companies if check else []
-            uow.onboardings.set_pending_token(onboarding, credentials.token)
-            session["domain"] = check.environment.domain if check else context.link.domain
+            companies = [company_row(company) for company in check.companies] if check else []
+            uow.onboardings.set_pending_token(onboarding, connection.secret)
+            session["domain"] = check.environment if check else context.link.domain
             session["seen"] = [[c.id, c.number, c.name] for c in companies]
             session["guids"] = {str(c.id): c.guid for c in companies if c.guid}
-            if check and check.missing_permissions:
-                session.update(stage=STAGE_PERMISSIONS, missing=list(check.missing_permissions))
+            if check and check.missing_access:
+                session.update(stage=STAGE_PERMISSIONS, missing=list(check.missing_access))
                 return
             if not companies:
                 session["stage"] = STAGE_NO_COMPANIES
@@ -927,7 +932,7 @@ class LinkService:
         self,
         context: _Context,
         snapshot: _Snapshot,
-        listing: list[Company] | ProviderError,
+        listing: list[ProviderCompany] | ProviderError,
         *,
         fresh: bool = False,
     ) -> None:
@@ -950,13 +955,14 @@ class LinkService:
             session.update(stage=STAGE_RELINK_FIRST, reason=problem.reason)
             return
         linked = {row.id for row in snapshot.linked}
+        rows = [company_row(company) for company in listing]
         session.update(
             stage=STAGE_CHOOSE,
-            seen=[[c.id, c.number, c.name] for c in listing],
+            seen=[[c.id, c.number, c.name] for c in rows],
             guids={str(row.id): row.guid for row in snapshot.linked if row.guid},
         )
         if fresh or "chosen_ids" not in session:
-            session["chosen_ids"] = [c.id for c in listing if c.id in linked]
+            session["chosen_ids"] = [c.id for c in rows if c.id in linked]
 
     def _apply_choice(self, context: _Context) -> None:
         if context.session.get("kind") == KIND_RELINK:
@@ -1069,21 +1075,19 @@ class LinkService:
 
     # --- provider calls (outside transactions) ------------------------------------------------
 
-    def _check(
-        self, credentials: Credentials, linked_ids: set[int]
-    ) -> AccountCheck | ProviderError:
+    def _check(self, connection: Connection, linked_ids: set[int]) -> AccountCheck | ProviderError:
         try:
-            return self._provider.check_account(credentials, with_guids_for=linked_ids)
+            return self._provider.check_account(
+                connection, to_link={str(company_id) for company_id in linked_ids}
+            )
         except ProviderError as error:
             logger.info("relink check ended with %s", error.code)
             return error
 
-    def _list(self, snapshot: _Snapshot) -> list[Company] | ProviderError:
-        assert snapshot.credentials is not None
+    def _list(self, snapshot: _Snapshot) -> list[ProviderCompany] | ProviderError:
+        assert snapshot.connection is not None
         try:
-            return self._provider.list_companies(
-                snapshot.credentials, Environment(domain=snapshot.domain), with_guids_for=set()
-            )
+            return self._provider.list_companies(snapshot.connection)
         except ProviderError as error:
             logger.info("listing companies ended with %s", error.code)
             return error
@@ -1113,27 +1117,32 @@ class LinkService:
             return None, self._read_snapshot(loaded, kind or loaded.session.get("kind"))
 
     def _read_snapshot(self, context: _Context, kind: str | None) -> _Snapshot:
-        """The credentials to call with: a relink's kept token, else the link's own."""
+        """The connection to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
             CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
             for row in uow.links.companies(link.id or 0)
         )
-        credentials, domain = None, link.domain
+        connection = None
         if kind == KIND_RELINK:
             pending = uow.onboardings.pending_token(context.onboarding)
             if pending is not None:
-                credentials = Credentials(username=session.get("username", ""), token=pending)
-                domain = session.get("domain", link.domain)
+                connection = Connection(
+                    account=session.get("username", ""),
+                    secret=pending,
+                    environment=session.get("domain", link.domain),
+                )
         else:
             token = uow.links.token(link)
-            credentials = Credentials(username=link.username, token=token) if token else None
+            if token:
+                connection = Connection(
+                    account=link.username, secret=token, environment=link.domain
+                )
         guids = {int(key): guid for key, guid in (session.get("guids") or {}).items() if guid}
         return _Snapshot(
             kind=kind,
             status=link.status,
-            credentials=credentials,
-            domain=domain,
+            connection=connection,
             link_token=link.encrypted_token or b"",
             linked=linked,
             seen=_rows(session.get("seen", [])),
@@ -1230,7 +1239,13 @@ class LinkService:
     def _outcome(self, context: _Context, *, notice: str | None = None) -> Outcome:
         onboarding = context.onboarding
         return Outcome(
-            screen=link_screen(onboarding, context.link, settings=self._settings, now=context.now),
+            screen=link_screen(
+                onboarding,
+                context.link,
+                settings=self._settings,
+                now=context.now,
+                provider=self._provider,
+            ),
             language=context.client.language,
             client_name=context.client.name,
             ref=StepRef(
@@ -1244,8 +1259,7 @@ class LinkService:
 class _Snapshot:
     kind: str | None
     status: str
-    credentials: Credentials | None
-    domain: str
+    connection: Connection | None
     link_token: bytes
     linked: tuple[CompanyRow, ...]
     seen: tuple[CompanyRow, ...]
@@ -1256,7 +1270,7 @@ class _Snapshot:
         return {row.id for row in self.linked}
 
 
-_NO_SNAPSHOT = _Snapshot(None, "", None, "", b"", (), (), {})
+_NO_SNAPSHOT = _Snapshot(None, "", None, b"", (), (), {})
 
 
 def _rows(seen: Sequence[Sequence[Any]]) -> tuple[CompanyRow, ...]:
@@ -1267,9 +1281,15 @@ LinkScreen = Screen | RelinkFirstScreen | StaleScreen
 
 
 def link_screen(
-    onboarding: Onboarding, link: PayrollLink, *, settings: Settings, now: datetime
+    onboarding: Onboarding,
+    link: PayrollLink,
+    *,
+    settings: Settings,
+    now: datetime,
+    provider: PayrollProvider,
 ) -> LinkScreen:
-    """The screen of a relink or company change, from the stored session alone."""
+    """The screen of a relink or company change, from the stored session alone; the provider
+    only describes the access it requires."""
     if link.revoked_at is not None:
         return EndedScreen(state=State.UNLINKED)
     data = onboarding.step_data
@@ -1291,7 +1311,7 @@ def link_screen(
     if stage == STAGE_UNAVAILABLE:
         return UnavailableScreen()
     if stage == STAGE_PERMISSIONS:
-        return PermissionsScreen(missing=group_by_service(session.get("missing", [])))
+        return PermissionsScreen(missing=provider.describe_access(session.get("missing", [])))
     if stage == STAGE_NO_COMPANIES:
         return NoCompaniesScreen(username=session.get("username", link.username))
     if stage == STAGE_CHOOSE:

@@ -28,21 +28,19 @@ from typing import Any, Protocol
 
 from bot import events, flow
 from bot.clock import Clock, SystemClock
-from bot.events import EventBus, OnboardingEvent
-from bot.flow import Event, IllegalTransition, State
-from bot.settings import Settings
-from payroll.nmbrs_soap.provider import (
-    REQUIRED_PERMISSIONS,
+from bot.core.payroll import (
     AccountCheck,
-    Credentials,
-    Environment,
+    Connection,
     NoAccess,
     NoSubscription,
     PayrollProvider,
+    ProviderCompany,
     ProviderError,
     WrongCredentials,
-    group_by_service,
 )
+from bot.events import EventBus, OnboardingEvent
+from bot.flow import Event, IllegalTransition, State
+from bot.settings import Settings
 from storage.models import Client, Onboarding
 from storage.repository import SqlUnitOfWork, StaleUpdate
 
@@ -453,14 +451,14 @@ class OnboardingService:
         early = self._precheck(ref, actor, STEP_CREDENTIALS, State.TERMS_ACCEPTED)
         if early is not None:
             return early
-        credentials = Credentials(username=username, token=token)
-        result = self._check_account(credentials)
+        connection = Connection(account=username, secret=token)
+        result = self._check_account(connection)
         return self._step(
             ref,
             actor,
             STEP_CREDENTIALS,
             State.TERMS_ACCEPTED,
-            lambda context: self._apply_check(context, credentials, result),
+            lambda context: self._apply_check(context, connection, result),
         )
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
@@ -479,14 +477,14 @@ class OnboardingService:
             username = onboarding.step_data.get("username")
             if token is None or not username:
                 return self._outcome(loaded)
-        credentials = Credentials(username=username, token=token)
-        result = self._check_account(credentials)
+        connection = Connection(account=username, secret=token)
+        result = self._check_account(connection)
         return self._step(
             ref,
             actor,
             STEP_CHECK_AGAIN,
             sources,
-            lambda context: self._apply_check(context, credentials, result),
+            lambda context: self._apply_check(context, connection, result),
         )
 
     def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[int]) -> Outcome:
@@ -511,10 +509,15 @@ class OnboardingService:
             token = uow.onboardings.pending_token(onboarding)
             if token is None:
                 raise InvalidInput("the verified token is gone; check the credentials again")
-            credentials = Credentials(username=onboarding.step_data["username"], token=token)
-            environment = Environment(domain=onboarding.step_data["domain"])
+            connection = Connection(
+                account=onboarding.step_data["username"],
+                secret=token,
+                environment=onboarding.step_data["domain"],
+            )
+            by_id = {row.id: row for row in _companies(onboarding.step_data)}
+            chosen_companies = [provider_company(by_id[company_id]) for company_id in chosen_ids]
         try:
-            guids = self._provider.company_guids(credentials, environment, chosen_ids)
+            to_link = self._provider.companies_to_link(connection, chosen_companies)
         except ProviderError as error:
             logger.warning("looking up company GUIDs failed: %s", error.code)
             failure = error
@@ -529,15 +532,7 @@ class OnboardingService:
         def apply(context: _Context) -> None:
             onboarding = context.onboarding
             rows = {row.id: row for row in _companies(onboarding.step_data)}
-            chosen = [
-                CompanyRow(
-                    id=rows[company_id].id,
-                    number=rows[company_id].number,
-                    name=rows[company_id].name,
-                    guid=guids.get(company_id),
-                )
-                for company_id in chosen_ids
-            ]
+            chosen = [company_row(company) for company in to_link]
             self._set(onboarding, chosen=[_row_dict(row) for row in chosen])
             self._clear_draft(onboarding)
             self._transition(context, Event.CHOOSE_COMPANIES)
@@ -827,26 +822,26 @@ class OnboardingService:
         for key in ("companies", "draft", "check"):
             onboarding.step_data.pop(key, None)
 
-    def _check_account(self, credentials: Credentials) -> AccountCheck | ProviderError:
+    def _check_account(self, connection: Connection) -> AccountCheck | ProviderError:
         """The provider's whole check, or the error it ended with."""
         try:
-            return self._provider.check_account(credentials, with_guids_for=set())
+            return self._provider.check_account(connection)
         except ProviderError as error:
             logger.info("credential check ended with %s", error.code)
             return error
 
     def _apply_check(
-        self, context: _Context, credentials: Credentials, result: AccountCheck | ProviderError
+        self, context: _Context, connection: Connection, result: AccountCheck | ProviderError
     ) -> None:
         onboarding = context.onboarding
-        self._set(onboarding, username=credentials.username, credentials_error=None, narrowing=None)
+        self._set(onboarding, username=connection.account, credentials_error=None, narrowing=None)
         if isinstance(result, WrongCredentials):
-            self._reject_credentials(context, credentials)
+            self._reject_credentials(context, connection)
         elif isinstance(result, NoSubscription):
             self._hand_off(context, "no_subscription", package=NMBRS)
         elif isinstance(result, ProviderError) and not isinstance(result, NoAccess):
             # Keep the token (encrypted) so "retry" needs no new paste.
-            context.uow.onboardings.set_pending_token(onboarding, credentials.token)
+            context.uow.onboardings.set_pending_token(onboarding, connection.secret)
             self._record_failure(context, result)
         else:
             check = (
@@ -854,9 +849,9 @@ class OnboardingService:
                 if isinstance(result, AccountCheck)
                 else None  # NoAccess: the login sees nothing at all
             )
-            self._accept_credentials(context, credentials, check)
+            self._accept_credentials(context, connection, check)
 
-    def _reject_credentials(self, context: _Context, credentials: Credentials) -> None:
+    def _reject_credentials(self, context: _Context, connection: Connection) -> None:
         onboarding = context.onboarding
         if onboarding.state == State.CREDENTIALS_VERIFIED:
             self._transition(context, Event.RESET_CREDENTIALS)
@@ -878,14 +873,14 @@ class OnboardingService:
             self._publish(
                 context,
                 events.CredentialAttemptsBlocked,
-                username=credentials.username,
+                username=connection.account,
                 blocked_until=record.blocked_until.isoformat(),
             )
         else:
             self._publish(
                 context,
                 events.CredentialsRejected,
-                username=credentials.username,
+                username=connection.account,
                 attempts_left=record.attempts_left,
             )
 
@@ -898,13 +893,13 @@ class OnboardingService:
         self._publish(context, events.ProviderFailed, error=error.code)
 
     def _accept_credentials(
-        self, context: _Context, credentials: Credentials, check: AccountCheck | None
+        self, context: _Context, connection: Connection, check: AccountCheck | None
     ) -> None:
         onboarding = context.onboarding
-        companies = check.companies if check else []
-        missing = check.missing_permissions if check else []
-        domain = check.environment.domain if check else onboarding.step_data.get("domain", "")
-        context.uow.onboardings.set_pending_token(onboarding, credentials.token)
+        companies = [company_row(company) for company in check.companies] if check else []
+        missing = check.missing_access if check else []
+        domain = check.environment if check else onboarding.step_data.get("domain", "")
+        context.uow.onboardings.set_pending_token(onboarding, connection.secret)
         self._set(
             onboarding,
             domain=domain,
@@ -916,7 +911,7 @@ class OnboardingService:
         self._publish(
             context,
             events.CredentialsVerified,
-            username=credentials.username,
+            username=connection.account,
             domain=domain,
             companies_seen=len(companies),
             missing_permissions=list(missing),
@@ -924,7 +919,7 @@ class OnboardingService:
         if missing:
             self._publish(context, events.PermissionsMissing, missing_permissions=list(missing))
         elif not companies:
-            self._publish(context, events.NoCompaniesVisible, username=credentials.username)
+            self._publish(context, events.NoCompaniesVisible, username=connection.account)
 
     def _complete(self, context: _Context) -> None:
         uow, onboarding = context.uow, context.onboarding
@@ -965,7 +960,9 @@ class OnboardingService:
     def _outcome(self, context: _Context, *, notice: str | None = None) -> Outcome:
         onboarding, client = context.onboarding, context.client
         return Outcome(
-            screen=screen_for(onboarding, settings=self._settings, now=context.now),
+            screen=screen_for(
+                onboarding, settings=self._settings, now=context.now, provider=self._provider
+            ),
             language=client.language,
             client_name=client.name,
             ref=self._ref(onboarding),
@@ -1016,8 +1013,11 @@ def _search(companies: Iterable[Sequence[Any]], query: str) -> list[CompanyRow]:
     ]
 
 
-def screen_for(onboarding: Onboarding, *, settings: Settings, now: datetime) -> Screen:
-    """The screen of the step reached, from the stored onboarding alone."""
+def screen_for(
+    onboarding: Onboarding, *, settings: Settings, now: datetime, provider: PayrollProvider
+) -> Screen:
+    """The screen of the step reached, from the stored onboarding alone; the provider only
+    describes the access it requires."""
     data = onboarding.step_data
     draft = data.get("draft") or {}
     state = State(onboarding.state)
@@ -1034,7 +1034,9 @@ def screen_for(onboarding: Onboarding, *, settings: Settings, now: datetime) -> 
         if check.get("outcome") == "unavailable":
             return UnavailableScreen()
         if not data.get("prepared"):
-            return PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS))
+            return PreparationScreen(
+                permissions=provider.describe_access(provider.required_access)
+            )
         failures = len(data.get("failed_attempts", []))
         return CredentialsScreen(
             username=draft.get("username") or data.get("username"),
@@ -1045,7 +1047,7 @@ def screen_for(onboarding: Onboarding, *, settings: Settings, now: datetime) -> 
         if check.get("outcome") == "unavailable":
             return UnavailableScreen()
         if check.get("missing_permissions"):
-            return PermissionsScreen(missing=group_by_service(check["missing_permissions"]))
+            return PermissionsScreen(missing=provider.describe_access(check["missing_permissions"]))
         companies = _companies(data)
         if not companies:
             return NoCompaniesScreen(username=data.get("username", ""))
@@ -1092,6 +1094,18 @@ def _companies(data: dict[str, Any]) -> tuple[CompanyRow, ...]:
         CompanyRow(id=company_id, number=number, name=name)
         for company_id, number, name in data.get("companies", [])
     )
+
+
+def company_row(company: ProviderCompany) -> CompanyRow:
+    """A provider's company as the steps keep it. Company ids are ints in step data and
+    storage until they hold the provider's ref string (the SOAP company id is one)."""
+    return CompanyRow(
+        id=int(company.ref), number=company.number, name=company.name, guid=company.guid
+    )
+
+
+def provider_company(row: CompanyRow) -> ProviderCompany:
+    return ProviderCompany(ref=str(row.id), number=row.number, name=row.name, guid=row.guid)
 
 
 def _row_dict(row: CompanyRow) -> dict[str, Any]:

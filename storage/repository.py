@@ -82,7 +82,7 @@ class NotFound(LookupError):
 
 
 class CompanyLike(Protocol):
-    """What a link needs of a company; `bot.core.payroll.ProviderCompany` fits."""
+    """What a link needs of a company; the use cases' `CompanyRow` fits."""
 
     id: int
     number: int

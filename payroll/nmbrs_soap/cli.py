@@ -9,18 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.settings import Settings
-from payroll.nmbrs_soap.provider import (
-    AccountCheck,
-    Credentials,
-    PayrollProvider,
+from bot.core.payroll import (
     PermissionsMissing,
     ProviderError,
     ProviderUnavailable,
     WrongCredentials,
 )
+from bot.settings import Settings
+from payroll.nmbrs_soap.client import SoapNmbrsClient, normalize_base_url
+from payroll.nmbrs_soap.model import AccountCheck, Credentials
 from payroll.nmbrs_soap.sandbox import run_sandbox
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider, normalize_base_url
 
 # Kept clear of the CLI framework's own 1 (error) and 2 (usage).
 EXIT_OK = 0
@@ -38,10 +36,12 @@ app = typer.Typer(
 )
 
 
-def check_report(provider: PayrollProvider, credentials: Credentials) -> tuple[dict[str, Any], int]:
+def check_report(
+    client: SoapNmbrsClient, credentials: Credentials
+) -> tuple[dict[str, Any], int]:
     """The JSON object `nmbrs check` prints and its exit code (see design.md)."""
     try:
-        result = provider.check_account(credentials)
+        result = client.check_account(credentials)
     except ProviderError as error:
         return _report(None, error), _exit_code(error)
     if result.missing_permissions:
@@ -91,15 +91,15 @@ def check(
         url = normalize_base_url(base_url or settings.nmbrs_base_url)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--base-url") from None
-    provider = SoapNmbrsProvider(
+    client = SoapNmbrsClient(
         url,
         connect_timeout=settings.nmbrs_connect_timeout,
         read_timeout=settings.nmbrs_read_timeout,
     )
     try:
-        report, exit_code = check_report(provider, Credentials(username.strip(), token.strip()))
+        report, exit_code = check_report(client, Credentials(username.strip(), token.strip()))
     finally:
-        provider.close()
+        client.close()
     typer.echo(json.dumps(report, ensure_ascii=False))
     raise typer.Exit(exit_code)
 

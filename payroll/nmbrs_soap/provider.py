@@ -1,179 +1,102 @@
-"""The payroll provider seen by the conversation.
+"""Nmbrs SOAP v3 as the bot's payroll provider (`bot.core.payroll.PayrollProvider`).
 
-The onboarding depends on this interface only. Nmbrs' SOAP API loses support on 2027-03-01;
-a REST provider can implement the same protocol without touching the conversation.
+A connection's account is the Nmbrs username, its secret the API token, its environment the
+subdomain `Environment_Get` answers. A company's ref is its SOAP company id; its GUID is looked
+up (one call each) only for the companies a link keeps. The required access is the 22 API
+permissions of the user template, described per service as the template lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 
-# The API permissions the user template must have switched on, as `Service.Operation`, grouped by
-# service in the order of the onboarding tutorial. Some operations (List_GetAll, ...) exist in more
-# than one service, so a permission is always named with its service.
-REQUIRED_PERMISSIONS_BY_SERVICE: dict[str, tuple[str, ...]] = {
-    "CompanyService": (
-        "Address_GetCurrent",
-        "Company_GetCurrentPeriod",
-        "ContactPerson_Get",
-        "Converter_GetByCompany_IntToGuid",
-        "List_GetAll",
-        "WageTax_GetList",
-        "WageTax_GetXML",
-        "Run_GetList",
-    ),
-    "DebtorService": ("Environment_Get",),
-    "EmployeeService": (
-        "Address_GetAll_AllEmployeesByCompany",
-        "Contract_GetAll_AllEmployeesByCompany",
-        "Employment_GetAll_AllEmployeesByCompany",
-        "EmployeeType_GetList",
-        "List_GetByCompany",
-        "PersonalInfo_GetAll_AllEmployeesByCompany",
-        "Salary_GetAll_AllEmployeesByCompany",
-        "Schedule_Get",
-        "Schedule_GetAll_AllEmployeesByCompany",
-        "SVW_GetAll_AllEmployeesByCompany",
-        "SVW_GetList",
-    ),
-    "ReportService": (
-        "Reports_BackgroundTask_Result",
-        "Reports_Accountant_Company_EmployeeWageComponentsPerRun_Background",
-    ),
-}
-
-REQUIRED_PERMISSIONS: tuple[str, ...] = tuple(
-    f"{service}.{operation}"
-    for service, operations in REQUIRED_PERMISSIONS_BY_SERVICE.items()
-    for operation in operations
+from bot.core.payroll import AccountCheck, Connection, ProviderCompany
+from payroll.nmbrs_soap.client import MAX_CALLS_PER_SECOND, MAX_CONCURRENT_CALLS, SoapNmbrsClient
+from payroll.nmbrs_soap.model import (
+    REQUIRED_PERMISSIONS,
+    Company,
+    Credentials,
+    Environment,
+    group_by_service,
 )
 
-# A listing with more companies than this comes without GUIDs unless they are asked for:
-# Nmbrs converts one company per call.
-GUIDS_FOR_ALL_UP_TO = 50
 
+class SoapNmbrsProvider:
+    """Blocking; safe to share between threads. `close()` when done."""
 
-def group_by_service(permissions: Iterable[str]) -> dict[str, list[str]]:
-    """`Service.Operation` names grouped as {service: [operation, ...]}, in the order given."""
-    grouped: dict[str, list[str]] = {}
-    for permission in permissions:
-        service, _, operation = permission.partition(".")
-        grouped.setdefault(service, []).append(operation)
-    return grouped
+    name = "nmbrs"
+    required_access = REQUIRED_PERMISSIONS
 
-
-@dataclass(frozen=True)
-class Credentials:
-    """A username and API token. The token never appears in repr or str."""
-
-    username: str
-    token: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return f"Credentials(username={self.username!r})"
-
-
-@dataclass(frozen=True)
-class Environment:
-    """What a valid login belongs to. `domain` is the Nmbrs subdomain (acme of acme.nmbrs.nl)."""
-
-    domain: str
-
-
-@dataclass(frozen=True)
-class Company:
-    id: int
-    number: int
-    name: str
-    guid: str | None = None
-
-
-@dataclass(frozen=True)
-class AccountCheck:
-    """Everything the credentials step needs, from one call of `check_account`."""
-
-    environment: Environment
-    companies: list[Company]
-    missing_permissions: list[str]
-
-
-class ProviderError(Exception):
-    """Base of every provider failure. Messages never contain the token."""
-
-    code: str = "provider_error"
-
-
-class WrongCredentials(ProviderError):
-    code = "wrong_credentials"
-
-
-class PermissionsMissing(ProviderError):
-    code = "permissions_missing"
-
-    def __init__(self, missing: list[str]):
-        self.missing = missing
-        super().__init__("permissions switched off: " + ", ".join(missing))
-
-
-class NoSubscription(ProviderError):
-    """The account has no API access (Nmbrs fault 1004)."""
-
-    code = "no_subscription"
-
-
-class NoAccess(ProviderError):
-    """The login may not see this data (faults 1003, 2003, 2004, 2009)."""
-
-    code = "no_access"
-
-
-class InvalidDomain(ProviderError):
-    code = "invalid_domain"
-
-
-class ProviderUnavailable(ProviderError):
-    """Timeout, HTTP 5xx, an unreadable answer or Nmbrs' own unknown error (9999)."""
-
-    code = "unavailable"
-
-
-class PayrollProvider(Protocol):
-    """Blocking calls: async callers run them in a thread pool."""
-
-    name: str
-
-    def check_credentials(self, credentials: Credentials) -> Environment:
-        """Raises WrongCredentials, NoSubscription, ProviderUnavailable, or PermissionsMissing
-        when the environment call itself is switched off."""
-
-    def list_companies(
+    def __init__(
         self,
-        credentials: Credentials,
-        environment: Environment,
+        base_url: str,
         *,
-        with_guids_for: set[int] | None = None,
-    ) -> list[Company]:
-        """Every company the login can see. GUIDs are looked up for the ids in `with_guids_for`
-        (all of them when None); one call per company, so callers pass the chosen ones.
-        Raises PermissionsMissing when listing companies is switched off."""
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        max_calls_per_second: int = MAX_CALLS_PER_SECOND,
+        max_concurrent_calls: int = MAX_CONCURRENT_CALLS,
+    ):
+        self.client = SoapNmbrsClient(
+            base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_calls_per_second=max_calls_per_second,
+            max_concurrent_calls=max_concurrent_calls,
+        )
 
-    def check_permissions(
-        self, credentials: Credentials, environment: Environment, *, company_id: int | None
-    ) -> list[str]:
-        """Names (`Service.Operation`) of the required permissions that are switched off."""
+    def close(self) -> None:
+        self.client.close()
 
-    def company_guids(
-        self, credentials: Credentials, environment: Environment, company_ids: Iterable[int]
-    ) -> dict[int, str]:
-        """The GUID of each company id given (one call per company)."""
+    def describe_access(self, access: Iterable[str]) -> dict[str, list[str]]:
+        """{service: [operation, ...]}: the names the user template shows them by."""
+        return group_by_service(access)
 
     def check_account(
-        self, credentials: Credentials, *, with_guids_for: set[int] | None = None
+        self, connection: Connection, *, to_link: Collection[str] = ()
     ) -> AccountCheck:
-        """The whole credentials check: environment, companies and missing permissions, as fast
-        as the provider allows. GUIDs are looked up for the ids in `with_guids_for`; when None,
-        for every company if there are at most GUIDS_FOR_ALL_UP_TO of them, else for none.
-        Missing permissions are reported in the result, not raised; raises WrongCredentials,
-        NoSubscription, NoAccess, InvalidDomain or ProviderUnavailable."""
+        check = self.client.check_account(
+            _credentials(connection), with_guids_for={_company_id(ref) for ref in to_link}
+        )
+        return AccountCheck(
+            environment=check.environment.domain,
+            companies=[_company(company) for company in check.companies],
+            missing_access=check.missing_permissions,
+        )
+
+    def list_companies(self, connection: Connection) -> list[ProviderCompany]:
+        companies = self.client.list_companies(
+            _credentials(connection), _environment(connection), with_guids_for=set()
+        )
+        return [_company(company) for company in companies]
+
+    def companies_to_link(
+        self, connection: Connection, companies: Sequence[ProviderCompany]
+    ) -> list[ProviderCompany]:
+        guids = self.client.company_guids(
+            _credentials(connection),
+            _environment(connection),
+            [_company_id(company.ref) for company in companies if company.guid is None],
+        )
+        return [
+            company if company.guid else replace(company, guid=guids.get(_company_id(company.ref)))
+            for company in companies
+        ]
+
+
+def _credentials(connection: Connection) -> Credentials:
+    return Credentials(username=connection.account, token=connection.secret)
+
+
+def _environment(connection: Connection) -> Environment:
+    return Environment(domain=connection.environment)
+
+
+def _company(company: Company) -> ProviderCompany:
+    return ProviderCompany(
+        ref=str(company.id), number=company.number, name=company.name, guid=company.guid
+    )
+
+
+def _company_id(ref: str) -> int:
+    return int(ref)

@@ -24,7 +24,7 @@ REDACTED_LOGGERS = (
     "zeep.wsdl.bindings.soap",
     "urllib3.connectionpool",
     "payroll.nmbrs_soap",
-    "payroll.nmbrs_soap.soap",
+    "payroll.nmbrs_soap.client",
     "payroll.nmbrs_soap.cli",
     "payroll.nmbrs_soap.sandbox.server",
 )

@@ -51,7 +51,8 @@ from bot.service import (
 )
 from bot.settings import Settings
 from bot.slack.views.links import ACTION_RELINK, link_messages
-from payroll.nmbrs_soap.provider import Company
+from payroll.nmbrs_soap.model import Company
+from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -60,7 +61,6 @@ from payroll.nmbrs_soap.sandbox import (
     demo_accounts,
     run_sandbox,
 )
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state

@@ -37,7 +37,7 @@ from bot.service import OnboardingService
 from bot.settings import Settings
 from bot.slack.views.home import home_view
 from bot.slack.views.manager import decode_request, encode_request, status_message
-from payroll.nmbrs_soap.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Onboarding, OutboxMessage

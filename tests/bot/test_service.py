@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot import events
+from bot.core.payroll import (
+    AccountCheck,
+    NoSubscription,
+    ProviderCompany,
+    ProviderUnavailable,
+    WrongCredentials,
+)
 from bot.events import EventBus
 from bot.flow import State
 from bot.service import (
@@ -36,14 +43,7 @@ from bot.service import (
     search_companies,
 )
 from bot.settings import Settings
-from payroll.nmbrs_soap.provider import (
-    AccountCheck,
-    Company,
-    Environment,
-    NoSubscription,
-    ProviderUnavailable,
-    WrongCredentials,
-)
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 from storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
@@ -51,20 +51,24 @@ CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
 STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER")
 USERNAME = "loon@acme.nl"
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-COMPANIES = [Company(id=11, number=1, name="Acme BV"), Company(id=12, number=2, name="Acme Retail")]
+COMPANIES = [
+    ProviderCompany(ref="11", number=1, name="Acme BV"),
+    ProviderCompany(ref="12", number=2, name="Acme Retail"),
+]
 
 
 @dataclass
 class FakeAccount:
     token: str
     domain: str = "acme"
-    companies: list[Company] = field(default_factory=lambda: list(COMPANIES))
+    companies: list[ProviderCompany] = field(default_factory=lambda: list(COMPANIES))
     missing: list[str] = field(default_factory=list)
     no_subscription: bool = False
 
 
 class FakeProvider:
     name = "nmbrs"
+    required_access = REQUIRED_PERMISSIONS
 
     def __init__(self) -> None:
         self.accounts = {USERNAME: FakeAccount(token=TOKEN)}
@@ -72,25 +76,28 @@ class FakeProvider:
         self.checks: list[str] = []
         self.before_guids: threading.Barrier | None = None
 
-    def check_account(self, credentials, *, with_guids_for=None):
-        self.checks.append(credentials.username)
+    def describe_access(self, access):
+        return group_by_service(access)
+
+    def check_account(self, connection, *, to_link=()):
+        self.checks.append(connection.account)
         if self.failure is not None:
             raise self.failure
-        account = self.accounts.get(credentials.username)
-        if account is None or account.token != credentials.token:
+        account = self.accounts.get(connection.account)
+        if account is None or account.token != connection.secret:
             raise WrongCredentials("invalid authentication")
         if account.no_subscription:
             raise NoSubscription("no valid subscription")
         return AccountCheck(
-            environment=Environment(domain=account.domain),
+            environment=account.domain,
             companies=list(account.companies),
-            missing_permissions=list(account.missing),
+            missing_access=list(account.missing),
         )
 
-    def company_guids(self, credentials, environment, company_ids):
+    def companies_to_link(self, connection, companies):
         if self.before_guids is not None:
             self.before_guids.wait(timeout=5)
-        return {company_id: f"guid-{company_id}" for company_id in company_ids}
+        return [replace(company, guid=f"guid-{company.ref}") for company in companies]
 
 
 class FakeMembership:
@@ -363,7 +370,9 @@ def test_choosing_every_company_completes_the_link(world):
 
 
 def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
-    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.provider.accounts[USERNAME].companies.append(
+        ProviderCompany(ref="13", number=3, name="Other BV")
+    )
     world.to_companies()
     outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
     assert outcome.screen == OverAccessScreen(
@@ -382,7 +391,9 @@ def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
 
 
 def test_going_back_to_narrow_the_filter_keeps_the_choice(world):
-    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.provider.accounts[USERNAME].companies.append(
+        ProviderCompany(ref="13", number=3, name="Other BV")
+    )
     world.to_companies()
     world.service.choose_companies(world.ref(), CUSTOMER, [11])
     outcome = world.service.narrow_filter(world.ref(), CUSTOMER)
@@ -496,7 +507,8 @@ def test_a_stranger_cannot_save_a_draft(world):
 
 def test_type_ahead_finds_companies_by_name_or_number(world):
     world.provider.accounts[USERNAME].companies = [
-        Company(id=1000 + n, number=n, name=f"Company {n:04d}") for n in range(1, 5001)
+        ProviderCompany(ref=str(1000 + n), number=n, name=f"Company {n:04d}")
+        for n in range(1, 5001)
     ]
     world.to_companies()
     by_name = world.service.suggest_companies(world.onboarding_id, CUSTOMER, "company 004")
@@ -510,10 +522,14 @@ def test_type_ahead_finds_companies_by_name_or_number(world):
 
 def test_type_ahead_follows_the_company_list_when_the_check_runs_again(world):
     account = world.provider.accounts[USERNAME]
-    account.companies = [Company(id=1000 + n, number=n, name=f"Old {n:04d}") for n in range(200)]
+    account.companies = [
+        ProviderCompany(ref=str(1000 + n), number=n, name=f"Old {n:04d}") for n in range(200)
+    ]
     world.to_companies()
     assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old")) == 100
-    account.companies = [Company(id=3000 + n, number=n, name=f"New {n:04d}") for n in range(200)]
+    account.companies = [
+        ProviderCompany(ref=str(3000 + n), number=n, name=f"New {n:04d}") for n in range(200)
+    ]
     world.service.check_again(world.ref(), CUSTOMER)
     assert world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old") == []
     assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "new")) == 100

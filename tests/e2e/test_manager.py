@@ -35,7 +35,7 @@ from bot.web import create_asgi_app
 from devslack import DevSlack, SlackUser
 from devslack.server import serve_asgi
 from devslack.workspace import OUR_TEAM, Channel, User
-from payroll.nmbrs_soap.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import generate_key
 from storage.db import upgrade
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage

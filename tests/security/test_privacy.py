@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.client import SoapNmbrsClient
+from payroll.nmbrs_soap.model import Credentials
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 PERSONAL_INFO = "PersonalInfo_GetAll_AllEmployeesByCompany"
 PROBE = f"EmployeeService.{PERSONAL_INFO}"
@@ -38,7 +38,7 @@ ANSWER = f"""<?xml version="1.0" encoding="utf-8"?>
 </EmployeePersonalInfos></PersonalInfoItem></{PERSONAL_INFO}Result>
 </{PERSONAL_INFO}Response></soap:Body></soap:Envelope>""".encode()
 
-LOGGERS = ("zeep", "zeep.transports", "urllib3", "payroll", "payroll.nmbrs_soap.soap")
+LOGGERS = ("zeep", "zeep.transports", "urllib3", "payroll", "payroll.nmbrs_soap.client")
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_no_employee_data_and_no_token_in_debug_logs_of_a_full_check(
     caplog.set_level(logging.DEBUG)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    provider = SoapNmbrsProvider(base_url, connect_timeout=1.0, read_timeout=5.0)
+    provider = SoapNmbrsClient(base_url, connect_timeout=1.0, read_timeout=5.0)
     try:
         check = provider.check_account(Credentials(DEMO_USERNAME, DEMO_TOKEN))
     finally:

@@ -1,6 +1,6 @@
 """An embedded Nmbrs SOAP v3 server (real HTTP on loopback) for the demo and the tests.
 
-Start it with `run_sandbox()`, point `SoapNmbrsProvider` (or NMBRS_BASE_URL) at the handle's
+Start it with `run_sandbox()`, point `SoapNmbrsClient` (or NMBRS_BASE_URL) at the handle's
 `base_url`, and change accounts while it runs, e.g.
 `sandbox.accounts[DEMO_USERNAME].switch_off("CompanyService.WageTax_GetXML")`.
 """

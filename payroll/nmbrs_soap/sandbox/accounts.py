@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from payroll.nmbrs_soap.provider import REQUIRED_PERMISSIONS
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS
 
 # Every `Service.Operation` the sandbox answers.
 OPERATIONS = frozenset(REQUIRED_PERMISSIONS) | {"DebtorService.List_GetAll"}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.client import SoapNmbrsClient
+from payroll.nmbrs_soap.model import Credentials
 from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -20,7 +21,6 @@ from payroll.nmbrs_soap.sandbox import (
     demo_accounts,
     run_sandbox,
 )
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
@@ -41,16 +41,16 @@ def sandbox(running_sandbox: SandboxHandle) -> SandboxHandle:
 
 
 @pytest.fixture
-def provider(sandbox: SandboxHandle) -> Iterator[SoapNmbrsProvider]:
-    nmbrs = SoapNmbrsProvider(sandbox.base_url, connect_timeout=1.0, read_timeout=5.0)
+def provider(sandbox: SandboxHandle) -> Iterator[SoapNmbrsClient]:
+    nmbrs = SoapNmbrsClient(sandbox.base_url, connect_timeout=1.0, read_timeout=5.0)
     yield nmbrs
     nmbrs.close()
 
 
 @pytest.fixture
-def impatient_provider(sandbox: SandboxHandle) -> Iterator[SoapNmbrsProvider]:
+def impatient_provider(sandbox: SandboxHandle) -> Iterator[SoapNmbrsClient]:
     """A provider with a short read timeout, for servers that never answer."""
-    nmbrs = SoapNmbrsProvider(sandbox.base_url, connect_timeout=0.5, read_timeout=0.3)
+    nmbrs = SoapNmbrsClient(sandbox.base_url, connect_timeout=0.5, read_timeout=0.3)
     yield nmbrs
     nmbrs.close()
 
@@ -130,7 +130,7 @@ def fixture_server() -> Iterator[FixtureServer]:
 
 
 @pytest.fixture
-def fixture_provider(fixture_server: FixtureServer) -> Iterator[SoapNmbrsProvider]:
-    nmbrs = SoapNmbrsProvider(fixture_server.base_url, connect_timeout=1.0, read_timeout=5.0)
+def fixture_provider(fixture_server: FixtureServer) -> Iterator[SoapNmbrsClient]:
+    nmbrs = SoapNmbrsClient(fixture_server.base_url, connect_timeout=1.0, read_timeout=5.0)
     yield nmbrs
     nmbrs.close()

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from payroll.nmbrs_soap.cli import app
-from payroll.nmbrs_soap.provider import Credentials
+from payroll.nmbrs_soap.client import SoapNmbrsClient
+from payroll.nmbrs_soap.model import Credentials
 from payroll.nmbrs_soap.sandbox import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
@@ -21,7 +22,6 @@ from payroll.nmbrs_soap.sandbox import (
     PERMISSIONS_OFF_USERNAME,
     soap_fault,
 )
-from payroll.nmbrs_soap.soap import SoapNmbrsProvider
 
 runner = CliRunner()
 REPORT_KEYS = {"ok", "domain", "companies", "missing_permissions", "error"}
@@ -152,7 +152,7 @@ def test_the_sandbox_command_serves_the_demo_accounts_until_interrupted():
     try:
         banner = [process.stdout.readline() for _ in range(3)]
         base_url = banner[0].rsplit(" ", 1)[1].strip()
-        provider = SoapNmbrsProvider(base_url)
+        provider = SoapNmbrsClient(base_url)
         try:
             check_result = provider.check_account(Credentials(DEMO_USERNAME, DEMO_TOKEN))
         finally:

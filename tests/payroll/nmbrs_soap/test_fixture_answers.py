@@ -7,11 +7,7 @@ import traceback
 
 import pytest
 
-from payroll.nmbrs_soap.provider import (
-    REQUIRED_PERMISSIONS,
-    Company,
-    Credentials,
-    Environment,
+from bot.core.payroll import (
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -19,6 +15,7 @@ from payroll.nmbrs_soap.provider import (
     ProviderUnavailable,
     WrongCredentials,
 )
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, Company, Credentials, Environment
 
 ALICE = Credentials("salaris@dekorst.nl", "b7e4f1a2c9d84e6f8a3b5c7d9e1f2a4b")
 DOMAIN = Environment(domain="bakkerijdekorst")

@@ -9,7 +9,8 @@ import requests
 import zeep
 import zeep.exceptions
 
-from payroll.nmbrs_soap.provider import REQUIRED_PERMISSIONS
+from payroll.nmbrs_soap.client import SERVICES, probe_arguments
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS
 from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -21,7 +22,6 @@ from payroll.nmbrs_soap.sandbox import (
     SandboxAccount,
     demo_accounts,
 )
-from payroll.nmbrs_soap.soap import SERVICES, probe_arguments
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 

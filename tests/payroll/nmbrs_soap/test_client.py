@@ -1,4 +1,4 @@
-"""The zeep SOAP v3 provider against the sandbox, over real HTTP."""
+"""The zeep SOAP v3 client against the sandbox, over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from payroll.nmbrs_soap.provider import (
-    REQUIRED_PERMISSIONS,
-    Credentials,
-    Environment,
+from bot.core.payroll import (
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -20,6 +17,15 @@ from payroll.nmbrs_soap.provider import (
     ProviderUnavailable,
     WrongCredentials,
 )
+from payroll.nmbrs_soap.client import (
+    COMPANY_GUID,
+    SoapNmbrsClient,
+    fault_error,
+    probe_arguments,
+    service_url,
+    shared_services,
+)
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, Credentials, Environment
 from payroll.nmbrs_soap.sandbox import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
@@ -34,14 +40,6 @@ from payroll.nmbrs_soap.sandbox import (
     SandboxCompany,
     demo_companies,
     soap_fault,
-)
-from payroll.nmbrs_soap.soap import (
-    COMPANY_GUID,
-    SoapNmbrsProvider,
-    fault_error,
-    probe_arguments,
-    service_url,
-    shared_services,
 )
 from tests.payroll.nmbrs_soap.conftest import credentials_of
 
@@ -153,8 +151,8 @@ def test_concurrent_customers_never_share_credentials(provider, sandbox):
 
 
 def test_clients_are_built_once_per_process_and_shared(sandbox):
-    first = SoapNmbrsProvider(sandbox.base_url)
-    second = SoapNmbrsProvider(sandbox.base_url + "/")
+    first = SoapNmbrsClient(sandbox.base_url)
+    second = SoapNmbrsClient(sandbox.base_url + "/")
     try:
         assert shared_services(sandbox.base_url, 5.0, 20.0) is shared_services(
             sandbox.base_url + "/", 5.0, 20.0
@@ -174,7 +172,7 @@ def test_service_urls_are_built_from_scheme_and_host():
 @pytest.mark.parametrize("base_url", ["api.nmbrs.nl", "ftp://api.nmbrs.nl", "https://x/soap/v3"])
 def test_a_base_url_that_is_not_scheme_and_host_is_refused_clearly(base_url):
     with pytest.raises(ValueError, match="scheme and host"):
-        SoapNmbrsProvider(base_url)
+        SoapNmbrsClient(base_url)
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -235,7 +233,7 @@ def test_a_hanging_server_is_unavailable_after_the_read_timeout(impatient_provid
 
 
 def test_a_server_that_is_not_there_is_unavailable(demo):
-    nobody = SoapNmbrsProvider("http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5)
+    nobody = SoapNmbrsClient("http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5)
     try:
         with pytest.raises(ProviderUnavailable, match="could not be reached"):
             nobody.check_credentials(demo)
@@ -323,7 +321,7 @@ def test_nmbrs_failing_during_a_probe_is_unavailable_not_a_missing_permission(
 
 
 def test_guid_calls_stay_within_the_fair_use_limit(sandbox):
-    limited = SoapNmbrsProvider(sandbox.base_url, max_calls_per_second=10)
+    limited = SoapNmbrsClient(sandbox.base_url, max_calls_per_second=10)
     credentials = credentials_of(sandbox, MANY_COMPANIES_USERNAME)
     try:
         limited.company_guids(credentials, Environment("grootkantoor"), range(700001, 700016))

@@ -1,4 +1,4 @@
-"""The Nmbrs SOAP API v3 through zeep: the PayrollProvider the bot uses.
+"""The Nmbrs SOAP API v3 through zeep, in its own terms (`payroll.nmbrs_soap.model`).
 
 WSDLs come from the bundled subset in payroll/nmbrs_soap/wsdl (parsed once per process); the
 service addresses come from the base URL (`NMBRS_BASE_URL`, scheme and host). Clients are shared
@@ -28,14 +28,7 @@ from requests.adapters import HTTPAdapter
 from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 
-from payroll.nmbrs_soap import redaction
-from payroll.nmbrs_soap.provider import (
-    GUIDS_FOR_ALL_UP_TO,
-    REQUIRED_PERMISSIONS,
-    AccountCheck,
-    Company,
-    Credentials,
-    Environment,
+from bot.core.payroll import (
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -43,6 +36,15 @@ from payroll.nmbrs_soap.provider import (
     ProviderError,
     ProviderUnavailable,
     WrongCredentials,
+)
+from payroll.nmbrs_soap import redaction
+from payroll.nmbrs_soap.model import (
+    GUIDS_FOR_ALL_UP_TO,
+    REQUIRED_PERMISSIONS,
+    AccountCheck,
+    Company,
+    Credentials,
+    Environment,
 )
 from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 
@@ -256,10 +258,10 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class SoapNmbrsProvider:
-    """PayrollProvider for Nmbrs SOAP v3. Blocking; safe to share between threads."""
-
-    name = "nmbrs"
+class SoapNmbrsClient:
+    """The calls of Nmbrs SOAP v3 the link needs, each with its own auth header, limited per
+    account and run concurrently where they can. Blocking; safe to share between threads.
+    Raises the core's `ProviderError`s."""
 
     def __init__(
         self,
@@ -280,9 +282,11 @@ class SoapNmbrsProvider:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    # -- PayrollProvider ----------------------------------------------------------------------
+    # -- the API ------------------------------------------------------------------------------
 
     def check_credentials(self, credentials: Credentials) -> Environment:
+        """Raises WrongCredentials, NoSubscription, ProviderUnavailable, or PermissionsMissing
+        when the environment call itself is switched off."""
         result = self._call(credentials, ENVIRONMENT_GET, domain=None)
         # zeep unwraps a result type with a single element to that element's value.
         subdomain = result if isinstance(result, str) else getattr(result, "SubDomain", None)
@@ -295,6 +299,9 @@ class SoapNmbrsProvider:
         *,
         with_guids_for: set[int] | None = None,
     ) -> list[Company]:
+        """Every company the login can see. GUIDs are looked up for the ids in `with_guids_for`
+        (all of them when None); one call per company, so callers pass the chosen ones.
+        Raises PermissionsMissing when listing companies is switched off."""
         companies = self._list_companies(credentials, environment)
         wanted = [c.id for c in companies if with_guids_for is None or c.id in with_guids_for]
         guids = self.company_guids(credentials, environment, wanted)
@@ -303,6 +310,7 @@ class SoapNmbrsProvider:
     def check_permissions(
         self, credentials: Credentials, environment: Environment, *, company_id: int | None
     ) -> list[str]:
+        """Names (`Service.Operation`) of the required permissions that are switched off."""
         arguments = probe_arguments(
             NO_SUCH_ID if company_id is None else company_id, date.today().year
         )
@@ -317,6 +325,7 @@ class SoapNmbrsProvider:
     def company_guids(
         self, credentials: Credentials, environment: Environment, company_ids: Iterable[int]
     ) -> dict[int, str]:
+        """The GUID of each company id given (one call per company)."""
         return self._gather(
             {
                 company_id: partial(self._company_guid, credentials, environment, company_id)
@@ -327,7 +336,13 @@ class SoapNmbrsProvider:
     def check_account(
         self, credentials: Credentials, *, with_guids_for: set[int] | None = None
     ) -> AccountCheck:
-        """Three round trips: the environment; the company list with the probes that need no
+        """The whole credentials check: environment, companies and missing permissions. GUIDs
+        are looked up for the ids in `with_guids_for`; when None, for every company if there are
+        at most GUIDS_FOR_ALL_UP_TO of them, else for none. Missing permissions are reported in
+        the result, not raised; raises WrongCredentials, NoSubscription, NoAccess, InvalidDomain
+        or ProviderUnavailable.
+
+        Three round trips: the environment; the company list with the probes that need no
         company; the probes that need one with the GUIDs. A call that succeeds in an earlier
         round trip is its own probe."""
         missing: set[str] = set()
