@@ -6,7 +6,7 @@ signed requests, 50 in flight at a time: `/onboard` (slash command), the custome
 (block_actions), a modal submission (view_submission; the credentials modal, which acks with a
 working view at once, and the terms modal, which answers with the next screen in the ack when
 that is ready within FAST_ANSWER_SECONDS) and the company type-ahead (block_suggestion, whose
-answer is the options). The requests are the ones the fake Slack's people send (bot.devslack),
+answer is the options). The requests are the ones the fake Slack's people send (devslack),
 replayed with fresh trigger ids. Targets: our p99 at most 1.3 x the bare app's; the type-ahead
 under 20 ms at p99, one request at a time through the served app, and in-process.
 
@@ -56,8 +56,6 @@ from benchmarks.load import (
     to_credentials,
 )
 from bot.core.model import Company as CompanyRow
-from bot.devslack import Delivery, DevSlack, run_devslack
-from bot.devslack.driver import BotEndpoint, DeliveryFailed
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
@@ -68,7 +66,9 @@ from bot.slack.views.onboarding import (
     TERMS_ACCEPTED_VALUE,
 )
 from bot.usecases.company_search import search_companies
-from nmbrs.sandbox import SandboxAccount, many_companies
+from devslack import Delivery, DevSlack, run_devslack
+from devslack.driver import BotEndpoint, DeliveryFailed
+from payroll.nmbrs_soap.sandbox import SandboxAccount, many_companies
 
 LATENCY = 0.05
 CONCURRENCY = 50

@@ -13,15 +13,15 @@ from __future__ import annotations
 import statistics
 import time
 
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.client import SoapNmbrsClient
+from payroll.nmbrs_soap.model import Credentials
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     MANY_COMPANIES_USERNAME,
     SandboxHandle,
     run_sandbox,
 )
-from nmbrs.soap import SoapNmbrsProvider
 
 LATENCY = 0.2
 RUNS = 3
@@ -30,7 +30,7 @@ CHOSEN = {48201, 48203, 48205}
 
 def timed_check(
     sandbox: SandboxHandle,
-    provider: SoapNmbrsProvider,
+    provider: SoapNmbrsClient,
     credentials: Credentials,
     chosen: set[int] | None,
 ) -> tuple[float, int]:
@@ -46,8 +46,8 @@ def timed_check(
 
 def main() -> None:
     with run_sandbox() as sandbox:
-        concurrent = SoapNmbrsProvider(sandbox.base_url)
-        sequential = SoapNmbrsProvider(sandbox.base_url, max_concurrent_calls=1)
+        concurrent = SoapNmbrsClient(sandbox.base_url)
+        sequential = SoapNmbrsClient(sandbox.base_url, max_concurrent_calls=1)
         demo = Credentials(DEMO_USERNAME, DEMO_TOKEN)
         many = Credentials(MANY_COMPANIES_USERNAME, sandbox.accounts[MANY_COMPANIES_USERNAME].token)
         for provider in (concurrent, sequential):  # build clients, open connections

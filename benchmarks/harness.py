@@ -23,8 +23,8 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot.devslack import DevSlack
-from nmbrs.sandbox import SandboxAccount, run_sandbox
+from devslack import DevSlack
+from payroll.nmbrs_soap.sandbox import SandboxAccount, run_sandbox
 from storage.crypto import generate_key
 from storage.db import upgrade
 

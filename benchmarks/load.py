@@ -1,7 +1,7 @@
 """200 onboardings at once against the served bot, over HTTP, on this machine.
 
 `onboard-bot serve` runs in its own process on PostgreSQL; the Nmbrs sandbox (50 ms per call)
-in another; the fake Slack (bot.devslack) in this one, where 200 account managers each type
+in another; the fake Slack (devslack) in this one, where 200 account managers each type
 `/onboard`, fill in the start modal, and their 200 customers click Start and go through terms,
 preparation, credentials (each with a Nmbrs login of its own) and the choice of companies, all at
 the same time. Every request is signed as Slack signs it and timed until its ack.
@@ -41,16 +41,6 @@ from benchmarks.harness import (
     percentile,
     sandbox_process,
 )
-from bot.devslack import Delivery, DevSlack, Message, SlackUser, View, run_devslack
-from bot.devslack.workspace import (
-    BOT_USER,
-    CUSTOMER_TEAM,
-    OUR_TEAM,
-    Channel,
-    User,
-    Workspace,
-    default_workspace,
-)
 from bot.i18n import catalogue
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
@@ -66,7 +56,17 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
-from nmbrs.sandbox import SandboxAccount, SandboxCompany, demo_companies
+from devslack import Delivery, DevSlack, Message, SlackUser, View, run_devslack
+from devslack.workspace import (
+    BOT_USER,
+    CUSTOMER_TEAM,
+    OUR_TEAM,
+    Channel,
+    User,
+    Workspace,
+    default_workspace,
+)
+from payroll.nmbrs_soap.sandbox import SandboxAccount, SandboxCompany, demo_companies
 from storage.models import Onboarding, OutboxMessage, PayrollLink
 
 ONBOARDINGS = 200

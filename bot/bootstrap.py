@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from bot.core.events import EventBus
+from bot.core.payroll import PayrollProvider
 from bot.ports import LinkNotices
 from bot.reports import status_reports
 from bot.settings import Settings
@@ -28,8 +29,7 @@ from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService
 from bot.web import create_asgi_app
-from nmbrs.provider import PayrollProvider
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory

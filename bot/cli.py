@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
-from nmbrs.cli import app as nmbrs_app
+from payroll.nmbrs_soap.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
 from storage.db import make_engine, schema_status, upgrade
 from storage.links import link_state, link_summary

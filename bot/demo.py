@@ -5,6 +5,8 @@ file, a schema, a local server kept open in the demo's ExitStack until the demo 
 supplies settings plus a line telling the user what it did. `serve` then runs on the combined
 settings: the bot cannot tell the Nmbrs sandbox from Nmbrs or the Slack stand-in from Slack.
 The browser tests run the same stages (without the local files) around a scratch database.
+The stand-in (`devslack`, its own extra) is imported only inside the functions that use it, so
+importing this module never loads it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ import socket
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.devslack import DevSlack, run_devslack
-from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL, STATUS_CHANNEL
 from bot.settings import Settings
 from bot.web import HEALTH_PATH, SLACK_EVENTS_PATH
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     MANY_COMPANIES_USERNAME,
@@ -32,12 +32,15 @@ from nmbrs.sandbox import (
 from storage.crypto import generate_key
 from storage.db import upgrade
 
+if TYPE_CHECKING:
+    from devslack import DevSlack
+
 LOCAL_ENV_FILE = Path(".env.local")
 DEMO_DATABASE_URL = "sqlite:///./demo.db"
 DEMO_HOST = "127.0.0.1"
 # Where the Slack stand-in listens when the port is free (a free one is picked otherwise).
 STAND_IN_PORT = 3030
-# The stand-in's group of account managers (bot.devslack.workspace.default_workspace).
+# The stand-in's group of account managers (devslack.workspace.default_workspace).
 STAND_IN_MANAGER_GROUP = "S0MANAGERS"
 
 # Values `serve` requires that the demo fills in when unset; recognisably examples.
@@ -46,7 +49,8 @@ EXAMPLE_SETTINGS = {
     "support_phone": "+31 20 000 0000 (example)",
 }
 
-# The sandbox logins worth trying, besides the demo login (see nmbrs.sandbox.demo_accounts()).
+# The sandbox logins worth trying, besides the demo login (see
+# payroll.nmbrs_soap.sandbox.demo_accounts()).
 OTHER_LOGINS = (
     (MANY_COMPANIES_USERNAME, "5,000 companies: pick them by type-ahead"),
     (PERMISSIONS_OFF_USERNAME, "3 permissions switched off: the bot says which to switch on"),
@@ -79,6 +83,8 @@ class Demo:
     @property
     def open_url(self) -> str:
         """The stand-in's page, as the account manager in the shared channel."""
+        from devslack.workspace import MANAGER, SHARED_CHANNEL
+
         assert self.slack is not None, "the Slack stand-in is not running"
         return f"{self.slack.url}/?as={MANAGER}&in={SHARED_CHANNEL}"
 
@@ -139,7 +145,10 @@ def bot_port(demo: Demo) -> None:
 
 
 def slack_stand_in(demo: Demo) -> None:
-    """The local Slack (bot.devslack) with every Slack setting pointing at it."""
+    """The local Slack (devslack) with every Slack setting pointing at it."""
+    from devslack import run_devslack
+    from devslack.workspace import STATUS_CHANNEL
+
     wanted = demo.stand_in_port
     port = wanted if wanted and port_is_free(wanted) else 0
     demo.slack = demo.stack.enter_context(
@@ -224,6 +233,8 @@ def prepare_demo(
 
 def guide(demo: Demo) -> list[str]:
     """What to open, who to be and what to type, for the person trying the demo."""
+    from devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL, STATUS_CHANNEL
+
     assert demo.slack is not None
     people = demo.slack.workspace.users
     manager, customer = people[MANAGER], people[CUSTOMER]

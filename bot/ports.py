@@ -1,8 +1,8 @@
 """The ports the use cases depend on, owned by the core side: adapters (the Slack transport,
 storage, the clock) implement them, the composition root (`bot.bootstrap`) plugs them in.
 
-The payroll provider's port is `nmbrs.provider.PayrollProvider` until it moves here; the clock
-is `bot.clock.Clock` (the outbox and the scheduler below the use cases need it too).
+The payroll provider's port is `bot.core.payroll.PayrollProvider` (pure, beside the core); the
+clock is `bot.clock.Clock` (the outbox and the scheduler below the use cases need it too).
 """
 
 from __future__ import annotations

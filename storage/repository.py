@@ -83,7 +83,7 @@ class NotFound(LookupError):
 
 
 class CompanyLike(Protocol):
-    """What a link needs of a company; `nmbrs.provider.Company` fits."""
+    """What a link needs of a company; the use cases' `CompanyRow` fits."""
 
     @property
     def id(self) -> int: ...

@@ -1,6 +1,6 @@
 """Fixtures for tests that drive the whole bot, served (tests/e2e, tests/faults, tests/security).
 
-uvicorn serves the bot on a local port, the fake Slack (bot.devslack) sends signed requests and
+uvicorn serves the bot on a local port, the fake Slack (devslack) sends signed requests and
 answers the Web API, the Nmbrs sandbox answers over HTTP, and the database is migrated.
 
 One Nmbrs sandbox serves the session (its accounts are reset per test); with `bot`, the fake
@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from bot.devslack import DevSlack, SlackUser, run_devslack
 from bot.settings import Settings
-from nmbrs.sandbox import SandboxHandle, demo_accounts, run_sandbox
+from devslack import DevSlack, SlackUser, run_devslack
+from payroll.nmbrs_soap.sandbox import SandboxHandle, demo_accounts, run_sandbox
 from storage.crypto import generate_key
 from storage.db import upgrade
 from tests.e2e.journey import CUSTOMER, SUPPORT_PHONE, TERMS_URL, ServedBot

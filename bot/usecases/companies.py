@@ -10,13 +10,13 @@ from bot.core import flow, link_flow
 from bot.core.events import LinkOverAccessWarned
 from bot.core.link_flow import REASON_WRONG_CREDENTIALS, LinkStatus, LinkStep, SessionKind, Stage
 from bot.core.model import Actor, Company, InvalidInput, StepRef
+from bot.core.payroll import ProviderCompany, ProviderError
 from bot.core.screens import Outcome
 from bot.usecases.company_search import MIN_QUERY_LENGTH, search_companies
+from bot.usecases.credentials import company_row
 from bot.usecases.link_notices import names, publish_link_event
 from bot.usecases.link_steps import LinkContext, LinkSteps, Snapshot
 from bot.usecases.maintenance import mark_needs_relink, problem_from_error
-from nmbrs.provider import Company as ProviderCompany
-from nmbrs.provider import Environment, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +50,22 @@ class CompanyChange(LinkSteps):
             return early
         if not set(chosen_ids) <= {row.id for row in snapshot.seen}:
             raise InvalidInput("a chosen company is not visible to this login")
-        if snapshot.credentials is None:
+        if snapshot.connection is None:
             return self._run(
                 ref.onboarding_id, actor, self._back_to_credentials, ref=ref, step=step
             )
-        missing_guids = [i for i in chosen_ids if i not in snapshot.known_guids]
-        try:
-            guids = self._provider.company_guids(
-                snapshot.credentials, Environment(domain=snapshot.domain), missing_guids
+        seen_rows = {row.id: row for row in snapshot.seen}
+        chosen_companies = [
+            ProviderCompany(
+                ref=str(i),
+                number=seen_rows[i].number,
+                name=seen_rows[i].name,
+                guid=snapshot.known_guids.get(i),
             )
+            for i in chosen_ids
+        ]
+        try:
+            to_link = self._provider.companies_to_link(snapshot.connection, chosen_companies)
         except ProviderError as error:
             logger.info("looking up company GUIDs failed: %s", error.code)
 
@@ -67,7 +74,7 @@ class CompanyChange(LinkSteps):
                 context.session.chosen_ids = tuple(chosen_ids)
 
             return self._run(ref.onboarding_id, actor, unavailable, ref=ref, step=step)
-        guids = {**snapshot.known_guids, **guids}
+        guids = {company_row(company).id: company.guid for company in to_link}
 
         def apply(context: LinkContext) -> None:
             session = context.session
@@ -151,10 +158,11 @@ class CompanyChange(LinkSteps):
         linked = {row.id for row in snapshot.linked}
         if not fresh:
             link_flow.move(session, Stage.CHOOSE)
-        session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in listing)
+        rows = [company_row(company) for company in listing]
+        session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in rows)
         session.guids = {row.id: row.guid for row in snapshot.linked if row.guid}
         if fresh or session.chosen_ids is None:
-            session.chosen_ids = tuple(c.id for c in listing if c.id in linked)
+            session.chosen_ids = tuple(c.id for c in rows if c.id in linked)
 
     def _relink_first(self, context: LinkContext) -> None:
         reason = (context.link.problem or {}).get("reason", REASON_WRONG_CREDENTIALS)

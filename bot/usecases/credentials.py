@@ -9,21 +9,22 @@ from bot.core import events, flow
 from bot.core.events import EventBus
 from bot.core.flow import CheckAnswer, Event
 from bot.core.model import Company
+from bot.core.payroll import (
+    AccountCheck,
+    Connection,
+    NoAccess,
+    NoSubscription,
+    PayrollProvider,
+    ProviderCompany,
+    ProviderError,
+    WrongCredentials,
+)
 from bot.core.progress import CheckOutcome, CheckRecord
 from bot.usecases.transitions import (
     OnboardingContext,
     discard_secrets_and_lists,
     publish,
     transition,
-)
-from nmbrs.provider import (
-    AccountCheck,
-    Credentials,
-    NoAccess,
-    NoSubscription,
-    PayrollProvider,
-    ProviderError,
-    WrongCredentials,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,11 @@ def hand_off(
 
 
 def check_account(
-    provider: PayrollProvider, credentials: Credentials
+    provider: PayrollProvider, connection: Connection
 ) -> AccountCheck | ProviderError:
     """The provider's whole check, or the error it ended with."""
     try:
-        return provider.check_account(credentials, with_guids_for=set())
+        return provider.check_account(connection)
     except ProviderError as error:
         logger.info("credential check ended with %s", error.code)
         return error
@@ -65,11 +66,11 @@ def check_account(
 def apply_check(
     bus: EventBus,
     context: OnboardingContext,
-    credentials: Credentials,
+    connection: Connection,
     result: AccountCheck | ProviderError,
 ) -> None:
     progress = context.progress
-    progress.username = credentials.username
+    progress.username = connection.account
     progress.credentials_error = None
     progress.narrowing = False
     answer = check_answer(result)
@@ -77,21 +78,21 @@ def apply_check(
     if answer is CheckAnswer.WRONG_CREDENTIALS:
         if trigger is not None:
             transition(context, trigger)
-        reject_credentials(bus, context, credentials)
+        reject_credentials(bus, context, connection)
     elif answer is CheckAnswer.NO_SUBSCRIPTION:
         hand_off(bus, context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS)
     elif answer is CheckAnswer.UNAVAILABLE:
         assert isinstance(result, ProviderError)
         # Keep the token (encrypted) so "retry" needs no new paste.
-        context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
+        context.uow.onboardings.set_pending_token(context.onboarding, connection.secret)
         record_failure(bus, context, result)
     else:
         # NoAccess: the login sees nothing at all.
         check = result if isinstance(result, AccountCheck) else None
-        accept_credentials(bus, context, credentials, check)
+        accept_credentials(bus, context, connection, check)
 
 
-def reject_credentials(bus: EventBus, context: OnboardingContext, credentials: Credentials) -> None:
+def reject_credentials(bus: EventBus, context: OnboardingContext, connection: Connection) -> None:
     onboarding, progress = context.onboarding, context.progress
     context.uow.onboardings.erase_pending_token(onboarding)
     progress.companies = progress.check = progress.domain = progress.chosen = None
@@ -104,7 +105,7 @@ def reject_credentials(bus: EventBus, context: OnboardingContext, credentials: C
             bus,
             context,
             events.CredentialAttemptsBlocked,
-            username=credentials.username,
+            username=connection.account,
             blocked_until=record.blocked_until.isoformat(),
         )
     else:
@@ -112,7 +113,7 @@ def reject_credentials(bus: EventBus, context: OnboardingContext, credentials: C
             bus,
             context,
             events.CredentialsRejected,
-            username=credentials.username,
+            username=connection.account,
             attempts_left=record.attempts_left,
         )
 
@@ -131,16 +132,18 @@ def record_failure(
 
 
 def accept_credentials(
-    bus: EventBus, context: OnboardingContext, credentials: Credentials, check: AccountCheck | None
+    bus: EventBus, context: OnboardingContext, connection: Connection, check: AccountCheck | None
 ) -> None:
     progress = context.progress
     companies = check.companies if check else []
-    missing = check.missing_permissions if check else []
-    domain = check.environment.domain if check else progress.domain or ""
-    context.uow.onboardings.set_pending_token(context.onboarding, credentials.token)
+    missing = check.missing_access if check else []
+    domain = check.environment if check else progress.domain or ""
+    context.uow.onboardings.set_pending_token(context.onboarding, connection.secret)
     progress.domain = domain
+    # The list is kept without GUIDs (only the chosen companies get theirs, at the choice).
     progress.companies = tuple(
-        Company(id=company.id, number=company.number, name=company.name) for company in companies
+        Company(id=row.id, number=row.number, name=row.name)
+        for row in (company_row(company) for company in companies)
     )
     progress.check = CheckRecord(CheckOutcome.OK, tuple(missing))
     progress.failed_attempts = ()
@@ -149,7 +152,7 @@ def accept_credentials(
         bus,
         context,
         events.CredentialsVerified,
-        username=credentials.username,
+        username=connection.account,
         domain=domain,
         companies_seen=len(companies),
         missing_permissions=list(missing),
@@ -162,4 +165,14 @@ def accept_credentials(
             missing_permissions=list(missing),
         )
     elif not companies:
-        publish(bus, context, events.NoCompaniesVisible, username=credentials.username)
+        publish(bus, context, events.NoCompaniesVisible, username=connection.account)
+
+
+def company_row(company: ProviderCompany) -> Company:
+    """A provider's company as the steps keep it. Company ids are ints in step data and
+    storage until they hold the provider's ref string (the SOAP company id is one)."""
+    return Company(id=int(company.ref), number=company.number, name=company.name, guid=company.guid)
+
+
+def provider_company(row: Company) -> ProviderCompany:
+    return ProviderCompany(ref=str(row.id), number=row.number, name=row.name, guid=row.guid)

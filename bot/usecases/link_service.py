@@ -22,16 +22,16 @@ class LinkService(Relink, CompanyChange, CustomerExit):
         if early is not None:
             return early
         if snapshot.kind == SessionKind.RELINK:
-            if snapshot.credentials is None:
+            if snapshot.connection is None:
                 return self._run(
                     ref.onboarding_id, actor, self._back_to_credentials, ref=ref, step=step
                 )
-            result = self._check(snapshot.credentials, snapshot.linked_ids)
-            credentials = snapshot.credentials
+            result = self._check(snapshot.connection, snapshot.linked_ids)
+            connection = snapshot.connection
             return self._run(
                 ref.onboarding_id,
                 actor,
-                lambda context: self._apply_relink_check(context, credentials, result),
+                lambda context: self._apply_relink_check(context, connection, result),
                 ref=ref,
                 step=step,
             )

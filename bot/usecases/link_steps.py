@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -22,8 +23,22 @@ from bot.core import flow, link_flow
 from bot.core.events import EventBus, LinkCompaniesChanged, LinkEvent, LinkRelinked
 from bot.core.link_flow import LinkMove, LinkSession, LinkStatus, LinkStep, SessionKind, Stage
 from bot.core.model import Actor, Company, StepRef
+from bot.core.payroll import (
+    AccountCheck,
+    Connection,
+    PayrollProvider,
+    ProviderCompany,
+    ProviderError,
+)
 from bot.core.progress import OnboardingProgress
-from bot.core.screens import NOTICE_ALREADY_DONE, ErrorScreen, Outcome, RefusedScreen, link_screen
+from bot.core.screens import (
+    NOTICE_ALREADY_DONE,
+    ErrorScreen,
+    Outcome,
+    RefusedScreen,
+    ScreenSettings,
+    link_screen,
+)
 from bot.ports import LinkNotices, Membership
 from bot.settings import Settings
 from bot.usecases.link_notices import (
@@ -37,8 +52,6 @@ from bot.usecases.link_notices import (
 from bot.usecases.onboarding import screen_settings
 from bot.usecases.steps import StepRunner
 from bot.usecases.transitions import Reports, invite_status, refusal_reason
-from nmbrs.provider import AccountCheck, Credentials, Environment, PayrollProvider, ProviderError
-from nmbrs.provider import Company as ProviderCompany
 from storage.links import replace_companies
 from storage.models import Client, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
@@ -84,7 +97,6 @@ class LinkSteps:
         self._provider = provider
         self._membership = membership
         self._settings = settings
-        self._screens = screen_settings(settings)
         # The onboarding's status events (audited, reported) and the reports of an unlink.
         self._event_bus = event_bus
         self._reports = reports
@@ -97,6 +109,11 @@ class LinkSteps:
             illegal=self._illegal,
             subject="link of onboarding",
         )
+
+    @cached_property
+    def _screens(self) -> ScreenSettings:
+        """What screens take from the settings and the provider (read when first drawn)."""
+        return screen_settings(self._settings, self._provider)
 
     def _apply_choice(self, context: LinkContext) -> None:
         if context.session.kind == SessionKind.RELINK:
@@ -207,21 +224,19 @@ class LinkSteps:
             **fields,
         )
 
-    def _check(
-        self, credentials: Credentials, linked_ids: set[int]
-    ) -> AccountCheck | ProviderError:
+    def _check(self, connection: Connection, linked_ids: set[int]) -> AccountCheck | ProviderError:
         try:
-            return self._provider.check_account(credentials, with_guids_for=linked_ids)
+            return self._provider.check_account(
+                connection, to_link={str(company_id) for company_id in linked_ids}
+            )
         except ProviderError as error:
             logger.info("relink check ended with %s", error.code)
             return error
 
     def _list(self, snapshot: Snapshot) -> list[ProviderCompany] | ProviderError:
-        assert snapshot.credentials is not None
+        assert snapshot.connection is not None
         try:
-            return self._provider.list_companies(
-                snapshot.credentials, Environment(domain=snapshot.domain), with_guids_for=set()
-            )
+            return self._provider.list_companies(snapshot.connection)
         except ProviderError as error:
             logger.info("listing companies ended with %s", error.code)
             return error
@@ -248,26 +263,31 @@ class LinkSteps:
         return None, read
 
     def _read_snapshot(self, context: LinkContext, kind: str | None) -> Snapshot:
-        """The credentials to call with: a relink's kept token, else the link's own."""
+        """The connection to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
             Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
             for row in uow.links.companies(link.id or 0)
         )
-        credentials, domain = None, link.domain
+        connection = None
         if kind == SessionKind.RELINK:
             pending = uow.onboardings.pending_token(context.onboarding)
             if pending is not None:
-                credentials = Credentials(username=session.username or "", token=pending)
-                domain = session.domain or link.domain
+                connection = Connection(
+                    account=session.username or "",
+                    secret=pending,
+                    environment=session.domain or link.domain,
+                )
         else:
             token = uow.links.token(link)
-            credentials = Credentials(username=link.username, token=token) if token else None
+            if token:
+                connection = Connection(
+                    account=link.username, secret=token, environment=link.domain
+                )
         return Snapshot(
             kind=kind,
             status=link.status,
-            credentials=credentials,
-            domain=domain,
+            connection=connection,
             link_token=link.encrypted_token or b"",
             linked=linked,
             seen=session.seen or (),
@@ -393,8 +413,7 @@ class LinkSteps:
 class Snapshot:
     kind: str | None
     status: str
-    credentials: Credentials | None
-    domain: str
+    connection: Connection | None
     link_token: bytes
     linked: tuple[Company, ...]
     seen: tuple[Company, ...]
@@ -405,4 +424,4 @@ class Snapshot:
         return {row.id for row in self.linked}
 
 
-NO_SNAPSHOT = Snapshot(None, "", None, "", b"", (), (), {})
+NO_SNAPSHOT = Snapshot(None, "", None, b"", (), (), {})

@@ -29,13 +29,9 @@ from bot.core.link_flow import (
     LinkStatus,
 )
 from bot.core.model import Company
-from bot.ports import LinkNotices
-from bot.settings import Settings
-from bot.usecases.link_notices import link_event, names, notice_key, publish_link_event, sent_ts
-from bot.usecases.retention import ErasureResult, erase_ended_data
-from nmbrs.provider import (
+from bot.core.payroll import (
     AccountCheck,
-    Credentials,
+    Connection,
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -44,6 +40,10 @@ from nmbrs.provider import (
     ProviderError,
     WrongCredentials,
 )
+from bot.ports import LinkNotices
+from bot.settings import Settings
+from bot.usecases.link_notices import link_event, names, notice_key, publish_link_event, sent_ts
+from bot.usecases.retention import ErasureResult, erase_ended_data
 from storage.links import change_status, client_of, linked_ids, mark_verified
 from storage.models import LinkedCompany, PayrollLink
 from storage.repository import NotFound, SqlUnitOfWork, UnitOfWorkFactory
@@ -82,13 +82,13 @@ class Problem:
 
 def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | None:
     """None when the link works: every permission on and every linked company still visible."""
-    if check.missing_permissions:
-        return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_permissions))
-    visible = {company.id for company in check.companies}
+    if check.missing_access:
+        return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
+    visible = {company.ref for company in check.companies}
     gone = tuple(
         Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
         for row in linked
-        if row.nmbrs_id not in visible
+        if str(row.nmbrs_id) not in visible
     )
     return Problem(REASON_COMPANIES_GONE, companies_gone=gone) if gone else None
 
@@ -160,12 +160,11 @@ class LinkMaintenance:
             token = uow.links.token(link)
             checked_token = link.encrypted_token
             linked = uow.links.companies(link_id)
-            username, status = link.username, link.status
+            username, status, domain = link.username, link.status, link.domain
         assert token is not None and checked_token is not None
+        connection = Connection(account=username, secret=token, environment=domain)
         try:
-            check = self._provider.check_account(
-                Credentials(username=username, token=token), with_guids_for=set()
-            )
+            check = self._provider.check_account(connection)
             problem = diagnose(check, linked)
         except ProviderError as error:
             problem = problem_from_error(error)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -27,6 +28,7 @@ from bot.core import events, flow
 from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
 from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
+from bot.core.payroll import Connection, PayrollProvider, ProviderCompany, ProviderError
 from bot.core.progress import (
     LastStep,
     company_dicts,
@@ -43,7 +45,14 @@ from bot.outbox import Message, enqueue
 from bot.ports import Membership
 from bot.settings import Settings
 from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
-from bot.usecases.credentials import apply_check, check_account, hand_off, record_failure
+from bot.usecases.credentials import (
+    apply_check,
+    check_account,
+    company_row,
+    hand_off,
+    provider_company,
+    record_failure,
+)
 from bot.usecases.steps import StepRunner, retry_on_stale
 from bot.usecases.transitions import (
     OnboardingContext,
@@ -57,25 +66,18 @@ from bot.usecases.transitions import (
     refusal_reason,
     transition,
 )
-from nmbrs.provider import (
-    REQUIRED_PERMISSIONS,
-    Credentials,
-    Environment,
-    PayrollProvider,
-    ProviderError,
-    group_by_service,
-)
 from storage.repository import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
 
 
-def screen_settings(settings: Settings) -> ScreenSettings:
+def screen_settings(settings: Settings, provider: PayrollProvider) -> ScreenSettings:
+    """Our links and phone, and the access the provider requires as it describes it."""
     return ScreenSettings(
         terms_url=settings.terms_url,
         support_phone=settings.support_phone,
-        required_access=group_by_service(REQUIRED_PERMISSIONS),
-        group_access=group_by_service,
+        required_access=provider.describe_access(provider.required_access),
+        group_access=provider.describe_access,
     )
 
 
@@ -97,7 +99,6 @@ class OnboardingService:
         self._provider = provider
         self._membership = membership
         self._settings = settings
-        self._screens = screen_settings(settings)
         self.event_bus = event_bus or EventBus()
         self._clock = clock or SystemClock()
         self._company_lists = CompanyListCache()
@@ -108,6 +109,11 @@ class OnboardingService:
             illegal=self._illegal,
             subject="onboarding",
         )
+
+    @cached_property
+    def _screens(self) -> ScreenSettings:
+        """What screens take from the settings and the provider (read when first drawn)."""
+        return screen_settings(self._settings, self._provider)
 
     # --- invitation -----------------------------------------------------------------------
 
@@ -265,13 +271,13 @@ class OnboardingService:
         early = self._precheck(ref, actor, Step.CREDENTIALS)
         if early is not None:
             return early
-        credentials = Credentials(username=username, token=token)
-        result = check_account(self._provider, credentials)
+        connection = Connection(account=username, secret=token)
+        result = check_account(self._provider, connection)
         return self._step(
             ref,
             actor,
             Step.CREDENTIALS,
-            lambda context: apply_check(self.event_bus, context, credentials, result),
+            lambda context: apply_check(self.event_bus, context, connection, result),
         )
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
@@ -280,12 +286,12 @@ class OnboardingService:
 
         def kept_credentials(
             uow: SqlUnitOfWork, context: OnboardingContext
-        ) -> Credentials | Outcome:
+        ) -> Connection | Outcome:
             token = uow.onboardings.pending_token(context.onboarding)
             username = context.progress.username
             if token is None or not username:
                 return self._outcome(context)
-            return Credentials(username=username, token=token)
+            return Connection(account=username, secret=token)
 
         read = self._steps.peek(
             ref.onboarding_id,
@@ -295,13 +301,13 @@ class OnboardingService:
         )
         if isinstance(read, Outcome):
             return read
-        credentials = read
-        result = check_account(self._provider, credentials)
+        connection = read
+        result = check_account(self._provider, connection)
         return self._step(
             ref,
             actor,
             Step.CHECK_AGAIN,
-            lambda context: apply_check(self.event_bus, context, credentials, result),
+            lambda context: apply_check(self.event_bus, context, connection, result),
         )
 
     def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[int]) -> Outcome:
@@ -313,7 +319,7 @@ class OnboardingService:
 
         def verified(
             uow: SqlUnitOfWork, context: OnboardingContext
-        ) -> tuple[Credentials, Environment] | Outcome:
+        ) -> tuple[Connection, list[ProviderCompany]] | Outcome:
             progress = context.progress
             if not progress.ready_to_choose:
                 return self._outcome(context)
@@ -323,8 +329,11 @@ class OnboardingService:
             token = uow.onboardings.pending_token(context.onboarding)
             if token is None:
                 raise InvalidInput("the verified token is gone; check the credentials again")
-            credentials = Credentials(username=progress.username or "", token=token)
-            return credentials, Environment(domain=progress.domain or "")
+            connection = Connection(
+                account=progress.username or "", secret=token, environment=progress.domain or ""
+            )
+            by_id = {row.id: row for row in progress.companies or ()}
+            return connection, [provider_company(by_id[company_id]) for company_id in chosen_ids]
 
         read = self._steps.peek(
             ref.onboarding_id,
@@ -334,9 +343,9 @@ class OnboardingService:
         )
         if isinstance(read, Outcome):
             return read
-        credentials, environment = read
+        connection, chosen_companies = read
         try:
-            guids = self._provider.company_guids(credentials, environment, chosen_ids)
+            to_link = self._provider.companies_to_link(connection, chosen_companies)
         except ProviderError as error:
             logger.warning("looking up company GUIDs failed: %s", error.code)
             failure = error
@@ -352,15 +361,7 @@ class OnboardingService:
         def apply(context: OnboardingContext) -> None:
             progress = context.progress
             rows = {row.id: row for row in progress.companies or ()}
-            progress.chosen = tuple(
-                Company(
-                    id=rows[company_id].id,
-                    number=rows[company_id].number,
-                    name=rows[company_id].name,
-                    guid=guids.get(company_id),
-                )
-                for company_id in chosen_ids
-            )
+            progress.chosen = tuple(company_row(company) for company in to_link)
             progress.draft = None
             transition(context, Event.CHOOSE_COMPANIES)
             found = flow.over_access(list(rows), chosen_ids)

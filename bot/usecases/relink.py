@@ -6,16 +6,17 @@ from __future__ import annotations
 from bot.core import flow, link_flow
 from bot.core.link_flow import LinkStep, SessionKind, Stage
 from bot.core.model import Actor, Company, InvalidInput, StepRef, clean_token
-from bot.core.screens import Outcome
-from bot.usecases.link_steps import LinkContext, LinkSteps
-from nmbrs.provider import (
+from bot.core.payroll import (
     AccountCheck,
-    Credentials,
+    Connection,
     NoAccess,
     NoSubscription,
     ProviderError,
     WrongCredentials,
 )
+from bot.core.screens import Outcome
+from bot.usecases.credentials import company_row
+from bot.usecases.link_steps import LinkContext, LinkSteps
 
 AUDIT_RELINK_REJECTED = "link_relink_rejected"
 
@@ -42,21 +43,21 @@ class Relink(LinkSteps):
         early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
-        credentials = Credentials(username=username, token=token)
-        result = self._check(credentials, snapshot.linked_ids)
+        connection = Connection(account=username, secret=token)
+        result = self._check(connection, snapshot.linked_ids)
         return self._run(
             ref.onboarding_id,
             actor,
-            lambda context: self._apply_relink_check(context, credentials, result),
+            lambda context: self._apply_relink_check(context, connection, result),
             ref=ref,
             step=step,
         )
 
     def _apply_relink_check(
-        self, context: LinkContext, credentials: Credentials, result: AccountCheck | ProviderError
+        self, context: LinkContext, connection: Connection, result: AccountCheck | ProviderError
     ) -> None:
         uow, onboarding, session = context.uow, context.onboarding, context.session
-        session.username, session.wrong = credentials.username, False
+        session.username, session.wrong = connection.account, False
         if isinstance(result, WrongCredentials):
             uow.onboardings.erase_pending_token(onboarding)
             self._reject(context)
@@ -64,17 +65,17 @@ class Relink(LinkSteps):
             uow.onboardings.erase_pending_token(onboarding)
             link_flow.move(session, Stage.HANDOFF)
         elif isinstance(result, ProviderError) and not isinstance(result, NoAccess):
-            uow.onboardings.set_pending_token(onboarding, credentials.token)
+            uow.onboardings.set_pending_token(onboarding, connection.secret)
             link_flow.move(session, Stage.UNAVAILABLE)
         else:
             check = result if isinstance(result, AccountCheck) else None
-            companies = check.companies if check else []
-            uow.onboardings.set_pending_token(onboarding, credentials.token)
-            session.domain = check.environment.domain if check else context.link.domain
+            companies = [company_row(company) for company in check.companies] if check else []
+            uow.onboardings.set_pending_token(onboarding, connection.secret)
+            session.domain = check.environment if check else context.link.domain
             session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in companies)
             session.guids = {c.id: c.guid for c in companies if c.guid}
-            if check and check.missing_permissions:
-                session.missing = tuple(check.missing_permissions)
+            if check and check.missing_access:
+                session.missing = tuple(check.missing_access)
                 link_flow.move(session, Stage.PERMISSIONS)
                 return
             if not companies:

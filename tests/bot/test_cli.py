@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import Settings
-from nmbrs.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding, OutboxMessage

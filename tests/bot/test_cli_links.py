@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import Settings
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     HTTP_500,

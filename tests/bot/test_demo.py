@@ -29,7 +29,7 @@ from bot.demo import (
     slack_stand_in,
 )
 from bot.settings import Settings
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, MANY_COMPANIES_USERNAME
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, MANY_COMPANIES_USERNAME
 from storage.crypto import TokenCipher
 
 ONBOARD_BOT = Path(sys.executable).with_name("onboard-bot")

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clock import SystemClock
-from bot.devslack import DevSlack, run_devslack
-from bot.devslack.workspace import SHARED_CHANNEL, STATUS_CHANNEL
 from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
+from devslack import DevSlack, run_devslack
+from devslack.workspace import SHARED_CHANNEL, STATUS_CHANNEL
 from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage
 

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from bot.devslack import DevSlack, run_devslack, serve_asgi
+from devslack import DevSlack, run_devslack, serve_asgi
 
 CHECKS_MODAL = {
     "type": "modal",

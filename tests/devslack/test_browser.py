@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from slack_sdk import WebClient
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
+from devslack import DevSlack
+from devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
 from tests.chromium import launch_chromium, needs_chromium
 
 from .conftest import invite_blocks

@@ -6,8 +6,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.devslack import AckTimeout, ClientRefused, DevSlack, serve_asgi
-from bot.devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
+from devslack import AckTimeout, ClientRefused, DevSlack, serve_asgi
+from devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
 
 from .conftest import invite_blocks
 

@@ -6,8 +6,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import (
+from devslack import DevSlack
+from devslack.workspace import (
     CUSTOMER,
     CUSTOMER_TEAM,
     MANAGER,

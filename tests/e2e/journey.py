@@ -15,8 +15,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.bootstrap import Container, build_container, create_asgi_app_for
 from bot.core.events import OnboardingEvent
 from bot.core.model import InviteStatus
-from bot.devslack import DevSlack, SlackUser, serve_asgi
-from bot.devslack.world import View
 from bot.i18n import LANGUAGES, catalogue
 from bot.settings import Settings
 from bot.slack.conversation import post_invite
@@ -31,6 +29,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from devslack import DevSlack, SlackUser, serve_asgi
+from devslack.world import View
 from storage.models import Onboarding
 
 CHANNEL = "C0SHARED"

@@ -28,12 +28,12 @@ from bot.demo import (
     local_encryption_key,
     prepare_demo,
 )
-from bot.devslack import serve_asgi
-from bot.devslack.workspace import CUSTOMER, MANAGER
 from bot.i18n import catalogue
 from bot.manager import background_work
 from bot.schedule import running_in_background
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, demo_companies
+from devslack import serve_asgi
+from devslack.workspace import CUSTOMER, MANAGER
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, demo_companies
 from storage.crypto import generate_key
 from tests.chromium import launch_chromium, needs_chromium
 

@@ -17,7 +17,7 @@ from bot.slack.views.onboarding import (
     CALLBACK_PREPARATION,
     CALLBACK_TERMS,
 )
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     MANY_COMPANIES_USERNAME,

@@ -11,7 +11,6 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.bootstrap import build_container, create_asgi_app_for
-from bot.devslack import DevSlack, SlackUser, serve_asgi
 from bot.manager import outbox_worker
 from bot.schedule import running_in_background
 from bot.slack.views.links import (
@@ -29,7 +28,8 @@ from bot.slack.views.onboarding import (
     ACTION_USERNAME,
     CALLBACK_COMPANIES,
 )
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser, serve_asgi
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import upgrade
 from storage.links import ACTIVE, UNLINKED, link_state
 from storage.models import OutboxMessage

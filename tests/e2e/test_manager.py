@@ -14,9 +14,6 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.bootstrap import Container, build_container
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.server import serve_asgi
-from bot.devslack.workspace import OUR_TEAM, Channel, User
 from bot.i18n import catalogue
 from bot.manager import outbox_worker
 from bot.reports import StatusReports, status_reports
@@ -35,7 +32,10 @@ from bot.slack.views.manager import (
     CALLBACK_START,
 )
 from bot.web import create_asgi_app
-from nmbrs.provider import Company
+from devslack import DevSlack, SlackUser
+from devslack.server import serve_asgi
+from devslack.workspace import OUR_TEAM, Channel, User
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import generate_key
 from storage.db import upgrade
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage

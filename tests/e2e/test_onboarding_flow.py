@@ -9,7 +9,7 @@ from bot.slack.views.onboarding import (
     CALLBACK_CREDENTIALS,
     CALLBACK_TERMS,
 )
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     HTTP_500,

@@ -11,8 +11,6 @@ from datetime import timedelta
 import pytest
 
 from bot.core.events import OnboardingEvent
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
 from bot.manager import manager_tools
 from bot.reports import UNREPORTED_KINDS
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
@@ -22,7 +20,9 @@ from bot.slack.views.onboarding import (
     CALLBACK_COMPANIES,
     CALLBACK_OVER_ACCESS,
 )
-from nmbrs.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser
+from devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
+from payroll.nmbrs_soap.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
 from storage.models import OutboxMessage
 from tests.e2e.journey import (
     accept_terms,

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from nmbrs.sandbox import SandboxHandle
+from devslack import DevSlack, SlackUser
+from payroll.nmbrs_soap.sandbox import SandboxHandle
 from tests.e2e.journey import CUSTOMER
 from tests.faults.proxy import TcpProxy, tcp_proxy
 

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.devslack import DevSlack, SlackUser
 from bot.slack.views.onboarding import (
     ACTION_COMPANIES,
     ACTION_PACKAGE,
@@ -28,7 +27,8 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import make_engine, upgrade
 from tests.e2e.journey import ServedBot, enter_credentials, settled, start, to_credentials
 from tests.faults.proxy import tcp_proxy

@@ -12,8 +12,6 @@ import logging
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import MANAGER
 from bot.i18n import catalogue
 from bot.slack import steps
 from bot.slack.listeners import actions, commands, events
@@ -24,7 +22,9 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
-from nmbrs.sandbox import MANY_COMPANIES_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser
+from devslack.workspace import MANAGER
+from payroll.nmbrs_soap.sandbox import MANY_COMPANIES_USERNAME, SandboxHandle
 from tests.e2e.journey import (
     CHANNEL,
     ServedBot,

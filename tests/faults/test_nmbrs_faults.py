@@ -9,15 +9,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.devslack import SlackUser
-from bot.devslack.world import View
 from bot.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
     CALLBACK_CREDENTIALS,
 )
-from nmbrs.sandbox import (
+from devslack import SlackUser
+from devslack.world import View
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     GARBAGE,

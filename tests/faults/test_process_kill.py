@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import MANAGER
 from bot.slack.views.manager import CALLBACK_START
 from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser
+from devslack.workspace import MANAGER
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.crypto import generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Onboarding

@@ -7,8 +7,6 @@ import json
 import threading
 import time
 
-from bot.devslack import Delivery, DevSlack, SlackUser
-from bot.devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, Channel
 from bot.slack.views.home import ACTION_CANCEL
 from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from bot.slack.views.onboarding import (
@@ -25,7 +23,14 @@ from bot.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, PERMISSIONS_OFF_USERNAME, SandboxHandle
+from devslack import Delivery, DevSlack, SlackUser
+from devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, Channel
+from payroll.nmbrs_soap.sandbox import (
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    PERMISSIONS_OFF_USERNAME,
+    SandboxHandle,
+)
 from tests.e2e.journey import (
     CUSTOMER,
     ServedBot,

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.devslack import DevSlack, SlackUser
-from bot.devslack.workspace import MANAGER
 from bot.i18n import catalogue
 from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_COMPANIES, CALLBACK_TERMS
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from devslack import DevSlack, SlackUser
+from devslack.workspace import MANAGER
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import upgrade
 from tests.e2e.journey import (
     CHANNEL,
@@ -33,8 +33,10 @@ from tests.e2e.journey import (
 )
 from tests.served import bot_settings, database_rows
 
-SLACK_TIMEOUT = 0.5
-TOO_SLOW = 1.2
+# A busy 2-core machine can take over half a second for an ordinary Web API answer, so the
+# bot's timeout leaves room for that, and a "too slow" answer comes well after it.
+SLACK_TIMEOUT = 1.5
+TOO_SLOW = 3.0
 ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
 NL = catalogue("nl")
 EN = catalogue("en")
@@ -278,7 +280,7 @@ def test_the_app_home_when_publishing_times_out(
 ) -> None:
     slack.slow("views.publish", TOO_SLOW)
     manager.open_home()
-    manager.wait_for_home(timeout=5)  # Slack did publish it, late
+    manager.wait_for_home(timeout=10)  # Slack did publish it, late
     slack.clear_faults()
     manager.open_home()
     slack.wait_for(lambda: len(slack.calls("views.publish")) == 2)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bot.devslack import DevSlack
-from nmbrs.sandbox import SandboxHandle
+from devslack import DevSlack
+from payroll.nmbrs_soap.sandbox import SandboxHandle
 from tests.e2e.journey import ServedBot
 from tests.served import database_rows
 

@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, STRANGER, Channel, Team, User
-from bot.devslack.world import View
 from bot.slack.conversation import post_invite
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
 from bot.slack.views.invite import ACTION_START
@@ -32,7 +29,10 @@ from bot.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     CALLBACK_COMPANIES,
 )
-from nmbrs.sandbox import (
+from devslack import DevSlack
+from devslack.workspace import BOT_USER, MANAGER, OUR_TEAM, STRANGER, Channel, Team, User
+from devslack.world import View
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     SandboxAccount,

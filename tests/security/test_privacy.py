@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from nmbrs.provider import Credentials
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
-from nmbrs.soap import SoapNmbrsProvider
+from payroll.nmbrs_soap.client import SoapNmbrsClient
+from payroll.nmbrs_soap.model import Credentials
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 
 PERSONAL_INFO = "PersonalInfo_GetAll_AllEmployeesByCompany"
 PROBE = f"EmployeeService.{PERSONAL_INFO}"
@@ -38,7 +38,7 @@ ANSWER = f"""<?xml version="1.0" encoding="utf-8"?>
 </EmployeePersonalInfos></PersonalInfoItem></{PERSONAL_INFO}Result>
 </{PERSONAL_INFO}Response></soap:Body></soap:Envelope>""".encode()
 
-LOGGERS = ("zeep", "zeep.transports", "urllib3", "nmbrs", "nmbrs.soap")
+LOGGERS = ("zeep", "zeep.transports", "urllib3", "payroll", "payroll.nmbrs_soap.client")
 
 
 @pytest.fixture
@@ -71,7 +71,12 @@ def nmbrs_with_employees(nmbrs: SandboxHandle) -> Iterator[tuple[str, list[str]]
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    class Server(ThreadingHTTPServer):
+        # The 22 probes connect at once: the default backlog of 5 drops SYNs on a busy machine,
+        # and the retried SYN comes after the provider's connect timeout.
+        request_queue_size = 128
+
+    server = Server(("127.0.0.1", 0), Front)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -90,7 +95,7 @@ def test_no_employee_data_and_no_token_in_debug_logs_of_a_full_check(
     caplog.set_level(logging.DEBUG)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    provider = SoapNmbrsProvider(base_url, connect_timeout=1.0, read_timeout=5.0)
+    provider = SoapNmbrsClient(base_url, connect_timeout=1.0, read_timeout=5.0)
     try:
         check = provider.check_account(Credentials(DEMO_USERNAME, DEMO_TOKEN))
     finally:

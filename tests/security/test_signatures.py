@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import MANAGER
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import ACTION_TOKEN, ACTION_USERNAME, CALLBACK_CREDENTIALS
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
+from devslack import DevSlack
+from devslack.workspace import MANAGER
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from tests.e2e.journey import (
     CHANNEL,
     CUSTOMER,

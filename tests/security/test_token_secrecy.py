@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from bot.devslack import DevSlack
-from bot.devslack.workspace import MANAGER, STATUS_CHANNEL
 from bot.manager import outbox_worker
 from bot.slack.views.onboarding import ACTION_CHECK_AGAIN, ACTION_COMPANIES, CALLBACK_COMPANIES
-from nmbrs.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle, soap_fault
+from devslack import DevSlack
+from devslack.workspace import MANAGER, STATUS_CHANNEL
+from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle, soap_fault
 from storage.db import upgrade
 from tests.e2e.journey import (
     CHANNEL,
@@ -46,7 +46,7 @@ DEBUG_LOGGERS = (
     "urllib3",
     "bot",
     "bot.slack.bolt",
-    "nmbrs",
+    "payroll",
 )
 # uvicorn's own configuration keeps these from reaching the root logger.
 NOT_PROPAGATING = ("uvicorn", "uvicorn.access")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nmbrs.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.links import (
     ACTIVE,
     AUDIT_CREDENTIALS_READ,

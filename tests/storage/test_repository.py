@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from nmbrs.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import EncryptionKeyError, TokenCipher, generate_key
 from storage.models import Client, Onboarding
 from storage.repository import (

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.provider import SoapNmbrsProvider
+from payroll.nmbrs_soap.sandbox import (
     SandboxHandle,
     demo_accounts,
     run_sandbox,
 )
-from nmbrs.soap import SoapNmbrsProvider
 from storage.scratch import ScratchStorage
 from tests.usecases.link_world import World, make_world
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.core.model import Actor
-from nmbrs.provider import AccountCheck, Company, Environment, NoSubscription, WrongCredentials
+from bot.core.payroll import AccountCheck, NoSubscription, ProviderCompany, WrongCredentials
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 from storage.repository import SqlUnitOfWork
 
 CHANNEL = "C0SHARED"
@@ -17,20 +18,24 @@ CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
 STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER")
 USERNAME = "loon@acme.nl"
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-COMPANIES = [Company(id=11, number=1, name="Acme BV"), Company(id=12, number=2, name="Acme Retail")]
+COMPANIES = [
+    ProviderCompany(ref="11", number=1, name="Acme BV"),
+    ProviderCompany(ref="12", number=2, name="Acme Retail"),
+]
 
 
 @dataclass
 class FakeAccount:
     token: str
     domain: str = "acme"
-    companies: list[Company] = field(default_factory=lambda: list(COMPANIES))
+    companies: list[ProviderCompany] = field(default_factory=lambda: list(COMPANIES))
     missing: list[str] = field(default_factory=list)
     no_subscription: bool = False
 
 
 class FakeProvider:
     name = "nmbrs"
+    required_access = REQUIRED_PERMISSIONS
 
     def __init__(self) -> None:
         self.accounts = {USERNAME: FakeAccount(token=TOKEN)}
@@ -38,25 +43,28 @@ class FakeProvider:
         self.checks: list[str] = []
         self.before_guids: threading.Barrier | None = None
 
-    def check_account(self, credentials, *, with_guids_for=None):
-        self.checks.append(credentials.username)
+    def describe_access(self, access):
+        return group_by_service(access)
+
+    def check_account(self, connection, *, to_link=()):
+        self.checks.append(connection.account)
         if self.failure is not None:
             raise self.failure
-        account = self.accounts.get(credentials.username)
-        if account is None or account.token != credentials.token:
+        account = self.accounts.get(connection.account)
+        if account is None or account.token != connection.secret:
             raise WrongCredentials("invalid authentication")
         if account.no_subscription:
             raise NoSubscription("no valid subscription")
         return AccountCheck(
-            environment=Environment(domain=account.domain),
+            environment=account.domain,
             companies=list(account.companies),
-            missing_permissions=list(account.missing),
+            missing_access=list(account.missing),
         )
 
-    def company_guids(self, credentials, environment, company_ids):
+    def companies_to_link(self, connection, companies):
         if self.before_guids is not None:
             self.before_guids.wait(timeout=5)
-        return {company_id: f"guid-{company_id}" for company_id in company_ids}
+        return [replace(company, guid=f"guid-{company.ref}") for company in companies]
 
 
 class FakeMembership:

@@ -17,13 +17,13 @@ from bot.slack.views.links import link_messages
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService
-from nmbrs.provider import Company
-from nmbrs.sandbox import (
+from payroll.nmbrs_soap.model import Company
+from payroll.nmbrs_soap.provider import SoapNmbrsProvider
+from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
     SandboxHandle,
 )
-from nmbrs.soap import SoapNmbrsProvider
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
 from storage.scratch import ScratchStorage
 

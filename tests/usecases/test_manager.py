@@ -36,7 +36,7 @@ from bot.slack.views.manager import decode_request, encode_request, status_messa
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.scheduled import scheduled_jobs
-from nmbrs.provider import Company
+from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Onboarding, OutboxMessage

@@ -13,6 +13,7 @@ from bot.core.events import EventBus
 from bot.core.flow import State
 from bot.core.model import Actor, InvalidInput, StepRef
 from bot.core.model import Company as CompanyRow
+from bot.core.payroll import ProviderCompany, ProviderUnavailable
 from bot.core.screens import (
     NOTICE_ALREADY_DONE,
     BlockedScreen,
@@ -33,10 +34,6 @@ from bot.core.screens import (
 from bot.settings import Settings
 from bot.usecases.company_search import CompanyListCache, search_companies
 from bot.usecases.onboarding import OnboardingService
-from nmbrs.provider import (
-    Company,
-    ProviderUnavailable,
-)
 from storage.scratch import ScratchStorage
 from tests.usecases.fakes import (
     CHANNEL,
@@ -305,7 +302,9 @@ def test_choosing_every_company_completes_the_link(world):
 
 
 def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
-    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.provider.accounts[USERNAME].companies.append(
+        ProviderCompany(ref="13", number=3, name="Other BV")
+    )
     world.to_companies()
     outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
     assert outcome.screen == OverAccessScreen(
@@ -324,7 +323,9 @@ def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
 
 
 def test_going_back_to_narrow_the_filter_keeps_the_choice(world):
-    world.provider.accounts[USERNAME].companies.append(Company(id=13, number=3, name="Other BV"))
+    world.provider.accounts[USERNAME].companies.append(
+        ProviderCompany(ref="13", number=3, name="Other BV")
+    )
     world.to_companies()
     world.service.choose_companies(world.ref(), CUSTOMER, [11])
     outcome = world.service.narrow_filter(world.ref(), CUSTOMER)
@@ -438,7 +439,8 @@ def test_a_stranger_cannot_save_a_draft(world):
 
 def test_type_ahead_finds_companies_by_name_or_number(world):
     world.provider.accounts[USERNAME].companies = [
-        Company(id=1000 + n, number=n, name=f"Company {n:04d}") for n in range(1, 5001)
+        ProviderCompany(ref=str(1000 + n), number=n, name=f"Company {n:04d}")
+        for n in range(1, 5001)
     ]
     world.to_companies()
     by_name = world.service.suggest_companies(world.onboarding_id, CUSTOMER, "company 004")
@@ -452,10 +454,14 @@ def test_type_ahead_finds_companies_by_name_or_number(world):
 
 def test_type_ahead_follows_the_company_list_when_the_check_runs_again(world):
     account = world.provider.accounts[USERNAME]
-    account.companies = [Company(id=1000 + n, number=n, name=f"Old {n:04d}") for n in range(200)]
+    account.companies = [
+        ProviderCompany(ref=str(1000 + n), number=n, name=f"Old {n:04d}") for n in range(200)
+    ]
     world.to_companies()
     assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old")) == 100
-    account.companies = [Company(id=3000 + n, number=n, name=f"New {n:04d}") for n in range(200)]
+    account.companies = [
+        ProviderCompany(ref=str(3000 + n), number=n, name=f"New {n:04d}") for n in range(200)
+    ]
     world.service.check_again(world.ref(), CUSTOMER)
     assert world.service.suggest_companies(world.onboarding_id, CUSTOMER, "old") == []
     assert len(world.service.suggest_companies(world.onboarding_id, CUSTOMER, "new")) == 100

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from bot.core.events import EventBus, LinkEvent, OnboardingStoppedByCustomer
 from bot.core.flow import State
-from bot.core.model import Actor
+from bot.core.model import Actor, Company
 from bot.outbox import Message
 from bot.ports import LinkNotices
 from bot.reports import status_reports
@@ -20,7 +20,6 @@ from bot.slack.views.links import link_messages
 from bot.usecases.customer_exit import REMOVED, STOPPED
 from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService
-from nmbrs.provider import Company
 from storage.models import AuditEvent, OutboxMessage
 from storage.repository import SqlUnitOfWork
 from storage.scratch import ScratchStorage

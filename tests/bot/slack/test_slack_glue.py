@@ -7,13 +7,13 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.core.model import StepRef
-from bot.devslack import run_devslack
-from bot.devslack.workspace import Channel
 from bot.ports import MembershipUnknown
 from bot.slack.conversation import actor_from
 from bot.slack.membership import SlackChannelMembership
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views import onboarding as views
+from devslack import run_devslack
+from devslack.workspace import Channel
 
 
 def test_signed_metadata_round_trips():

@@ -24,10 +24,10 @@ from bot.core.screens import (
     TermsScreen,
     UnavailableScreen,
 )
-from bot.devslack.blockkit import message_problems, view_problems
 from bot.slack.views import onboarding as views
 from bot.slack.views.invite import ACTION_START, invite_message, parse_start_value
-from nmbrs.provider import REQUIRED_PERMISSIONS, group_by_service
+from devslack.blockkit import message_problems, view_problems
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 METADATA = "7.3.nl." + "a" * 16

@@ -1,0 +1,135 @@
+"""The payroll provider port: what the onboarding and the links ask of a payroll API.
+
+Owned by the core, implemented by a folder under `payroll/` (today `payroll.nmbrs_soap`). Each
+provider defines what its connection's secret is (an API token, an OAuth grant), how it names a
+company (a reference string), and which access a link needs (permissions, scopes) with the words
+the customer finds it by at the provider. The use cases keep a connection and pass it back; they
+never look inside the secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One login at the provider, as the provider defines it.
+
+    `account` names the login to people (a username, an approving user), `environment` says
+    where its data lives as the provider tells it after a check (an Nmbrs subdomain), and
+    `secret` is what the provider needs to act for it (an API token, a grant): opaque, kept
+    encrypted, never in repr or str."""
+
+    account: str
+    secret: str = field(repr=False)
+    environment: str = ""
+
+    def __str__(self) -> str:
+        return f"Connection(account={self.account!r}, environment={self.environment!r})"
+
+
+@dataclass(frozen=True)
+class ProviderCompany:
+    """A company the connection can see. `ref` is how the provider addresses it; `guid` is
+    Nmbrs' company identity across its APIs, where the provider has it (see
+    `PayrollProvider.companies_to_link`)."""
+
+    ref: str
+    number: int
+    name: str
+    guid: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """Everything the connect step needs, from one call of `check_account`. `missing_access`
+    names the required access that is not granted (ids of `PayrollProvider.required_access`)."""
+
+    environment: str
+    companies: list[ProviderCompany]
+    missing_access: list[str]
+
+
+class ProviderError(Exception):
+    """Base of every provider failure. Messages never contain a secret."""
+
+    code: str = "provider_error"
+
+
+class WrongCredentials(ProviderError):
+    """The provider does not accept the connection's secret."""
+
+    code = "wrong_credentials"
+
+
+class PermissionsMissing(ProviderError):
+    """Required access is not granted; `missing` holds its ids."""
+
+    code = "permissions_missing"
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        super().__init__("permissions switched off: " + ", ".join(missing))
+
+
+class NoSubscription(ProviderError):
+    """The account has no API access."""
+
+    code = "no_subscription"
+
+
+class NoAccess(ProviderError):
+    """The login may not see this data."""
+
+    code = "no_access"
+
+
+class InvalidDomain(ProviderError):
+    """The connection's environment is not (or no longer) the login's."""
+
+    code = "invalid_domain"
+
+
+class ProviderUnavailable(ProviderError):
+    """Timeout, an HTTP error, an unreadable answer or the provider's own unknown error."""
+
+    code = "unavailable"
+
+
+class PayrollProvider(Protocol):
+    """Blocking calls: async callers run them in a thread pool."""
+
+    name: str
+    # Every access a link needs, as ids (`Service.Operation` permissions, OAuth scopes), in the
+    # order the provider explains them.
+    required_access: tuple[str, ...]
+
+    def describe_access(self, access: Iterable[str]) -> dict[str, list[str]]:
+        """The access given, as the customer finds it at the provider: {group: [item, ...]}
+        in the provider's order. Pure: screens call it."""
+        ...
+
+    def check_account(
+        self, connection: Connection, *, to_link: Collection[str] = ()
+    ) -> AccountCheck:
+        """The whole check of a connection: its environment, every company it can see and the
+        required access not granted (in the result, not raised). The companies whose refs are
+        in `to_link` come as `companies_to_link` would give them, as cheaply as the provider
+        can. Raises WrongCredentials, NoSubscription, NoAccess, InvalidDomain or
+        ProviderUnavailable."""
+        ...
+
+    def list_companies(self, connection: Connection) -> list[ProviderCompany]:
+        """Every company the connection can see. Raises PermissionsMissing when listing them
+        is not granted."""
+        ...
+
+    def companies_to_link(
+        self, connection: Connection, companies: Sequence[ProviderCompany]
+    ) -> list[ProviderCompany]:
+        """The chosen companies, in order, with what a link keeps of them filled in (Nmbrs
+        SOAP: the GUID, one call per company that has none yet)."""
+        ...
