@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
@@ -15,6 +15,16 @@ from storage.types import UTCDateTime
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# States an onboarding never leaves. Everything else is "open".
+CLOSED_STATES = frozenset({"completed", "handoff", "cancelled", "expired", "unlinked"})
+
+# One open onboarding per channel: a partial unique index over the open ones, so two processes
+# starting one in the same channel at once cannot both commit (storage.repository raises
+# OpenOnboardingExists for the loser).
+OPEN_PER_CHANNEL_INDEX = "uq_onboarding_open_per_channel"
+_OPEN = text("state NOT IN (" + ", ".join(f"'{state}'" for state in sorted(CLOSED_STATES)) + ")")
 
 
 class Client(SQLModel, table=True):
@@ -28,6 +38,16 @@ class Client(SQLModel, table=True):
 
 
 class Onboarding(SQLModel, table=True):
+    __table_args__ = (
+        Index(
+            OPEN_PER_CHANNEL_INDEX,
+            "invite_channel_id",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     state: str = Field(max_length=32, index=True)
@@ -39,7 +59,10 @@ class Onboarding(SQLModel, table=True):
     # The verified token between the credential check and completion; erased after.
     pending_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     started_by: str = Field(max_length=32)
-    invite_channel_id: str | None = Field(default=None, max_length=32)
+    # The client's channel, where the onboarding runs and its invite is posted. Always set
+    # (OnboardingRepository.add copies it from the client); the index above is over it, since
+    # a partial index cannot reach the client's row.
+    invite_channel_id: str | None = Field(default=None, max_length=32, nullable=False)
     invite_message_ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

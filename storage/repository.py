@@ -24,7 +24,8 @@ token methods raise `storage.crypto.EncryptionKeyError`.
 Repositories (attributes of the unit of work):
 
 - `uow.clients`: `add(client)`, `get(id)`, `for_channel(channel_id)`.
-- `uow.onboardings`: `add(onboarding)`, `get(id)`, `require(id, expected_version=None)`,
+- `uow.onboardings`: `add(onboarding)` (OpenOnboardingExists when its channel has an open
+  one), `get(id)`, `require(id, expected_version=None)`,
   `open_for_channel(channel_id)`, `list_open()`, `list_recent(limit)`, `due_for_expiry(now)`,
   `set_pending_token(onboarding, token)`, `pending_token(onboarding)`,
   `erase_pending_token(onboarding)`. "Open" means a state outside `CLOSED_STATES`.
@@ -50,11 +51,14 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from storage.crypto import EncryptionKeyError, TokenCipher
 from storage.models import (
+    CLOSED_STATES,
+    OPEN_PER_CHANNEL_INDEX,
     AuditEvent,
     Client,
     LinkedCompany,
@@ -63,9 +67,6 @@ from storage.models import (
     TermsAcceptance,
     utcnow,
 )
-
-# States an onboarding never leaves. Everything else is "open".
-CLOSED_STATES = frozenset({"completed", "handoff", "cancelled", "expired", "unlinked"})
 
 # Audit detail keys that would name a secret; refused so a token cannot slip into the trail.
 SECRET_DETAIL_KEYS = frozenset({"token", "api_token", "password", "secret", "pending_token"})
@@ -79,6 +80,11 @@ class StaleUpdate(Exception):
 
 class NotFound(LookupError):
     pass
+
+
+class OpenOnboardingExists(Exception):
+    """The channel already has an open onboarding (the database allows one); nothing was
+    written. Another process may have started it a moment ago."""
 
 
 class CompanyLike(Protocol):
@@ -129,9 +135,17 @@ class ClientRepository(_Repository):
 
 class OnboardingRepository(_Repository):
     def add(self, onboarding: Onboarding) -> Onboarding:
-        """Insert and assign `onboarding.id`."""
+        """Insert and assign `onboarding.id`; its channel is the client's unless given."""
+        if onboarding.invite_channel_id is None:
+            client = self._session.get(Client, onboarding.client_id)
+            onboarding.invite_channel_id = client.slack_channel_id if client else None
         self._session.add(onboarding)
-        self._session.flush()
+        try:
+            self._session.flush()
+        except IntegrityError as error:
+            if _violates(error, OPEN_PER_CHANNEL_INDEX, "onboarding.invite_channel_id"):
+                raise OpenOnboardingExists(onboarding.invite_channel_id) from error
+            raise
         return onboarding
 
     def get(self, onboarding_id: int) -> Onboarding | None:
@@ -467,6 +481,15 @@ class SqlUnitOfWork:
         if self._session is None:
             raise RuntimeError("use the unit of work in a `with` block")
         return self._session
+
+
+def _violates(error: IntegrityError, index: str, sqlite_columns: str) -> bool:
+    """Whether the failed write broke the unique index `index`. PostgreSQL names the index;
+    SQLite names only the columns ("UNIQUE constraint failed: onboarding.invite_channel_id")."""
+    diagnostics = getattr(error.orig, "diag", None)
+    if diagnostics is not None:
+        return getattr(diagnostics, "constraint_name", None) == index
+    return f"UNIQUE constraint failed: {sqlite_columns}" in str(error.orig)
 
 
 def _stale() -> StaleUpdate:
