@@ -184,9 +184,11 @@ def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | 
         return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
     visible = {company.ref for company in check.companies}
     gone = tuple(
-        CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+        CompanyRow(
+            id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid
+        )
         for row in linked
-        if str(row.nmbrs_id) not in visible
+        if row.provider_company_ref not in visible
     )
     return Problem(REASON_COMPANIES_GONE, companies_gone=gone) if gone else None
 
@@ -289,7 +291,7 @@ def sent_ts(uow: SqlUnitOfWork, dedupe_key: str | None) -> str | None:
     """Slack's ts of an outbox message, once it was sent."""
     if dedupe_key is None:
         return None
-    statement = select(OutboxMessage.slack_ts).where(OutboxMessage.dedupe_key == dedupe_key)
+    statement = select(OutboxMessage.message_ref).where(OutboxMessage.dedupe_key == dedupe_key)
     return uow.session.exec(statement).first()
 
 
@@ -347,9 +349,9 @@ class LinkMaintenance:
             if link.revoked_at is not None:
                 return VerifyResult(link_id, client_name, SKIPPED, "unlinked")
             token = uow.links.token(link)
-            checked_token = link.encrypted_token
+            checked_token = link.encrypted_secret
             linked = uow.links.companies(link_id)
-            username, status, domain = link.username, link.status, link.domain
+            username, status, domain = link.account_label, link.status, link.environment["domain"]
         assert token is not None and checked_token is not None
         connection = Connection(account=username, secret=token, environment=domain)
         try:
@@ -362,7 +364,7 @@ class LinkMaintenance:
         now = self._clock.now()
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
-            if link.revoked_at is not None or link.encrypted_token != checked_token:
+            if link.revoked_at is not None or link.encrypted_secret != checked_token:
                 return VerifyResult(link_id, client_name, SKIPPED, "changed")
             if problem is not None:
                 reported = self.mark_needs_relink(
@@ -540,7 +542,7 @@ def _link_event(
         onboarding_id=link.onboarding_id,
         link_id=link.id,
         client_name=client.name,
-        channel_id=client.slack_channel_id,
+        channel_id=client.conversation_id,
         language=client.language,
         actor=actor,
         at=at,
@@ -636,7 +638,7 @@ class LinkService:
                 return
             context.uow.onboardings.erase_pending_token(context.onboarding)
             context.session = self._new_session(KIND_RELINK, STAGE_CREDENTIALS, context)
-            context.session["username"] = context.link.username
+            context.session["username"] = context.link.account_label
 
         return self._run(onboarding_id, actor, apply)
 
@@ -850,7 +852,7 @@ class LinkService:
                 onboarding_id=onboarding_id,
                 link_id=link_id,
                 client_name=client.name,
-                channel_id=client.slack_channel_id,
+                channel_id=client.conversation_id,
                 language=client.language,
                 actor=actor.user_id,
                 at=now,
@@ -879,7 +881,7 @@ class LinkService:
             check = result if isinstance(result, AccountCheck) else None
             companies = [company_row(company) for company in check.companies] if check else []
             uow.onboardings.set_pending_token(onboarding, connection.secret)
-            session["domain"] = check.environment if check else context.link.domain
+            session["domain"] = check.environment if check else context.link.environment["domain"]
             session["seen"] = [[c.id, c.number, c.name] for c in companies]
             session["guids"] = {str(c.id): c.guid for c in companies if c.guid}
             if check and check.missing_access:
@@ -891,13 +893,13 @@ class LinkService:
             visible = {company.id: company for company in companies}
             kept = [
                 CompanyRef(
-                    id=row.nmbrs_id,
-                    number=visible[row.nmbrs_id].number,
-                    name=visible[row.nmbrs_id].name,
-                    guid=visible[row.nmbrs_id].guid or row.guid,
+                    id=int(row.provider_company_ref),
+                    number=visible[int(row.provider_company_ref)].number,
+                    name=visible[int(row.provider_company_ref)].name,
+                    guid=visible[int(row.provider_company_ref)].guid or row.guid,
                 )
                 for row in uow.links.companies(context.link.id or 0)
-                if row.nmbrs_id in visible
+                if int(row.provider_company_ref) in visible
             ]
             if kept:
                 session["chosen"] = [asdict(company) for company in kept]
@@ -984,15 +986,17 @@ class LinkService:
         assert link.id is not None and onboarding.pending_token is not None
         notice = notice_key(link.id, (link.problem or {}).get("since", ""))
         was_broken = link.status == NEEDS_RELINK
-        link.username = session["username"]
-        link.domain = session["domain"]
-        link.encrypted_token = onboarding.pending_token
+        link.account_label = session["username"]
+        link.environment = {"domain": session["domain"]}
+        link.encrypted_secret = onboarding.pending_token
         link.status, link.problem, link.verified_at = ACTIVE, None, context.now
         uow.session.add(link)
         companies = [CompanyRef(**row) for row in session["chosen"]]
         _, removed = replace_companies(uow, link.id, companies)
         uow.onboardings.erase_pending_token(onboarding)
-        self._keep_on_onboarding(context, companies, username=link.username, domain=link.domain)
+        self._keep_on_onboarding(
+            context, companies, username=link.account_label, domain=link.environment["domain"]
+        )
         onboarding.step_data["failed_attempts"] = []
         publish(
             uow,
@@ -1007,7 +1011,7 @@ class LinkService:
                 notice_ts=sent_ts(uow, notice) if was_broken else None,
             ),
         )
-        self._done(context, companies, domain=link.domain)
+        self._done(context, companies, domain=link.environment["domain"])
 
     def _finish_companies(self, context: _Context) -> None:
         uow, link, session = context.uow, context.link, context.session
@@ -1028,7 +1032,7 @@ class LinkService:
                     companies_seen=len(session.get("seen", [])),
                 ),
             )
-        self._done(context, companies, domain=link.domain)
+        self._done(context, companies, domain=link.environment["domain"])
 
     def _keep_on_onboarding(
         self, context: _Context, companies: Sequence[CompanyRef], **values: str
@@ -1120,7 +1124,9 @@ class LinkService:
         """The connection to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
-            CompanyRow(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+            CompanyRow(
+                id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid
+            )
             for row in uow.links.companies(link.id or 0)
         )
         connection = None
@@ -1130,20 +1136,20 @@ class LinkService:
                 connection = Connection(
                     account=session.get("username", ""),
                     secret=pending,
-                    environment=session.get("domain", link.domain),
+                    environment=session.get("domain", link.environment["domain"]),
                 )
         else:
             token = uow.links.token(link)
             if token:
                 connection = Connection(
-                    account=link.username, secret=token, environment=link.domain
+                    account=link.account_label, secret=token, environment=link.environment["domain"]
                 )
         guids = {int(key): guid for key, guid in (session.get("guids") or {}).items() if guid}
         return _Snapshot(
             kind=kind,
             status=link.status,
             connection=connection,
-            link_token=link.encrypted_token or b"",
+            link_token=link.encrypted_secret or b"",
             linked=linked,
             seen=_rows(session.get("seen", [])),
             known_guids=guids,
@@ -1304,7 +1310,7 @@ def link_screen(
     if stage == STAGE_CREDENTIALS:
         failures = len(data.get("failed_attempts", []))
         return CredentialsScreen(
-            username=session.get("username") or link.username,
+            username=session.get("username") or link.account_label,
             wrong_credentials=bool(session.get("wrong")),
             attempts_left=flow.MAX_FAILED_ATTEMPTS - failures,
         )
@@ -1313,7 +1319,7 @@ def link_screen(
     if stage == STAGE_PERMISSIONS:
         return PermissionsScreen(missing=provider.describe_access(session.get("missing", [])))
     if stage == STAGE_NO_COMPANIES:
-        return NoCompaniesScreen(username=session.get("username", link.username))
+        return NoCompaniesScreen(username=session.get("username", link.account_label))
     if stage == STAGE_CHOOSE:
         by_id = {row.id: row for row in seen}
         preselected = tuple(by_id[i] for i in session.get("chosen_ids", []) if i in by_id)
@@ -1330,5 +1336,7 @@ def link_screen(
     if stage == STAGE_RELINK_FIRST:
         return RelinkFirstScreen(reason=session.get("reason", REASON_WRONG_CREDENTIALS))
     if stage == STAGE_DONE:
-        return CompletedScreen(companies=chosen, domain=session.get("domain", link.domain))
+        return CompletedScreen(
+            companies=chosen, domain=session.get("domain", link.environment["domain"])
+        )
     return StaleScreen()

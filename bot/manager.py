@@ -215,7 +215,7 @@ class ManagerTools:
                     link_id=summary.link.id,
                     onboarding_id=summary.link.onboarding_id,
                     client_name=summary.client.name,
-                    channel_id=summary.client.slack_channel_id,
+                    channel_id=summary.client.conversation_id,
                     companies=len(summary.companies),
                     created_at=summary.link.created_at,
                 )
@@ -403,7 +403,7 @@ class ManagerTools:
             onboarding_id=onboarding.id,
             client_id=client.id,
             client_name=client.name,
-            channel_id=client.slack_channel_id,
+            channel_id=client.conversation_id,
             actor=actor,
             at=self._clock.now(),
             **extra,

@@ -89,9 +89,9 @@ class Membership(Protocol):
 def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
     """Why `actor` may not act on `client`'s onboarding ("wrong_channel" for a click from another
     channel, "not_a_member" of the client's channel), or None when they may."""
-    if actor.channel_id is not None and actor.channel_id != client.slack_channel_id:
+    if actor.channel_id is not None and actor.channel_id != client.conversation_id:
         return "wrong_channel"
-    if not membership.is_member(client.slack_channel_id, actor.user_id):
+    if not membership.is_member(client.conversation_id, actor.user_id):
         return "not_a_member"
     return None
 
@@ -346,8 +346,8 @@ class OnboardingService:
             client = uow.clients.add(
                 Client(
                     name=client_name,
-                    slack_team_id=team_id,
-                    slack_channel_id=channel_id,
+                    workspace_id=team_id,
+                    conversation_id=channel_id,
                     contact_user_id=contact_user_id,
                     language=language or self._settings.default_language,
                     created_at=now,
@@ -359,7 +359,7 @@ class OnboardingService:
                     state=State.INVITED.value,
                     step_data={"step": 0},
                     started_by=started_by,
-                    invite_channel_id=channel_id,
+                    conversation_id=channel_id,
                     created_at=now,
                     updated_at=now,
                     last_progress_at=now,
@@ -374,8 +374,8 @@ class OnboardingService:
     def record_invite(self, onboarding_id: int, *, channel_id: str, message_ts: str) -> None:
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
-            onboarding.invite_channel_id = channel_id
-            onboarding.invite_message_ts = message_ts
+            onboarding.conversation_id = channel_id
+            onboarding.invite_message_ref = message_ts
             uow.commit()
 
     def invite_status(self, onboarding_id: int) -> InviteStatus:
@@ -416,8 +416,8 @@ class OnboardingService:
             context.uow.terms.record(
                 onboarding.id,
                 terms_version=terms_version,
-                slack_user_id=context.actor.user_id,
-                slack_team_id=context.actor.team_id,
+                person_id=context.actor.user_id,
+                workspace_id=context.actor.team_id,
                 accepted_at=context.now,
             )
             self._set(onboarding, package=package)
@@ -783,7 +783,7 @@ class OnboardingService:
             onboarding_id=context.onboarding.id,
             client_id=context.client.id,
             client_name=context.client.name,
-            channel_id=context.client.slack_channel_id,
+            channel_id=context.client.conversation_id,
             actor=context.actor.user_id,
             at=context.now,
             **fields,
@@ -977,8 +977,8 @@ class OnboardingService:
             onboarding_id=onboarding.id,
             client_name=client.name,
             language=client.language,
-            channel_id=onboarding.invite_channel_id or client.slack_channel_id,
-            message_ts=onboarding.invite_message_ts,
+            channel_id=onboarding.conversation_id or client.conversation_id,
+            message_ts=onboarding.invite_message_ref,
             state=state,
             step_reached=flow.step_reached(state),
             companies_linked=len(data.get("chosen", [])),

@@ -32,7 +32,7 @@ Repositories (attributes of the unit of work):
 - `uow.audit`: `record(kind, actor=..., onboarding_id=..., link_id=..., detail=...)`,
   `for_onboarding(id)`, `for_link(id)`. `detail` must not hold secrets; keys that name one
   (token, password, secret) are refused.
-- `uow.terms`: `record(onboarding_id, terms_version=..., slack_user_id=..., slack_team_id=...)`,
+- `uow.terms`: `record(onboarding_id, terms_version=..., person_id=..., workspace_id=...)`,
   `for_onboarding(id)`.
 - `uow.links`: `create(onboarding=..., username=..., token=..., domain=..., companies=...)`,
   `get(id)`, `require(id)`, `for_onboarding(id)`, `companies(link_id)`, `token(link)`,
@@ -129,22 +129,22 @@ class ClientRepository(_Repository):
         return self._session.get(Client, client_id)
 
     def for_channel(self, channel_id: str) -> list[Client]:
-        statement = select(Client).where(Client.slack_channel_id == channel_id)
+        statement = select(Client).where(Client.conversation_id == channel_id)
         return list(self._session.exec(statement.order_by(col(Client.id))))
 
 
 class OnboardingRepository(_Repository):
     def add(self, onboarding: Onboarding) -> Onboarding:
         """Insert and assign `onboarding.id`; its channel is the client's unless given."""
-        if onboarding.invite_channel_id is None:
+        if onboarding.conversation_id is None:
             client = self._session.get(Client, onboarding.client_id)
-            onboarding.invite_channel_id = client.slack_channel_id if client else None
+            onboarding.conversation_id = client.conversation_id if client else None
         self._session.add(onboarding)
         try:
             self._session.flush()
         except IntegrityError as error:
-            if _violates(error, OPEN_PER_CHANNEL_INDEX, "onboarding.invite_channel_id"):
-                raise OpenOnboardingExists(onboarding.invite_channel_id) from error
+            if _violates(error, OPEN_PER_CHANNEL_INDEX, "onboarding.conversation_id"):
+                raise OpenOnboardingExists(onboarding.conversation_id) from error
             raise
         return onboarding
 
@@ -177,7 +177,7 @@ class OnboardingRepository(_Repository):
         statement = (
             select(Onboarding)
             .join(Client, col(Client.id) == col(Onboarding.client_id))
-            .where(Client.slack_channel_id == channel_id)
+            .where(Client.conversation_id == channel_id)
             .where(col(Onboarding.state).not_in(CLOSED_STATES))
             .order_by(col(Onboarding.created_at).desc(), col(Onboarding.id).desc())
         )
@@ -273,15 +273,15 @@ class TermsRepository(_Repository):
         onboarding_id: int,
         *,
         terms_version: str,
-        slack_user_id: str,
-        slack_team_id: str | None = None,
+        person_id: str,
+        workspace_id: str | None = None,
         accepted_at: datetime | None = None,
     ) -> TermsAcceptance:
         acceptance = TermsAcceptance(
             onboarding_id=onboarding_id,
             terms_version=terms_version,
-            slack_user_id=slack_user_id,
-            slack_team_id=slack_team_id,
+            person_id=person_id,
+            workspace_id=workspace_id,
             accepted_at=accepted_at or utcnow(),
         )
         self._session.add(acceptance)
@@ -312,9 +312,9 @@ class LinkRepository(_Repository):
             onboarding_id=onboarding.id,
             client_id=onboarding.client_id,
             provider=provider,
-            username=username,
-            encrypted_token=self._require_cipher().encrypt(token),
-            domain=domain,
+            account_label=username,
+            encrypted_secret=self._require_cipher().encrypt(token),
+            environment={"domain": domain},
         )
         self._session.add(link)
         self._session.flush()
@@ -323,7 +323,7 @@ class LinkRepository(_Repository):
             self._session.add(
                 LinkedCompany(
                     link_id=link.id,
-                    nmbrs_id=company.id,
+                    provider_company_ref=str(company.id),
                     guid=company.guid,
                     number=company.number,
                     name=company.name,
@@ -351,9 +351,9 @@ class LinkRepository(_Repository):
 
     def token(self, link: PayrollLink) -> str | None:
         """The plaintext token, or None once unlinked."""
-        if link.encrypted_token is None:
+        if link.encrypted_secret is None:
             return None
-        return self._require_cipher().decrypt(link.encrypted_token)
+        return self._require_cipher().decrypt(link.encrypted_secret)
 
     def list_summaries(self) -> list[LinkSummary]:
         """Every link, unlinked ones included, oldest first, with client and companies."""
@@ -377,7 +377,7 @@ class LinkRepository(_Repository):
         unlinked (nothing changes then)."""
         if link.revoked_at is not None:
             return False
-        link.encrypted_token = None
+        link.encrypted_secret = None
         link.revoked_at = at or utcnow()
         self._session.add(link)
         AuditRepository(self._session, self._cipher).record(
@@ -385,13 +385,13 @@ class LinkRepository(_Repository):
             actor=actor,
             onboarding_id=link.onboarding_id,
             link_id=link.id,
-            detail={"username": link.username, "domain": link.domain},
+            detail={"username": link.account_label, "domain": link.environment["domain"]},
             at=link.revoked_at,
         )
         return True
 
     def with_token(self) -> list[PayrollLink]:
-        statement = select(PayrollLink).where(col(PayrollLink.encrypted_token).is_not(None))
+        statement = select(PayrollLink).where(col(PayrollLink.encrypted_secret).is_not(None))
         return list(self._session.exec(statement.order_by(col(PayrollLink.id))))
 
 
@@ -458,8 +458,8 @@ class SqlUnitOfWork:
         cipher = self.links._require_cipher()
         rotated = 0
         for link in self.links.with_token():
-            assert link.encrypted_token is not None
-            link.encrypted_token = cipher.rotate(link.encrypted_token)
+            assert link.encrypted_secret is not None
+            link.encrypted_secret = cipher.rotate(link.encrypted_secret)
             rotated += 1
         self.flush()
         # A Core UPDATE, compare-and-set on the old ciphertext: re-encrypting is no step of the
@@ -485,7 +485,7 @@ class SqlUnitOfWork:
 
 def _violates(error: IntegrityError, index: str, sqlite_columns: str) -> bool:
     """Whether the failed write broke the unique index `index`. PostgreSQL names the index;
-    SQLite names only the columns ("UNIQUE constraint failed: onboarding.invite_channel_id")."""
+    SQLite names only the columns ("UNIQUE constraint failed: onboarding.conversation_id")."""
     diagnostics = getattr(error.orig, "diag", None)
     if diagnostics is not None:
         return getattr(diagnostics, "constraint_name", None) == index

@@ -112,14 +112,14 @@ class World:
     def link(self, onboarding_id: int):
         with self.storage.unit_of_work() as uow:
             link = uow.links.for_onboarding(onboarding_id)
-            companies = [row.nmbrs_id for row in uow.links.companies(link.id)]
+            companies = [int(row.provider_company_ref) for row in uow.links.companies(link.id)]
             token = uow.links.token(link)
         return link, companies, token
 
     def outbox(self, *, channel: str | None = None) -> list[OutboxMessage]:
         with Session(self.storage.engine) as session:
             rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        return [row for row in rows if channel is None or row.channel_id == channel]
+        return [row for row in rows if channel is None or row.recipient == channel]
 
     def audit(self, kind: str) -> list[AuditEvent]:
         with Session(self.storage.engine) as session:
@@ -148,7 +148,7 @@ def store_linked_client(
     ]
     with unit_of_work() as uow:
         client = uow.clients.add(
-            Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
+            Client(name=name, workspace_id="T0CUSTOMER", conversation_id=CHANNEL)
         )
         onboarding = uow.onboardings.add(
             Onboarding(
@@ -452,7 +452,7 @@ def test_a_relink_redraws_the_relink_request_once_it_was_sent(world):
     [request] = world.outbox(channel=CHANNEL)
     with Session(world.storage.engine) as session:
         row = session.get(OutboxMessage, request.id)
-        row.status, row.slack_ts = "sent", "1700000000.000100"
+        row.status, row.message_ref = "sent", "1700000000.000100"
         session.commit()
 
     relink(world, onboarding_id)
@@ -565,7 +565,9 @@ def test_adding_a_company_links_it_with_its_guid(world):
     assert isinstance(done.screen, CompletedScreen)
     with world.storage.unit_of_work() as uow:
         link = uow.links.for_onboarding(onboarding_id)
-        added = [row for row in uow.links.companies(link.id) if row.nmbrs_id == 48205]
+        added = [
+            row for row in uow.links.companies(link.id) if int(row.provider_company_ref) == 48205
+        ]
     expected_guid = world.nmbrs.accounts[DEMO_USERNAME].company(48205).guid
     assert [row.guid for row in added] == [expected_guid]
     [report] = world.outbox(channel=STATUS)
@@ -659,7 +661,7 @@ def test_the_customer_removes_a_link_its_token_is_erased_and_the_manager_told(wo
     result = world.links.remove_link(onboarding_id, CUSTOMER)
     assert result.kind == REMOVED and result.invite.state == State.UNLINKED
     link, _, token = world.link(onboarding_id)
-    assert link_state(link) == UNLINKED and token is None and link.encrypted_token is None
+    assert link_state(link) == UNLINKED and token is None and link.encrypted_secret is None
     assert len(world.outbox(channel=MANAGER)) == 1
     assert [row.kind for row in world.outbox(channel=STATUS)] == ["report.link_unlinked"]
     assert world.links.remove_link(onboarding_id, CUSTOMER).kind == ALREADY_ENDED

@@ -153,7 +153,18 @@ def test_a_database_of_main_upgrades_and_the_bot_carries_on(
             summaries = uow.links.list_summaries()
             [main_link] = [s.link for s in summaries if s.link.onboarding_id == COMPLETED]
             assert uow.links.token(main_link) == DEMO_TOKEN
-            assert len(uow.links.companies(main_link.id)) == 5
+            assert (main_link.account_label, main_link.environment) == (
+                DEMO_USERNAME,
+                {"domain": "voorbeeld"},
+            )
+            companies = [c.provider_company_ref for c in uow.links.companies(main_link.id)]
+            assert companies == [str(c["nmbrs_id"]) for c in MAIN["tables"]["linkedcompany"]]
+            [client] = [s.client for s in summaries if s.link.id == main_link.id]
+            assert (client.transport, client.workspace_id, client.conversation_id) == (
+                "slack",
+                "T0CUSTOMER",
+                "C0SHARED",
+            )
         assert container.link_maintenance.verify(main_link.id).outcome == VERIFIED
 
         # The queued reports are sent.

@@ -20,7 +20,7 @@ NewOnboarding = Callable[..., Onboarding]
 def add_onboarding(uow: UnitOfWorkFactory, channel: str) -> Onboarding:
     with uow() as unit:
         client = unit.clients.add(
-            Client(name="Bakkerij De Korst", slack_team_id="T0CUSTOMER", slack_channel_id=channel)
+            Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id=channel)
         )
         assert client.id is not None
         onboarding = unit.onboardings.add(
@@ -31,7 +31,7 @@ def add_onboarding(uow: UnitOfWorkFactory, channel: str) -> Onboarding:
 
 
 def test_an_onboarding_runs_in_its_clients_channel(new_onboarding: NewOnboarding) -> None:
-    assert new_onboarding(channel="C0SHARED").invite_channel_id == "C0SHARED"
+    assert new_onboarding(channel="C0SHARED").conversation_id == "C0SHARED"
 
 
 def test_a_second_open_onboarding_in_a_channel_is_refused(
@@ -79,7 +79,7 @@ def test_two_processes_starting_at_once_make_one_onboarding(
     try:
         with first_uow() as unit:
             client = unit.clients.add(
-                Client(name="Bakkerij", slack_team_id="T0CUSTOMER", slack_channel_id="C0SHARED")
+                Client(name="Bakkerij", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
             )
             assert client.id is not None
             unit.onboardings.add(
