@@ -66,7 +66,7 @@ from storage.db import make_engine, upgrade
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
 from storage.repository import SqlUnitOfWork
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
 STATUS = "C0STATUS"

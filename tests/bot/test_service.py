@@ -44,7 +44,7 @@ from bot.service import (
 )
 from bot.settings import Settings
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
 CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")

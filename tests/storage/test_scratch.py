@@ -6,7 +6,7 @@ import pytest
 
 from storage.models import Client, Onboarding
 from storage.repository import StaleUpdate
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 
 
 def test_scratch_storage_is_real_storage_that_disappears_afterwards() -> None:
