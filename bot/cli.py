@@ -333,15 +333,15 @@ def link_as_json(summary: LinkSummary) -> dict[str, Any]:
     return {
         "id": link.id,
         "client": summary.client.name,
-        "channel": summary.client.slack_channel_id,
+        "channel": summary.client.conversation_id,
         "provider": link.provider,
-        "username": link.username,
-        "domain": link.domain,
+        "username": link.account_label,
+        "domain": link.environment["domain"],
         "created_at": link.created_at.isoformat(),
         "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
         "companies": [
             {
-                "id": company.nmbrs_id,
+                "id": int(company.provider_company_ref),
                 "guid": company.guid,
                 "number": company.number,
                 "name": company.name,
@@ -375,8 +375,9 @@ def links_list(
         status = f"unlinked {link.revoked_at:%Y-%m-%d %H:%M} UTC" if link.revoked_at else "active"
         companies = ", ".join(f"{c.number} {c.name}" for c in summary.companies) or "no companies"
         typer.echo(
-            f"{link.id}  {summary.client.name} ({summary.client.slack_channel_id})  "
-            f"{link.username}@{link.domain}  linked {link.created_at:%Y-%m-%d}  {status}  "
+            f"{link.id}  {summary.client.name} ({summary.client.conversation_id})  "
+            f"{link.account_label}@{link.environment['domain']}  "
+            f"linked {link.created_at:%Y-%m-%d}  {status}  "
             f"[{companies}]"
         )
 

@@ -91,7 +91,7 @@ def enqueue(session: Session, message: Message, *, now: datetime) -> OutboxMessa
     row = OutboxMessage(
         kind=message.kind,
         method=message.method,
-        channel_id=message.channel,
+        recipient=message.channel,
         payload=message.payload(),
         dedupe_key=message.dedupe_key,
         available_at=now,
@@ -135,7 +135,7 @@ class Outcome:
 
     message_id: int
     status: str
-    slack_ts: str | None = None
+    message_ref: str | None = None
     retry_in: float | None = None
     error: str | None = None
     counts_as_attempt: bool = True
@@ -206,7 +206,7 @@ class OutboxWorker:
                         ClaimedMessage(
                             id=row.id,
                             method=row.method,
-                            channel=row.channel_id,
+                            channel=row.recipient,
                             payload=dict(row.payload),
                             attempts=row.attempts,
                         )
@@ -224,12 +224,12 @@ class OutboxWorker:
                 self._unclaimed(now),
                 row.available_at <= now,
                 ~exists().where(
-                    earlier.channel_id == row.channel_id,
+                    earlier.recipient == row.recipient,
                     earlier.status == PENDING,
                     earlier.id < row.id,
                 ),
                 ~exists().where(
-                    recent.channel_id == row.channel_id,
+                    recent.recipient == row.recipient,
                     recent.sent_at > now - self.channel_interval,
                 ),
             )
@@ -253,7 +253,7 @@ class OutboxWorker:
             return self._failure_outcome(message, error)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             return self._retry_outcome(message, type(error).__name__)
-        return Outcome(message.id, SENT, slack_ts=response.get("ts"))
+        return Outcome(message.id, SENT, message_ref=response.get("ts"))
 
     def _failure_outcome(self, message: ClaimedMessage, error: SlackApiError) -> Outcome:
         response = error.response
@@ -306,7 +306,7 @@ class OutboxWorker:
             for outcome in outcomes:
                 values: dict[str, Any] = {"claimed_until": None, "status": outcome.status}
                 if outcome.status == SENT:
-                    values.update(sent_at=now, slack_ts=outcome.slack_ts, last_error=None)
+                    values.update(sent_at=now, message_ref=outcome.message_ref, last_error=None)
                 else:
                     values["last_error"] = (outcome.error or "")[:ERROR_TEXT_LIMIT]
                     if outcome.counts_as_attempt:

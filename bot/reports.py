@@ -73,7 +73,7 @@ def summarise(
         onboarding_id=onboarding.id,
         client_id=client.id,
         client_name=client.name,
-        channel_id=client.slack_channel_id,
+        channel_id=client.conversation_id,
         contact_user_id=client.contact_user_id,
         language=client.language,
         state=onboarding.state,

@@ -114,7 +114,9 @@ class LinkReader:
             client = uow.clients.get(link.client_id)
             assert client is not None and link.id is not None
             companies = tuple(
-                CompanyRef(id=c.nmbrs_id, number=c.number, name=c.name, guid=c.guid)
+                CompanyRef(
+                    id=int(c.provider_company_ref), number=c.number, name=c.name, guid=c.guid
+                )
                 for c in uow.links.companies(link.id)
             )
             detail = {"reader": self.reader}
@@ -133,9 +135,9 @@ class LinkReader:
             client_id=client.id or 0,
             client_name=client.name,
             provider=link.provider,
-            username=link.username,
+            username=link.account_label,
             token=token,
-            domain=link.domain,
+            domain=link.environment["domain"],
             companies=companies,
         )
 
@@ -201,7 +203,7 @@ def change_status(
         .where(col(PayrollLink.id) == link_id)
         .where(col(PayrollLink.revoked_at).is_(None))
         .where(col(PayrollLink.status) == expected_status)
-        .where(col(PayrollLink.encrypted_token) == expected_token)
+        .where(col(PayrollLink.encrypted_secret) == expected_token)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -226,7 +228,7 @@ def replace_companies(
 ) -> tuple[list[LinkedCompany], list[LinkedCompany]]:
     """Make the link's companies exactly `companies` (rows kept where the id stays, their GUID
     filled in when it was missing). Returns the (added, removed) rows."""
-    current = {row.nmbrs_id: row for row in uow.links.companies(link_id)}
+    current = {int(row.provider_company_ref): row for row in uow.links.companies(link_id)}
     wanted = {company.id: company for company in companies}
     removed = [row for company_id, row in current.items() if company_id not in wanted]
     for row in removed:
@@ -237,7 +239,7 @@ def replace_companies(
         if row is None:
             row = LinkedCompany(
                 link_id=link_id,
-                nmbrs_id=company.id,
+                provider_company_ref=str(company.id),
                 guid=company.guid,
                 number=company.number,
                 name=company.name,

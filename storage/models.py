@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
+from bot.core.flow import END_STATES
 from storage.types import UTCDateTime
 
 
@@ -17,17 +18,41 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# States an onboarding never leaves. Everything else is "open".
+CLOSED_STATES = frozenset(state.value for state in END_STATES)
+
+# One open onboarding per channel: a partial unique index over the open ones, so two processes
+# starting one in the same channel at once cannot both commit (storage.repository raises
+# OpenOnboardingExists for the loser).
+OPEN_PER_CHANNEL_INDEX = "uq_onboarding_open_per_channel"
+_OPEN = text("state NOT IN (" + ", ".join(f"'{state}'" for state in sorted(CLOSED_STATES)) + ")")
+
+
 class Client(SQLModel, table=True):
+    """A client as met in a chat tool: its workspace there and the conversation shared with it."""
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    slack_team_id: str = Field(max_length=32)
-    slack_channel_id: str = Field(max_length=32, index=True)
+    # The chat tool ("slack"); workspace and conversation ids are that tool's.
+    transport: str = Field(default="slack", max_length=32)
+    workspace_id: str = Field(max_length=32)
+    conversation_id: str = Field(max_length=32, index=True)
     contact_user_id: str | None = Field(default=None, max_length=32)
     language: str = Field(default="nl", max_length=2)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Onboarding(SQLModel, table=True):
+    __table_args__ = (
+        Index(
+            OPEN_PER_CHANNEL_INDEX,
+            "conversation_id",
+            unique=True,
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     state: str = Field(max_length=32, index=True)
@@ -39,8 +64,12 @@ class Onboarding(SQLModel, table=True):
     # The verified token between the credential check and completion; erased after.
     pending_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     started_by: str = Field(max_length=32)
-    invite_channel_id: str | None = Field(default=None, max_length=32)
-    invite_message_ts: str | None = Field(default=None, max_length=32)
+    # The client's conversation, where the onboarding runs and its invite is posted. Always set
+    # (OnboardingRepository.add copies it from the client); the index above is over it, since
+    # a partial index cannot reach the client's row.
+    conversation_id: str | None = Field(default=None, max_length=32, nullable=False)
+    # The transport's reference of the invite message (Slack: its ts), once posted.
+    invite_message_ref: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_progress_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -70,8 +99,9 @@ class TermsAcceptance(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: int = Field(foreign_key="onboarding.id", index=True)
     terms_version: str = Field(max_length=32)
-    slack_user_id: str = Field(max_length=32)
-    slack_team_id: str | None = Field(default=None, max_length=32)
+    # Who accepted, as the chat tool knows them, and in which of its workspaces.
+    person_id: str = Field(max_length=32)
+    workspace_id: str | None = Field(default=None, max_length=32)
     accepted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -82,12 +112,17 @@ class PayrollLink(SQLModel, table=True):
     onboarding_id: int = Field(foreign_key="onboarding.id")
     client_id: int = Field(foreign_key="client.id", index=True)
     provider: str = Field(default="nmbrs", max_length=32)
-    username: str = Field(max_length=200)
-    # Fernet ciphertext; None once unlinked.
-    encrypted_token: bytes | None = Field(
+    # Whose account at the provider, as shown to people (the Nmbrs username).
+    account_label: str = Field(max_length=200)
+    # Fernet ciphertext of what the provider needs to connect (the Nmbrs API token); None once
+    # unlinked.
+    encrypted_secret: bytes | None = Field(
         default=None, sa_column=Column(LargeBinary, nullable=True)
     )
-    domain: str = Field(max_length=200)
+    # The provider's account environment: {"domain": ...} for Nmbrs.
+    environment: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # "active", or "needs_relink" once a verification found the token revoked, permissions
@@ -100,11 +135,14 @@ class PayrollLink(SQLModel, table=True):
 
 
 class LinkedCompany(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("link_id", "nmbrs_id", name="uq_linkedcompany_link_nmbrs"),)
+    __table_args__ = (
+        UniqueConstraint("link_id", "provider_company_ref", name="uq_linkedcompany_link_company"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     link_id: int = Field(foreign_key="payrolllink.id", index=True)
-    nmbrs_id: int
+    # The provider's id of the company, as a string (Nmbrs: its int id).
+    provider_company_ref: str = Field(max_length=64)
     guid: str | None = Field(default=None, max_length=64)
     number: int
     name: str = Field(max_length=300)
@@ -119,14 +157,15 @@ class OutboxMessage(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_outboxmessage_dedupe_key"),
-        Index("ix_outboxmessage_channel_pending", "channel_id", "status", "id"),
-        Index("ix_outboxmessage_channel_sent", "channel_id", "sent_at"),
+        Index("ix_outboxmessage_recipient_pending", "recipient", "status", "id"),
+        Index("ix_outboxmessage_recipient_sent", "recipient", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=64)
     method: str = Field(default="chat.postMessage", max_length=32)
-    channel_id: str = Field(max_length=32)
+    # The conversation the message goes to.
+    recipient: str = Field(max_length=32)
     # The Web API arguments besides the channel: text, blocks (and ts for chat.update).
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Set when a message must exist at most once (a nudge for one period, say).
@@ -137,7 +176,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    slack_ts: str | None = Field(default=None, max_length=32)
+    # The transport's reference of the sent message (Slack: its ts).
+    message_ref: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=500)
 
 

@@ -24,14 +24,15 @@ token methods raise `storage.crypto.EncryptionKeyError`.
 Repositories (attributes of the unit of work):
 
 - `uow.clients`: `add(client)`, `get(id)`, `for_channel(channel_id)`.
-- `uow.onboardings`: `add(onboarding)`, `get(id)`, `require(id, expected_version=None)`,
+- `uow.onboardings`: `add(onboarding)` (OpenOnboardingExists when its channel has an open
+  one), `get(id)`, `require(id, expected_version=None)`,
   `open_for_channel(channel_id)`, `list_open()`, `list_recent(limit)`, `due_for_expiry(now)`,
   `set_pending_token(onboarding, token)`, `pending_token(onboarding)`,
   `erase_pending_token(onboarding)`. "Open" means a state outside `CLOSED_STATES`.
 - `uow.audit`: `record(kind, actor=..., onboarding_id=..., link_id=..., detail=...)`,
   `for_onboarding(id)`, `for_link(id)`. `detail` must not hold secrets; keys that name one
   (token, password, secret) are refused.
-- `uow.terms`: `record(onboarding_id, terms_version=..., slack_user_id=..., slack_team_id=...)`,
+- `uow.terms`: `record(onboarding_id, terms_version=..., person_id=..., workspace_id=...)`,
   `for_onboarding(id)`.
 - `uow.links`: `create(onboarding=..., username=..., token=..., domain=..., companies=...)`,
   `get(id)`, `require(id)`, `for_onboarding(id)`, `companies(link_id)`, `token(link)`,
@@ -50,12 +51,14 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
-from bot.core.flow import END_STATES
 from storage.crypto import EncryptionKeyError, TokenCipher
 from storage.models import (
+    CLOSED_STATES,
+    OPEN_PER_CHANNEL_INDEX,
     AuditEvent,
     Client,
     LinkedCompany,
@@ -64,9 +67,6 @@ from storage.models import (
     TermsAcceptance,
     utcnow,
 )
-
-# States an onboarding never leaves. Everything else is "open".
-CLOSED_STATES = frozenset(state.value for state in END_STATES)
 
 # Audit detail keys that would name a secret; refused so a token cannot slip into the trail.
 SECRET_DETAIL_KEYS = frozenset({"token", "api_token", "password", "secret", "pending_token"})
@@ -80,6 +80,11 @@ class StaleUpdate(Exception):
 
 class NotFound(LookupError):
     pass
+
+
+class OpenOnboardingExists(Exception):
+    """The channel already has an open onboarding (the database allows one); nothing was
+    written. Another process may have started it a moment ago."""
 
 
 class CompanyLike(Protocol):
@@ -128,15 +133,23 @@ class ClientRepository(_Repository):
         return self._session.get(Client, client_id)
 
     def for_channel(self, channel_id: str) -> list[Client]:
-        statement = select(Client).where(Client.slack_channel_id == channel_id)
+        statement = select(Client).where(Client.conversation_id == channel_id)
         return list(self._session.exec(statement.order_by(col(Client.id))))
 
 
 class OnboardingRepository(_Repository):
     def add(self, onboarding: Onboarding) -> Onboarding:
-        """Insert and assign `onboarding.id`."""
+        """Insert and assign `onboarding.id`; its channel is the client's unless given."""
+        if onboarding.conversation_id is None:
+            client = self._session.get(Client, onboarding.client_id)
+            onboarding.conversation_id = client.conversation_id if client else None
         self._session.add(onboarding)
-        self._session.flush()
+        try:
+            self._session.flush()
+        except IntegrityError as error:
+            if _violates(error, OPEN_PER_CHANNEL_INDEX, "onboarding.conversation_id"):
+                raise OpenOnboardingExists(onboarding.conversation_id) from error
+            raise
         return onboarding
 
     def get(self, onboarding_id: int) -> Onboarding | None:
@@ -168,7 +181,7 @@ class OnboardingRepository(_Repository):
         statement = (
             select(Onboarding)
             .join(Client, col(Client.id) == col(Onboarding.client_id))
-            .where(Client.slack_channel_id == channel_id)
+            .where(Client.conversation_id == channel_id)
             .where(col(Onboarding.state).not_in(CLOSED_STATES))
             .order_by(col(Onboarding.created_at).desc(), col(Onboarding.id).desc())
         )
@@ -264,15 +277,15 @@ class TermsRepository(_Repository):
         onboarding_id: int,
         *,
         terms_version: str,
-        slack_user_id: str,
-        slack_team_id: str | None = None,
+        person_id: str,
+        workspace_id: str | None = None,
         accepted_at: datetime | None = None,
     ) -> TermsAcceptance:
         acceptance = TermsAcceptance(
             onboarding_id=onboarding_id,
             terms_version=terms_version,
-            slack_user_id=slack_user_id,
-            slack_team_id=slack_team_id,
+            person_id=person_id,
+            workspace_id=workspace_id,
             accepted_at=accepted_at or utcnow(),
         )
         self._session.add(acceptance)
@@ -303,9 +316,9 @@ class LinkRepository(_Repository):
             onboarding_id=onboarding.id,
             client_id=onboarding.client_id,
             provider=provider,
-            username=username,
-            encrypted_token=self._require_cipher().encrypt(token),
-            domain=domain,
+            account_label=username,
+            encrypted_secret=self._require_cipher().encrypt(token),
+            environment={"domain": domain},
         )
         self._session.add(link)
         self._session.flush()
@@ -314,7 +327,7 @@ class LinkRepository(_Repository):
             self._session.add(
                 LinkedCompany(
                     link_id=link.id,
-                    nmbrs_id=company.id,
+                    provider_company_ref=str(company.id),
                     guid=company.guid,
                     number=company.number,
                     name=company.name,
@@ -342,9 +355,9 @@ class LinkRepository(_Repository):
 
     def token(self, link: PayrollLink) -> str | None:
         """The plaintext token, or None once unlinked."""
-        if link.encrypted_token is None:
+        if link.encrypted_secret is None:
             return None
-        return self._require_cipher().decrypt(link.encrypted_token)
+        return self._require_cipher().decrypt(link.encrypted_secret)
 
     def list_summaries(self) -> list[LinkSummary]:
         """Every link, unlinked ones included, oldest first, with client and companies."""
@@ -368,7 +381,7 @@ class LinkRepository(_Repository):
         unlinked (nothing changes then)."""
         if link.revoked_at is not None:
             return False
-        link.encrypted_token = None
+        link.encrypted_secret = None
         link.revoked_at = at or utcnow()
         self._session.add(link)
         AuditRepository(self._session, self._cipher).record(
@@ -376,13 +389,13 @@ class LinkRepository(_Repository):
             actor=actor,
             onboarding_id=link.onboarding_id,
             link_id=link.id,
-            detail={"username": link.username, "domain": link.domain},
+            detail={"username": link.account_label, "domain": link.environment["domain"]},
             at=link.revoked_at,
         )
         return True
 
     def with_token(self) -> list[PayrollLink]:
-        statement = select(PayrollLink).where(col(PayrollLink.encrypted_token).is_not(None))
+        statement = select(PayrollLink).where(col(PayrollLink.encrypted_secret).is_not(None))
         return list(self._session.exec(statement.order_by(col(PayrollLink.id))))
 
 
@@ -449,8 +462,8 @@ class SqlUnitOfWork:
         cipher = self.links._require_cipher()
         rotated = 0
         for link in self.links.with_token():
-            assert link.encrypted_token is not None
-            link.encrypted_token = cipher.rotate(link.encrypted_token)
+            assert link.encrypted_secret is not None
+            link.encrypted_secret = cipher.rotate(link.encrypted_secret)
             rotated += 1
         self.flush()
         # A Core UPDATE, compare-and-set on the old ciphertext: re-encrypting is no step of the
@@ -472,6 +485,15 @@ class SqlUnitOfWork:
         if self._session is None:
             raise RuntimeError("use the unit of work in a `with` block")
         return self._session
+
+
+def _violates(error: IntegrityError, index: str, sqlite_columns: str) -> bool:
+    """Whether the failed write broke the unique index `index`. PostgreSQL names the index;
+    SQLite names only the columns ("UNIQUE constraint failed: onboarding.conversation_id")."""
+    diagnostics = getattr(error.orig, "diag", None)
+    if diagnostics is not None:
+        return getattr(diagnostics, "constraint_name", None) == index
+    return f"UNIQUE constraint failed: {sqlite_columns}" in str(error.orig)
 
 
 def _stale() -> StaleUpdate:

@@ -101,7 +101,7 @@ class CustomerExit(LinkSteps):
             onboarding_id=onboarding.id,
             link_id=link_id,
             client_name=client.name,
-            channel_id=client.slack_channel_id,
+            channel_id=client.conversation_id,
             language=client.language,
             actor=actor.user_id,
             at=context.now,

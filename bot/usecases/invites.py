@@ -10,6 +10,7 @@ from bot.core.model import InviteStatus, StartRequest
 from bot.ports import InviteChannel, InviteFailed
 from bot.reports import OnboardingSummary
 from bot.usecases.manager import ManagerTools
+from storage.repository import OpenOnboardingExists
 
 
 class OnboardingEnded(Exception):
@@ -25,6 +26,10 @@ STARTED = "started"
 BOT_NOT_IN_CHANNEL = "bot_not_in_channel"
 ALREADY_RUNNING = "already_running"
 POST_FAILED = "post_failed"
+
+# Looks for a running onboarding before giving up; a second one is needed only when the
+# onboarding that won a race in the database has ended before the look.
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,26 @@ class InviteDesk:
         if not info.bot_is_member:
             return StartResult(BOT_NOT_IN_CHANNEL, request)
         team_id = info.external_team_id or self._home_team
-        if replacing is None:
-            running = await asyncio.to_thread(self._tools.open_for_channel, request.channel_id)
-            if running is not None:
-                return StartResult(ALREADY_RUNNING, request, running=running)
-            invite = await asyncio.to_thread(
-                self._tools.start, request, team_id=team_id, manager=manager
-            )
-        else:
-            invite = await asyncio.to_thread(
-                self._tools.replace, replacing, request, team_id=team_id, manager=manager
-            )
+        for attempt in range(START_ATTEMPTS):
+            if replacing is None:
+                running = await asyncio.to_thread(self._tools.open_for_channel, request.channel_id)
+                if running is not None:
+                    return StartResult(ALREADY_RUNNING, request, running=running)
+            try:
+                if replacing is None:
+                    invite = await asyncio.to_thread(
+                        self._tools.start, request, team_id=team_id, manager=manager
+                    )
+                else:
+                    invite = await asyncio.to_thread(
+                        self._tools.replace, replacing, request, team_id=team_id, manager=manager
+                    )
+                break
+            except OpenOnboardingExists:
+                # Another process started one in this channel since the look: show it.
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                replacing = None
         try:
             invite = await self._channel.post_invite(invite)
         except InviteFailed as error:

@@ -43,7 +43,7 @@ def sent_ts(uow: SqlUnitOfWork, dedupe_key: str | None) -> str | None:
     """Slack's ts of an outbox message, once it was sent."""
     if dedupe_key is None:
         return None
-    statement = select(OutboxMessage.slack_ts).where(OutboxMessage.dedupe_key == dedupe_key)
+    statement = select(OutboxMessage.message_ref).where(OutboxMessage.dedupe_key == dedupe_key)
     return uow.session.exec(statement).first()
 
 
@@ -69,7 +69,7 @@ def link_event(
         onboarding_id=link.onboarding_id,
         link_id=link.id,
         client_name=client.name,
-        channel_id=client.slack_channel_id,
+        channel_id=client.conversation_id,
         language=client.language,
         actor=actor,
         at=at,

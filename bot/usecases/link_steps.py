@@ -135,16 +135,18 @@ class LinkSteps:
         assert link.id is not None and onboarding.pending_token is not None
         notice = notice_key(link.id, (link.problem or {}).get("since", ""))
         was_broken = link.status == LinkStatus.NEEDS_RELINK
-        link.username = session.username or ""
-        link.domain = session.domain or ""
-        link.encrypted_token = onboarding.pending_token
+        link.account_label = session.username or ""
+        link.environment = {"domain": session.domain or ""}
+        link.encrypted_secret = onboarding.pending_token
         link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
         link.problem, link.verified_at = None, context.now
         uow.session.add(link)
         companies = session.chosen or ()
         _, removed = replace_companies(uow, link.id, refs(companies))
         uow.onboardings.erase_pending_token(onboarding)
-        self._keep_on_onboarding(context, companies, username=link.username, domain=link.domain)
+        self._keep_on_onboarding(
+            context, companies, username=link.account_label, domain=link.environment["domain"]
+        )
         context.progress.failed_attempts = ()
         publish_link_event(
             uow,
@@ -159,7 +161,7 @@ class LinkSteps:
                 notice_ts=sent_ts(uow, notice) if was_broken else None,
             ),
         )
-        self._done(context, companies, domain=link.domain)
+        self._done(context, companies, domain=link.environment["domain"])
 
     def _finish_companies(self, context: LinkContext) -> None:
         uow, link, session = context.uow, context.link, context.session
@@ -180,7 +182,7 @@ class LinkSteps:
                     companies_seen=len(session.seen or ()),
                 ),
             )
-        self._done(context, companies, domain=link.domain)
+        self._done(context, companies, domain=link.environment["domain"])
 
     def _keep_on_onboarding(
         self,
@@ -266,7 +268,9 @@ class LinkSteps:
         """The connection to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
-            Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+            Company(
+                id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid
+            )
             for row in uow.links.companies(link.id or 0)
         )
         connection = None
@@ -276,19 +280,19 @@ class LinkSteps:
                 connection = Connection(
                     account=session.username or "",
                     secret=pending,
-                    environment=session.domain or link.domain,
+                    environment=session.domain or link.environment["domain"],
                 )
         else:
             token = uow.links.token(link)
             if token:
                 connection = Connection(
-                    account=link.username, secret=token, environment=link.domain
+                    account=link.account_label, secret=token, environment=link.environment["domain"]
                 )
         return Snapshot(
             kind=kind,
             status=link.status,
             connection=connection,
-            link_token=link.encrypted_token or b"",
+            link_token=link.encrypted_secret or b"",
             linked=linked,
             seen=session.seen or (),
             known_guids=dict(session.guids or {}),
@@ -388,8 +392,8 @@ class LinkSteps:
             screen=link_screen(
                 context.progress,
                 unlinked=link.revoked_at is not None,
-                link_username=link.username,
-                link_domain=link.domain,
+                link_username=link.account_label,
+                link_domain=link.environment["domain"],
                 blocked_until=onboarding.blocked_until,
                 settings=self._screens,
                 now=context.now,

@@ -86,9 +86,9 @@ def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | 
         return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
     visible = {company.ref for company in check.companies}
     gone = tuple(
-        Company(id=row.nmbrs_id, number=row.number, name=row.name, guid=row.guid)
+        Company(id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid)
         for row in linked
-        if str(row.nmbrs_id) not in visible
+        if row.provider_company_ref not in visible
     )
     return Problem(REASON_COMPANIES_GONE, companies_gone=gone) if gone else None
 
@@ -158,9 +158,9 @@ class LinkMaintenance:
             if link.revoked_at is not None:
                 return VerifyResult(link_id, client_name, SKIPPED, "unlinked")
             token = uow.links.token(link)
-            checked_token = link.encrypted_token
+            checked_token = link.encrypted_secret
             linked = uow.links.companies(link_id)
-            username, status, domain = link.username, link.status, link.domain
+            username, status, domain = link.account_label, link.status, link.environment["domain"]
         assert token is not None and checked_token is not None
         connection = Connection(account=username, secret=token, environment=domain)
         try:
@@ -173,7 +173,7 @@ class LinkMaintenance:
         now = self._clock.now()
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
-            if link.revoked_at is not None or link.encrypted_token != checked_token:
+            if link.revoked_at is not None or link.encrypted_secret != checked_token:
                 return VerifyResult(link_id, client_name, SKIPPED, "changed")
             if problem is not None:
                 reported = mark_needs_relink(

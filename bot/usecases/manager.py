@@ -98,7 +98,7 @@ class ManagerTools:
                     link_id=summary.link.id or 0,
                     onboarding_id=summary.link.onboarding_id,
                     client_name=summary.client.name,
-                    channel_id=summary.client.slack_channel_id,
+                    channel_id=summary.client.conversation_id,
                     companies=len(summary.companies),
                     created_at=summary.link.created_at,
                 )

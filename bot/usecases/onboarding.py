@@ -183,8 +183,8 @@ class OnboardingService:
     def record_invite(self, onboarding_id: int, *, channel_id: str, message_ts: str) -> None:
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
-            onboarding.invite_channel_id = channel_id
-            onboarding.invite_message_ts = message_ts
+            onboarding.conversation_id = channel_id
+            onboarding.invite_message_ref = message_ts
             uow.commit()
 
     def invite_status(self, onboarding_id: int) -> InviteStatus:
@@ -232,8 +232,8 @@ class OnboardingService:
             context.uow.terms.record(
                 onboarding.id,
                 terms_version=terms_version,
-                slack_user_id=context.actor.user_id,
-                slack_team_id=context.actor.team_id,
+                person_id=context.actor.user_id,
+                workspace_id=context.actor.team_id,
                 accepted_at=context.now,
             )
             context.progress.package = package

@@ -30,7 +30,7 @@ class Relink(LinkSteps):
                 return
             context.uow.onboardings.erase_pending_token(context.onboarding)
             context.session = link_flow.start(SessionKind.RELINK, Stage.CREDENTIALS, context.now)
-            context.session.username = context.link.username
+            context.session.username = context.link.account_label
 
         return self._run(onboarding_id, actor, apply)
 
@@ -71,7 +71,7 @@ class Relink(LinkSteps):
             check = result if isinstance(result, AccountCheck) else None
             companies = [company_row(company) for company in check.companies] if check else []
             uow.onboardings.set_pending_token(onboarding, connection.secret)
-            session.domain = check.environment if check else context.link.domain
+            session.domain = check.environment if check else context.link.environment["domain"]
             session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in companies)
             session.guids = {c.id: c.guid for c in companies if c.guid}
             if check and check.missing_access:
@@ -84,13 +84,13 @@ class Relink(LinkSteps):
             visible = {company.id: company for company in companies}
             kept = tuple(
                 Company(
-                    id=row.nmbrs_id,
-                    number=visible[row.nmbrs_id].number,
-                    name=visible[row.nmbrs_id].name,
-                    guid=visible[row.nmbrs_id].guid or row.guid,
+                    id=int(row.provider_company_ref),
+                    number=visible[int(row.provider_company_ref)].number,
+                    name=visible[int(row.provider_company_ref)].name,
+                    guid=visible[int(row.provider_company_ref)].guid or row.guid,
                 )
                 for row in uow.links.companies(context.link.id or 0)
-                if row.nmbrs_id in visible
+                if int(row.provider_company_ref) in visible
             )
             if kept:
                 session.chosen = kept

@@ -67,7 +67,7 @@ def load(
 
 def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
     """Why `actor` may not act on `client`'s onboarding, or None when they may."""
-    return channel_refusal(actor, client.slack_channel_id, membership.is_member)
+    return channel_refusal(actor, client.conversation_id, membership.is_member)
 
 
 def transition(context: OnboardingContext, event: Event) -> None:
@@ -96,7 +96,7 @@ def event_of(
         onboarding_id=context.onboarding.id,
         client_id=context.client.id,
         client_name=context.client.name,
-        channel_id=context.client.slack_channel_id,
+        channel_id=context.client.conversation_id,
         actor=context.actor.user_id,
         at=context.now,
         **fields,
@@ -156,8 +156,8 @@ def create_onboarding(
     client = uow.clients.add(
         Client(
             name=client_name,
-            slack_team_id=team_id,
-            slack_channel_id=channel_id,
+            workspace_id=team_id,
+            conversation_id=channel_id,
             contact_user_id=contact_user_id,
             language=language or settings.default_language,
             created_at=now,
@@ -171,7 +171,7 @@ def create_onboarding(
             state=State.INVITED.value,
             step_data=progress.to_json(),
             started_by=started_by,
-            invite_channel_id=channel_id,
+            conversation_id=channel_id,
             created_at=now,
             updated_at=now,
             last_progress_at=now,
@@ -192,8 +192,8 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
         onboarding_id=onboarding.id,
         client_name=client.name,
         language=client.language,
-        channel_id=onboarding.invite_channel_id or client.slack_channel_id,
-        message_ts=onboarding.invite_message_ts,
+        channel_id=onboarding.conversation_id or client.conversation_id,
+        message_ts=onboarding.invite_message_ref,
         state=state,
         step_reached=flow.step_reached(state),
         companies_linked=len(progress.chosen or ()),

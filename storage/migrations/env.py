@@ -32,16 +32,33 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 def run_migrations_online() -> None:
     engine = context.config.attributes["engine"]
-    with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            compare_type=True,
-            render_item=render_item,
-            # SQLite cannot ALTER most things; batch mode recreates the table instead.
-            render_as_batch=connection.dialect.name == "sqlite",
-        )
-        context.run_migrations()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode drops and recreates a table, which the foreign keys pointing at its
+            # rows would refuse; they are checked once the migration has run instead. (The
+            # pragma is ignored inside a transaction, so it comes before the first one.)
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                context.configure(
+                    connection=connection,
+                    target_metadata=target_metadata,
+                    compare_type=True,
+                    render_item=render_item,
+                    # SQLite cannot ALTER most things; batch mode recreates the table instead.
+                    render_as_batch=sqlite,
+                )
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

@@ -41,9 +41,7 @@ def store_link(database_url: str, keys: list[str]) -> int:
     engine = make_engine(database_url)
     with SqlUnitOfWork(engine, TokenCipher(keys)) as uow:
         client = uow.clients.add(
-            Client(
-                name="Bakkerij De Korst", slack_team_id="T0CUSTOMER", slack_channel_id="C0SHARED"
-            )
+            Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
         )
         assert client.id is not None
         onboarding = uow.onboardings.add(
@@ -235,12 +233,12 @@ def test_unlink_erases_the_token_audits_and_reports_it(bot_environment: str) -> 
     engine = make_engine(bot_environment)
     with SqlUnitOfWork(engine, None) as uow:
         link = uow.links.require(link_id)
-        assert link.encrypted_token is None and link.revoked_at is not None
+        assert link.encrypted_secret is None and link.revoked_at is not None
         assert [event.kind for event in uow.audit.for_link(link_id)] == ["link_unlinked"]
         assert uow.onboardings.require(link.onboarding_id).state == "unlinked"
         reports = uow.session.exec(select(OutboxMessage)).all()
     engine.dispose()
-    assert [(report.kind, report.channel_id) for report in reports] == [
+    assert [(report.kind, report.recipient) for report in reports] == [
         ("report.link_unlinked", "C0STATUS")
     ]
     [listed] = json.loads(runner.invoke(app, ["links", "list", "--json"]).stdout)

@@ -107,7 +107,7 @@ async def test_queued_messages_are_posted_in_order_and_marked_sent(
     assert [m.text for m in slack.messages(SHARED_CHANNEL)] == ["welkom"]
     stored = rows(engine)
     assert {row.status for row in stored} == {"sent"}
-    assert all(row.slack_ts and row.sent_at for row in stored)
+    assert all(row.message_ref and row.sent_at for row in stored)
 
 
 async def test_a_429_is_retried_once_after_retry_after(engine: Engine, slack: DevSlack) -> None:

@@ -173,7 +173,7 @@ def test_an_event_published_in_a_unit_of_work_leaves_exactly_one_report_on_commi
     bus = EventBus([reports()])
     with uow() as unit:
         client = unit.clients.add(
-            Client(name="Bakkerij", slack_team_id="T0CUSTOMER", slack_channel_id="C0SHARED")
+            Client(name="Bakkerij", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
         )
         onboarding = unit.onboardings.add(
             Onboarding(client_id=client.id, state="invited", started_by="U0MANAGER")
@@ -188,7 +188,7 @@ def test_an_event_published_in_a_unit_of_work_leaves_exactly_one_report_on_commi
         bus.publish(unit, dataclasses.replace(sample(events.OnboardingStarted), **ids))
 
     rows = outbox(engine)
-    assert [(row.kind, row.channel_id, row.status) for row in rows] == [
+    assert [(row.kind, row.recipient, row.status) for row in rows] == [
         ("report.onboarding_cancelled", "C0STATUS", "pending")
     ]
     assert "geannuleerd" in rows[0].payload["text"]
@@ -198,7 +198,7 @@ def test_an_event_published_in_a_unit_of_work_leaves_exactly_one_report_on_commi
 
 
 def onboarding_row(name: str, state: str, last_progress: datetime, now: datetime):
-    client = Client(id=hash(name) % 1000, name=name, slack_team_id="T0C", slack_channel_id="C0X")
+    client = Client(id=hash(name) % 1000, name=name, workspace_id="T0C", conversation_id="C0X")
     onboarding = Onboarding(
         id=hash(name) % 1000,
         client_id=client.id,

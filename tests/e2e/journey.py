@@ -78,7 +78,15 @@ class ServedBot:
         return self.container.onboarding
 
     def invite(self, *, language: str = "nl", client_name: str = "Bakkerij de Vries") -> int:
-        """What /onboard does: an onboarding and its invite message in the shared channel."""
+        """What /onboard does: an onboarding and its invite message in the shared channel.
+        One onboarding may be open per channel: one an earlier test left open is closed first
+        (without a report, as if it had never been)."""
+        assert self.container is not None
+        with self.container.unit_of_work() as uow:
+            running = uow.onboardings.open_for_channel(CHANNEL)
+            if running is not None:
+                running.state = "cancelled"
+                uow.commit()
         status = self.service.create_invite(
             client_name=client_name,
             channel_id=CHANNEL,

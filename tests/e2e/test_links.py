@@ -74,14 +74,14 @@ class LinkBot(ServedBot):
         assert self.container is not None
         with self.container.unit_of_work() as uow:
             link = uow.links.for_onboarding(onboarding_id)
-            companies = [str(row.nmbrs_id) for row in uow.links.companies(link.id)]
+            companies = [row.provider_company_ref for row in uow.links.companies(link.id)]
             return link, companies, uow.links.token(link)
 
     def sent(self, channel: str) -> list[OutboxMessage]:
         assert self.container is not None
         with Session(self.container.engine) as session:
             rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        return [row for row in rows if row.channel_id == channel]
+        return [row for row in rows if row.recipient == channel]
 
 
 @pytest.fixture

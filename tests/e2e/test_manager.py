@@ -191,7 +191,7 @@ def test_an_account_manager_starts_an_onboarding_and_the_invite_appears_in_the_c
     [onboarding] = served.onboardings()
     assert (onboarding.state, onboarding.started_by) == ("invited", MANAGER)
     [client] = served.rows(Client)
-    assert (client.language, client.slack_team_id) == ("en", "T0CUSTOMER")
+    assert (client.language, client.workspace_id) == ("en", "T0CUSTOMER")
     [report] = wait_for_reports(slack, 1)
     assert "Bakkerij de Vries" in report and f"<#{SHARED}>" in report
 
@@ -418,7 +418,7 @@ def test_resend_cancel_lift_and_unlink_from_the_app_home_work_and_are_audited(
     manager.wait_for_home(lambda view: "verbroken" in json.dumps(view.blocks))
     with served.container.unit_of_work() as uow:
         stored = uow.links.require(link.id)
-        assert stored.encrypted_token is None and stored.revoked_at is not None
+        assert stored.encrypted_secret is None and stored.revoked_at is not None
 
     for kind in (
         "credential_block_lifted",

@@ -75,14 +75,16 @@ def test_happy_path_in_dutch(bot, slack, customer, nmbrs):
     assert onboarding.pending_token is None
     with bot.container.unit_of_work() as uow:
         link = uow.links.for_onboarding(onboarding_id)
-        assert DEMO_TOKEN.encode() not in link.encrypted_token
+        assert DEMO_TOKEN.encode() not in link.encrypted_secret
         assert uow.links.token(link) == DEMO_TOKEN
-        assert link.domain == "voorbeeld"
+        assert link.environment["domain"] == "voorbeeld"
         linked = uow.links.companies(link.id)
         [acceptance] = uow.terms.for_onboarding(onboarding_id)
     # The external Slack Connect user accepted, from their own workspace.
-    assert (acceptance.slack_user_id, acceptance.slack_team_id) == ("U0CUSTOMER", "T0CUSTOMER")
-    assert [company.nmbrs_id for company in linked] == [int(i) for i in DEMO_COMPANY_IDS]
+    assert (acceptance.person_id, acceptance.workspace_id) == ("U0CUSTOMER", "T0CUSTOMER")
+    assert [int(company.provider_company_ref) for company in linked] == [
+        int(i) for i in DEMO_COMPANY_IDS
+    ]
     assert all(company.guid for company in linked)
     assert bot.kinds() == [
         "invite_created",

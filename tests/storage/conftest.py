@@ -38,9 +38,7 @@ def new_onboarding(uow: UnitOfWorkFactory) -> Callable[..., Onboarding]:
     def create(*, channel: str = "C0SHARED", state: str = "invited") -> Onboarding:
         with uow() as unit:
             client = unit.clients.add(
-                Client(
-                    name="Bakkerij De Korst", slack_team_id="T0CUSTOMER", slack_channel_id=channel
-                )
+                Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id=channel)
             )
             assert client.id is not None
             onboarding = unit.onboardings.add(

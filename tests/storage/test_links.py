@@ -55,7 +55,7 @@ def mark(uow, link_id: int, status: str) -> None:
             unit,
             link_id,
             expected_status=link.status,
-            expected_token=link.encrypted_token,
+            expected_token=link.encrypted_secret,
             status=status,
             problem=None,
         )
@@ -137,7 +137,7 @@ def test_the_reader_must_have_a_name_that_fits_the_audit_trail(uow):
 def test_a_status_change_happens_once_and_only_for_the_token_checked(uow, make_link):
     link_id = make_link()
     with uow() as unit:
-        checked = unit.links.require(link_id).encrypted_token
+        checked = unit.links.require(link_id).encrypted_secret
     move = {
         "expected_status": ACTIVE,
         "status": NEEDS_RELINK,
@@ -163,11 +163,14 @@ def test_replacing_companies_adds_removes_and_keeps(uow, make_link):
     with uow() as unit:
         added, removed = replace_companies(unit, link_id, wanted)
         unit.commit()
-    assert [row.nmbrs_id for row in added] == [13]
-    assert [row.nmbrs_id for row in removed] == [11]
+    assert [int(row.provider_company_ref) for row in added] == [13]
+    assert [int(row.provider_company_ref) for row in removed] == [11]
     with uow() as unit:
         rows = unit.links.companies(link_id)
-    assert [(row.nmbrs_id, row.guid) for row in rows] == [(12, "guid-12"), (13, "guid-13")]
+    assert [(int(row.provider_company_ref), row.guid) for row in rows] == [
+        (12, "guid-12"),
+        (13, "guid-13"),
+    ]
 
 
 def test_the_summary_of_one_link_holds_its_client_and_companies(uow, make_link):
@@ -177,7 +180,7 @@ def test_the_summary_of_one_link_holds_its_client_and_companies(uow, make_link):
         with pytest.raises(NotFound):
             link_summary(unit, 404)
     assert summary.client.name == "Bakkerij De Korst"
-    assert [company.nmbrs_id for company in summary.companies] == [11, 12]
+    assert [int(company.provider_company_ref) for company in summary.companies] == [11, 12]
 
 
 def test_onboardings_to_erase_ended_in_time_and_were_not_erased_yet(uow, new_onboarding):

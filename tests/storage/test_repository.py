@@ -48,8 +48,8 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
         client = unit.clients.add(
             Client(
                 name="Bakkerij De Korst",
-                slack_team_id="T0CUSTOMER",
-                slack_channel_id="C0SHARED",
+                workspace_id="T0CUSTOMER",
+                conversation_id="C0SHARED",
                 contact_user_id="U0CUSTOMER",
                 language="en",
                 created_at=MOMENT,
@@ -62,8 +62,8 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
                 state="credentials_verified",
                 step_data={"package": "nmbrs", "companies_seen": [{"id": 101, "number": 1}]},
                 started_by="U0MANAGER",
-                invite_channel_id="C0SHARED",
-                invite_message_ts="1700000000.000100",
+                conversation_id="C0SHARED",
+                invite_message_ref="1700000000.000100",
                 created_at=MOMENT,
                 updated_at=MOMENT,
                 last_progress_at=MOMENT,
@@ -76,8 +76,8 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
         unit.terms.record(
             onboarding.id,
             terms_version="2026-01",
-            slack_user_id="U0CUSTOMER",
-            slack_team_id="T0CUSTOMER",
+            person_id="U0CUSTOMER",
+            workspace_id="T0CUSTOMER",
             accepted_at=MOMENT,
         )
         link = unit.links.create(
@@ -101,8 +101,8 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
         assert unit.clients.get(client.id) == Client(
             id=client.id,
             name="Bakkerij De Korst",
-            slack_team_id="T0CUSTOMER",
-            slack_channel_id="C0SHARED",
+            workspace_id="T0CUSTOMER",
+            conversation_id="C0SHARED",
             contact_user_id="U0CUSTOMER",
             language="en",
             created_at=MOMENT,
@@ -114,7 +114,7 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
             "companies_seen": [{"id": 101, "number": 1}],
         }
         assert stored.started_by == "U0MANAGER"
-        assert (stored.invite_channel_id, stored.invite_message_ts) == (
+        assert (stored.conversation_id, stored.invite_message_ref) == (
             "C0SHARED",
             "1700000000.000100",
         )
@@ -124,7 +124,7 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
         assert unit.onboardings.pending_token(stored) == TOKEN
 
         [acceptance] = unit.terms.for_onboarding(onboarding.id)
-        assert (acceptance.terms_version, acceptance.slack_user_id, acceptance.slack_team_id) == (
+        assert (acceptance.terms_version, acceptance.person_id, acceptance.workspace_id) == (
             "2026-01",
             "U0CUSTOMER",
             "T0CUSTOMER",
@@ -133,14 +133,21 @@ def test_every_table_round_trips(uow: UnitOfWorkFactory) -> None:
 
         stored_link = unit.links.for_onboarding(onboarding.id)
         assert stored_link is not None
-        assert (stored_link.provider, stored_link.username, stored_link.domain) == (
+        assert (
+            stored_link.provider,
+            stored_link.account_label,
+            stored_link.environment["domain"],
+        ) == (
             "nmbrs",
             "api@korst.nl",
             "korst",
         )
         assert stored_link.client_id == client.id and stored_link.revoked_at is None
         assert unit.links.token(stored_link) == TOKEN
-        assert [(c.nmbrs_id, c.guid, c.number, c.name) for c in unit.links.companies(link.id)] == [
+        assert [
+            (int(c.provider_company_ref), c.guid, c.number, c.name)
+            for c in unit.links.companies(link.id)
+        ] == [
             (101, "6c2e0a7e-guid-101", 1, "Bakkerij De Korst B.V."),
             (102, None, 2, "De Korst Holding B.V."),
         ]
@@ -240,7 +247,7 @@ def test_open_onboardings_leave_out_the_closed_ones(
     new_onboarding(channel="C0FOURTH", state="unlinked")
 
     with uow() as unit:
-        assert [(o.id, c.slack_channel_id) for o, c in unit.onboardings.list_open()] == [
+        assert [(o.id, c.conversation_id) for o, c in unit.onboardings.list_open()] == [
             (open_one.id, "C0SHARED")
         ]
         found = unit.onboardings.open_for_channel("C0SHARED")
@@ -327,7 +334,7 @@ def test_unlinking_erases_the_token_and_keeps_the_audit_trail(
 
     with uow() as unit:
         link = unit.links.require(link_id)
-        assert link.encrypted_token is None and unit.links.token(link) is None
+        assert link.encrypted_secret is None and unit.links.token(link) is None
         assert link.revoked_at == MOMENT
         [event] = unit.audit.for_link(link_id)
         assert (event.kind, event.actor, event.onboarding_id) == (
@@ -351,12 +358,12 @@ def test_link_summaries_include_unlinked_links_with_their_client_and_companies(
 
     with uow() as unit:
         summaries = unit.links.list_summaries()
-    assert [(s.link.id, s.client.slack_channel_id) for s in summaries] == [
+    assert [(s.link.id, s.client.conversation_id) for s in summaries] == [
         (first, "C0ONE"),
         (second, "C0TWO"),
     ]
     assert summaries[0].link.revoked_at is not None and summaries[1].link.revoked_at is None
-    assert [c.nmbrs_id for c in summaries[1].companies] == [101, 102]
+    assert [int(c.provider_company_ref) for c in summaries[1].companies] == [101, 102]
 
 
 def test_the_audit_trail_refuses_secrets(

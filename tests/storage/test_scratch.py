@@ -6,14 +6,14 @@ import pytest
 
 from storage.models import Client, Onboarding
 from storage.repository import StaleUpdate
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 
 
 def test_scratch_storage_is_real_storage_that_disappears_afterwards() -> None:
     with ScratchStorage() as storage:
         with storage.unit_of_work() as uow:
             client = uow.clients.add(
-                Client(name="Korst", slack_team_id="T0CUSTOMER", slack_channel_id="C0SHARED")
+                Client(name="Korst", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
             )
             assert client.id is not None
             onboarding = uow.onboardings.add(

@@ -16,7 +16,7 @@ def test_moments_come_back_in_utc_whatever_zone_they_were_given_in(engine: Engin
     local = datetime(2026, 7, 1, 11, 0, tzinfo=AMSTERDAM_SUMMER)
     with SqlUnitOfWork(engine, None) as uow:
         client = uow.clients.add(
-            Client(name="Korst", slack_team_id="T", slack_channel_id="C", created_at=local)
+            Client(name="Korst", workspace_id="T", conversation_id="C", created_at=local)
         )
         uow.commit()
 
@@ -32,8 +32,8 @@ def test_a_naive_moment_is_refused(engine: Engine) -> None:
         uow.clients.add(
             Client(
                 name="Korst",
-                slack_team_id="T",
-                slack_channel_id="C",
+                workspace_id="T",
+                conversation_id="C",
                 created_at=datetime(2026, 7, 1),
             )
         )

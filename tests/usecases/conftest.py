@@ -12,7 +12,7 @@ from payroll.nmbrs_soap.sandbox import (
     demo_accounts,
     run_sandbox,
 )
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 from tests.usecases.link_world import World, make_world
 
 

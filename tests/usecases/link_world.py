@@ -25,7 +25,7 @@ from payroll.nmbrs_soap.sandbox import (
     SandboxHandle,
 )
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
 STATUS = "C0STATUS"
@@ -57,14 +57,14 @@ class World:
     def link(self, onboarding_id: int):
         with self.storage.unit_of_work() as uow:
             link = uow.links.for_onboarding(onboarding_id)
-            companies = [row.nmbrs_id for row in uow.links.companies(link.id)]
+            companies = [int(row.provider_company_ref) for row in uow.links.companies(link.id)]
             token = uow.links.token(link)
         return link, companies, token
 
     def outbox(self, *, channel: str | None = None) -> list[OutboxMessage]:
         with Session(self.storage.engine) as session:
             rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        return [row for row in rows if channel is None or row.channel_id == channel]
+        return [row for row in rows if channel is None or row.recipient == channel]
 
     def audit(self, kind: str) -> list[AuditEvent]:
         with Session(self.storage.engine) as session:
@@ -93,7 +93,7 @@ def store_linked_client(
     ]
     with unit_of_work() as uow:
         client = uow.clients.add(
-            Client(name=name, slack_team_id="T0CUSTOMER", slack_channel_id=CHANNEL)
+            Client(name=name, workspace_id="T0CUSTOMER", conversation_id=CHANNEL)
         )
         onboarding = uow.onboardings.add(
             Onboarding(

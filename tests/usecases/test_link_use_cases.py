@@ -41,7 +41,7 @@ from payroll.nmbrs_soap.sandbox import (
 from storage.crypto import generate_key
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
 from storage.models import OutboxMessage
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 from tests.usecases.link_world import (
     CHANNEL,
     CUSTOMER,
@@ -280,7 +280,7 @@ def test_a_relink_redraws_the_relink_request_once_it_was_sent(world):
     [request] = world.outbox(channel=CHANNEL)
     with Session(world.storage.engine) as session:
         row = session.get(OutboxMessage, request.id)
-        row.status, row.slack_ts = "sent", "1700000000.000100"
+        row.status, row.message_ref = "sent", "1700000000.000100"
         session.commit()
 
     relink(world, onboarding_id)
@@ -393,7 +393,9 @@ def test_adding_a_company_links_it_with_its_guid(world):
     assert isinstance(done.screen, CompletedScreen)
     with world.storage.unit_of_work() as uow:
         link = uow.links.for_onboarding(onboarding_id)
-        added = [row for row in uow.links.companies(link.id) if row.nmbrs_id == 48205]
+        added = [
+            row for row in uow.links.companies(link.id) if int(row.provider_company_ref) == 48205
+        ]
     expected_guid = world.nmbrs.accounts[DEMO_USERNAME].company(48205).guid
     assert [row.guid for row in added] == [expected_guid]
     [report] = world.outbox(channel=STATUS)
@@ -487,7 +489,7 @@ def test_the_customer_removes_a_link_its_token_is_erased_and_the_manager_told(wo
     result = world.links.remove_link(onboarding_id, CUSTOMER)
     assert result.kind == REMOVED and result.invite.state == State.UNLINKED
     link, _, token = world.link(onboarding_id)
-    assert link_state(link) == UNLINKED and token is None and link.encrypted_token is None
+    assert link_state(link) == UNLINKED and token is None and link.encrypted_secret is None
     assert len(world.outbox(channel=MANAGER)) == 1
     assert [row.kind for row in world.outbox(channel=STATUS)] == ["report.link_unlinked"]
     assert world.links.remove_link(onboarding_id, CUSTOMER).kind == ALREADY_ENDED

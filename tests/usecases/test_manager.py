@@ -264,7 +264,7 @@ def test_unlinking_erases_the_token_and_keeps_the_audit(
 
     with tools._unit_of_work() as unit:
         link = unit.links.require(link_id)
-        assert link.encrypted_token is None and link.revoked_at is not None
+        assert link.encrypted_secret is None and link.revoked_at is not None
         assert unit.onboardings.require(link.onboarding_id).state == "unlinked"
         kinds = [event.kind for event in unit.audit.for_link(link_id)]
     assert kinds == ["link_unlinked"]
@@ -318,7 +318,7 @@ def test_nudges_come_after_three_and_seven_working_days_once_each(
     assert tools.send_nudges(local(2026, 12, 3, 10, 0)) == 0
 
     sent = nudges(engine)
-    assert [row.channel_id for row in sent] == ["C0SHARED", "C0SHARED"]
+    assert [row.recipient for row in sent] == ["C0SHARED", "C0SHARED"]
     assert sent[0].payload["text"].startswith("👋 Een herinnering")
     assert "07-12-2026" in sent[1].payload["text"]  # fourteen days after the invite
     assert audit_kinds(engine, invite.onboarding_id).count("nudge_sent") == 2
@@ -346,7 +346,7 @@ def test_an_expired_invite_message_is_redrawn_without_its_start_button(
     tools.expire_overdue(local(2026, 12, 7, 10, 0))
 
     [update] = [row for row in outbox(engine) if row.method == "chat.update"]
-    assert (update.channel_id, update.payload["ts"]) == ("C0SHARED", "1.5")
+    assert (update.recipient, update.payload["ts"]) == ("C0SHARED", "1.5")
     assert "verlopen" in str(update.payload["blocks"])
     assert "start_onboarding" not in str(update.payload["blocks"])
 
@@ -378,7 +378,7 @@ def test_the_digest_counts_what_ended_since_the_previous_working_day(
 
     [digest] = [row for row in outbox(engine) if row.kind == "digest"]
     text = digest.payload["text"]
-    assert digest.channel_id == "C0STATUS"
+    assert digest.recipient == "C0STATUS"
     assert "*Open:* 1 (uitgenodigd 1)" in text
     assert "geannuleerd 1" in text
     assert "Niets vastgelopen." in text

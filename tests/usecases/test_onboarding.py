@@ -34,7 +34,7 @@ from bot.core.screens import (
 from bot.settings import Settings
 from bot.usecases.company_search import CompanyListCache, search_companies
 from bot.usecases.onboarding import OnboardingService
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 from tests.usecases.fakes import (
     CHANNEL,
     COMPANIES,
@@ -131,7 +131,7 @@ def test_accepting_the_terms_with_nmbrs_shows_the_preparation(world):
     assert outcome.invite is not None and outcome.invite.step_reached == 2
     with world.storage.unit_of_work() as uow:
         acceptance = uow.terms.for_onboarding(world.onboarding_id)[0]
-        assert (acceptance.slack_user_id, acceptance.slack_team_id) == ("U0CUSTOMER", "T0CUSTOMER")
+        assert (acceptance.person_id, acceptance.workspace_id) == ("U0CUSTOMER", "T0CUSTOMER")
         assert acceptance.terms_version == "2025-01"
         transitions = [e.detail for e in uow.audit.for_onboarding(world.onboarding_id)]
     assert {"from": "invited", "to": "terms_accepted", "event": "accept_terms"} in transitions
@@ -294,8 +294,8 @@ def test_choosing_every_company_completes_the_link(world):
     with world.storage.unit_of_work() as uow:
         link = uow.links.for_onboarding(world.onboarding_id)
         assert uow.links.token(link) == TOKEN
-        assert link.domain == "acme" and link.username == USERNAME
-        linked = [(c.nmbrs_id, c.guid) for c in uow.links.companies(link.id)]
+        assert link.environment["domain"] == "acme" and link.account_label == USERNAME
+        linked = [(int(c.provider_company_ref), c.guid) for c in uow.links.companies(link.id)]
     assert linked == [(11, "guid-11"), (12, "guid-12")]
     assert outcome.invite is not None and outcome.invite.companies_linked == 2
     assert world.kinds()[-1] == "onboarding_completed"

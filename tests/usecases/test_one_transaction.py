@@ -22,7 +22,7 @@ from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService
 from storage.models import AuditEvent, OutboxMessage
 from storage.repository import SqlUnitOfWork
-from storage.scratch import ScratchStorage
+from tests.storage.scratch import ScratchStorage
 from tests.usecases.fakes import (
     CHANNEL,
     CUSTOMER,

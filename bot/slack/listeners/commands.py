@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -153,8 +153,6 @@ class ManagerSlack:
     default_language: str
     calendar: WorkingCalendar
     clock: Clock
-    # One start per channel at a time, so a double submit finds the first one running.
-    starting: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def build(cls, app: AsyncApp, container: Container) -> ManagerSlack:
@@ -185,9 +183,8 @@ class ManagerSlack:
         if refusal is not None:
             return failed_modal(self.language, refusal_text(self.language, refusal))
         try:
-            async with self.starting.setdefault(request.channel_id, asyncio.Lock()):
-                desk = await self.desk()
-                result = await desk.start(request, manager=manager, replacing=replacing)
+            desk = await self.desk()
+            result = await desk.start(request, manager=manager, replacing=replacing)
             bot_name = await self.directory.bot_name()
         except Exception:
             logger.exception("starting an onboarding failed")

@@ -1,4 +1,4 @@
-"""Throw-away storage for tests of the bot: `ScratchStorage`.
+"""Throw-away storage for tests of the bot: `ScratchStorage` (a test helper, so it lives here).
 
 Use it where a fake unit of work would go::
 

@@ -1,0 +1,136 @@
+"""Two account managers start an onboarding in one channel at the same moment, against
+`onboard-bot serve --workers 2` on PostgreSQL: one is started, the other is told it is already
+running, and the database holds one open onboarding. (With the in-process lock of before, two
+submissions that reached different workers made one onboarding each.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot.i18n import catalogue
+from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from devslack import DevSlack, run_devslack
+from devslack.workspace import MANAGER, OUR_TEAM, SHARED_CHANNEL, User, default_workspace
+from payroll.nmbrs_soap.sandbox import SandboxHandle
+from storage.crypto import generate_key
+from storage.db import make_engine, upgrade
+from storage.models import Onboarding
+from tests.e2e.journey import SUPPORT_PHONE, TERMS_URL
+from tests.faults.test_process_kill import STARTUP_SECONDS, free_port
+
+SECOND_MANAGER = "U0MANAGER2"
+NL = catalogue("nl")  # the manager sees the default language
+STARTED = NL.text("manager.result.title_started")
+RUNNING = NL.text("manager.result.title_running")
+
+
+@pytest.fixture
+def slack() -> Iterator[DevSlack]:
+    workspace = default_workspace()
+    workspace.add_user(User(SECOND_MANAGER, OUR_TEAM, "bram", "Bram Visser"))
+    workspace.channels[SHARED_CHANNEL].members.append(SECOND_MANAGER)
+    with run_devslack(workspace) as fake:
+        yield fake
+
+
+@pytest.fixture
+def two_workers(
+    database_url: str, slack: DevSlack, nmbrs: SandboxHandle, tmp_path: Path
+) -> Iterator[None]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("serve --workers above 1 runs on PostgreSQL only")
+    upgrade(database_url)
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "ENCRYPTION_KEYS": generate_key(),
+        "NMBRS_BASE_URL": nmbrs.base_url,
+        "STATUS_CHANNEL": "C0STATUS",
+        "TERMS_URL": TERMS_URL,
+        "SUPPORT_PHONE": SUPPORT_PHONE,
+    }
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"],
+        env=environment,
+        cwd=tmp_path,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the workers are its children: stop them all together
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+        slack.connect(f"http://127.0.0.1:{port}/slack/events")
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_two_managers_starting_in_one_channel_at_once_make_one_onboarding(
+    two_workers: None, slack: DevSlack, database_url: str
+) -> None:
+    managers = [slack.user(MANAGER), slack.user(SECOND_MANAGER)]
+    for manager in managers:
+        manager.command("/onboard", channel=SHARED_CHANNEL)
+        start = manager.wait_for_modal(lambda v: v.callback_id == CALLBACK_START, timeout=10)
+        manager.fill(
+            start,
+            {
+                "client_name.value": "Bakkerij de Vries",
+                "channel.value": SHARED_CHANNEL,
+                "language.value": "en",
+            },
+        )
+    together = threading.Barrier(len(managers))
+
+    def submit(manager) -> None:  # type: ignore[no-untyped-def]
+        together.wait(timeout=10)
+        manager.submit()
+
+    threads = [threading.Thread(target=submit, args=(manager,)) for manager in managers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    titles = sorted(
+        manager.wait_for_modal(
+            lambda v: v.callback_id == CALLBACK_RESULT and v.title in (STARTED, RUNNING),
+            timeout=15,
+        ).title
+        for manager in managers
+    )
+    assert titles == sorted([STARTED, RUNNING])
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            onboardings = list(session.exec(select(Onboarding)))
+    finally:
+        engine.dispose()
+    assert [(o.state, o.conversation_id) for o in onboardings] == [("invited", SHARED_CHANNEL)]
