@@ -1,18 +1,11 @@
-"""The account manager's use cases, and the scheduled work done on their behalf.
+"""The Slack side of the account manager, and the wiring of their tools (both on their way
+into the Slack transport and the composition root; the use cases are `bot.usecases.manager`).
 
 - Who is an account manager: a member of our own workspace (not a guest, not a bot), and, when
   ACCOUNT_MANAGER_GROUP is set, a member of that user group. `ManagerGate` decides from what
   Slack says about the person (looked up by the transport and cached briefly).
-- Starting an onboarding: refuse a second open one for the same channel (the manager chooses to
-  resend or replace instead), else create the client and the invite through the onboarding
-  service. Resend, cancel, lift a token block and unlink act on one onboarding each; every one
-  is audited and reported.
-- Overviews: the open onboardings (stalled first) for `/onboard status`, the App Home and the
-  digest; active links for unlinking.
-- Scheduled work: the daily digest, nudges in the client's channel, expiry.
-
-No Slack calls here beyond the outbox: posting the invite and drawing views is the transport's
-job (bot.slack), reached through the `InviteChannel` protocol.
+- `invite_update`: the outbox message that redraws an invite (expiry hands it to the use case).
+- The factories of the manager's tools, the outbox worker and the scheduler.
 """
 
 from __future__ import annotations
@@ -29,15 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock, SystemClock
 from bot.core.model import InviteStatus
 from bot.outbox import Message, OutboxWorker
-from bot.reports import (
-    status_reports,
-)
-from bot.schedule import (
-    Runner,
-    Scheduler,
-    reminder_policy,
-    working_calendar,
-)
+from bot.reports import status_reports
+from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.slack.views.invite import invite_message
 from bot.usecases.manager import ManagerTools
 from bot.usecases.scheduled import link_jobs, scheduled_jobs

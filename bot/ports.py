@@ -48,14 +48,6 @@ class MembershipUnknown(Exception):
     """Channel membership could not be read (the chat tool unreachable or refusing)."""
 
 
-class Directory(Protocol):
-    """Who is one of us: an account manager may use the manager's tools."""
-
-    async def refusal(self, user_id: str) -> str | None:
-        """None for an account manager; the reason otherwise (also when it cannot be told)."""
-        ...
-
-
 @dataclass(frozen=True)
 class ChannelInfo:
     """What the chat tool says about the channel chosen for an invite."""

@@ -195,12 +195,6 @@ def event_after_check(state: State | str, answer: CheckAnswer) -> Event | None:
     return Event.VERIFY_CREDENTIALS
 
 
-def keeps_token(answer: CheckAnswer) -> bool:
-    """Whether the checked token is kept (encrypted): when it works, and when the provider
-    failed so that "retry" needs no new paste."""
-    return answer not in (CheckAnswer.WRONG_CREDENTIALS, CheckAnswer.NO_SUBSCRIPTION)
-
-
 # --- brute-force guard --------------------------------------------------------------------
 
 MAX_FAILED_ATTEMPTS = 5

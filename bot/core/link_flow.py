@@ -164,11 +164,6 @@ def may_run(step: LinkStep, session: LinkSession) -> bool:
     return session.stage in stages
 
 
-def require_step(step: LinkStep, session: LinkSession) -> None:
-    if not may_run(step, session):
-        raise IllegalLinkStep(session.kind, session.stage, step.value)
-
-
 def move(session: LinkSession, stage: Stage) -> None:
     """Put the session at `stage`, or IllegalLinkStep when the table does not allow it."""
     if session.kind is None or session.stage is None:

@@ -15,10 +15,10 @@ from bot.usecases.link_steps import LinkSteps
 from bot.usecases.steps import retry_on_stale
 from bot.usecases.transitions import (
     OnboardingContext,
+    customer_refusal,
     end,
     invite_status,
     load,
-    refusal_reason,
     unlink,
 )
 from storage.repository import SqlUnitOfWork
@@ -79,7 +79,7 @@ class CustomerExit(LinkSteps):
     ) -> OnboardingContext | StopResult:
         """The onboarding of a member of the client's channel; REFUSED for anyone else."""
         context = load(uow, uow.onboardings.require(onboarding_id), actor, self._clock.now())
-        if refusal_reason(self._membership, context.client, actor):
+        if customer_refusal(self._membership, context.client, actor):
             return StopResult(REFUSED, context.client.language)
         return context
 

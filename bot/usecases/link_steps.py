@@ -51,7 +51,7 @@ from bot.usecases.link_notices import (
 )
 from bot.usecases.onboarding import screen_settings
 from bot.usecases.steps import StepRunner
-from bot.usecases.transitions import Reports, invite_status, refusal_reason
+from bot.usecases.transitions import Reports, customer_refusal, invite_status
 from storage.links import replace_companies
 from storage.models import Client, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
@@ -350,7 +350,7 @@ class LinkSteps:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
         client = uow.clients.get(onboarding.client_id)
         assert client is not None
-        reason = refusal_reason(self._membership, client, actor)
+        reason = customer_refusal(self._membership, client, actor)
         if reason is not None:
             logger.info(
                 "refused %s on the link of onboarding %s: %s", actor.user_id, onboarding_id, reason

@@ -58,12 +58,12 @@ from bot.usecases.transitions import (
     OnboardingContext,
     client_of,
     create_onboarding,
+    customer_refusal,
     discard_secrets_and_lists,
     end,
     invite_status,
     load,
     publish,
-    refusal_reason,
     transition,
 )
 from storage.repository import SqlUnitOfWork
@@ -441,7 +441,7 @@ class OnboardingService:
             client = uow.clients.get(head[1]) if head is not None else None
             if head is None or client is None:
                 return []
-            reason = refusal_reason(self._membership, client, actor)
+            reason = customer_refusal(self._membership, client, actor)
             if reason is not None:
                 logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
                 return []
@@ -514,7 +514,7 @@ class OnboardingService:
         if onboarding is None:
             return Outcome(screen=ErrorScreen("not_found"), language=language)
         context = load(uow, onboarding, actor, self._clock.now())
-        reason = refusal_reason(self._membership, context.client, actor)
+        reason = customer_refusal(self._membership, context.client, actor)
         if reason is None:
             return context
         if report_refusal:

@@ -65,7 +65,7 @@ def load(
     )
 
 
-def refusal_reason(membership: Membership, client: Client, actor: Actor) -> str | None:
+def customer_refusal(membership: Membership, client: Client, actor: Actor) -> str | None:
     """Why `actor` may not act on `client`'s onboarding, or None when they may."""
     return channel_refusal(actor, client.conversation_id, membership.is_member)
 

@@ -29,8 +29,7 @@ def test_check_again_keeps_verified_credentials_verified():
 
 def test_a_token_that_stopped_working_sends_the_customer_back_to_the_credentials():
     assert (
-        flow.next_state(State.CREDENTIALS_VERIFIED, Event.RESET_CREDENTIALS)
-        is State.TERMS_ACCEPTED
+        flow.next_state(State.CREDENTIALS_VERIFIED, Event.RESET_CREDENTIALS) is State.TERMS_ACCEPTED
     )
 
 
@@ -138,11 +137,6 @@ def test_only_nmbrs_goes_on_every_other_package_goes_to_a_person():
 )
 def test_the_providers_answer_decides_the_next_state(state, answer, event):
     assert flow.event_after_check(state, answer) is event
-
-
-def test_a_provider_failure_keeps_the_token_a_wrong_one_does_not():
-    assert flow.keeps_token(flow.CheckAnswer.UNAVAILABLE)
-    assert not flow.keeps_token(flow.CheckAnswer.WRONG_CREDENTIALS)
 
 
 def test_choosing_everything_the_login_sees_completes_at_once():
