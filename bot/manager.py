@@ -1,8 +1,7 @@
 """The account manager's use cases, and the scheduled work done on their behalf.
 
-- Who is an account manager: a member of our own workspace (not a guest, not a bot), and, when
-  ACCOUNT_MANAGER_GROUP is set, a member of that user group. `ManagerGate` decides from what
-  Slack says about the person (looked up by the transport and cached briefly).
+- Who is an account manager is the transport's question (bot.slack.identity): only what
+  passes its gate reaches these use cases.
 - Starting an onboarding: refuse a second open one for the same channel (the manager chooses to
   resend or replace instead), else create the client and the invite through the onboarding
   service. Resend, cancel, lift a token block and unlink act on one onboarding each; every one
@@ -12,128 +11,32 @@
 - Scheduled work: the daily digest, nudges in the client's channel, expiry.
 
 No Slack calls here beyond the outbox: posting the invite and drawing views is the transport's
-job (bot.slack), reached through the `InviteChannel` protocol.
+job (bot.slack), reached through the `InviteChannel` and `InviteRedraw` protocols.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
 from bot import flow
-from bot.clock import Clock, SystemClock, WorkingCalendar
+from bot.clock import Clock, WorkingCalendar
 from bot.events import OnboardingEvent
 from bot.flow import END_STATES, Event, IllegalTransition
-from bot.links import link_jobs
-from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
-from bot.reports import (
-    OnboardingSummary,
-    StatusReports,
-    needing_attention_first,
-    status_reports,
-    summarise,
-)
-from bot.schedule import (
-    Job,
-    ReminderPolicy,
-    Runner,
-    Scheduler,
-    daily_on_working_days,
-    hourly,
-    reminder_policy,
-    working_calendar,
-)
+from bot.outbox import Message, enqueue, enqueue_once, halt_delivery
+from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
+from bot.schedule import Job, ReminderPolicy, daily_on_working_days, hourly
 from bot.service import Actor, InviteStatus, OnboardingService
 from bot.settings import Settings
-from bot.slack.views.invite import invite_message
 from storage.models import Client, Onboarding
 from storage.repository import NotFound, OpenOnboardingExists, StaleUpdate, UnitOfWorkFactory
 
-if TYPE_CHECKING:
-    from bot.bootstrap import Container
-
 logger = logging.getLogger(__name__)
-
-# Why someone may not use the account manager's tools.
-REFUSED_EXTERNAL = "external"
-REFUSED_NOT_A_MEMBER = "not_a_member"
-REFUSED_NOT_IN_GROUP = "not_in_group"
-REFUSED_UNKNOWN = "unknown"
-
-GROUP_CACHE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class SlackPerson:
-    """What Slack says about a user (users.info)."""
-
-    user_id: str
-    team_id: str | None
-    is_bot: bool = False
-    is_guest: bool = False
-    deleted: bool = False
-
-
-def refusal_reason(
-    person: SlackPerson, *, home_team: str, group_members: frozenset[str] | None
-) -> str | None:
-    """None when `person` may use the account manager's tools, else why not."""
-    if person.team_id != home_team:
-        return REFUSED_EXTERNAL
-    if person.is_bot or person.is_guest or person.deleted:
-        return REFUSED_NOT_A_MEMBER
-    if group_members is not None and person.user_id not in group_members:
-        return REFUSED_NOT_IN_GROUP
-    return None
-
-
-class ManagerGate:
-    """Checks account managers with lookups the transport supplies; group members are cached
-    for a minute, so a busy App Home does not call usergroups.users.list on every click."""
-
-    def __init__(
-        self,
-        *,
-        home_team: Callable[[], Awaitable[str]],
-        lookup_person: Callable[[str], Awaitable[SlackPerson]],
-        lookup_group: Callable[[str], Awaitable[frozenset[str]]],
-        group_id: str | None,
-    ):
-        self._home_team = home_team
-        self._lookup_person = lookup_person
-        self._lookup_group = lookup_group
-        self._group_id = group_id or None
-        self._group_cache: tuple[float, frozenset[str]] | None = None
-
-    async def refusal(self, user_id: str) -> str | None:
-        """None for an account manager; the reason otherwise (also when Slack cannot say)."""
-        try:
-            # At once: a slash command's trigger_id lives 3 s, and a rate-limited lookup waits.
-            person, home_team, members = await asyncio.gather(
-                self._lookup_person(user_id), self._home_team(), self._group_members()
-            )
-        except Exception:
-            logger.warning("could not check whether %s is an account manager", user_id)
-            return REFUSED_UNKNOWN
-        return refusal_reason(person, home_team=home_team, group_members=members)
-
-    async def _group_members(self) -> frozenset[str] | None:
-        if self._group_id is None:
-            return None
-        cached = self._group_cache
-        if cached is not None and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
-            return cached[1]
-        members = await self._lookup_group(self._group_id)
-        self._group_cache = (time.monotonic(), members)
-        return members
 
 
 @dataclass(frozen=True)
@@ -175,6 +78,13 @@ class LinkUnlinked(OnboardingEvent):
     link_id: int
 
 
+class InviteRedraw(Protocol):
+    """The transport's invite message redrawn for the onboarding's new state, as an outbox
+    message (bot.slack implements it); expiry queues one for every invite it ends."""
+
+    def __call__(self, status: InviteStatus) -> Message: ...
+
+
 class ManagerTools:
     """The account manager's use cases. Blocking (database); async callers use a thread."""
 
@@ -186,12 +96,14 @@ class ManagerTools:
         reports: StatusReports,
         policy: ReminderPolicy,
         clock: Clock,
+        invite_redraw: InviteRedraw,
     ):
         self._unit_of_work = unit_of_work
         self._service = service
         self._reports = reports
         self._policy = policy
         self._clock = clock
+        self._invite_redraw = invite_redraw
 
     # --- overviews --------------------------------------------------------------------------
 
@@ -374,7 +286,7 @@ class ManagerTools:
             except (IllegalTransition, StaleUpdate, NotFound):
                 logger.info("onboarding %s moved on before it could expire", onboarding_id)
         # Redraw the invite messages (no Start button any more) through the outbox.
-        updates = [invite_update(status) for status in expired if status.message_ts]
+        updates = [self._invite_redraw(status) for status in expired if status.message_ts]
         if updates:
             with self._unit_of_work() as uow:
                 for message in updates:
@@ -544,19 +456,6 @@ class InviteDesk:
         return status
 
 
-def invite_update(status: InviteStatus) -> Message:
-    """The invite message redrawn for its new state, as an outbox message."""
-    message = invite_message(status)
-    return Message(
-        kind="invite_update",
-        channel=status.channel_id,
-        method="chat.update",
-        text=message.text,
-        blocks=message.blocks,
-        extra={"ts": status.message_ts},
-    )
-
-
 def scheduled_jobs(
     tools: ManagerTools, *, calendar: WorkingCalendar, settings: Settings
 ) -> list[Job]:
@@ -567,47 +466,3 @@ def scheduled_jobs(
         Job("nudges", hourly(calendar, within=working_hours), tools.send_nudges),
         Job("expiry", hourly(calendar), tools.expire_overdue),
     ]
-
-
-def manager_tools(container: Container, *, clock: Clock | None = None) -> ManagerTools:
-    settings = container.settings
-    return ManagerTools(
-        unit_of_work=container.unit_of_work,
-        service=container.onboarding,
-        reports=status_reports(settings),
-        policy=reminder_policy(settings),
-        clock=clock or SystemClock(),
-    )
-
-
-def outbox_worker(container: Container, *, clock: Clock | None = None) -> OutboxWorker:
-    settings = container.settings
-    return OutboxWorker(
-        container.engine,
-        AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
-        clock=clock or SystemClock(),
-        channel_interval=settings.outbox_channel_interval_seconds,
-        poll_seconds=settings.outbox_poll_seconds,
-        max_attempts=settings.outbox_max_attempts,
-    )
-
-
-def job_scheduler(container: Container, *, clock: Clock | None = None) -> Scheduler:
-    settings = container.settings
-    clock = clock or SystemClock()
-    jobs = scheduled_jobs(
-        manager_tools(container, clock=clock),
-        calendar=working_calendar(settings),
-        settings=settings,
-    )
-    # The daily verification of every link and the retention job (bot.links).
-    jobs += link_jobs(
-        container.link_maintenance, calendar=working_calendar(settings), settings=settings
-    )
-    return Scheduler(container.engine, clock, jobs, poll_seconds=settings.scheduler_poll_seconds)
-
-
-def background_work(container: Container) -> list[Runner]:
-    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler. Use as
-    `async with bot.schedule.running_in_background(background_work(container)): ...`."""
-    return [outbox_worker(container).run, job_scheduler(container).run]

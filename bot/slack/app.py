@@ -1,4 +1,4 @@
-"""The bolt AsyncApp factory: one app per container, listeners registered per surface."""
+"""The bolt AsyncApp factory: one app per process, listeners registered per surface."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from bot.slack.guards import failure_answer, web_api_retries
 from bot.slack.listeners import register_listeners
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Container
+    from bot.services import Services
+    from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def build_app(container: Container) -> AsyncApp:
+def build_app(settings: Settings, services: Services) -> AsyncApp:
     """Build the Slack app. Acks go out as soon as a listener calls `ack()`
     (process_before_response stays False), so slow work never delays them. The bot token
     travels with the client, whose base URL may point at a local Slack stand-in."""
-    settings = container.settings
     client = AsyncWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
@@ -34,6 +34,6 @@ def build_app(container: Container) -> AsyncApp:
         process_before_response=False,
         logger=logging.getLogger("bot.slack.bolt"),
     )
-    register_listeners(app, container)
+    register_listeners(app, services)
     app.error(failure_answer(settings.default_language))
     return app

@@ -14,7 +14,6 @@
   `views.update` that overtook it would be overwritten by the working view. Until the working
   view exists, Slack answers not_found and we try again, briefly.
 - `keep_draft(...)`: keeps what a closed (or re-checked) form held, for the next Start.
-- `refresh_invite(...)`: redraws the invite message in the client's channel.
 """
 
 from __future__ import annotations
@@ -38,13 +37,11 @@ from bot.service import (
     Actor,
     ErrorScreen,
     InvalidInput,
-    InviteStatus,
     MembershipUnknown,
     OnboardingService,
     Outcome,
 )
 from bot.slack.metadata import MetadataSigner
-from bot.slack.views.invite import invite_message
 from bot.slack.views.onboarding import draft_of, read_form, render, working_view
 
 logger = logging.getLogger(__name__)
@@ -184,38 +181,3 @@ async def keep_draft(
         await run_blocking(service.save_draft, onboarding_id, actor, draft)
     except Exception:
         logger.exception("could not keep the draft of onboarding %s", onboarding_id)
-
-
-async def refresh_invite(client: AsyncWebClient, status: InviteStatus | None) -> None:
-    """Redraw the invite message; a failure is logged, the next step redraws it again."""
-    if status is None or status.message_ts is None:
-        return
-    message = invite_message(status)
-    try:
-        await client.chat_update(
-            channel=status.channel_id,
-            ts=status.message_ts,
-            text=message.text,
-            blocks=message.blocks,
-        )
-    except SlackApiError as error:
-        logger.warning("could not update the invite message: %s", error.response.get("error"))
-    except (TimeoutError, aiohttp.ClientError) as error:
-        logger.warning("could not update the invite message: %s", type(error).__name__)
-
-
-async def post_invite(
-    client: AsyncWebClient, service: OnboardingService, status: InviteStatus
-) -> InviteStatus:
-    """Post the invite message with its Start button and remember where it is."""
-    message = invite_message(status)
-    response = await client.chat_postMessage(
-        channel=status.channel_id, text=message.text, blocks=message.blocks
-    )
-    await run_blocking(
-        service.record_invite,
-        status.onboarding_id,
-        channel_id=response["channel"],
-        message_ts=response["ts"],
-    )
-    return await run_blocking(service.invite_status, status.onboarding_id)

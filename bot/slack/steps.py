@@ -32,12 +32,12 @@ from bot.service import Actor, CompanyRow, Outcome, StepRef
 from bot.slack.conversation import (
     actor_from,
     answer_submission,
-    refresh_invite,
     replace_view,
     run_blocking,
     run_use_case,
     working,
 )
+from bot.slack.invites import refresh_invite
 from bot.slack.metadata import MetadataSigner
 from bot.slack.views.onboarding import (
     WORKING_MOMENT,

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bot.bootstrap import build_container
+from bot.bootstrap import build_container, job_scheduler
 from bot.cli import app
 from bot.clock import SystemClock
 from bot.events import EventBus
@@ -33,7 +33,7 @@ from bot.links import (
     RelinkFirstScreen,
     link_jobs,
 )
-from bot.manager import ManagerTools, job_scheduler
+from bot.manager import ManagerTools
 from bot.reports import status_reports
 from bot.schedule import reminder_policy, working_calendar
 from bot.service import (
@@ -50,6 +50,7 @@ from bot.service import (
     StepRef,
 )
 from bot.settings import Settings
+from bot.slack.invites import invite_update
 from bot.slack.views.links import ACTION_RELINK, link_messages
 from payroll.nmbrs_soap.model import Company
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
@@ -206,6 +207,7 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World
         reports=status_reports(settings),
         policy=reminder_policy(settings),
         clock=clock,
+        invite_redraw=invite_update,
     )
     links = LinkService(
         unit_of_work=storage.unit_of_work,

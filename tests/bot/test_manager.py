@@ -16,25 +16,13 @@ from bot.clock import SystemClock, WorkingCalendar
 from bot.events import EventBus
 from bot.flow import IllegalTransition
 from bot.i18n import catalogue
-from bot.manager import (
-    REFUSED_EXTERNAL,
-    REFUSED_NOT_A_MEMBER,
-    REFUSED_NOT_IN_GROUP,
-    REFUSED_UNKNOWN,
-    Dashboard,
-    LinkRow,
-    ManagerGate,
-    ManagerTools,
-    SlackPerson,
-    StartRequest,
-    refusal_reason,
-    scheduled_jobs,
-)
+from bot.manager import Dashboard, LinkRow, ManagerTools, StartRequest, scheduled_jobs
 from bot.outbox import delivery_halted
 from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.service import OnboardingService
 from bot.settings import Settings
+from bot.slack.invites import invite_update
 from bot.slack.views.home import home_view
 from bot.slack.views.manager import decode_request, encode_request, status_message
 from payroll.nmbrs_soap.model import Company
@@ -88,7 +76,12 @@ def tools(engine: Engine) -> ManagerTools:
         event_bus=EventBus([reports]),
     )
     return ManagerTools(
-        unit_of_work=uow, service=service, reports=reports, policy=policy, clock=SystemClock()
+        unit_of_work=uow,
+        service=service,
+        reports=reports,
+        policy=policy,
+        clock=SystemClock(),
+        invite_redraw=invite_update,
     )
 
 
@@ -134,50 +127,6 @@ def complete_with_link(tools: ManagerTools, engine: Engine) -> int:
         )
         unit.commit()
     return link.id
-
-
-# --- who is an account manager ------------------------------------------------------------
-
-
-def test_only_members_of_our_own_workspace_are_account_managers() -> None:
-    ours = SlackPerson("U0MANAGER", "T0OURS")
-    assert refusal_reason(ours, home_team="T0OURS", group_members=None) is None
-    external = SlackPerson("U0CUSTOMER", "T0CUSTOMER")
-    assert refusal_reason(external, home_team="T0OURS", group_members=None) == REFUSED_EXTERNAL
-    guest = SlackPerson("U0GUEST", "T0OURS", is_guest=True)
-    assert refusal_reason(guest, home_team="T0OURS", group_members=None) == REFUSED_NOT_A_MEMBER
-
-
-def test_with_a_group_set_only_its_members_are_account_managers() -> None:
-    person = SlackPerson("U0OTHER", "T0OURS")
-    members = frozenset({"U0MANAGER"})
-    assert refusal_reason(person, home_team="T0OURS", group_members=members) == (
-        REFUSED_NOT_IN_GROUP
-    )
-
-
-async def test_the_gate_caches_the_group_and_refuses_when_slack_cannot_say() -> None:
-    group_lookups: list[str] = []
-
-    async def home_team() -> str:
-        return "T0OURS"
-
-    async def person(user_id: str) -> SlackPerson:
-        if user_id == "U0BROKEN":
-            raise ConnectionError("Slack unreachable")
-        return SlackPerson(user_id, "T0OURS")
-
-    async def group(group_id: str) -> frozenset[str]:
-        group_lookups.append(group_id)
-        return frozenset({"U0MANAGER"})
-
-    gate = ManagerGate(
-        home_team=home_team, lookup_person=person, lookup_group=group, group_id="S0MANAGERS"
-    )
-    assert await gate.refusal("U0MANAGER") is None
-    assert await gate.refusal("U0OTHER") == REFUSED_NOT_IN_GROUP
-    assert await gate.refusal("U0BROKEN") == REFUSED_UNKNOWN
-    assert group_lookups == ["S0MANAGERS"]
 
 
 # --- starting, resending, cancelling, lifting, unlinking ---------------------------------

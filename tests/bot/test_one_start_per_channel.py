@@ -19,6 +19,7 @@ from bot.manager import (
     ManagerTools,
     StartRequest,
 )
+from bot.outbox import Message
 from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy
 from bot.service import InviteStatus, OnboardingService
@@ -69,6 +70,10 @@ class LooksWithTheOther(ManagerTools):
         return running
 
 
+def no_redraw(status: InviteStatus) -> Message:
+    raise AssertionError("nothing expires while starting")
+
+
 def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrier) -> ManagerTools:
     uow = unit_of_work_factory(engine, cipher)
     reports = StatusReports(
@@ -82,7 +87,12 @@ def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrie
         event_bus=EventBus([reports]),
     )
     tools = LooksWithTheOther(
-        unit_of_work=uow, service=service, reports=reports, policy=policy, clock=SystemClock()
+        unit_of_work=uow,
+        service=service,
+        reports=reports,
+        policy=policy,
+        clock=SystemClock(),
+        invite_redraw=no_redraw,
     )
     tools.both_looked = barrier
     return tools

@@ -17,7 +17,7 @@ from bot.events import OnboardingEvent
 from bot.i18n import LANGUAGES, catalogue
 from bot.service import InviteStatus
 from bot.settings import Settings
-from bot.slack.conversation import post_invite
+from bot.slack.invites import post_invite
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.onboarding import (
     ACTION_PACKAGE,

@@ -10,8 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlmodel import Session, select
 
-from bot.bootstrap import build_container, create_asgi_app_for
-from bot.manager import outbox_worker
+from bot.bootstrap import build_container, create_asgi_app_for, outbox_worker
 from bot.schedule import running_in_background
 from bot.slack.views.links import (
     ACTION_CHANGE_COMPANIES,

@@ -13,15 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container, build_container
+from bot.bootstrap import Container, build_container, outbox_worker, slack_app
 from bot.i18n import catalogue
-from bot.manager import outbox_worker
 from bot.reports import StatusReports, status_reports
 from bot.schedule import running_in_background
 from bot.settings import Settings
-from bot.slack import listeners
-from bot.slack.app import build_app
-from bot.slack.listeners import commands, events
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.manager import (
@@ -61,10 +57,7 @@ class ManagerBot:
         container = build_container(self.settings)
         if not any(isinstance(s, StatusReports) for s in container.event_bus._subscribers):
             container.event_bus.subscribe(status_reports(self.settings))
-        bolt = build_app(container)
-        if commands not in getattr(listeners, "SURFACES", ()):  # until the app registers them
-            commands.register(bolt, container)
-            events.register(bolt, container)
+        bolt = slack_app(container)
         asgi = create_asgi_app(bolt, health_check=container.check_database)
 
         @asynccontextmanager

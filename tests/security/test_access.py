@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.conversation import post_invite
+from bot.slack.invites import post_invite
 from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
 from bot.slack.views.invite import ACTION_START
 from bot.slack.views.manager import (

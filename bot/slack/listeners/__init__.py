@@ -1,11 +1,14 @@
-"""Listeners per Slack surface; each module has `register(app, container)`.
+"""Listeners per Slack surface; each module has `register(app, ...)`.
 
 - commands: `/onboard` and its modals (account managers)
-- events: the App Home and workspace events
+- events: the App Home and workspace events (account managers)
 - actions: the customer's Start button and the buttons in the onboarding modals
 - views: the onboarding modals' submissions and closes
 - options: the company type-ahead
 - links: after the link: relink, change companies, stop and remove, and their modals
+
+The customer's surfaces get the services; the account manager's two get their shared Slack
+side (bot.slack.managers), built here once.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.slack.listeners import actions, commands, events, links, options, views
+from bot.slack.managers import ManagerSlack
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.bootstrap import Container
+    from bot.services import Services
 
-SURFACES = (commands, events, actions, views, options, links)
+CUSTOMER_SURFACES = (actions, views, options, links)
+MANAGER_SURFACES = (commands, events)
 
 
-def register_listeners(app: AsyncApp, container: Container) -> None:
-    for surface in SURFACES:
-        surface.register(app, container)
+def register_listeners(app: AsyncApp, services: Services) -> None:
+    for surface in CUSTOMER_SURFACES:
+        surface.register(app, services)
+    manager = ManagerSlack.build(app.client, services)
+    for manager_surface in MANAGER_SURFACES:
+        manager_surface.register(app, manager)

@@ -32,14 +32,14 @@ from bot.slack.views.onboarding import (
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.bootstrap import Container
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, container: Container) -> None:
-    service = container.onboarding
-    signer = MetadataSigner(container.settings.slack_signing_secret)
+def register(app: AsyncApp, services: Services) -> None:
+    service = services.onboarding
+    signer = MetadataSigner(services.metadata_secret)
     view_of = functools.partial(view_for, signer=signer)
 
     @app.action(ACTION_START)

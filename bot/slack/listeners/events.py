@@ -21,8 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.flow import IllegalTransition
 from bot.manager import InviteFailed, OnboardingEnded
-from bot.slack.conversation import refresh_invite
-from bot.slack.listeners.commands import ManagerSlack
+from bot.slack.invites import refresh_invite
+from bot.slack.managers import ManagerSlack
 from bot.slack.views.home import (
     ACTION_CANCEL,
     ACTION_LIFT_BLOCK,
@@ -38,18 +38,17 @@ from storage.repository import NotFound
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.bootstrap import Container
-
 logger = logging.getLogger(__name__)
 
 # A button's use case: (manager, id from the button) -> the notice to show.
 HomeAction = Callable[[str, int], Awaitable[str]]
 
 
-def register(app: AsyncApp, container: Container) -> None:
-    manager = ManagerSlack.build(app, container)
+def register(app: AsyncApp, manager: ManagerSlack) -> None:
     language = manager.language
-    tools = manager.tools
+    tools = manager.services.manager
+    calendar = manager.services.calendar
+    clock = manager.services.clock
 
     async def publish_home(client: AsyncWebClient, user_id: str, notice: str | None) -> None:
         refusal = await manager.gate.refusal(user_id)
@@ -59,9 +58,9 @@ def register(app: AsyncApp, container: Container) -> None:
             dashboard = await asyncio.to_thread(tools.dashboard)
             view = home_view(
                 dashboard,
-                now=manager.clock.now(),
+                now=clock.now(),
                 language=language,
-                calendar=manager.calendar,
+                calendar=calendar,
                 notice=notice,
             )
         try:

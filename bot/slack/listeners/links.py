@@ -28,9 +28,9 @@ from bot.links import ALREADY_ENDED, StopResult
 from bot.service import Actor, Outcome, clean_token
 from bot.slack.conversation import (
     actor_from,
-    refresh_invite,
     run_blocking,
 )
+from bot.slack.invites import refresh_invite
 from bot.slack.metadata import MetadataSigner
 from bot.slack.steps import open_modal, press_modal_button, submit_step, suggest_companies
 from bot.slack.views.links import (
@@ -64,7 +64,7 @@ from bot.slack.views.onboarding import (
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.bootstrap import Container
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +87,9 @@ def companies_errors(form: Form, language: str) -> dict[str, str]:
     return {BLOCK_COMPANIES: catalogue(language).text("customer.companies.required")}
 
 
-def register(app: AsyncApp, container: Container) -> None:
-    service = container.links
-    signer = LinkViewSigner(container.settings.slack_signing_secret)
+def register(app: AsyncApp, services: Services) -> None:
+    service = services.links
+    signer = LinkViewSigner(services.metadata_secret)
 
     def view_of(outcome: Outcome) -> dict[str, Any]:
         metadata = signer.sign(outcome.ref, outcome.language) if outcome.ref else None

@@ -13,15 +13,15 @@ from bot.slack.views.onboarding import ACTION_COMPANY_SEARCH
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.bootstrap import Container
+    from bot.services import Services
 
 # Slack waits 3 s for options; an answer that is not ready by then is an empty list.
 SUGGESTION_TIMEOUT_SECONDS = 2.5
 
 
-def register(app: AsyncApp, container: Container) -> None:
-    service = container.onboarding
-    signer = MetadataSigner(container.settings.slack_signing_secret)
+def register(app: AsyncApp, services: Services) -> None:
+    service = services.onboarding
+    signer = MetadataSigner(services.metadata_secret)
 
     @app.options(ACTION_COMPANY_SEARCH)
     async def suggest(ack: AsyncAck, body: dict[str, Any]) -> None:
