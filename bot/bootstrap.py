@@ -4,8 +4,8 @@
 hold at least one valid key), the unit-of-work factory and the payroll provider; the use cases
 are built on them once, on first use, and `container.services` is what a transport is handed
 (bot.services). `build_asgi_app(settings)` adds the bolt AsyncApp and the HTTP routes on top
-(see bot.web); `background_work(container)` is what runs beside it: the outbox worker and the
-scheduler. The CLI, the demo and the tests build through here too.
+(see bot.transports.slack.http); `background_work(container)` is what runs beside it: the
+outbox worker and the scheduler. The CLI, the demo and the tests build through here too.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.service import OnboardingService
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack.app import build_app
-from bot.slack.guards import blocking_web_api_retries
-from bot.slack.invites import invite_update
-from bot.slack.membership import SlackChannelMembership
-from bot.slack.views.links import link_messages
-from bot.web import create_asgi_app
+from bot.transports.slack.app import build_app
+from bot.transports.slack.http import create_asgi_app
+from bot.transports.slack.invites import invite_update
+from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.retries import blocking_web_api_retries
+from bot.transports.slack.views.links import link_messages
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine

@@ -1,6 +1,6 @@
 """The account manager's use cases, and the scheduled work done on their behalf.
 
-- Who is an account manager is the transport's question (bot.slack.identity): only what
+- Who is an account manager is the transport's question (bot.transports.slack.identity): only what
   passes its gate reaches these use cases.
 - Starting an onboarding: refuse a second open one for the same channel (the manager chooses to
   resend or replace instead), else create the client and the invite through the onboarding
@@ -11,7 +11,7 @@
 - Scheduled work: the daily digest, nudges in the client's channel, expiry.
 
 No Slack calls here beyond the outbox: posting the invite and drawing views is the transport's
-job (bot.slack), reached through the `InviteChannel` and `InviteRedraw` protocols.
+job (bot.transports.slack), reached through the `InviteChannel` and `InviteRedraw` protocols.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class LinkUnlinked(OnboardingEvent):
 
 class InviteRedraw(Protocol):
     """The transport's invite message redrawn for the onboarding's new state, as an outbox
-    message (bot.slack implements it); expiry queues one for every invite it ends."""
+    message (bot.transports.slack implements it); expiry queues one for every invite it ends."""
 
     def __call__(self, status: InviteStatus) -> Message: ...
 
@@ -350,7 +350,7 @@ class InviteFailed(Exception):
 
 
 class InviteChannel(Protocol):
-    """The transport's side of posting invites (bot.slack implements it)."""
+    """The transport's side of posting invites (bot.transports.slack implements it)."""
 
     async def channel(self, channel_id: str) -> ChannelInfo: ...
 

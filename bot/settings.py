@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     slack_signing_secret: str = ""
     slack_app_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
-    # A Web API call not answered in this long fails; 429s and 5xx are retried (bot.slack.guards).
+    # A Web API call not answered in this long fails; 429s and 5xx are retried
+    # (bot.transports.slack.retries).
     slack_timeout_seconds: float = Field(default=10.0, gt=0)
     database_url: str = "sqlite:///./onboarding.db"
     encryption_keys: str = ""

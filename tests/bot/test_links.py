@@ -50,8 +50,8 @@ from bot.service import (
     StepRef,
 )
 from bot.settings import Settings
-from bot.slack.invites import invite_update
-from bot.slack.views.links import ACTION_RELINK, link_messages
+from bot.transports.slack.invites import invite_update
+from bot.transports.slack.views.links import ACTION_RELINK, link_messages
 from payroll.nmbrs_soap.model import Company
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from payroll.nmbrs_soap.sandbox import (

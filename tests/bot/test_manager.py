@@ -22,9 +22,9 @@ from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.service import OnboardingService
 from bot.settings import Settings
-from bot.slack.invites import invite_update
-from bot.slack.views.home import home_view
-from bot.slack.views.manager import decode_request, encode_request, status_message
+from bot.transports.slack.invites import invite_update
+from bot.transports.slack.views.home import home_view
+from bot.transports.slack.views.manager import decode_request, encode_request, status_message
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade

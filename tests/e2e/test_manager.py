@@ -18,16 +18,21 @@ from bot.i18n import catalogue
 from bot.reports import StatusReports, status_reports
 from bot.schedule import running_in_background
 from bot.settings import Settings
-from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.manager import (
+from bot.transports.slack.http import create_asgi_app
+from bot.transports.slack.views.home import (
+    ACTION_CANCEL,
+    ACTION_LIFT_BLOCK,
+    ACTION_RESEND,
+    ACTION_UNLINK,
+)
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.manager import (
     ACTION_REPLACE,
     ACTION_RESEND_RUNNING,
     ACTION_RETRY,
     CALLBACK_RESULT,
     CALLBACK_START,
 )
-from bot.web import create_asgi_app
 from devslack import DevSlack, SlackUser
 from devslack.server import serve_asgi
 from devslack.workspace import OUR_TEAM, Channel, User

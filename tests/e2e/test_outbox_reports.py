@@ -12,8 +12,8 @@ import pytest
 
 from bot.events import OnboardingEvent
 from bot.reports import UNREPORTED_KINDS
-from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,

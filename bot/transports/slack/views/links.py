@@ -1,9 +1,9 @@
 """What the customer and our people see of a link after the onboarding: pure builders.
 
 - `link_view(outcome, private_metadata)`: the modal of a relink or company change. The screens
-  it shares with the onboarding are drawn by `bot.slack.views.onboarding.render`, then given
-  this module's callback and action ids, so their submissions and clicks reach the link
-  listeners (bot.slack.listeners.links) and never the onboarding's.
+  it shares with the onboarding are drawn by `views.onboarding.render`, then given this
+  module's callback and action ids, so their submissions and clicks reach the link listeners
+  (listeners/links.py) and never the onboarding's.
 - `stop_button(status)` and `link_actions(status)`: the customer's buttons on the invite message
   in the client's channel (stop an open onboarding; change companies or remove a completed
   link), each destructive one behind a confirm dialog.
@@ -45,7 +45,7 @@ from bot.links import (
 )
 from bot.outbox import Message
 from bot.service import CredentialsScreen, InviteStatus, Outcome
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     ACTION_COMPANY_SEARCH,

@@ -4,7 +4,7 @@
   the bolt AsyncApp (which verifies Slack's signature). Given the signing secret, the request is
   checked here first, on the raw bytes: unsigned, badly signed or stale (> 5 minutes) is 401
   whatever the body; signed but not a Slack payload (not UTF-8, broken JSON, not an object, or
-  without what Slack always sends, see bot.slack.guards) is 400. Bolt would answer those with a
+  without what Slack always sends, see payload_shape.py) is 400. Bolt would answer those with a
   500, and logs the body of a rejected request at INFO. A payload bolt fails to read is 400 too.
 - `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
   so a load balancer takes an instance without a database out of rotation.
@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.slack.guards import BAD_REQUEST, shape_error
+from bot.transports.slack.payload_shape import BAD_REQUEST, shape_error
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import build_container, create_asgi_app_for
 from bot.settings import Settings
-from bot.web import JsonFormatter, RequestIdFilter, configure_logging, create_asgi_app
+from bot.transports.slack.http import (
+    JsonFormatter,
+    RequestIdFilter,
+    configure_logging,
+    create_asgi_app,
+)
 from storage.crypto import generate_key
 from storage.db import check_connection, make_engine
 
@@ -126,7 +131,7 @@ def logged_during(app, headers: dict[str, str]):  # type: ignore[no-untyped-def]
     handler = Lines()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter())
-    web_logger = logging.getLogger("bot.web")
+    web_logger = logging.getLogger("bot.transports.slack.http")
     web_logger.addHandler(handler)
 
     async def request():  # type: ignore[no-untyped-def]
@@ -150,7 +155,7 @@ def test_every_request_gets_an_id_that_its_log_lines_carry_as_json() -> None:
     request_id = response.headers["x-request-id"]
     assert len(request_id) == 32
     assert line["request_id"] == request_id
-    assert (line["level"], line["logger"]) == ("WARNING", "bot.web")
+    assert (line["level"], line["logger"]) == ("WARNING", "bot.transports.slack.http")
     assert "database unreachable" in line["message"] and line["time"].endswith("+00:00")
 
 

@@ -4,7 +4,7 @@
 (or any other text) explains. Only account managers get further than the help: anyone else gets
 an ephemeral refusal and nothing is created. Every listener acks first; the Web API lookups and
 the use cases run after the ack, and what they end in reaches the manager in Slack. The gate,
-the invite desk and the result screens are the account manager's Slack side (bot.slack.managers),
+the invite desk and the result screens are the account manager's Slack side (managers.py),
 shared with the App Home.
 """
 
@@ -20,9 +20,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.conversation import new_external_id, replace_view
-from bot.slack.managers import ManagerSlack
-from bot.slack.views.manager import (
+from bot.transports.slack.answers import new_external_id, replace_view
+from bot.transports.slack.managers import ManagerSlack
+from bot.transports.slack.views.manager import (
     ACTION_REPLACE,
     ACTION_RESEND_RUNNING,
     ACTION_RETRY,

@@ -1,4 +1,5 @@
-"""Glue between Slack payloads and the onboarding use cases, shared by the listeners.
+"""How a Slack request runs a use case and how its answer reaches the person, shared by the
+listeners.
 
 - `actor_from(body)`: who acts, with the team of the user (an external Slack Connect user has
   its own) and, for clicks on a channel message, the channel.
@@ -41,8 +42,8 @@ from bot.service import (
     OnboardingService,
     Outcome,
 )
-from bot.slack.metadata import MetadataSigner
-from bot.slack.views.onboarding import draft_of, read_form, render, working_view
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.views.onboarding import draft_of, read_form, render, working_view
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Listeners for the customer's modal submissions and closes.
 
 Each acks within Slack's 3 s (with inline errors, the next screen, or a working view), then
-calls one use case; see bot.slack.conversation for how the answer reaches the person.
+calls one use case; see bot.transports.slack.answers for how the answer reaches the person.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import clean_token
-from bot.slack.conversation import actor_from, keep_draft, view_for
-from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import submit_step
-from bot.slack.views.onboarding import (
+from bot.transports.slack.answers import actor_from, keep_draft, view_for
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.modal_routines import submit_step
+from bot.transports.slack.views.onboarding import (
     ACTION_PACKAGE,
     ACTION_TOKEN,
     ACTION_USERNAME,

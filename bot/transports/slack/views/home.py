@@ -22,7 +22,7 @@ from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
 from bot.manager import Dashboard, LinkRow
 from bot.reports import OnboardingSummary, escape
-from bot.slack.views.manager import local_date, local_time, onboarding_line
+from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
 
 ACTION_RESEND = "home_resend"
 ACTION_CANCEL = "home_cancel"

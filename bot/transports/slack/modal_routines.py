@@ -4,7 +4,7 @@ builder that draws an Outcome.
 
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
-  bot.slack.conversation.answer_submission), then redraw the invite message.
+  bot.transports.slack.answers.answer_submission), then redraw the invite message.
 - `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
   3 s), then show the screen the use case answers.
 - `press_modal_button(...)`: a button in a modal: shows a working view (its hash makes the
@@ -29,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.service import Actor, CompanyRow, Outcome, StepRef
-from bot.slack.conversation import (
+from bot.transports.slack.answers import (
     actor_from,
     answer_submission,
     replace_view,
@@ -37,9 +37,9 @@ from bot.slack.conversation import (
     run_use_case,
     working,
 )
-from bot.slack.invites import refresh_invite
-from bot.slack.metadata import MetadataSigner
-from bot.slack.views.onboarding import (
+from bot.transports.slack.invites import refresh_invite
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.views.onboarding import (
     WORKING_MOMENT,
     Form,
     company_options,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.slack.identity import (
+from bot.transports.slack.identity import (
     REFUSED_EXTERNAL,
     REFUSED_NOT_A_MEMBER,
     REFUSED_NOT_IN_GROUP,

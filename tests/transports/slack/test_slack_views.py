@@ -25,8 +25,8 @@ from bot.service import (
     TermsScreen,
     UnavailableScreen,
 )
-from bot.slack.views import onboarding as views
-from bot.slack.views.invite import ACTION_START, invite_message, parse_start_value
+from bot.transports.slack.views import onboarding as views
+from bot.transports.slack.views.invite import ACTION_START, invite_message, parse_start_value
 from devslack.blockkit import message_problems, view_problems
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 

@@ -8,15 +8,15 @@
 - links: after the link: relink, change companies, stop and remove, and their modals
 
 The customer's surfaces get the services; the account manager's two get their shared Slack
-side (bot.slack.managers), built here once.
+side (bot.transports.slack.managers), built here once.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.slack.listeners import actions, commands, events, links, options, views
-from bot.slack.managers import ManagerSlack
+from bot.transports.slack.listeners import actions, commands, events, links, options, views
+from bot.transports.slack.managers import ManagerSlack
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

@@ -11,16 +11,16 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import DEFAULT_LANGUAGE, resolve_language
-from bot.slack.conversation import (
+from bot.transports.slack.answers import (
     actor_from,
     is_retry,
     keep_draft,
     view_for,
 )
-from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import open_modal, press_modal_button
-from bot.slack.views.invite import ACTION_START, parse_start_value
-from bot.slack.views.onboarding import (
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.modal_routines import open_modal, press_modal_button
+from bot.transports.slack.views.invite import ACTION_START, parse_start_value
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_NARROW_FILTER,
     ACTION_OPEN_NMBRS,

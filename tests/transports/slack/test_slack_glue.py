@@ -7,10 +7,10 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.service import MembershipUnknown, StepRef
-from bot.slack.conversation import actor_from
-from bot.slack.membership import SlackChannelMembership
-from bot.slack.metadata import MetadataSigner
-from bot.slack.views import onboarding as views
+from bot.transports.slack.answers import actor_from
+from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.views import onboarding as views
 from devslack import run_devslack
 from devslack.workspace import Channel
 

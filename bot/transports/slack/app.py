@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.guards import failure_answer, web_api_retries
-from bot.slack.listeners import register_listeners
+from bot.transports.slack.errors import failure_answer
+from bot.transports.slack.listeners import register_listeners
+from bot.transports.slack.retries import web_api_retries
 
 if TYPE_CHECKING:
     from bot.services import Services

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import suggest_companies
-from bot.slack.views.onboarding import ACTION_COMPANY_SEARCH
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.modal_routines import suggest_companies
+from bot.transports.slack.views.onboarding import ACTION_COMPANY_SEARCH
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp

@@ -21,9 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.flow import IllegalTransition
 from bot.manager import InviteFailed, OnboardingEnded
-from bot.slack.invites import refresh_invite
-from bot.slack.managers import ManagerSlack
-from bot.slack.views.home import (
+from bot.transports.slack.invites import refresh_invite
+from bot.transports.slack.managers import ManagerSlack
+from bot.transports.slack.views.home import (
     ACTION_CANCEL,
     ACTION_LIFT_BLOCK,
     ACTION_RESEND,
@@ -32,7 +32,7 @@ from bot.slack.views.home import (
     not_a_manager_home,
     notice_text,
 )
-from bot.slack.views.manager import failure_text
+from bot.transports.slack.views.manager import failure_text
 from storage.repository import NotFound
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.manager import ChannelInfo, InviteFailed
 from bot.outbox import Message
 from bot.service import InviteStatus, OnboardingService
-from bot.slack.conversation import run_blocking
-from bot.slack.identity import SlackDirectory
-from bot.slack.views.invite import invite_message
-from bot.slack.views.manager import dm_text
+from bot.transports.slack.answers import run_blocking
+from bot.transports.slack.identity import SlackDirectory
+from bot.transports.slack.views.invite import invite_message
+from bot.transports.slack.views.manager import dm_text
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.manager import InviteDesk, InviteFailed, OnboardingEnded, StartRequest
 from bot.services import Services
-from bot.slack.identity import ManagerGate, SlackDirectory
-from bot.slack.invites import SlackInviteChannel
-from bot.slack.views.manager import (
+from bot.transports.slack.identity import ManagerGate, SlackDirectory
+from bot.transports.slack.invites import SlackInviteChannel
+from bot.transports.slack.views.manager import (
     ended_text,
     failed_modal,
     failure_text,

@@ -26,14 +26,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
 from bot.links import ALREADY_ENDED, StopResult
 from bot.service import Actor, Outcome, clean_token
-from bot.slack.conversation import (
+from bot.transports.slack.answers import (
     actor_from,
     run_blocking,
 )
-from bot.slack.invites import refresh_invite
-from bot.slack.metadata import MetadataSigner
-from bot.slack.steps import open_modal, press_modal_button, submit_step, suggest_companies
-from bot.slack.views.links import (
+from bot.transports.slack.invites import refresh_invite
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.modal_routines import (
+    open_modal,
+    press_modal_button,
+    submit_step,
+    suggest_companies,
+)
+from bot.transports.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_LINK_BACK,
     ACTION_LINK_CHECK_AGAIN,
@@ -50,7 +55,7 @@ from bot.slack.views.links import (
     link_view,
     parse_button_value,
 )
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_TOKEN,
     ACTION_USERNAME,
     BLOCK_COMPANIES,
