@@ -3,8 +3,8 @@
 `build_container(settings)` opens the database engine, the token cipher (ENCRYPTION_KEYS must
 hold at least one valid key), the unit-of-work factory and the payroll provider; the use cases
 are built on them once, on first use, and `container.services` is what a transport is handed
-(bot.services). `build_asgi_app(settings)` adds the bolt AsyncApp and the HTTP routes on top
-(see bot.transports.slack.http); `background_work(container)` is what runs beside it: the
+(bot.services). `create_asgi_app_for(container)` adds the bolt AsyncApp and the HTTP routes on
+top (see bot.transports.slack.http); `background_work(container)` is what runs beside it: the
 outbox worker and the scheduler. The CLI, the demo and the tests build through here too.
 """
 
@@ -161,10 +161,6 @@ def build_container(settings: Settings) -> Container:
         # Every meaningful event becomes a status report (via the outbox) in STATUS_CHANNEL.
         event_bus=EventBus([status_reports(settings)] if settings.status_channel else []),
     )
-
-
-def build_asgi_app(settings: Settings) -> Starlette:
-    return create_asgi_app_for(build_container(settings))
 
 
 def slack_app(container: Container) -> AsyncApp:

@@ -28,7 +28,6 @@ ACTION_RESEND = "home_resend"
 ACTION_CANCEL = "home_cancel"
 ACTION_LIFT_BLOCK = "home_lift_block"
 ACTION_UNLINK = "home_unlink"
-HOME_ACTIONS = (ACTION_RESEND, ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK)
 
 # Two blocks per open onboarding, one per link, and room for headings: under 100 in all.
 OPEN_ROWS_LIMIT = 30
