@@ -42,8 +42,9 @@ from bot.service import (
     OnboardingService,
     Outcome,
 )
+from bot.transports.slack.forms import draft_of, read_form
 from bot.transports.slack.metadata import MetadataSigner
-from bot.transports.slack.views.onboarding import draft_of, read_form, render, working_view
+from bot.transports.slack.views.onboarding import render, working_view
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,13 @@
-"""The private_metadata of the onboarding modals: which onboarding, at which step, signed.
+"""The private_metadata of the onboarding and link modals: which onboarding, at which step,
+signed.
 
 A view submission carries no channel; the onboarding id in private_metadata leads to it. The id
 is signed with a key derived from the Slack signing secret, so an edited id is refused before
 any use case runs (and the use case still checks channel membership). The step counter is the
 idempotency key of the view (see bot.service). The language only picks the text of screens
-drawn before the onboarding is loaded.
+drawn before the onboarding is loaded. Each kind of modal signs with a key of its own
+(`purpose`), so a link modal's metadata is never accepted by the onboarding's listeners, nor the
+other way round.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from bot.i18n import resolve_language
 from bot.service import StepRef
 
 MAC_LENGTH = 16
+ONBOARDING_MODALS = b"onboarding private_metadata"
+LINK_MODALS = b"link private_metadata"
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,8 @@ class ViewMetadata:
 
 
 class MetadataSigner:
-    def __init__(self, signing_secret: str):
-        self._key = hmac.new(
-            signing_secret.encode("utf-8"), b"onboarding private_metadata", hashlib.sha256
-        ).digest()
+    def __init__(self, signing_secret: str, *, purpose: bytes = ONBOARDING_MODALS):
+        self._key = hmac.new(signing_secret.encode("utf-8"), purpose, hashlib.sha256).digest()
 
     def _mac(self, body: str) -> str:
         return hmac.new(self._key, body.encode("utf-8"), hashlib.sha256).hexdigest()[:MAC_LENGTH]

@@ -11,8 +11,8 @@ builder that draws an Outcome.
   second of a double click lose), optionally keeps what the form held, runs the step and shows
   the next screen.
 - `suggest_companies(...)`: the company type-ahead: the companies matching what was typed, or
-  none when the metadata is not ours or the answer is not ready within `timeout` (Slack waits
-  3 s for options).
+  none when the metadata is not ours or the answer is not ready within
+  SUGGESTION_TIMEOUT_SECONDS (Slack waits 3 s for options, counted to the answer's arrival).
 """
 
 from __future__ import annotations
@@ -37,18 +37,21 @@ from bot.transports.slack.answers import (
     run_use_case,
     working,
 )
+from bot.transports.slack.forms import Form, read_form
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.views.onboarding import (
     WORKING_MOMENT,
-    Form,
     company_options,
     error_view,
-    read_form,
     refused_view,
 )
 
 logger = logging.getLogger(__name__)
+
+# Slack waits 3 s for options; an answer that is not ready by then is an empty list. A second is
+# left for the answer's way back on a busy machine.
+SUGGESTION_TIMEOUT_SECONDS = 2.0
 
 ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
 
@@ -95,7 +98,7 @@ async def suggest_companies(
     *,
     signer: MetadataSigner,
     suggest: Callable[[int, Actor, str], Sequence[CompanyRow]],
-    timeout: float,
+    timeout: float = SUGGESTION_TIMEOUT_SECONDS,
 ) -> None:
     metadata = signer.verify((body.get("view") or {}).get("private_metadata"))
     if metadata is None:

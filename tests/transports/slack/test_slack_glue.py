@@ -1,5 +1,5 @@
-"""The Slack-side helpers of the conversation: signed metadata, who acts, reading forms,
-channel membership (against the fake Slack over HTTP)."""
+"""The Slack-side helpers of the conversation: signed metadata, who acts, channel membership
+(against the fake Slack over HTTP)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from bot.service import MembershipUnknown, StepRef
 from bot.transports.slack.answers import actor_from
 from bot.transports.slack.membership import SlackChannelMembership
 from bot.transports.slack.metadata import MetadataSigner
-from bot.transports.slack.views import onboarding as views
 from devslack import run_devslack
 from devslack.workspace import Channel
 
@@ -53,72 +52,6 @@ def test_the_actor_of_an_external_user_carries_their_own_team():
     actor = actor_from(body)
     assert (actor.user_id, actor.team_id, actor.channel_id) == ("U0CUSTOMER", "T0CUSTOMER", None)
     assert actor_from(body, from_channel=True).channel_id == "C0SHARED"
-
-
-def state(**entries) -> dict:
-    return {
-        "state": {"values": {block: {action: entry} for block, (action, entry) in entries.items()}}
-    }
-
-
-def test_a_form_is_read_by_action_id_whatever_the_block_id():
-    view = state(
-        **{
-            "terms-3": (
-                "accept_terms",
-                {"type": "checkboxes", "selected_options": [{"value": "accepted"}]},
-            ),
-            "package-3": (
-                "choose_package",
-                {"type": "static_select", "selected_option": {"value": "afas"}},
-            ),
-            "token-3": ("token", {"type": "plain_text_input", "value": " abc "}),
-        }
-    )
-    form = views.read_form(view)
-    assert form.value("accept_terms") == ["accepted"]
-    assert form.value("choose_package") == "afas"
-    assert form.block_ids["token"] == "token-3"
-    assert views.terms_errors(form, "nl") == {}
-
-
-def test_an_unticked_box_and_a_missing_package_are_errors_on_their_own_blocks():
-    view = state(
-        **{
-            "terms-0": ("accept_terms", {"type": "checkboxes", "selected_options": []}),
-            "package-0": ("choose_package", {"type": "static_select", "selected_option": None}),
-        }
-    )
-    errors = views.terms_errors(views.read_form(view), "en")
-    assert set(errors) == {"terms-0", "package-0"}
-    assert "general terms" in errors["terms-0"]
-
-
-def test_empty_credentials_are_errors_and_the_draft_never_holds_the_token():
-    view = state(
-        **{
-            "username-1": ("username", {"type": "plain_text_input", "value": "loon@acme.nl"}),
-            "token-1": ("token", {"type": "plain_text_input", "value": "  \n"}),
-        }
-    )
-    form = views.read_form(view)
-    assert set(views.credentials_errors(form, "nl")) == {"token-1"}
-    assert views.draft_of(views.CALLBACK_CREDENTIALS, form) == {"username": "loon@acme.nl"}
-
-
-def test_companies_come_from_checkboxes_or_the_type_ahead():
-    picked = [{"value": "11"}, {"value": "12"}]
-    for action, kind in (
-        ("choose_companies", "checkboxes"),
-        ("search_companies", "multi_external_select"),
-    ):
-        form = views.read_form(
-            state(companies=(action, {"type": kind, "selected_options": picked}))
-        )
-        assert views.chosen_company_ids(form) == [11, 12]
-        assert views.companies_errors(form, "nl") == {}
-    empty = views.read_form(state(companies=("choose_companies", {"type": "checkboxes"})))
-    assert views.companies_errors(empty, "nl") == {"companies": "Kies minstens één bedrijf."}
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ accepted by the onboarding's listeners, nor the other way round.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,15 +21,20 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.i18n import DEFAULT_LANGUAGE, catalogue, resolve_language
+from bot.i18n import DEFAULT_LANGUAGE, resolve_language
 from bot.links import ALREADY_ENDED, StopResult
 from bot.service import Actor, Outcome, clean_token
 from bot.transports.slack.answers import (
     actor_from,
     run_blocking,
 )
+from bot.transports.slack.forms import (
+    chosen_link_company_ids,
+    credentials_errors,
+    link_companies_errors,
+)
 from bot.transports.slack.invites import refresh_invite
-from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.metadata import LINK_MODALS, MetadataSigner
 from bot.transports.slack.modal_routines import (
     open_modal,
     press_modal_button,
@@ -51,19 +54,15 @@ from bot.transports.slack.views.links import (
     CALLBACK_LINK_CREDENTIALS,
     CALLBACK_LINK_OVER_ACCESS,
     answer_text,
-    chosen_company_ids,
     link_view,
     parse_button_value,
 )
 from bot.transports.slack.views.onboarding import (
     ACTION_TOKEN,
     ACTION_USERNAME,
-    BLOCK_COMPANIES,
     WORKING_CHECKING,
     WORKING_LINKING,
     WORKING_MOMENT,
-    Form,
-    credentials_errors,
 )
 
 if TYPE_CHECKING:
@@ -73,28 +72,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Slack waits 3 s for options; an answer that is not ready by then is an empty list.
-SUGGESTION_TIMEOUT_SECONDS = 2.0
-
-
-class LinkViewSigner(MetadataSigner):
-    """MetadataSigner with a key of the link modals' own."""
-
-    def __init__(self, signing_secret: str):
-        self._key = hmac.new(
-            signing_secret.encode("utf-8"), b"link private_metadata", hashlib.sha256
-        ).digest()
-
-
-def companies_errors(form: Form, language: str) -> dict[str, str]:
-    if chosen_company_ids(form):
-        return {}
-    return {BLOCK_COMPANIES: catalogue(language).text("customer.companies.required")}
-
 
 def register(app: AsyncApp, services: Services) -> None:
     service = services.links
-    signer = LinkViewSigner(services.metadata_secret)
+    signer = MetadataSigner(services.metadata_secret, purpose=LINK_MODALS)
 
     def view_of(outcome: Outcome) -> dict[str, Any]:
         metadata = signer.sign(outcome.ref, outcome.language) if outcome.ref else None
@@ -224,9 +205,9 @@ def register(app: AsyncApp, services: Services) -> None:
             ack,
             body,
             client,
-            validate=companies_errors,
+            validate=link_companies_errors,
             step=lambda ref, actor, form: service.choose_companies(
-                ref, actor, chosen_company_ids(form)
+                ref, actor, chosen_link_company_ids(form)
             ),
             working_kind=WORKING_LINKING,
             quick=False,
@@ -251,5 +232,4 @@ def register(app: AsyncApp, services: Services) -> None:
             body,
             signer=signer,
             suggest=service.suggest_companies,
-            timeout=SUGGESTION_TIMEOUT_SECONDS,
         )

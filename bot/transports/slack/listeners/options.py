@@ -15,9 +15,6 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-# Slack waits 3 s for options; an answer that is not ready by then is an empty list.
-SUGGESTION_TIMEOUT_SECONDS = 2.5
-
 
 def register(app: AsyncApp, services: Services) -> None:
     service = services.onboarding
@@ -30,5 +27,4 @@ def register(app: AsyncApp, services: Services) -> None:
             body,
             signer=signer,
             suggest=service.suggest_companies,
-            timeout=SUGGESTION_TIMEOUT_SECONDS,
         )

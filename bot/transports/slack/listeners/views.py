@@ -14,6 +14,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service import clean_token
 from bot.transports.slack.answers import actor_from, keep_draft, view_for
+from bot.transports.slack.forms import (
+    chosen_company_ids,
+    companies_errors,
+    credentials_errors,
+    terms_errors,
+)
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.modal_routines import submit_step
 from bot.transports.slack.views.onboarding import (
@@ -29,10 +35,6 @@ from bot.transports.slack.views.onboarding import (
     WORKING_CHECKING,
     WORKING_LINKING,
     WORKING_MOMENT,
-    chosen_company_ids,
-    companies_errors,
-    credentials_errors,
-    terms_errors,
 )
 
 if TYPE_CHECKING:

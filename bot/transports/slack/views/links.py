@@ -47,13 +47,11 @@ from bot.outbox import Message
 from bot.service import CredentialsScreen, InviteStatus, Outcome
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
-    ACTION_COMPANIES,
     ACTION_COMPANY_SEARCH,
     ACTION_NARROW_FILTER,
     CALLBACK_COMPANIES,
     CALLBACK_CREDENTIALS,
     CALLBACK_OVER_ACCESS,
-    Form,
     escape,
     render,
 )
@@ -126,11 +124,6 @@ def retarget(view: dict[str, Any]) -> dict[str, Any]:
             if isinstance(element, dict) and element.get("action_id") in ACTIONS:
                 element["action_id"] = ACTIONS[element["action_id"]]
     return view
-
-
-def chosen_company_ids(form: Form) -> list[int]:
-    chosen = form.value(ACTION_COMPANIES) or form.value(ACTION_LINK_COMPANY_SEARCH) or []
-    return [int(value) for value in chosen if str(value).isdigit()]
 
 
 def _relink_first(

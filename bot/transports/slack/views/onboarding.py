@@ -8,9 +8,7 @@ block_id and action_id stay the same across views.update).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -500,88 +498,3 @@ def _refused(texts: Catalogue) -> View:
 
 def _error(texts: Catalogue, reason: str) -> View:
     return _modal(texts, title="error", blocks=[_section(texts.text(f"customer.error.{reason}"))])
-
-
-# --- reading what the person entered ---------------------------------------------------------
-
-MULTI_VALUE_TYPES = ("checkboxes", "multi_static_select", "multi_external_select")
-SINGLE_OPTION_TYPES = ("static_select", "external_select", "radio_buttons")
-
-
-@dataclass(frozen=True)
-class Form:
-    """A view's state: values and block ids by action id."""
-
-    values: dict[str, Any]
-    block_ids: dict[str, str]
-
-    def value(self, action_id: str, default: Any = None) -> Any:
-        value = self.values.get(action_id)
-        return default if value is None else value
-
-
-def read_form(view: dict[str, Any]) -> Form:
-    values: dict[str, Any] = {}
-    block_ids: dict[str, str] = {}
-    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
-        for action_id, entry in actions.items():
-            kind = entry.get("type")
-            if kind in MULTI_VALUE_TYPES:
-                value: Any = [option["value"] for option in entry.get("selected_options") or []]
-            elif kind in SINGLE_OPTION_TYPES:
-                value = (entry.get("selected_option") or {}).get("value")
-            else:
-                value = entry.get("value")
-            values[action_id] = value
-            block_ids[action_id] = block_id
-    return Form(values=values, block_ids=block_ids)
-
-
-def chosen_company_ids(form: Form) -> list[int]:
-    chosen = form.value(ACTION_COMPANIES) or form.value(ACTION_COMPANY_SEARCH) or []
-    return [int(value) for value in chosen if str(value).isdigit()]
-
-
-def terms_errors(form: Form, language: str) -> dict[str, str]:
-    """Inline errors of the terms form, keyed by block id (empty when it may be submitted)."""
-    texts = catalogue(language)
-    errors = {}
-    if TERMS_ACCEPTED_VALUE not in form.value(ACTION_TERMS, []):
-        errors[form.block_ids.get(ACTION_TERMS, BLOCK_TERMS)] = texts.text(
-            "customer.terms.required"
-        )
-    if form.value(ACTION_PACKAGE) not in PACKAGES:
-        errors[form.block_ids.get(ACTION_PACKAGE, BLOCK_PACKAGE)] = texts.text(
-            "customer.terms.package_required"
-        )
-    return errors
-
-
-def credentials_errors(form: Form, language: str) -> dict[str, str]:
-    texts = catalogue(language)
-    return {
-        form.block_ids.get(action_id, action_id): texts.text("customer.credentials.required")
-        for action_id in (ACTION_USERNAME, ACTION_TOKEN)
-        if not (form.value(action_id) or "").strip()
-    }
-
-
-def companies_errors(form: Form, language: str) -> dict[str, str]:
-    if chosen_company_ids(form):
-        return {}
-    return {BLOCK_COMPANIES: catalogue(language).text("customer.companies.required")}
-
-
-def draft_of(callback_id: str, form: Form) -> dict[str, Any]:
-    """What a closed form held, to resume with. Never the token."""
-    if callback_id == CALLBACK_TERMS:
-        return {
-            "package": form.value(ACTION_PACKAGE),
-            "terms_ticked": TERMS_ACCEPTED_VALUE in form.value(ACTION_TERMS, []),
-        }
-    if callback_id == CALLBACK_CREDENTIALS:
-        username = (form.value(ACTION_USERNAME) or "").strip()
-        return {"username": username} if username else {}
-    if callback_id == CALLBACK_COMPANIES:
-        return {"chosen_ids": chosen_company_ids(form)}
-    return {}
