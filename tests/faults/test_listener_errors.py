@@ -14,7 +14,7 @@ import pytest
 
 from bot.i18n import catalogue
 from bot.transports.slack import modal_routines
-from bot.transports.slack.listeners import actions, commands, events
+from bot.transports.slack.listeners import actions, commands, home
 from bot.transports.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     ACTION_PACKAGE,
@@ -126,7 +126,7 @@ def test_raising_in_an_event_listener_is_logged_and_acked(
 ) -> None:
     """An event has nobody to tell: Slack gets its ack (or it retries), the log gets the bug."""
     caplog.set_level(logging.ERROR)
-    monkeypatch.setattr(events, "home_view", broken)
+    monkeypatch.setattr(home, "home_view", broken)
     delivery = module_slack.user(MANAGER).open_home()
     assert delivery.status == 200
     module_slack.wait_for(lambda: "Bug" in caplog.text)
