@@ -21,7 +21,8 @@ from slack_sdk.models.views import View
 from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
 from bot.manager import Dashboard, LinkRow
-from bot.reports import OnboardingSummary, escape
+from bot.reports import OnboardingSummary
+from bot.transports.slack.mrkdwn import escape
 from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
 
 ACTION_RESEND = "home_resend"

@@ -17,8 +17,8 @@ from slack_sdk.models.blocks import (
 from bot.flow import OPEN_STATES, State
 from bot.i18n import catalogue
 from bot.service import InviteStatus
+from bot.transports.slack.mrkdwn import escape
 from bot.transports.slack.views.links import link_actions, stop_button
-from bot.transports.slack.views.onboarding import escape
 
 ACTION_START = "start_onboarding"
 BLOCK_INVITE_ACTIONS = "invite_actions"

@@ -45,6 +45,7 @@ from bot.links import (
 )
 from bot.outbox import Message
 from bot.service import CredentialsScreen, InviteStatus, Outcome
+from bot.transports.slack.mrkdwn import escape, is_person
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANY_SEARCH,
@@ -52,7 +53,6 @@ from bot.transports.slack.views.onboarding import (
     CALLBACK_COMPANIES,
     CALLBACK_CREDENTIALS,
     CALLBACK_OVER_ACCESS,
-    escape,
     render,
 )
 
@@ -296,7 +296,7 @@ class LinkMessages:
         )
 
     def _manager_message(self, event: LinkEvent) -> list[Message]:
-        if not event.manager or not _is_user(event.manager):
+        if not event.manager or not is_person(event.manager):
             return []
         key = "stopped" if event.kind == ONBOARDING_STOPPED_BY_CUSTOMER else "removed"
         text = self.texts.text(
@@ -315,12 +315,7 @@ class LinkMessages:
         ]
 
     def _actor(self, actor: str) -> str:
-        return f"<@{actor}>" if _is_user(actor) else self.texts.text("links.report.system_actor")
-
-
-def _is_user(actor: str) -> bool:
-    """A Slack user id (a person), as opposed to "system" or "cli"."""
-    return actor[:1] in ("U", "W") and actor.isalnum()
+        return f"<@{actor}>" if is_person(actor) else self.texts.text("links.report.system_actor")
 
 
 _REPORT_KEYS = {

@@ -36,8 +36,9 @@ from bot.manager import (
     StartRequest,
     StartResult,
 )
-from bot.reports import OnboardingSummary, escape
+from bot.reports import OnboardingSummary
 from bot.service import InviteStatus
+from bot.transports.slack.mrkdwn import escape
 
 CALLBACK_START = "manager_start"
 CALLBACK_RESULT = "manager_result"

@@ -51,6 +51,7 @@ from bot.service import (
     TermsScreen,
     UnavailableScreen,
 )
+from bot.transports.slack.mrkdwn import escape
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
 NMBRS_URL = "https://www.nmbrs.com/"
@@ -96,11 +97,6 @@ WORKING_MOMENT = "moment"
 
 def input_block_id(block: str, step: int) -> str:
     return f"{block}-{step}"
-
-
-def escape(text: str) -> str:
-    """User data (company names, usernames) as literal text inside mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _shorten(text: str, limit: int) -> str:
