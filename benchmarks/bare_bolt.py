@@ -18,7 +18,8 @@ import uvicorn
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.transports.slack.http import configure_logging, create_asgi_app
+from bot.logs import configure_logging
+from bot.transports.slack.http import create_asgi_app
 
 EVERYTHING = re.compile(".*")
 

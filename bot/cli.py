@@ -153,7 +153,7 @@ def run_server(
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
-    from bot.transports.slack.http import configure_logging
+    from bot.logs import configure_logging
 
     configure_logging(settings.log_format)
     container = build_container(settings)
@@ -189,7 +189,7 @@ def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int
     """`workers` forked processes, each a whole bot (its own engine, event loop, outbox worker
     and scheduler, which claim their work in the database) accepting on one shared socket.
     SIGTERM or Ctrl-C stops them all."""
-    from bot.transports.slack.http import configure_logging
+    from bot.logs import configure_logging
 
     configure_logging(settings.log_format)
     listener = socket.create_server((host, port), backlog=2048)

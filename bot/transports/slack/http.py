@@ -11,12 +11,11 @@
 
 Every request has an id (the proxy's `X-Request-ID`, else a new one), sent back in
 `X-Request-ID` and added to every log record written while it is handled, also after the ack
-and in worker threads that copy the context. `configure_logging` writes text or JSON lines.
+and in worker threads that copy the context (see bot.logs).
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import hmac
 import json
@@ -26,7 +25,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -42,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.logs import request_id
 from bot.transports.slack.payload_shape import BAD_REQUEST, shape_error
 
 logger = logging.getLogger(__name__)
@@ -57,8 +56,6 @@ HealthCheck = Callable[[], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
 class RequestIdMiddleware:
@@ -85,40 +82,6 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every record ("-" outside a request)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get() or "-"
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC), level, logger, message, request_id, exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or request_id.get() or "-",
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """The root logger writes to stderr as text or JSON (LOG_FORMAT), with request ids; serve
-    hands uvicorn's loggers to it too (uvicorn started with log_config=None)."""
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def is_signed_by_slack(

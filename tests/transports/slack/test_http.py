@@ -14,13 +14,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import build_container, create_asgi_app_for
+from bot.logs import JsonFormatter, RequestIdFilter, configure_logging
 from bot.settings import Settings
-from bot.transports.slack.http import (
-    JsonFormatter,
-    RequestIdFilter,
-    configure_logging,
-    create_asgi_app,
-)
+from bot.transports.slack.http import create_asgi_app
 from storage.crypto import generate_key
 from storage.db import check_connection, make_engine
 
