@@ -448,3 +448,16 @@ def test_an_uninstall_stops_all_sending(served: ManagerBot, slack: DevSlack) -> 
     assert served.reports() == ["report.invite_created"]
     assert served.rows(OutboxMessage)[0].status == "pending"
     assert status_posts(slack) == []
+
+
+def test_the_command_and_the_app_home_share_one_look_at_who_we_are(
+    served: ManagerBot, slack: DevSlack, manager: SlackUser
+) -> None:
+    open_start_modal(manager)
+    manager.open_home()
+    manager.wait_for_home()
+    manager.open_home()
+    manager.wait_for_home()
+
+    # bolt's own authorization asks once, the account manager's gate once for both surfaces.
+    assert len(slack.calls("auth.test")) == 2
