@@ -1,57 +1,14 @@
-"""The Slack-side helpers of the conversation: signed metadata, who acts, channel membership
-(against the fake Slack over HTTP)."""
+"""Who is in a client's channel, read from the fake Slack over HTTP and cached briefly."""
 
 from __future__ import annotations
 
 import pytest
 from slack_sdk import WebClient
 
-from bot.service import MembershipUnknown, StepRef
-from bot.transports.slack.answers import actor_from
+from bot.service import MembershipUnknown
 from bot.transports.slack.membership import SlackChannelMembership
-from bot.transports.slack.metadata import MetadataSigner
 from devslack import run_devslack
 from devslack.workspace import Channel
-
-
-def test_signed_metadata_round_trips():
-    signer = MetadataSigner("secret")
-    metadata = signer.verify(signer.sign(StepRef(42, 7), "en"))
-    assert metadata is not None
-    assert (metadata.ref, metadata.language) == (StepRef(42, 7), "en")
-
-
-@pytest.mark.parametrize(
-    "tamper",
-    [
-        lambda text: text.replace("42.", "43.", 1),
-        lambda text: text.replace(".7.", ".8.", 1),
-        lambda text: text[:-1] + ("0" if text[-1] != "0" else "1"),
-        lambda text: "",
-        lambda text: "42.7.en",
-    ],
-)
-def test_edited_metadata_is_refused(tamper):
-    signer = MetadataSigner("secret")
-    assert signer.verify(tamper(signer.sign(StepRef(42, 7), "en"))) is None
-
-
-def test_metadata_signed_with_another_secret_is_refused():
-    assert (
-        MetadataSigner("other").verify(MetadataSigner("secret").sign(StepRef(1, 0), "nl")) is None
-    )
-
-
-def test_the_actor_of_an_external_user_carries_their_own_team():
-    body = {
-        "user": {"id": "U0CUSTOMER", "team_id": "T0CUSTOMER"},
-        "team": {"id": "T0OURS"},
-        "view": {"app_installed_team_id": "T0OURS"},
-        "channel": {"id": "C0SHARED"},
-    }
-    actor = actor_from(body)
-    assert (actor.user_id, actor.team_id, actor.channel_id) == ("U0CUSTOMER", "T0CUSTOMER", None)
-    assert actor_from(body, from_channel=True).channel_id == "C0SHARED"
 
 
 @pytest.fixture
