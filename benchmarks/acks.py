@@ -1,14 +1,15 @@
 """Ack latency of our served bot beside a bare bolt app that only acks, in the same run, and the
 company type-ahead over 5,000 companies.
 
-Both apps are served alike (uvicorn, bot.web's Starlette app, one process each) and get the same
-signed requests, 50 in flight at a time: `/onboard` (slash command), the customer's Start button
-(block_actions), a modal submission (view_submission; the credentials modal, which acks with a
-working view at once, and the terms modal, which answers with the next screen in the ack when
-that is ready within FAST_ANSWER_SECONDS) and the company type-ahead (block_suggestion, whose
-answer is the options). The requests are the ones the fake Slack's people send (devslack),
-replayed with fresh trigger ids. Targets: our p99 at most 1.3 x the bare app's; the type-ahead
-under 20 ms at p99, one request at a time through the served app, and in-process.
+Both apps are served alike (uvicorn, bot.transports.slack.http's Starlette app, one process
+each) and get the same signed requests, 50 in flight at a time: `/onboard` (slash command), the
+customer's Start button (block_actions), a modal submission (view_submission; the credentials
+modal, which acks with a working view at once, and the terms modal, which answers with the next
+screen in the ack when that is ready within FAST_ANSWER_SECONDS) and the company type-ahead
+(block_suggestion, whose answer is the options). The requests are the ones the fake Slack's
+people send (devslack), replayed with fresh trigger ids. Targets: our p99 at most 1.3 x the bare
+app's; the type-ahead under 20 ms at p99, one request at a time through the served app, and
+in-process.
 
     .venv/bin/python -m benchmarks.acks [--requests 1000] [--concurrency 50]
 """
@@ -55,9 +56,9 @@ from benchmarks.load import (
     settled,
     to_credentials,
 )
-from bot.core.model import Company as CompanyRow
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.onboarding import (
+from bot.core.model import Company
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     ACTION_PACKAGE,
     ACTION_TERMS,
@@ -371,7 +372,7 @@ def measure_typeahead(ours: BotEndpoint, bare: BotEndpoint, search: Request) -> 
         served_seconds.append(delivery.seconds)
         returned = max(returned, len((delivery.response or {}).get("options", [])))
         bare_seconds.append(bare.send(request.kind, request.body, request.content_type).seconds)
-    rows = [CompanyRow(id=c.id, number=c.number, name=c.name) for c in many_companies()]
+    rows = [Company(id=c.id, number=c.number, name=c.name) for c in many_companies()]
     in_process = []
     for index in range(TYPEAHEAD_REQUESTS):
         query = QUERIES[index % len(QUERIES)]

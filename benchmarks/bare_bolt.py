@@ -1,6 +1,7 @@
 """The baseline for the ack benchmark: a bolt AsyncApp whose listeners only ack, served exactly
-as `onboard-bot serve` serves ours (bot.web's Starlette app with the signature check before bolt,
-one uvicorn server, the same logging), so the difference in ack time is what our listeners do.
+as `onboard-bot serve` serves ours (bot.transports.slack.http's Starlette app with the signature
+check before bolt, one uvicorn server, the same logging), so the difference in ack time is what
+our listeners do.
 
     .venv/bin/python -m benchmarks.bare_bolt --port 3001 --signing-secret ... \\
         --token xoxb-... --slack-api-url http://127.0.0.1:.../api/
@@ -17,7 +18,8 @@ import uvicorn
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.web import configure_logging, create_asgi_app
+from bot.logs import configure_logging
+from bot.transports.slack.http import create_asgi_app
 
 EVERYTHING = re.compile(".*")
 

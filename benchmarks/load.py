@@ -42,9 +42,9 @@ from benchmarks.harness import (
     sandbox_process,
 )
 from bot.i18n import catalogue
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from bot.transports.slack.views.onboarding import (
     ACTION_COMPANIES,
     ACTION_PACKAGE,
     ACTION_TERMS,

@@ -1,9 +1,11 @@
 """The one composition root: real adapters are built and wired here, nowhere else.
 
 `build_container(settings)` opens the database engine, the token cipher (ENCRYPTION_KEYS must
-hold at least one valid key), the unit-of-work factory and the payroll provider.
-`build_asgi_app(settings)` adds the bolt AsyncApp and the HTTP routes on top (see bot.web).
-Tests build their own Container around scratch storage and a local Nmbrs sandbox.
+hold at least one valid key), the unit-of-work factory and the payroll provider; the use cases
+are built on them once, on first use, and `container.services` is what a transport is handed
+(bot.services). `create_asgi_app_for(container)` adds the bolt AsyncApp and the HTTP routes on
+top (see bot.transports.slack.http); `background_work(container)` is what runs beside it: the
+outbox worker and the scheduler. The CLI, the demo and the tests build through here too.
 """
 
 from __future__ import annotations
@@ -12,23 +14,32 @@ import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from slack_bolt.async_app import AsyncApp
 from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
+from bot.clock import Clock, SystemClock
 from bot.core.events import EventBus
 from bot.core.payroll import PayrollProvider
+from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
 from bot.reports import status_reports
+from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
+from bot.services import Services
 from bot.settings import Settings
-from bot.slack.app import build_app
-from bot.slack.guards import blocking_web_api_retries
-from bot.slack.membership import SlackChannelMembership
-from bot.slack.views.links import link_messages
+from bot.transports.slack.app import build_app
+from bot.transports.slack.http import create_asgi_app
+from bot.transports.slack.invites import invite_update
+from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.retries import blocking_web_api_retries
+from bot.transports.slack.views.links import link_messages
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
+from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
-from bot.web import create_asgi_app
+from bot.usecases.scheduled import link_jobs, scheduled_jobs
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
@@ -44,6 +55,7 @@ class Container:
     payroll_provider: PayrollProvider
     # Status events of the onboardings; subscribers (reports) run in the publishing transaction.
     event_bus: EventBus = field(default_factory=EventBus)
+    clock: Clock = field(default_factory=SystemClock)
 
     @cached_property
     def membership(self) -> SlackChannelMembership:
@@ -72,6 +84,20 @@ class Container:
             membership=self.membership,
             settings=self.settings,
             event_bus=self.event_bus,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def manager(self) -> ManagerTools:
+        """The account manager's use cases (bot.usecases.manager); expiry redraws invites via
+        Slack's."""
+        return ManagerTools(
+            unit_of_work=self.unit_of_work,
+            service=self.onboarding,
+            reports=status_reports(self.settings),
+            policy=reminder_policy(self.settings),
+            clock=self.clock,
+            invite_redraw=invite_update,
         )
 
     @cached_property
@@ -82,6 +108,7 @@ class Container:
             provider=self.payroll_provider,
             notices=self.link_notices,
             settings=self.settings,
+            clock=self.clock,
         )
 
     @cached_property
@@ -92,9 +119,26 @@ class Container:
             provider=self.payroll_provider,
             membership=self.membership,
             settings=self.settings,
+            # The onboarding's events and the unlink's report, in the link use case's transaction.
             event_bus=self.event_bus,
             reports=status_reports(self.settings),
             notices=self.link_notices,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def services(self) -> Services:
+        """What the transports are handed, built once."""
+        settings = self.settings
+        return Services(
+            onboarding=self.onboarding,
+            links=self.links,
+            manager=self.manager,
+            metadata_secret=settings.slack_signing_secret,
+            language=settings.default_language,
+            account_manager_group=settings.account_manager_group or None,
+            calendar=working_calendar(settings),
+            clock=self.clock,
         )
 
     async def check_database(self) -> None:
@@ -123,14 +167,46 @@ def build_container(settings: Settings) -> Container:
     )
 
 
-def build_asgi_app(settings: Settings) -> Starlette:
-    return create_asgi_app_for(build_container(settings))
+def slack_app(container: Container) -> AsyncApp:
+    """The bolt app with every listener, handed the container's services."""
+    return build_app(container.settings, container.services)
 
 
 def create_asgi_app_for(container: Container) -> Starlette:
     """The served app around an existing container (tests pass one with local fakes)."""
     return create_asgi_app(
-        build_app(container),
+        slack_app(container),
         health_check=container.check_database,
         signing_secret=container.settings.slack_signing_secret,
     )
+
+
+def outbox_worker(container: Container) -> OutboxWorker:
+    """Delivers what the use cases queued, to the Slack Web API."""
+    settings = container.settings
+    return OutboxWorker(
+        container.engine,
+        AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+        clock=container.clock,
+        channel_interval=settings.outbox_channel_interval_seconds,
+        poll_seconds=settings.outbox_poll_seconds,
+        max_attempts=settings.outbox_max_attempts,
+    )
+
+
+def job_scheduler(container: Container) -> Scheduler:
+    """The account manager's scheduled work (digest, nudges, expiry), the daily verification
+    of every link and the retention job."""
+    settings = container.settings
+    calendar = working_calendar(settings)
+    jobs = scheduled_jobs(container.manager, calendar=calendar, settings=settings)
+    jobs += link_jobs(container.link_maintenance, calendar=calendar, settings=settings)
+    return Scheduler(
+        container.engine, container.clock, jobs, poll_seconds=settings.scheduler_poll_seconds
+    )
+
+
+def background_work(container: Container) -> list[Runner]:
+    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler. Use as
+    `async with bot.schedule.running_in_background(background_work(container)): ...`."""
+    return [outbox_worker(container).run, job_scheduler(container).run]

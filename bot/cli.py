@@ -153,7 +153,7 @@ def run_server(
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
-    from bot.web import configure_logging
+    from bot.logs import configure_logging
 
     configure_logging(settings.log_format)
     container = build_container(settings)
@@ -172,8 +172,7 @@ async def run_http(
     """uvicorn on the ASGI app, with the outbox worker and the scheduler beside it."""
     import uvicorn
 
-    from bot.bootstrap import create_asgi_app_for
-    from bot.manager import background_work
+    from bot.bootstrap import background_work, create_asgi_app_for
     from bot.schedule import running_in_background
 
     # log_config=None: uvicorn's own loggers go through configure_logging's handler too.
@@ -190,7 +189,7 @@ def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int
     """`workers` forked processes, each a whole bot (its own engine, event loop, outbox worker
     and scheduler, which claim their work in the database) accepting on one shared socket.
     SIGTERM or Ctrl-C stops them all."""
-    from bot.web import configure_logging
+    from bot.logs import configure_logging
 
     configure_logging(settings.log_format)
     listener = socket.create_server((host, port), backlog=2048)
@@ -232,11 +231,10 @@ async def run_socket_mode(container: Container) -> None:
     """Slack over a WebSocket, with the outbox worker and the scheduler beside it."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.manager import background_work
+    from bot.bootstrap import background_work, slack_app
     from bot.schedule import running_in_background
-    from bot.slack.app import build_app
 
-    handler = AsyncSocketModeHandler(build_app(container), container.settings.slack_app_token)
+    handler = AsyncSocketModeHandler(slack_app(container), container.settings.slack_app_token)
     async with running_in_background(background_work(container)):
         await handler.start_async()
 
@@ -399,12 +397,11 @@ def links_unlink(
     open_current_database(settings).dispose()
 
     from bot.bootstrap import build_container
-    from bot.manager import manager_tools
 
     container = build_container(settings)
     try:
         # The account manager's use case: the App Home's Unlink button does the same.
-        client_name = manager_tools(container).unlink(link_id, manager=CLI_ACTOR)
+        client_name = container.manager.unlink(link_id, manager=CLI_ACTOR)
     except NotFound:
         fail(f"no link with id {link_id} (see `onboard-bot links list`)")
     finally:

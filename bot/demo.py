@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
-from bot.web import HEALTH_PATH, SLACK_EVENTS_PATH
+from bot.transports.slack.http import HEALTH_PATH, SLACK_EVENTS_PATH
 from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,

@@ -86,3 +86,10 @@ class LinkNotices(Protocol):
     """The messages a link event causes (status channel, client's channel, the manager)."""
 
     def messages_for(self, event: LinkEvent) -> list[Message]: ...
+
+
+class InviteRedraw(Protocol):
+    """The transport's invite message redrawn for the onboarding's new state, as an outbox
+    message; expiry queues one with every invite it ends."""
+
+    def __call__(self, status: InviteStatus) -> Message: ...

@@ -23,14 +23,6 @@ REQUIRED_FOR_SERVE = (
 )
 
 
-class MissingSettings(Exception):
-    """Raised at start-up; the message names every missing variable."""
-
-    def __init__(self, names: list[str]):
-        self.names = names
-        super().__init__("missing required settings: " + ", ".join(names))
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=(".env", ".env.local"), env_file_encoding="utf-8", extra="ignore"
@@ -40,7 +32,8 @@ class Settings(BaseSettings):
     slack_signing_secret: str = ""
     slack_app_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
-    # A Web API call not answered in this long fails; 429s and 5xx are retried (bot.slack.guards).
+    # A Web API call not answered in this long fails; 429s and 5xx are retried
+    # (bot.transports.slack.retries).
     slack_timeout_seconds: float = Field(default=10.0, gt=0)
     database_url: str = "sqlite:///./onboarding.db"
     encryption_keys: str = ""
@@ -106,8 +99,3 @@ class Settings(BaseSettings):
         if socket_mode:
             names.append("SLACK_APP_TOKEN")
         return [name for name in names if not getattr(self, name.lower())]
-
-    def require_for_serve(self, *, socket_mode: bool = False) -> None:
-        missing = self.missing_for_serve(socket_mode=socket_mode)
-        if missing:
-            raise MissingSettings(missing)

@@ -19,6 +19,10 @@ def utcnow() -> datetime:
 
 
 # States an onboarding never leaves. Everything else is "open".
+# Chat identifiers (workspace, conversation, person, message): Slack's are short, Teams' run to
+# well over a hundred characters.
+CHAT_ID_LENGTH = 255
+
 CLOSED_STATES = frozenset(state.value for state in END_STATES)
 
 # One open onboarding per channel: a partial unique index over the open ones, so two processes
@@ -35,9 +39,9 @@ class Client(SQLModel, table=True):
     name: str = Field(max_length=200)
     # The chat tool ("slack"); workspace and conversation ids are that tool's.
     transport: str = Field(default="slack", max_length=32)
-    workspace_id: str = Field(max_length=32)
-    conversation_id: str = Field(max_length=32, index=True)
-    contact_user_id: str | None = Field(default=None, max_length=32)
+    workspace_id: str = Field(max_length=CHAT_ID_LENGTH)
+    conversation_id: str = Field(max_length=CHAT_ID_LENGTH, index=True)
+    contact_user_id: str | None = Field(default=None, max_length=CHAT_ID_LENGTH)
     language: str = Field(default="nl", max_length=2)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -63,19 +67,19 @@ class Onboarding(SQLModel, table=True):
     )
     # The verified token between the credential check and completion; erased after.
     pending_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    started_by: str = Field(max_length=32)
+    started_by: str = Field(max_length=CHAT_ID_LENGTH)
     # The client's conversation, where the onboarding runs and its invite is posted. Always set
     # (OnboardingRepository.add copies it from the client); the index above is over it, since
     # a partial index cannot reach the client's row.
-    conversation_id: str | None = Field(default=None, max_length=32, nullable=False)
+    conversation_id: str | None = Field(default=None, max_length=CHAT_ID_LENGTH, nullable=False)
     # The transport's reference of the invite message (Slack: its ts), once posted.
-    invite_message_ref: str | None = Field(default=None, max_length=32)
+    invite_message_ref: str | None = Field(default=None, max_length=CHAT_ID_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_progress_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # When the retention job erased what a cancelled or expired onboarding held (retention).
+    # When the retention job erased what a cancelled or expired onboarding held (bot.links).
     data_erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Bumped by SQLAlchemy on every UPDATE, which matches on the old value: a stale write fails.
     version: int = Field(default=1)
@@ -100,8 +104,8 @@ class TermsAcceptance(SQLModel, table=True):
     onboarding_id: int = Field(foreign_key="onboarding.id", index=True)
     terms_version: str = Field(max_length=32)
     # Who accepted, as the chat tool knows them, and in which of its workspaces.
-    person_id: str = Field(max_length=32)
-    workspace_id: str | None = Field(default=None, max_length=32)
+    person_id: str = Field(max_length=CHAT_ID_LENGTH)
+    workspace_id: str | None = Field(default=None, max_length=CHAT_ID_LENGTH)
     accepted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -165,7 +169,7 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=64)
     method: str = Field(default="chat.postMessage", max_length=32)
     # The conversation the message goes to.
-    recipient: str = Field(max_length=32)
+    recipient: str = Field(max_length=CHAT_ID_LENGTH)
     # The Web API arguments besides the channel: text, blocks (and ts for chat.update).
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Set when a message must exist at most once (a nudge for one period, say).
@@ -177,7 +181,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The transport's reference of the sent message (Slack: its ts).
-    message_ref: str | None = Field(default=None, max_length=32)
+    message_ref: str | None = Field(default=None, max_length=CHAT_ID_LENGTH)
     last_error: str | None = Field(default=None, max_length=500)
 
 

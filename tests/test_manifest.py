@@ -12,9 +12,8 @@ import pytest
 import yaml
 from slack_bolt.async_app import AsyncApp
 
-from bot.bootstrap import build_container
+from bot.bootstrap import build_container, slack_app
 from bot.settings import Settings
-from bot.slack.app import build_app
 from storage.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +68,7 @@ def bolt_app(tmp_path: Path) -> Iterator[AsyncApp]:
         database_url=f"sqlite:///{tmp_path / 'onboarding.db'}",
     )
     container = build_container(settings)
-    yield build_app(container)
+    yield slack_app(container)
     container.close()
 
 

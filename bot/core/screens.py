@@ -1,4 +1,4 @@
-"""What to show next, as neutral data (the transports render it: bot.slack.views).
+"""What to show next, as neutral data (the transports render it: bot.transports.slack.views).
 
 `screen_for` and `link_screen` derive the screen from what is stored alone, so resuming after a
 closed modal or a restart shows the same thing.

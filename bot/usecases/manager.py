@@ -15,7 +15,6 @@ job, reached through `bot.ports.InviteChannel` (see `bot.usecases.invites.Invite
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +25,8 @@ from bot.core import flow
 from bot.core.events import InviteResent
 from bot.core.flow import END_STATES, IllegalTransition
 from bot.core.model import Actor, InviteStatus, StartRequest
-from bot.outbox import Message, enqueue_once, halt_delivery
+from bot.outbox import enqueue_once, halt_delivery
+from bot.ports import InviteRedraw
 from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
 from bot.usecases.onboarding import OnboardingService
@@ -66,7 +66,7 @@ class ManagerTools:
         reports: StatusReports,
         policy: ReminderPolicy,
         clock: Clock,
-        redraw_invite: Callable[[InviteStatus], Message],
+        invite_redraw: InviteRedraw,
     ):
         self._unit_of_work = unit_of_work
         self._service = service
@@ -74,7 +74,7 @@ class ManagerTools:
         self._policy = policy
         self._clock = clock
         # The outbox message that redraws an invite (the transport's), for expiry.
-        self._redraw_invite = redraw_invite
+        self._invite_redraw = invite_redraw
 
     # --- overviews --------------------------------------------------------------------------
 
@@ -250,7 +250,7 @@ class ManagerTools:
         for onboarding_id in overdue:
             assert onboarding_id is not None
             try:
-                expired.append(self._service.expire(onboarding_id, redraw=self._redraw_invite))
+                expired.append(self._service.expire(onboarding_id, redraw=self._invite_redraw))
             except (IllegalTransition, StaleUpdate, NotFound):
                 logger.info("onboarding %s moved on before it could expire", onboarding_id)
         return expired

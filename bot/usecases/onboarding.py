@@ -41,8 +41,8 @@ from bot.core.screens import (
     ScreenSettings,
     screen_for,
 )
-from bot.outbox import Message, enqueue
-from bot.ports import Membership
+from bot.outbox import enqueue
+from bot.ports import InviteRedraw, Membership
 from bot.settings import Settings
 from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
 from bot.usecases.credentials import (
@@ -128,7 +128,7 @@ class OnboardingService:
         contact_user_id: str | None = None,
     ) -> InviteStatus:
         """A new onboarding for a client, in state invited. Post its invite message with
-        `bot.slack.invite.post_invite`, which records the message through `record_invite`."""
+        `bot.transports.slack.invites`, which records the message through `record_invite`."""
         with self._unit_of_work() as uow:
             status = create_onboarding(
                 uow,
@@ -460,7 +460,7 @@ class OnboardingService:
         return self._end(onboarding_id, actor, Event.CANCEL)
 
     def expire(
-        self, onboarding_id: int, *, redraw: Callable[[InviteStatus], Message] | None = None
+        self, onboarding_id: int, *, redraw: InviteRedraw | None = None
     ) -> InviteStatus:
         """Expire an open onboarding (the scheduler calls this) and erase the kept token;
         `redraw` makes the outbox message that redraws its invite, in the same transaction."""
@@ -485,7 +485,7 @@ class OnboardingService:
         actor: Actor,
         event: Event,
         *,
-        redraw: Callable[[InviteStatus], Message] | None = None,
+        redraw: InviteRedraw | None = None,
     ) -> InviteStatus:
         with self._unit_of_work() as uow:
             context = load(uow, uow.onboardings.require(onboarding_id), actor, self._clock.now())

@@ -17,9 +17,9 @@ from bot.core.events import OnboardingEvent
 from bot.core.model import InviteStatus
 from bot.i18n import LANGUAGES, catalogue
 from bot.settings import Settings
-from bot.slack.conversation import post_invite
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.onboarding import (
+from bot.transports.slack.invites import post_invite
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.onboarding import (
     ACTION_PACKAGE,
     ACTION_TERMS,
     ACTION_TOKEN,

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from typer.testing import CliRunner
 
-from bot.bootstrap import build_container, create_asgi_app_for
+from bot.bootstrap import background_work, build_container, create_asgi_app_for
 from bot.cli import app as cli
 from bot.demo import (
     DEMO_STAGES,
@@ -29,7 +29,6 @@ from bot.demo import (
     prepare_demo,
 )
 from bot.i18n import catalogue
-from bot.manager import background_work
 from bot.schedule import running_in_background
 from devslack import serve_asgi
 from devslack.workspace import CUSTOMER, MANAGER

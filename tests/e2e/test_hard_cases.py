@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     ACTION_COMPANY_SEARCH,

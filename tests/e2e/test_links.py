@@ -10,10 +10,9 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlmodel import Session, select
 
-from bot.bootstrap import build_container, create_asgi_app_for
-from bot.manager import outbox_worker
+from bot.bootstrap import build_container, create_asgi_app_for, outbox_worker
 from bot.schedule import running_in_background
-from bot.slack.views.links import (
+from bot.transports.slack.views.links import (
     ACTION_CHANGE_COMPANIES,
     ACTION_RELINK,
     ACTION_REMOVE_LINK,
@@ -22,7 +21,7 @@ from bot.slack.views.links import (
     CALLBACK_LINK_CREDENTIALS,
     CALLBACK_LINK_OVER_ACCESS,
 )
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_COMPANIES,
     ACTION_TOKEN,
     ACTION_USERNAME,

@@ -13,25 +13,26 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot.bootstrap import Container, build_container
+from bot.bootstrap import Container, build_container, outbox_worker, slack_app
 from bot.i18n import catalogue
-from bot.manager import outbox_worker
 from bot.reports import StatusReports, status_reports
 from bot.schedule import running_in_background
 from bot.settings import Settings
-from bot.slack import listeners
-from bot.slack.app import build_app
-from bot.slack.listeners import commands, events
-from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.manager import (
+from bot.transports.slack.http import create_asgi_app
+from bot.transports.slack.views.home import (
+    ACTION_CANCEL,
+    ACTION_LIFT_BLOCK,
+    ACTION_RESEND,
+    ACTION_UNLINK,
+)
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.manager import (
     ACTION_REPLACE,
     ACTION_RESEND_RUNNING,
     ACTION_RETRY,
     CALLBACK_RESULT,
     CALLBACK_START,
 )
-from bot.web import create_asgi_app
 from devslack import DevSlack, SlackUser
 from devslack.server import serve_asgi
 from devslack.workspace import OUR_TEAM, Channel, User
@@ -61,10 +62,7 @@ class ManagerBot:
         container = build_container(self.settings)
         if not any(isinstance(s, StatusReports) for s in container.event_bus._subscribers):
             container.event_bus.subscribe(status_reports(self.settings))
-        bolt = build_app(container)
-        if commands not in getattr(listeners, "SURFACES", ()):  # until the app registers them
-            commands.register(bolt, container)
-            events.register(bolt, container)
+        bolt = slack_app(container)
         asgi = create_asgi_app(bolt, health_check=container.check_database)
 
         @asynccontextmanager
@@ -450,3 +448,16 @@ def test_an_uninstall_stops_all_sending(served: ManagerBot, slack: DevSlack) -> 
     assert served.reports() == ["report.invite_created"]
     assert served.rows(OutboxMessage)[0].status == "pending"
     assert status_posts(slack) == []
+
+
+def test_the_command_and_the_app_home_share_one_look_at_who_we_are(
+    served: ManagerBot, slack: DevSlack, manager: SlackUser
+) -> None:
+    open_start_modal(manager)
+    manager.open_home()
+    manager.wait_for_home()
+    manager.open_home()
+    manager.wait_for_home()
+
+    # bolt's own authorization asks once, the account manager's gate once for both surfaces.
+    assert len(slack.calls("auth.test")) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,

@@ -11,10 +11,9 @@ from datetime import timedelta
 import pytest
 
 from bot.core.events import OnboardingEvent
-from bot.manager import manager_tools
 from bot.reports import UNREPORTED_KINDS
-from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_UNLINK
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
@@ -125,7 +124,7 @@ def test_every_meaningful_event_yields_exactly_one_report(
     home_button(manager, ACTION_CANCEL, f"onboarding_{cancel_id}")
     expire_id = reporting.onboardings()[3].id
     expires_at = reporting.onboardings()[3].expires_at
-    tools = manager_tools(reporting.container)
+    tools = reporting.container.manager
     assert [s.onboarding_id for s in tools.expire_overdue(expires_at + timedelta(minutes=1))] == [
         expire_id
     ]

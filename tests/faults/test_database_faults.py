@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_COMPANIES,
     ACTION_PACKAGE,
     ACTION_TERMS,

@@ -13,9 +13,9 @@ import logging
 import pytest
 
 from bot.i18n import catalogue
-from bot.slack import steps
-from bot.slack.listeners import actions, commands, events
-from bot.slack.views.onboarding import (
+from bot.transports.slack import modal_routines
+from bot.transports.slack.listeners import actions, commands, home
+from bot.transports.slack.views.onboarding import (
     ACTION_COMPANY_SEARCH,
     ACTION_PACKAGE,
     ACTION_TERMS,
@@ -74,7 +74,7 @@ def test_raising_later_in_a_click_tells_the_person(
     served: ServedBot, contact: SlackUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served.invite(language="en")
-    monkeypatch.setattr(steps, "replace_view", broken)
+    monkeypatch.setattr(modal_routines, "replace_view", broken)
     delivery = contact.click(invite_message(contact), "start_onboarding")
     assert delivery.status == 200
     contact.slack.wait_for(lambda: told(contact))
@@ -87,7 +87,7 @@ def test_raising_before_a_submission_is_answered_shows_an_error_screen(
     contact.click(invite_message(contact), "start_onboarding")
     terms = settled(contact, CALLBACK_TERMS)
     contact.fill(terms, {ACTION_TERMS: [TERMS_ACCEPTED_VALUE], ACTION_PACKAGE: "nmbrs"})
-    monkeypatch.setattr(steps, "read_form", broken)
+    monkeypatch.setattr(modal_routines, "read_form", broken)
     delivery = contact.submit(terms)
     assert delivery.status == 200
     assert delivery.response["response_action"] == "update"
@@ -103,7 +103,7 @@ def test_raising_in_the_type_ahead_offers_nothing_rather_than_failing(
     companies = enter_credentials(
         contact, MANY_COMPANIES_USERNAME, nmbrs.accounts[MANY_COMPANIES_USERNAME].token
     )
-    monkeypatch.setattr(steps, "company_options", broken)
+    monkeypatch.setattr(modal_routines, "company_options", broken)
     assert contact.suggest(companies, ACTION_COMPANY_SEARCH, "klant") == []
 
 
@@ -126,7 +126,7 @@ def test_raising_in_an_event_listener_is_logged_and_acked(
 ) -> None:
     """An event has nobody to tell: Slack gets its ack (or it retries), the log gets the bug."""
     caplog.set_level(logging.ERROR)
-    monkeypatch.setattr(events, "home_view", broken)
+    monkeypatch.setattr(home, "home_view", broken)
     delivery = module_slack.user(MANAGER).open_home()
     assert delivery.status == 200
     module_slack.wait_for(lambda: "Bug" in caplog.text)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,

@@ -19,7 +19,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.i18n import catalogue
-from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from devslack import DevSlack, run_devslack
 from devslack.workspace import MANAGER, OUR_TEAM, SHARED_CHANNEL, User, default_workspace
 from payroll.nmbrs_soap.sandbox import SandboxHandle

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.slack.views.manager import CALLBACK_START
-from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
+from bot.transports.slack.views.manager import CALLBACK_START
+from bot.transports.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CREDENTIALS
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle

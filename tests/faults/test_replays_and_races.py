@@ -7,9 +7,9 @@ import json
 import threading
 import time
 
-from bot.slack.views.home import ACTION_CANCEL
-from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.home import ACTION_CANCEL
+from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     ACTION_PACKAGE,

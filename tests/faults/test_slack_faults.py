@@ -14,8 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 from bot.i18n import catalogue
-from bot.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
-from bot.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_COMPANIES, CALLBACK_TERMS
+from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from bot.transports.slack.views.onboarding import (
+    ACTION_COMPANIES,
+    CALLBACK_COMPANIES,
+    CALLBACK_TERMS,
+)
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle

@@ -13,17 +13,22 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.conversation import post_invite
-from bot.slack.views.home import ACTION_CANCEL, ACTION_LIFT_BLOCK, ACTION_RESEND, ACTION_UNLINK
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.manager import (
+from bot.transports.slack.invites import post_invite
+from bot.transports.slack.views.home import (
+    ACTION_CANCEL,
+    ACTION_LIFT_BLOCK,
+    ACTION_RESEND,
+    ACTION_UNLINK,
+)
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.manager import (
     ACTION_REPLACE,
     ACTION_RESEND_RUNNING,
     ACTION_RETRY,
     CALLBACK_RESULT,
     CALLBACK_START,
 )
-from bot.slack.views.onboarding import (
+from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     ACTION_COMPANY_SEARCH,

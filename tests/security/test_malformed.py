@@ -11,8 +11,12 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.slack.views.invite import ACTION_START
-from bot.slack.views.onboarding import ACTION_TOKEN, ACTION_USERNAME, CALLBACK_CREDENTIALS
+from bot.transports.slack.views.invite import ACTION_START
+from bot.transports.slack.views.onboarding import (
+    ACTION_TOKEN,
+    ACTION_USERNAME,
+    CALLBACK_CREDENTIALS,
+)
 from devslack import DevSlack
 from devslack.workspace import MANAGER
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle

@@ -15,8 +15,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from bot.manager import outbox_worker
-from bot.slack.views.onboarding import ACTION_CHECK_AGAIN, ACTION_COMPANIES, CALLBACK_COMPANIES
+from bot.bootstrap import outbox_worker
+from bot.transports.slack.views.onboarding import (
+    ACTION_CHECK_AGAIN,
+    ACTION_COMPANIES,
+    CALLBACK_COMPANIES,
+)
 from devslack import DevSlack
 from devslack.workspace import MANAGER, STATUS_CHANNEL
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle, soap_fault

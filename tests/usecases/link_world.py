@@ -13,7 +13,7 @@ from bot.core.flow import State
 from bot.core.model import Actor
 from bot.reports import status_reports
 from bot.settings import Settings
-from bot.slack.views.links import link_messages
+from bot.transports.slack.views.links import link_messages
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from bot.bootstrap import build_container
+from bot.bootstrap import build_container, job_scheduler
 from bot.core.events import LinkNeedsRelink
 from bot.core.flow import State
 from bot.core.model import Actor, StepRef
@@ -25,10 +25,9 @@ from bot.core.screens import (
     RefusedScreen,
     RelinkFirstScreen,
 )
-from bot.manager import job_scheduler
 from bot.schedule import working_calendar
 from bot.settings import Settings
-from bot.slack.views.links import ACTION_RELINK
+from bot.transports.slack.views.links import ACTION_RELINK
 from bot.usecases.customer_exit import ALREADY_ENDED, REFUSED, REMOVED, STOPPED
 from bot.usecases.maintenance import MARKED, RECOVERED, UNAVAILABLE, VERIFIED
 from bot.usecases.scheduled import link_jobs

@@ -17,22 +17,13 @@ from bot.core.events import EventBus
 from bot.core.flow import IllegalTransition
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
-from bot.manager import (
-    REFUSED_EXTERNAL,
-    REFUSED_NOT_A_MEMBER,
-    REFUSED_NOT_IN_GROUP,
-    REFUSED_UNKNOWN,
-    ManagerGate,
-    SlackPerson,
-    invite_update,
-    refusal_reason,
-)
 from bot.outbox import delivery_halted
 from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
-from bot.slack.views.home import home_view
-from bot.slack.views.manager import decode_request, encode_request, status_message
+from bot.transports.slack.invites import invite_update
+from bot.transports.slack.views.home import home_view
+from bot.transports.slack.views.manager import decode_request, encode_request, status_message
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.scheduled import scheduled_jobs
@@ -92,7 +83,7 @@ def tools(engine: Engine) -> ManagerTools:
         reports=reports,
         policy=policy,
         clock=SystemClock(),
-        redraw_invite=invite_update,
+        invite_redraw=invite_update,
     )
 
 
@@ -138,50 +129,6 @@ def complete_with_link(tools: ManagerTools, engine: Engine) -> int:
         )
         unit.commit()
     return link.id
-
-
-# --- who is an account manager ------------------------------------------------------------
-
-
-def test_only_members_of_our_own_workspace_are_account_managers() -> None:
-    ours = SlackPerson("U0MANAGER", "T0OURS")
-    assert refusal_reason(ours, home_team="T0OURS", group_members=None) is None
-    external = SlackPerson("U0CUSTOMER", "T0CUSTOMER")
-    assert refusal_reason(external, home_team="T0OURS", group_members=None) == REFUSED_EXTERNAL
-    guest = SlackPerson("U0GUEST", "T0OURS", is_guest=True)
-    assert refusal_reason(guest, home_team="T0OURS", group_members=None) == REFUSED_NOT_A_MEMBER
-
-
-def test_with_a_group_set_only_its_members_are_account_managers() -> None:
-    person = SlackPerson("U0OTHER", "T0OURS")
-    members = frozenset({"U0MANAGER"})
-    assert refusal_reason(person, home_team="T0OURS", group_members=members) == (
-        REFUSED_NOT_IN_GROUP
-    )
-
-
-async def test_the_gate_caches_the_group_and_refuses_when_slack_cannot_say() -> None:
-    group_lookups: list[str] = []
-
-    async def home_team() -> str:
-        return "T0OURS"
-
-    async def person(user_id: str) -> SlackPerson:
-        if user_id == "U0BROKEN":
-            raise ConnectionError("Slack unreachable")
-        return SlackPerson(user_id, "T0OURS")
-
-    async def group(group_id: str) -> frozenset[str]:
-        group_lookups.append(group_id)
-        return frozenset({"U0MANAGER"})
-
-    gate = ManagerGate(
-        home_team=home_team, lookup_person=person, lookup_group=group, group_id="S0MANAGERS"
-    )
-    assert await gate.refusal("U0MANAGER") is None
-    assert await gate.refusal("U0OTHER") == REFUSED_NOT_IN_GROUP
-    assert await gate.refusal("U0BROKEN") == REFUSED_UNKNOWN
-    assert group_lookups == ["S0MANAGERS"]
 
 
 # --- starting, resending, cancelling, lifting, unlinking ---------------------------------

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.events import EventBus
 from bot.core.model import InviteStatus, StartRequest
-from bot.manager import invite_update
+from bot.outbox import Message
 from bot.ports import ChannelInfo
 from bot.reports import OnboardingSummary, StatusReports
 from bot.schedule import ReminderPolicy
@@ -66,6 +66,10 @@ class LooksWithTheOther(ManagerTools):
         return running
 
 
+def no_redraw(status: InviteStatus) -> Message:
+    raise AssertionError("nothing expires while starting")
+
+
 def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrier) -> ManagerTools:
     uow = unit_of_work_factory(engine, cipher)
     reports = StatusReports(
@@ -84,7 +88,7 @@ def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrie
         reports=reports,
         policy=policy,
         clock=SystemClock(),
-        redraw_invite=invite_update,
+        invite_redraw=no_redraw,
     )
     tools.both_looked = barrier
     return tools

@@ -16,7 +16,7 @@ from bot.outbox import Message
 from bot.ports import LinkNotices
 from bot.reports import status_reports
 from bot.settings import Settings
-from bot.slack.views.links import link_messages
+from bot.transports.slack.views.links import link_messages
 from bot.usecases.customer_exit import REMOVED, STOPPED
 from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService

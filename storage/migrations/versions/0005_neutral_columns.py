@@ -1,4 +1,4 @@
-"""Columns named for what they hold, not for Slack or Nmbrs.
+"""Columns named for what they hold, not for Slack or Nmbrs, and wide enough for Teams' ids.
 
 client: slack_team_id -> workspace_id, slack_channel_id -> conversation_id, and transport
 ("slack" for every existing client); onboarding: invite_channel_id -> conversation_id,
@@ -29,12 +29,25 @@ depends_on: str | Sequence[str] | None = None
 OPEN = sa.text("state NOT IN ('cancelled', 'completed', 'expired', 'handoff', 'unlinked')")
 OPEN_PER_CHANNEL = "uq_onboarding_open_per_channel"
 Short = sa.String(length=32)
+# Chat identifiers: Slack's are short, but Teams conversation, user and activity ids run to
+# well over a hundred characters.
+ChatId = sa.String(length=255)
 
 
 def _renamed(
     batch: BatchOperations, old: str, new: str, type_: sa.types.TypeEngine[Any], *, nullable: bool
 ) -> None:
     batch.alter_column(old, new_column_name=new, existing_type=type_, nullable=nullable)
+
+
+def _chat_id_renamed(batch: BatchOperations, old: str, new: str, *, nullable: bool) -> None:
+    batch.alter_column(
+        old, new_column_name=new, existing_type=Short, type_=ChatId, nullable=nullable
+    )
+
+
+def _widened(batch: BatchOperations, column: str, *, nullable: bool) -> None:
+    batch.alter_column(column, existing_type=Short, type_=ChatId, nullable=nullable)
 
 
 def upgrade() -> None:
@@ -47,14 +60,16 @@ def upgrade() -> None:
     op.drop_index("ix_outboxmessage_channel_sent", table_name="outboxmessage")
 
     with op.batch_alter_table("client") as batch:
-        _renamed(batch, "slack_team_id", "workspace_id", Short, nullable=False)
-        _renamed(batch, "slack_channel_id", "conversation_id", Short, nullable=False)
+        _chat_id_renamed(batch, "slack_team_id", "workspace_id", nullable=False)
+        _chat_id_renamed(batch, "slack_channel_id", "conversation_id", nullable=False)
+        _widened(batch, "contact_user_id", nullable=True)
         batch.add_column(sa.Column("transport", Short, nullable=False, server_default="slack"))
     op.create_index("ix_client_conversation_id", "client", ["conversation_id"])
 
     with op.batch_alter_table("onboarding") as batch:
-        _renamed(batch, "invite_channel_id", "conversation_id", Short, nullable=False)
-        _renamed(batch, "invite_message_ts", "invite_message_ref", Short, nullable=True)
+        _chat_id_renamed(batch, "invite_channel_id", "conversation_id", nullable=False)
+        _chat_id_renamed(batch, "invite_message_ts", "invite_message_ref", nullable=True)
+        _widened(batch, "started_by", nullable=False)
     op.create_index(
         OPEN_PER_CHANNEL,
         "onboarding",
@@ -65,12 +80,12 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table("termsacceptance") as batch:
-        _renamed(batch, "slack_user_id", "person_id", Short, nullable=False)
-        _renamed(batch, "slack_team_id", "workspace_id", Short, nullable=True)
+        _chat_id_renamed(batch, "slack_user_id", "person_id", nullable=False)
+        _chat_id_renamed(batch, "slack_team_id", "workspace_id", nullable=True)
 
     with op.batch_alter_table("outboxmessage") as batch:
-        _renamed(batch, "channel_id", "recipient", Short, nullable=False)
-        _renamed(batch, "slack_ts", "message_ref", Short, nullable=True)
+        _chat_id_renamed(batch, "channel_id", "recipient", nullable=False)
+        _chat_id_renamed(batch, "slack_ts", "message_ref", nullable=True)
     op.create_index(
         "ix_outboxmessage_recipient_pending", "outboxmessage", ["recipient", "status", "id"]
     )

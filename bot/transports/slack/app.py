@@ -1,0 +1,40 @@
+"""The bolt AsyncApp factory: one app per process, listeners registered per surface."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.transports.slack.errors import failure_answer
+from bot.transports.slack.listeners import register_listeners
+from bot.transports.slack.retries import web_api_retries
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, services: Services) -> AsyncApp:
+    """Build the Slack app. Acks go out as soon as a listener calls `ack()`
+    (process_before_response stays False), so slow work never delays them. The bot token
+    travels with the client, whose base URL may point at a local Slack stand-in."""
+    client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]
+        retry_handlers=web_api_retries(),
+    )
+    app = AsyncApp(
+        signing_secret=settings.slack_signing_secret,
+        client=client,
+        process_before_response=False,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    register_listeners(app, services)
+    app.error(failure_answer(settings.default_language))
+    return app

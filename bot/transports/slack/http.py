@@ -1,0 +1,179 @@
+"""The HTTP face of the bot: an ASGI app that uvicorn serves.
+
+- `POST /slack/events`: slash commands, interactivity, options loads and events, all handed to
+  the bolt AsyncApp (which verifies Slack's signature). Given the signing secret, the request is
+  checked here first, on the raw bytes: unsigned, badly signed or stale (> 5 minutes) is 401
+  whatever the body; signed but not a Slack payload (not UTF-8, broken JSON, not an object, or
+  without what Slack always sends, see payload_shape.py) is 400. Bolt would answer those with a
+  500, and logs the body of a rejected request at INFO. A payload bolt fails to read is 400 too.
+- `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
+  so a load balancer takes an instance without a database out of rotation.
+
+Every request has an id (the proxy's `X-Request-ID`, else a new one), sent back in
+`X-Request-ID` and added to every log record written while it is handled, also after the ack
+and in worker threads that copy the context (see bot.logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from urllib.parse import parse_qsl
+
+import aiohttp
+from slack_bolt.adapter.starlette.async_handler import (
+    to_async_bolt_request,
+    to_starlette_response,
+)
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.logs import request_id
+from bot.transports.slack.payload_shape import BAD_REQUEST, shape_error
+
+logger = logging.getLogger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+# Slack's limit for the age of a request (replay protection).
+MAX_REQUEST_AGE_SECONDS = 60 * 5
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+# Returns normally when healthy; any exception means the database cannot be reached.
+HealthCheck = Callable[[], Awaitable[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request an id: a well-formed `X-Request-ID` from the proxy, else new."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        current = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_id.set(current)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", current.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
+
+
+def is_signed_by_slack(
+    signing_secret: str, body: bytes, headers: Mapping[str, str], *, now: float | None = None
+) -> bool:
+    """Slack's v0 signature over the raw body, at most MAX_REQUEST_AGE_SECONDS old; any header
+    that is missing or not what Slack sends means False, never an exception."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not _DIGITS.fullmatch(timestamp) or not signature.isascii():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_REQUEST_AGE_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+def payload_problem(body: bytes, content_type: str) -> str | None:
+    """Why bolt could not read the body as a Slack payload (not UTF-8, broken JSON, not an
+    object, lacking what Slack always sends); None when it can."""
+    try:
+        text = body.decode("utf-8")
+        if content_type == "application/json" or text.startswith("{"):
+            payload = json.loads(text)
+        elif "payload" in text:
+            payload = json.loads(dict(parse_qsl(text, keep_blank_values=True)).get("payload", "{}"))
+        else:
+            payload = dict(parse_qsl(text, keep_blank_values=True))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        return "not UTF-8 text or not JSON"
+    return shape_error(payload)
+
+
+def create_asgi_app(
+    bolt_app: AsyncApp, *, health_check: HealthCheck, signing_secret: str | None = None
+) -> Starlette:
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        if signing_secret is not None:
+            if not is_signed_by_slack(signing_secret, body, request.headers):
+                return JSONResponse({"error": "invalid request"}, status_code=401)
+            problem = payload_problem(body, request.headers.get("content-type", ""))
+            if problem is not None:
+                logger.warning("refused a signed request: %s", problem)
+                return JSONResponse(BAD_REQUEST, status_code=400)
+        try:
+            answer = await bolt_app.async_dispatch(to_async_bolt_request(request, body))
+        except Exception:
+            # bolt reads payloads trusting their shape; one it cannot read is the sender's fault.
+            logger.exception("bolt could not handle a request")
+            return JSONResponse(BAD_REQUEST, status_code=400)
+        return to_starlette_response(answer)
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await health_check()
+        except Exception as error:
+            # The type only: driver messages can carry connection strings.
+            logger.warning("health check failed: database unreachable (%s)", type(error).__name__)
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
+            Route(HEALTH_PATH, healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=shared_slack_session(bolt_app),
+    )
+
+
+def shared_slack_session(
+    bolt_app: AsyncApp,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A lifespan giving bolt's Web API client one aiohttp session (a pool of kept-alive
+    connections) for as long as the app is served. Without it every Web API call opens and
+    closes a connection of its own, about a fifth of the event loop's time under load."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The client applies its timeout only to sessions it makes itself: give it to this one.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100),
+            timeout=aiohttp.ClientTimeout(total=bolt_app.client.timeout),
+        )
+        bolt_app.client.session = session  # bolt's per-request clients copy it
+        try:
+            yield
+        finally:
+            bolt_app.client.session = None
+            await session.close()
+
+    return lifespan

@@ -1,0 +1,134 @@
+"""Who is an account manager, as Slack tells it: a member of our own workspace (not a guest, not
+a bot), and, when ACCOUNT_MANAGER_GROUP is set, a member of that user group.
+
+`SlackDirectory` reads our identity (once) and people and groups from the Web API; `ManagerGate`
+decides from what it says, with the group's members cached for a minute, so a busy App Home does
+not call usergroups.users.list on every click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+logger = logging.getLogger(__name__)
+
+# Why someone may not use the account manager's tools.
+REFUSED_EXTERNAL = "external"
+REFUSED_NOT_A_MEMBER = "not_a_member"
+REFUSED_NOT_IN_GROUP = "not_in_group"
+REFUSED_UNKNOWN = "unknown"
+
+GROUP_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class SlackPerson:
+    """What Slack says about a user (users.info)."""
+
+    user_id: str
+    team_id: str | None
+    is_bot: bool = False
+    is_guest: bool = False
+    deleted: bool = False
+
+
+def manager_refusal(
+    person: SlackPerson, *, home_team: str, group_members: frozenset[str] | None
+) -> str | None:
+    """None when `person` may use the account manager's tools, else why not."""
+    if person.team_id != home_team:
+        return REFUSED_EXTERNAL
+    if person.is_bot or person.is_guest or person.deleted:
+        return REFUSED_NOT_A_MEMBER
+    if group_members is not None and person.user_id not in group_members:
+        return REFUSED_NOT_IN_GROUP
+    return None
+
+
+class ManagerGate:
+    """Checks account managers with the lookups it is given (a SlackDirectory's, or a test's)."""
+
+    def __init__(
+        self,
+        *,
+        home_team: Callable[[], Awaitable[str]],
+        lookup_person: Callable[[str], Awaitable[SlackPerson]],
+        lookup_group: Callable[[str], Awaitable[frozenset[str]]],
+        group_id: str | None,
+    ):
+        self._home_team = home_team
+        self._lookup_person = lookup_person
+        self._lookup_group = lookup_group
+        self._group_id = group_id or None
+        self._group_cache: tuple[float, frozenset[str]] | None = None
+
+    async def refusal(self, user_id: str) -> str | None:
+        """None for an account manager; the reason otherwise (also when Slack cannot say)."""
+        try:
+            # At once: a slash command's trigger_id lives 3 s, and a rate-limited lookup waits.
+            person, home_team, members = await asyncio.gather(
+                self._lookup_person(user_id), self._home_team(), self._group_members()
+            )
+        except Exception:
+            logger.warning("could not check whether %s is an account manager", user_id)
+            return REFUSED_UNKNOWN
+        return manager_refusal(person, home_team=home_team, group_members=members)
+
+    async def _group_members(self) -> frozenset[str] | None:
+        if self._group_id is None:
+            return None
+        cached = self._group_cache
+        if cached is not None and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        members = await self._lookup_group(self._group_id)
+        self._group_cache = (time.monotonic(), members)
+        return members
+
+
+class SlackDirectory:
+    """Who we are and who someone is, read from the Web API (our identity once)."""
+
+    def __init__(self, client: AsyncWebClient):
+        self._client = client
+        self._identity: dict[str, Any] | None = None
+
+    async def _auth(self) -> dict[str, Any]:
+        if self._identity is None:
+            self._identity = dict((await self._client.auth_test()).data)  # type: ignore[arg-type]
+        return self._identity
+
+    async def home_team(self) -> str:
+        return str((await self._auth())["team_id"])
+
+    async def bot_name(self) -> str:
+        return str((await self._auth()).get("user") or "onboarding")
+
+    async def person(self, user_id: str) -> SlackPerson:
+        user = (await self._client.users_info(user=user_id))["user"]
+        return SlackPerson(
+            user_id=user_id,
+            team_id=user.get("team_id"),
+            is_bot=bool(user.get("is_bot")),
+            is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            deleted=bool(user.get("deleted")),
+        )
+
+    async def group_members(self, group_id: str) -> frozenset[str]:
+        answer = await self._client.usergroups_users_list(usergroup=group_id)
+        return frozenset(answer.get("users") or [])
+
+    def gate(self, group_id: str | None) -> ManagerGate:
+        """The account manager check with this directory's lookups."""
+        return ManagerGate(
+            home_team=self.home_team,
+            lookup_person=self.person,
+            lookup_group=self.group_members,
+            group_id=group_id,
+        )

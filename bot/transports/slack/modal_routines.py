@@ -1,0 +1,178 @@
+"""The routines the onboarding modals and the link modals share, parameterised by their signer
+(each kind of modal signs its private_metadata with a key of its own), the use case and the view
+builder that draws an Outcome.
+
+- `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
+  answer inline errors, run the step and answer with the next screen (see
+  bot.transports.slack.answers.answer_submission), then redraw the invite message.
+- `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
+  3 s), then show the screen the use case answers.
+- `press_modal_button(...)`: a button in a modal: shows a working view (its hash makes the
+  second of a double click lose), optionally keeps what the form held, runs the step and shows
+  the next screen.
+- `suggest_companies(...)`: the company type-ahead: the companies matching what was typed, or
+  none when the metadata is not ours or the answer is not ready within
+  SUGGESTION_TIMEOUT_SECONDS (Slack waits 3 s for options, counted to the answer's arrival).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.model import Actor, Company, StepRef
+from bot.core.screens import Outcome
+from bot.i18n import DEFAULT_LANGUAGE
+from bot.transports.slack.answers import (
+    actor_from,
+    answer_submission,
+    replace_view,
+    run_blocking,
+    run_use_case,
+    working,
+)
+from bot.transports.slack.forms import Form, read_form
+from bot.transports.slack.invites import refresh_invite
+from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.views.onboarding import (
+    WORKING_MOMENT,
+    company_options,
+    error_view,
+    refused_view,
+)
+
+logger = logging.getLogger(__name__)
+
+# Slack waits 3 s for options; an answer that is not ready by then is an empty list. A second is
+# left for the answer's way back on a busy machine.
+SUGGESTION_TIMEOUT_SECONDS = 2.0
+
+ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
+
+
+async def submit_step(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    signer: MetadataSigner,
+    view_of: ViewBuilder,
+    validate: Callable[[Form, str], dict[str, str]] | None,
+    step: Callable[[StepRef, Actor, Form], Outcome],
+    working_kind: str,
+    quick: bool,
+) -> None:
+    view = body["view"]
+    metadata = signer.verify(view.get("private_metadata"))
+    if metadata is None:
+        logger.warning("refused a submission with tampered private_metadata")
+        await ack(response_action="update", view=refused_view(DEFAULT_LANGUAGE))
+        return
+    form = read_form(view)
+    errors = validate(form, metadata.language) if validate else {}
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    actor = actor_from(body)
+    outcome = await answer_submission(
+        ack,
+        client,
+        view_of,
+        language=metadata.language,
+        use_case=lambda: run_use_case(metadata.language, step, metadata.ref, actor, form),
+        working_kind=working_kind,
+        quick=quick,
+    )
+    await refresh_invite(client, outcome.invite)
+
+
+async def suggest_companies(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    *,
+    signer: MetadataSigner,
+    suggest: Callable[[int, Actor, str], Sequence[Company]],
+    timeout: float = SUGGESTION_TIMEOUT_SECONDS,
+) -> None:
+    metadata = signer.verify((body.get("view") or {}).get("private_metadata"))
+    if metadata is None:
+        await ack(options=[])
+        return
+    try:
+        companies = await asyncio.wait_for(
+            run_blocking(
+                suggest, metadata.ref.onboarding_id, actor_from(body), body.get("value", "")
+            ),
+            timeout=timeout,
+        )
+    except Exception:
+        logger.exception("company suggestions failed")
+        companies = []
+    await ack(options=company_options(metadata.language, companies))
+
+
+async def press_modal_button(
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    signer: MetadataSigner,
+    view_of: ViewBuilder,
+    use_case: Callable[[StepRef, Actor], Outcome],
+    working_kind: str,
+    keep: Callable[[int, Actor, dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    view = body["view"]
+    metadata = signer.verify(view.get("private_metadata"))
+    if metadata is None:
+        logger.warning("refused a click with tampered private_metadata")
+        await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
+        return
+    # The hash makes a double click lose here: only one click gets to run the step.
+    try:
+        await client.views_update(
+            view_id=view["id"], hash=view["hash"], view=working(metadata.language, working_kind)
+        )
+    except SlackApiError as error:
+        logger.info("not running the click: %s", error.response.get("error"))
+        return
+    actor = actor_from(body)
+    if keep is not None:
+        await keep(metadata.ref.onboarding_id, actor, view)
+    outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
+    await replace_view(client, view_of(outcome), view_id=view["id"])
+    await refresh_invite(client, outcome.invite)
+
+
+async def open_modal(
+    client: AsyncWebClient,
+    *,
+    trigger_id: str,
+    language: str,
+    actor: Actor,
+    onboarding_id: int | None,
+    use_case: Callable[[int, Actor], Outcome],
+    view_of: ViewBuilder,
+    not_opened: Callable[[], Awaitable[None]],
+) -> None:
+    try:
+        opened = await client.views_open(
+            trigger_id=trigger_id, view=working(language, WORKING_MOMENT)
+        )
+    except SlackApiError as error:
+        logger.info("could not open the modal: %s", error.response.get("error"))
+        await not_opened()
+        return
+    view_id = opened["view"]["id"]
+    if onboarding_id is None:
+        await replace_view(client, error_view(language, "not_found"), view_id=view_id)
+        return
+    outcome = await run_use_case(language, use_case, onboarding_id, actor)
+    await replace_view(client, view_of(outcome), view_id=view_id)
+    await refresh_invite(client, outcome.invite)

@@ -1,0 +1,355 @@
+"""What the customer and our people see of a link after the onboarding: pure builders.
+
+- `link_view(outcome, private_metadata)`: the modal of a relink or company change. The screens
+  it shares with the onboarding are drawn by `views.onboarding.render`, then given this
+  module's callback and action ids, so their submissions and clicks reach the link listeners
+  (listeners/links.py) and never the onboarding's.
+- `stop_button(status)` and `link_actions(status)`: the customer's buttons on the invite message
+  in the client's channel (stop an open onboarding; change companies or remove a completed
+  link), each destructive one behind a confirm dialog.
+- `LinkMessages`: the outbox messages a link event causes (bot.ports.LinkNotices): a report in
+  the status channel, the relink request with its button in the client's channel, a direct
+  message to the account manager when the customer stops or removes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.core.events import (
+    LinkCompaniesChanged,
+    LinkEvent,
+    LinkNeedsRelink,
+    LinkOverAccessWarned,
+    LinkRecovered,
+    LinkRelinked,
+    LinkRemovedByCustomer,
+    OnboardingStoppedByCustomer,
+)
+from bot.core.flow import State
+from bot.core.link_flow import REASON_COMPANIES_GONE, REASON_PERMISSIONS_MISSING
+from bot.core.model import InviteStatus
+from bot.core.screens import CredentialsScreen, Outcome, RelinkFirstScreen, StaleScreen
+from bot.i18n import Catalogue, catalogue
+from bot.outbox import Message
+from bot.transports.slack.mrkdwn import escape, is_person
+from bot.transports.slack.views.onboarding import (
+    ACTION_CHECK_AGAIN,
+    ACTION_COMPANY_SEARCH,
+    ACTION_NARROW_FILTER,
+    CALLBACK_COMPANIES,
+    CALLBACK_CREDENTIALS,
+    CALLBACK_OVER_ACCESS,
+    render,
+)
+
+# Buttons on messages in the client's channel; their value is "<onboarding id>.<language>".
+ACTION_RELINK = "link_relink"
+ACTION_CHANGE_COMPANIES = "link_change_companies"
+ACTION_REMOVE_LINK = "link_remove"
+ACTION_STOP = "onboarding_stop"
+BLOCK_LINK_ACTIONS = "link_actions"
+
+# Modals of a relink or company change.
+CALLBACK_LINK_CREDENTIALS = "link_credentials"
+CALLBACK_LINK_COMPANIES = "link_companies"
+CALLBACK_LINK_OVER_ACCESS = "link_over_access"
+CALLBACK_LINK_INFO = "link_info"
+ACTION_LINK_CHECK_AGAIN = "link_check_again"
+ACTION_LINK_BACK = "link_back_to_choice"
+ACTION_LINK_COMPANY_SEARCH = "link_search_companies"
+ACTION_RELINK_HERE = "link_relink_here"
+
+# The onboarding's ids in a shared screen, and what they become in a link modal.
+CALLBACKS = {
+    CALLBACK_CREDENTIALS: CALLBACK_LINK_CREDENTIALS,
+    CALLBACK_COMPANIES: CALLBACK_LINK_COMPANIES,
+    CALLBACK_OVER_ACCESS: CALLBACK_LINK_OVER_ACCESS,
+}
+ACTIONS = {
+    ACTION_CHECK_AGAIN: ACTION_LINK_CHECK_AGAIN,
+    ACTION_NARROW_FILTER: ACTION_LINK_BACK,
+    ACTION_COMPANY_SEARCH: ACTION_LINK_COMPANY_SEARCH,
+}
+
+LIST_LIMIT = 10
+
+
+def button_value(onboarding_id: int, language: str) -> str:
+    return f"{onboarding_id}.{language}"
+
+
+def parse_button_value(value: str) -> tuple[int, str] | None:
+    onboarding_id, _, language = value.partition(".")
+    return (int(onboarding_id), language) if onboarding_id.isdigit() else None
+
+
+# --- modals --------------------------------------------------------------------------------
+
+
+def link_view(outcome: Outcome, *, private_metadata: str | None) -> dict[str, Any]:
+    """The modal for a link use case's outcome, with the link listeners' ids."""
+    texts = catalogue(outcome.language)
+    screen = outcome.screen
+    if isinstance(screen, RelinkFirstScreen):
+        return _relink_first(texts, screen, private_metadata)
+    if isinstance(screen, StaleScreen):
+        return _info(texts, "stale", [_section(texts.text("links.modal.stale"))])
+    view = render(outcome, private_metadata=private_metadata).to_dict()
+    if isinstance(screen, CredentialsScreen):
+        view["blocks"].insert(0, _section(texts.text("links.modal.relink_intro")).to_dict())
+    return retarget(view)
+
+
+def retarget(view: dict[str, Any]) -> dict[str, Any]:
+    """A shared screen with the link modals' callback and action ids, and no close notice
+    (a closed relink keeps its progress with the onboarding)."""
+    view["callback_id"] = CALLBACKS.get(view.get("callback_id", ""), CALLBACK_LINK_INFO)
+    view.pop("notify_on_close", None)
+    for block in view.get("blocks", []):
+        for element in [block.get("element"), block.get("accessory"), *block.get("elements", [])]:
+            if isinstance(element, dict) and element.get("action_id") in ACTIONS:
+                element["action_id"] = ACTIONS[element["action_id"]]
+    return view
+
+
+def _relink_first(
+    texts: Catalogue, screen: RelinkFirstScreen, private_metadata: str | None
+) -> dict[str, Any]:
+    blocks: list[Block] = [
+        _section(texts.text("links.modal.relink_first", reason=_reason(texts, screen.reason))),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ACTION_RELINK_HERE,
+                    text=texts.text("links.button.relink"),
+                    style="primary",
+                )
+            ]
+        ),
+    ]
+    view = _info(texts, "relink_first", blocks)
+    view["private_metadata"] = private_metadata
+    return view
+
+
+def _info(texts: Catalogue, title: str, blocks: Sequence[Block]) -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=CALLBACK_LINK_INFO,
+        title=texts.text(f"links.modal.title_{title}"),
+        close=texts.text("customer.modal.close"),
+        blocks=list(blocks),
+    ).to_dict()
+
+
+# --- the invite message's buttons ----------------------------------------------------------
+
+
+def stop_button(status: InviteStatus) -> ButtonElement:
+    """Next to Start: stop the onboarding (confirmed first)."""
+    texts = catalogue(status.language)
+    return ButtonElement(
+        action_id=ACTION_STOP,
+        text=texts.text("links.button.stop"),
+        value=button_value(status.onboarding_id, status.language),
+        confirm=_confirm(texts, "stop", status.client_name),
+    )
+
+
+def link_actions(status: InviteStatus) -> list[Block]:
+    """Under a completed onboarding: change the companies, or remove the link (confirmed)."""
+    if status.state != State.COMPLETED:
+        return []
+    texts = catalogue(status.language)
+    value = button_value(status.onboarding_id, status.language)
+    return [
+        ActionsBlock(
+            block_id=BLOCK_LINK_ACTIONS,
+            elements=[
+                ButtonElement(
+                    action_id=ACTION_CHANGE_COMPANIES,
+                    text=texts.text("links.button.change_companies"),
+                    value=value,
+                ),
+                ButtonElement(
+                    action_id=ACTION_REMOVE_LINK,
+                    text=texts.text("links.button.remove_link"),
+                    value=value,
+                    style="danger",
+                    confirm=_confirm(texts, "remove", status.client_name),
+                ),
+            ],
+        )
+    ]
+
+
+def _confirm(texts: Catalogue, what: str, client_name: str) -> ConfirmObject:
+    return ConfirmObject(
+        title=texts.text(f"links.confirm.{what}_title"),
+        text=MarkdownTextObject(
+            text=texts.text(f"links.confirm.{what}_text", client=escape(client_name))
+        ),
+        confirm=texts.text(f"links.confirm.{what}_yes"),
+        deny=texts.text("links.confirm.no"),
+        style="danger",
+    )
+
+
+def answer_text(language: str, kind: str) -> str:
+    """What the customer is told (ephemeral) after pressing stop or remove."""
+    return catalogue(language).text(f"links.answer.{kind}")
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class LinkMessages:
+    """The outbox messages of link events: reports in `status_channel` in `language`; the
+    client's channel in the client's language."""
+
+    def __init__(self, *, status_channel: str, language: str):
+        self.status_channel = status_channel
+        self.texts = catalogue(language)
+
+    def messages_for(self, event: LinkEvent) -> list[Message]:
+        if event.kind in (OnboardingStoppedByCustomer.kind, LinkRemovedByCustomer.kind):
+            return self._manager_message(event)
+        messages = [self._report(event)] if self.status_channel else []
+        if event.kind == LinkNeedsRelink.kind:
+            messages.append(self._relink_request(event))
+        elif event.kind in (LinkRelinked.kind, LinkRecovered.kind) and event.notice_ts:
+            messages.append(self._request_settled(event))
+        return messages
+
+    def _report(self, event: LinkEvent) -> Message:
+        texts = self.texts
+        values = {
+            "client": escape(event.client_name),
+            "channel": event.channel_id,
+            "actor": self._actor(event.actor),
+            "count": len(event.companies),
+            "seen": event.companies_seen,
+            "companies": _short_list(texts, (escape(name) for name in event.companies)),
+            "added": _short_list(texts, (escape(name) for name in event.added)) or "-",
+            "removed": _short_list(texts, (escape(name) for name in event.removed)) or "-",
+        }
+        if event.kind == LinkNeedsRelink.kind:
+            values["reason"] = _reason(texts, event.reason or "", event)
+        text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
+        if event.kind == LinkRelinked.kind and event.removed:
+            text += " " + texts.text("links.report.relinked_dropped", removed=values["removed"])
+        return Message(kind=f"report.{event.kind}", channel=self.status_channel, text=text)
+
+    def _relink_request(self, event: LinkEvent) -> Message:
+        texts = catalogue(event.language)
+        text = texts.text(
+            "links.channel.needs_relink", reason=_reason(texts, event.reason or "", event)
+        )
+        blocks: list[Block] = [
+            _section(text),
+            ActionsBlock(
+                block_id=BLOCK_LINK_ACTIONS,
+                elements=[
+                    ButtonElement(
+                        action_id=ACTION_RELINK,
+                        text=texts.text("links.button.relink"),
+                        value=button_value(event.onboarding_id, event.language),
+                        style="primary",
+                    )
+                ],
+            ),
+        ]
+        return Message(
+            kind="link_notice",
+            channel=event.channel_id,
+            text=texts.text("links.channel.needs_relink_short"),
+            blocks=[block.to_dict() for block in blocks],
+            dedupe_key=event.notice_key,
+        )
+
+    def _request_settled(self, event: LinkEvent) -> Message:
+        """The relink request redrawn without its button once the link works again."""
+        texts = catalogue(event.language)
+        key = "relinked" if event.kind == LinkRelinked.kind else "recovered"
+        text = texts.text(f"links.channel.{key}", user=event.actor)
+        return Message(
+            kind="link_notice_update",
+            channel=event.channel_id,
+            method="chat.update",
+            text=text,
+            blocks=[_section(text).to_dict()],
+            extra={"ts": event.notice_ts},
+        )
+
+    def _manager_message(self, event: LinkEvent) -> list[Message]:
+        if not event.manager or not is_person(event.manager):
+            return []
+        key = "stopped" if event.kind == OnboardingStoppedByCustomer.kind else "removed"
+        text = self.texts.text(
+            f"links.manager.{key}",
+            actor=self._actor(event.actor),
+            client=escape(event.client_name),
+            channel=event.channel_id,
+        )
+        return [
+            Message(
+                kind=f"dm.{event.kind}",
+                channel=event.manager,
+                text=text,
+                dedupe_key=f"{event.kind}:{event.onboarding_id}:{event.link_id or ''}",
+            )
+        ]
+
+    def _actor(self, actor: str) -> str:
+        return f"<@{actor}>" if is_person(actor) else self.texts.text("links.report.system_actor")
+
+
+_REPORT_KEYS = {
+    LinkNeedsRelink.kind: "needs_relink",
+    LinkRecovered.kind: "recovered",
+    LinkRelinked.kind: "relinked",
+    LinkCompaniesChanged.kind: "companies_changed",
+    LinkOverAccessWarned.kind: "over_access",
+}
+
+
+def link_messages(*, status_channel: str, language: str) -> LinkMessages:
+    return LinkMessages(status_channel=status_channel, language=language)
+
+
+def _reason(texts: Catalogue, reason: str, event: LinkEvent | None = None) -> str:
+    key = f"links.reason.{reason}"
+    if key not in texts:
+        return texts.text("links.reason.unknown")
+    values: dict[str, str] = {}
+    if event is not None and reason == REASON_PERMISSIONS_MISSING:
+        values["permissions"] = _short_list(texts, (f"`{p}`" for p in event.missing_permissions))
+    if event is not None and reason == REASON_COMPANIES_GONE:
+        values["companies"] = _short_list(texts, (escape(n) for n in event.companies_gone))
+    if not values and reason in (REASON_PERMISSIONS_MISSING, REASON_COMPANIES_GONE):
+        return texts.text(f"links.reason.{reason}_short")
+    return texts.text(key, **values)
+
+
+def _short_list(texts: Catalogue, items: Iterable[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:LIST_LIMIT])
+    if len(items) > LIST_LIMIT:
+        shown += " " + texts.text("links.more", count=len(items) - LIST_LIMIT)
+    return shown
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))

@@ -1,0 +1,495 @@
+"""The customer's modals: pure functions from a use case's Outcome to a Block Kit view.
+
+Ids are module constants; listeners match on them. Input block ids carry the step counter, so a
+redrawn form starts empty where it must (Slack keeps what was typed into an input whose
+block_id and action_id stay the same across views.update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    ExternalDataMultiSelectElement,
+    InputBlock,
+    LinkButtonElement,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    StaticMultiSelectElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.core.flow import MAX_FAILED_ATTEMPTS, PACKAGES
+from bot.core.model import Company
+from bot.core.screens import (
+    BlockedScreen,
+    CompanyChoiceScreen,
+    CompletedScreen,
+    CredentialsScreen,
+    EndedScreen,
+    ErrorScreen,
+    HandoffScreen,
+    NoCompaniesScreen,
+    Outcome,
+    OverAccessScreen,
+    PermissionsScreen,
+    PreparationScreen,
+    RefusedScreen,
+    TermsScreen,
+    UnavailableScreen,
+)
+from bot.i18n import Catalogue, catalogue
+from bot.transports.slack.mrkdwn import escape
+from bot.usecases.company_search import MIN_QUERY_LENGTH
+
+NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
+NMBRS_URL = "https://www.nmbrs.com/"
+
+# Every onboarding modal's callback_id starts with this.
+CALLBACK_PREFIX = "onboarding_"
+CALLBACK_TERMS = "onboarding_terms"
+CALLBACK_PREPARATION = "onboarding_preparation"
+CALLBACK_CREDENTIALS = "onboarding_credentials"
+CALLBACK_COMPANIES = "onboarding_companies"
+CALLBACK_OVER_ACCESS = "onboarding_over_access"
+CALLBACK_INFO = "onboarding_info"
+# The forms whose content is kept as a draft when the modal is closed.
+DRAFT_CALLBACKS = (CALLBACK_TERMS, CALLBACK_CREDENTIALS, CALLBACK_COMPANIES)
+
+BLOCK_TERMS = "terms"
+ACTION_TERMS = "accept_terms"
+TERMS_ACCEPTED_VALUE = "accepted"
+BLOCK_PACKAGE = "package"
+ACTION_PACKAGE = "choose_package"
+BLOCK_USERNAME = "username"
+ACTION_USERNAME = "username"
+BLOCK_TOKEN = "token"
+ACTION_TOKEN = "token"
+BLOCK_COMPANIES = "companies"
+ACTION_COMPANIES = "choose_companies"
+ACTION_COMPANY_SEARCH = "search_companies"
+ACTION_CHECK_AGAIN = "check_again"
+ACTION_NARROW_FILTER = "narrow_filter"
+ACTION_OPEN_NMBRS = "open_nmbrs"
+
+# Slack's limits that shape these views.
+CHECKBOX_LIMIT = 10
+STATIC_SELECT_LIMIT = 100
+OPTION_TEXT_LIMIT = 75
+LISTED_COMPANIES = 20
+NAME_IN_LIST_LIMIT = 100
+
+WORKING_CHECKING = "checking"
+WORKING_LINKING = "linking"
+WORKING_MOMENT = "moment"
+
+
+def input_block_id(block: str, step: int) -> str:
+    return f"{block}-{step}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def _modal(
+    texts: Catalogue,
+    *,
+    title: str,
+    blocks: Sequence[Block],
+    callback_id: str = CALLBACK_INFO,
+    submit: str | None = None,
+    private_metadata: str | None = None,
+    notify_on_close: bool = False,
+) -> View:
+    return View(
+        type="modal",
+        callback_id=callback_id,
+        title=texts.text(f"customer.modal.title_{title}"),
+        submit=texts.text(f"customer.modal.submit_{submit}") if submit else None,
+        close=texts.text("customer.modal.close"),
+        blocks=list(blocks),
+        private_metadata=private_metadata,
+        notify_on_close=notify_on_close or None,
+    )
+
+
+def company_option(texts: Catalogue, company: Company) -> Option:
+    label = texts.text("customer.companies.option", name=company.name, number=company.number)
+    if len(label) > OPTION_TEXT_LIMIT:
+        overflow = len(label) - OPTION_TEXT_LIMIT + 1
+        name = company.name[: max(1, len(company.name) - overflow)] + "…"
+        label = texts.text("customer.companies.option", name=name, number=company.number)
+    return Option(value=str(company.id), text=_shorten(label, OPTION_TEXT_LIMIT))
+
+
+def company_options(language: str, companies: Sequence[Company]) -> list[dict]:
+    """Options for a block_suggestion answer."""
+    texts = catalogue(language)
+    return [company_option(texts, company).to_dict() for company in companies]
+
+
+def _company_lines(texts: Catalogue, companies: Sequence[Company], more_key: str) -> str:
+    lines = [
+        f"• {escape(_shorten(company.name, NAME_IN_LIST_LIMIT))} ({company.number})"
+        for company in companies[:LISTED_COMPANIES]
+    ]
+    if len(companies) > LISTED_COMPANIES:
+        lines.append(texts.text(more_key, count=len(companies) - LISTED_COMPANIES))
+    return "\n".join(lines)
+
+
+# --- the screens ----------------------------------------------------------------------------
+
+
+def render(outcome: Outcome, *, private_metadata: str | None) -> View:
+    """The modal for a use case's outcome."""
+    texts = catalogue(outcome.language)
+    screen = outcome.screen
+    step = outcome.ref.step if outcome.ref else 0
+    notice = [_context(texts.text("customer.modal.already_done"))] if outcome.notice else []
+    builders = {
+        TermsScreen: lambda: _terms(texts, screen, outcome.client_name, step),
+        PreparationScreen: lambda: _preparation(texts, screen),
+        CredentialsScreen: lambda: _credentials(texts, screen, step),
+        BlockedScreen: lambda: _blocked(texts, screen),
+        UnavailableScreen: lambda: _unavailable(texts),
+        PermissionsScreen: lambda: _permissions(texts, screen),
+        NoCompaniesScreen: lambda: _no_companies(texts, screen),
+        CompanyChoiceScreen: lambda: _companies(texts, screen),
+        OverAccessScreen: lambda: _over_access(texts, screen),
+        CompletedScreen: lambda: _completed(texts, screen),
+        HandoffScreen: lambda: _handoff(texts, screen),
+        EndedScreen: lambda: _ended(texts, screen),
+        RefusedScreen: lambda: _refused(texts),
+        ErrorScreen: lambda: _error(texts, screen.reason),
+    }
+    view = builders[type(screen)]()
+    view.blocks = notice + list(view.blocks)
+    view.private_metadata = private_metadata
+    return view
+
+
+def working_view(language: str, kind: str = WORKING_MOMENT) -> View:
+    """Shown at once while slow work runs after the ack; replaced by views.update."""
+    texts = catalogue(language)
+    return _modal(texts, title="working", blocks=[_section(texts.text(f"customer.working.{kind}"))])
+
+
+def refused_view(language: str) -> View:
+    return _refused(catalogue(language))
+
+
+def error_view(language: str, reason: str = "try_again") -> View:
+    return _error(catalogue(language), reason)
+
+
+def not_opened_text(language: str) -> str:
+    return catalogue(language).text("customer.error.not_opened")
+
+
+def _terms(texts: Catalogue, screen: TermsScreen, client_name: str, step: int) -> View:
+    accept = Option(value=TERMS_ACCEPTED_VALUE, text=texts.text("customer.terms.option"))
+    packages = {
+        package: Option(value=package, text=texts.text(f"customer.terms.packages.{package}"))
+        for package in PACKAGES
+    }
+    blocks: list[Block] = [
+        _section(texts.text("customer.terms.intro", client=escape(client_name))),
+        _section(texts.text("customer.terms.link", url=screen.terms_url)),
+        InputBlock(
+            block_id=input_block_id(BLOCK_TERMS, step),
+            label=texts.text("customer.terms.label"),
+            element=CheckboxesElement(
+                action_id=ACTION_TERMS,
+                options=[accept],
+                initial_options=[accept] if screen.terms_ticked else None,
+            ),
+            optional=True,  # checked by us, so an unticked box gets our own clear error
+        ),
+        InputBlock(
+            block_id=input_block_id(BLOCK_PACKAGE, step),
+            label=texts.text("customer.terms.package_label"),
+            element=StaticSelectElement(
+                action_id=ACTION_PACKAGE,
+                placeholder=texts.text("customer.terms.package_placeholder"),
+                options=list(packages.values()),
+                initial_option=packages.get(screen.package or ""),
+            ),
+        ),
+    ]
+    return _modal(
+        texts,
+        title="terms",
+        blocks=blocks,
+        callback_id=CALLBACK_TERMS,
+        submit="terms",
+        notify_on_close=True,
+    )
+
+
+def _permission_lines(texts: Catalogue, permissions: dict[str, list[str]]) -> list[Block]:
+    return [
+        _section(
+            f"*{texts.text(f'customer.preparation.services.{service}')}*\n"
+            + "\n".join(f"• `{operation}`" for operation in operations)
+        )
+        for service, operations in permissions.items()
+    ]
+
+
+def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
+    count = sum(len(operations) for operations in screen.permissions.values())
+    blocks: list[Block] = [
+        _section(texts.text("customer.preparation.intro")),
+        _section(texts.text("customer.preparation.login")),
+        _section(texts.text("customer.preparation.avg")),
+        DividerBlock(),
+        _section(texts.text("customer.preparation.template", template=NMBRS_TEMPLATE, count=count)),
+        *_permission_lines(texts, screen.permissions),
+        DividerBlock(),
+        _section(texts.text("customer.preparation.token")),
+        ActionsBlock(
+            elements=[
+                LinkButtonElement(
+                    action_id=ACTION_OPEN_NMBRS,
+                    text=texts.text("customer.preparation.nmbrs_button"),
+                    url=NMBRS_URL,
+                )
+            ]
+        ),
+    ]
+    return _modal(
+        texts,
+        title="preparation",
+        blocks=blocks,
+        callback_id=CALLBACK_PREPARATION,
+        submit="preparation",
+    )
+
+
+def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View:
+    blocks: list[Block] = [
+        _section(texts.text("customer.credentials.intro")),
+        InputBlock(
+            block_id=input_block_id(BLOCK_USERNAME, step),
+            label=texts.text("customer.credentials.username_label"),
+            hint=texts.text("customer.credentials.username_hint"),
+            element=PlainTextInputElement(
+                action_id=ACTION_USERNAME, initial_value=screen.username or None
+            ),
+        ),
+        InputBlock(
+            block_id=input_block_id(BLOCK_TOKEN, step),
+            label=texts.text("customer.credentials.token_label"),
+            hint=texts.text("customer.credentials.token_hint"),
+            # Never an initial value: the token is not shown anywhere, ever.
+            element=PlainTextInputElement(action_id=ACTION_TOKEN),
+        ),
+    ]
+    if screen.wrong_credentials:
+        warning = texts.text("customer.credentials.wrong")
+        if screen.attempts_left == 1:
+            warning += " " + texts.text("customer.credentials.attempts_left_one")
+        elif screen.attempts_left < MAX_FAILED_ATTEMPTS:
+            warning += " " + texts.text(
+                "customer.credentials.attempts_left", count=screen.attempts_left
+            )
+        blocks.append(_context(warning))
+    return _modal(
+        texts,
+        title="credentials",
+        blocks=blocks,
+        callback_id=CALLBACK_CREDENTIALS,
+        submit="credentials",
+        notify_on_close=True,
+    )
+
+
+def slack_date(moment: datetime) -> str:
+    """A moment Slack shows in the reader's own time zone."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _blocked(texts: Catalogue, screen: BlockedScreen) -> View:
+    text = texts.text("customer.blocked.text", until=slack_date(screen.until))
+    return _modal(texts, title="blocked", blocks=[_section(text)])
+
+
+def _check_again_button(texts: Catalogue, key: str = "check_again") -> ButtonElement:
+    return ButtonElement(
+        action_id=ACTION_CHECK_AGAIN, text=texts.text(f"customer.modal.{key}"), style="primary"
+    )
+
+
+def _unavailable(texts: Catalogue) -> View:
+    blocks = [
+        _section(texts.text("customer.unavailable.text")),
+        ActionsBlock(elements=[_check_again_button(texts, "retry")]),
+    ]
+    return _modal(texts, title="unavailable", blocks=blocks)
+
+
+def _permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
+    blocks: list[Block] = [
+        _section(texts.text("customer.permissions.text")),
+        *_permission_lines(texts, screen.missing),
+        _section(texts.text("customer.permissions.fix", template=NMBRS_TEMPLATE)),
+        ActionsBlock(elements=[_check_again_button(texts)]),
+    ]
+    return _modal(texts, title="permissions", blocks=blocks)
+
+
+def _no_companies(texts: Catalogue, screen: NoCompaniesScreen) -> View:
+    blocks = [
+        _section(texts.text("customer.no_companies.text", username=escape(screen.username))),
+        _section(texts.text("customer.no_companies.fix")),
+        ActionsBlock(elements=[_check_again_button(texts)]),
+    ]
+    return _modal(texts, title="no_companies", blocks=blocks)
+
+
+def _company_element(
+    texts: Catalogue, screen: CompanyChoiceScreen
+) -> CheckboxesElement | StaticMultiSelectElement | ExternalDataMultiSelectElement:
+    preselected = [company_option(texts, company) for company in screen.preselected]
+    initial = preselected[:STATIC_SELECT_LIMIT] or None
+    count = len(screen.companies)
+    if count > STATIC_SELECT_LIMIT:
+        return ExternalDataMultiSelectElement(
+            action_id=ACTION_COMPANY_SEARCH,
+            placeholder=texts.text("customer.companies.search_placeholder"),
+            min_query_length=MIN_QUERY_LENGTH,
+            initial_options=initial,
+        )
+    options = [company_option(texts, company) for company in screen.companies]
+    if count > CHECKBOX_LIMIT:
+        return StaticMultiSelectElement(
+            action_id=ACTION_COMPANIES,
+            placeholder=texts.text("customer.companies.placeholder"),
+            options=options,
+            initial_options=initial,
+        )
+    return CheckboxesElement(action_id=ACTION_COMPANIES, options=options, initial_options=initial)
+
+
+def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
+    count = len(screen.companies)
+    intro = (
+        texts.text("customer.companies.intro_one")
+        if count == 1
+        else texts.text("customer.companies.intro", count=count)
+    )
+    blocks: list[Block] = []
+    if screen.narrowing:
+        blocks.append(_section(texts.text("customer.companies.narrowing")))
+    blocks.append(_section(intro))
+    blocks.append(
+        InputBlock(
+            block_id=BLOCK_COMPANIES,
+            label=texts.text("customer.companies.label"),
+            element=_company_element(texts, screen),
+            hint=(
+                texts.text("customer.companies.search_hint", count=MIN_QUERY_LENGTH)
+                if count > STATIC_SELECT_LIMIT
+                else None
+            ),
+            optional=True,  # checked by us, with our own clear error
+        )
+    )
+    blocks.append(DividerBlock())
+    blocks.append(
+        SectionBlock(
+            text=MarkdownTextObject(text=texts.text("customer.companies.filter_changed")),
+            accessory=ButtonElement(
+                action_id=ACTION_CHECK_AGAIN, text=texts.text("customer.modal.check_again")
+            ),
+        )
+    )
+    return _modal(
+        texts,
+        title="companies",
+        blocks=blocks,
+        callback_id=CALLBACK_COMPANIES,
+        submit="companies",
+        notify_on_close=True,
+    )
+
+
+def _over_access(texts: Catalogue, screen: OverAccessScreen) -> View:
+    blocks: list[Block] = [
+        _section(
+            texts.text("customer.over_access.intro", seen=screen.seen, chosen=len(screen.chosen))
+        ),
+        _section(
+            texts.text("customer.over_access.not_chosen")
+            + "\n"
+            + _company_lines(texts, screen.not_chosen, "customer.over_access.more")
+        ),
+        _section(texts.text("customer.over_access.explain")),
+        _section(texts.text("customer.over_access.choice")),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ACTION_NARROW_FILTER, text=texts.text("customer.over_access.back")
+                )
+            ]
+        ),
+    ]
+    return _modal(
+        texts,
+        title="over_access",
+        blocks=blocks,
+        callback_id=CALLBACK_OVER_ACCESS,
+        submit="over_access",
+    )
+
+
+def _completed(texts: Catalogue, screen: CompletedScreen) -> View:
+    blocks = [
+        _section(
+            texts.text("customer.completed.text", domain=escape(screen.domain))
+            + "\n"
+            + _company_lines(texts, screen.companies, "customer.completed.more")
+        ),
+        _context(texts.text("customer.completed.outro")),
+    ]
+    return _modal(texts, title="completed", blocks=blocks)
+
+
+def _handoff(texts: Catalogue, screen: HandoffScreen) -> View:
+    text = texts.text(f"customer.handoff.{screen.reason}", phone=escape(screen.support_phone))
+    return _modal(texts, title="handoff", blocks=[_section(text)])
+
+
+def _ended(texts: Catalogue, screen: EndedScreen) -> View:
+    return _modal(
+        texts, title="ended", blocks=[_section(texts.text(f"customer.ended.{screen.state}"))]
+    )
+
+
+def _refused(texts: Catalogue) -> View:
+    return _modal(texts, title="refused", blocks=[_section(texts.text("customer.refused.text"))])
+
+
+def _error(texts: Catalogue, reason: str) -> View:
+    return _modal(texts, title="error", blocks=[_section(texts.text(f"customer.error.{reason}"))])

@@ -1,0 +1,258 @@
+"""The customer's modals and the invite message, checked against Slack's Block Kit limits."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.core.flow import State
+from bot.core.model import Company as CompanyRow
+from bot.core.model import InviteStatus, StepRef
+from bot.core.screens import (
+    BlockedScreen,
+    CompanyChoiceScreen,
+    CompletedScreen,
+    CredentialsScreen,
+    EndedScreen,
+    ErrorScreen,
+    HandoffScreen,
+    NoCompaniesScreen,
+    Outcome,
+    OverAccessScreen,
+    PermissionsScreen,
+    PreparationScreen,
+    RefusedScreen,
+    TermsScreen,
+    UnavailableScreen,
+)
+from bot.transports.slack.views import onboarding as views
+from bot.transports.slack.views.invite import ACTION_START, invite_message, parse_start_value
+from devslack.blockkit import message_problems, view_problems
+from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
+
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+METADATA = "7.3.nl." + "a" * 16
+
+
+def companies(count: int, *, name_length: int = 12) -> tuple[CompanyRow, ...]:
+    return tuple(
+        CompanyRow(id=1000 + n, number=n, name=f"{n:0{name_length}d}") for n in range(1, count + 1)
+    )
+
+
+SCREENS = [
+    TermsScreen(terms_url="https://example.com/terms", package="nmbrs", terms_ticked=True),
+    PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)),
+    CredentialsScreen(username="loon@acme.nl", wrong_credentials=True, attempts_left=1),
+    BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)),
+    UnavailableScreen(),
+    PermissionsScreen(missing=group_by_service(REQUIRED_PERMISSIONS)),
+    NoCompaniesScreen(username="loon@acme.nl"),
+    CompanyChoiceScreen(companies=companies(3), preselected=companies(1), narrowing=True),
+    CompanyChoiceScreen(companies=companies(60)),
+    CompanyChoiceScreen(companies=companies(5000), preselected=companies(150)),
+    OverAccessScreen(seen=5000, chosen=companies(2), not_chosen=companies(4998, name_length=300)),
+    CompletedScreen(companies=companies(300, name_length=300), domain="acme"),
+    HandoffScreen(reason="package_not_listed", support_phone="020 123 45 67"),
+    HandoffScreen(reason="other_package", support_phone="020 123 45 67"),
+    HandoffScreen(reason="no_subscription", support_phone="020 123 45 67"),
+    EndedScreen(State.CANCELLED),
+    EndedScreen(State.EXPIRED),
+    EndedScreen(State.UNLINKED),
+    RefusedScreen(),
+    ErrorScreen("not_found"),
+    ErrorScreen("illegal_step"),
+    ErrorScreen("invalid_choice"),
+    ErrorScreen("try_again"),
+]
+
+
+def rendered(screen, language="nl", *, notice=None) -> dict:
+    outcome = Outcome(
+        screen=screen, language=language, client_name="Acme", ref=StepRef(7, 3), notice=notice
+    )
+    return views.render(outcome, private_metadata=METADATA).to_dict()
+
+
+def element_of(view: dict, block_id: str) -> dict:
+    return next(block["element"] for block in view["blocks"] if block.get("block_id") == block_id)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+@pytest.mark.parametrize("screen", SCREENS, ids=lambda screen: type(screen).__name__)
+def test_every_screen_is_a_modal_slack_accepts(screen, language):
+    view = rendered(screen, language, notice="already_done")
+    assert view_problems(view) == []
+    assert len(view["title"]["text"]) <= 24
+    assert view["private_metadata"] == METADATA
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+@pytest.mark.parametrize("kind", ["checking", "linking", "moment"])
+def test_the_working_views_are_modals_slack_accepts(language, kind):
+    assert view_problems(views.working_view(language, kind).to_dict()) == []
+    assert view_problems(views.refused_view(language).to_dict()) == []
+    assert view_problems(views.error_view(language).to_dict()) == []
+
+
+def test_the_language_picks_the_texts():
+    assert rendered(UnavailableScreen(), "nl")["title"]["text"] == "Nmbrs niet bereikbaar"
+    assert rendered(UnavailableScreen(), "en")["title"]["text"] == "Nmbrs unreachable"
+
+
+def test_the_terms_form_offers_nmbrs_other_packages_and_not_listed():
+    view = rendered(TermsScreen(terms_url="https://example.com/terms"), "en")
+    assert view["callback_id"] == views.CALLBACK_TERMS and view["notify_on_close"]
+    packages = element_of(view, "package-3")["options"]
+    assert packages[0]["text"]["text"] == "Nmbrs"
+    assert packages[-1]["text"]["text"] == "My package is not listed"
+    assert "https://example.com/terms" in str(view["blocks"])
+    assert "initial_options" not in element_of(view, "terms-3")
+
+
+def test_a_resumed_terms_form_keeps_the_tick_and_the_package():
+    view = rendered(TermsScreen(terms_url="u", package="afas", terms_ticked=True))
+    assert element_of(view, "terms-3")["initial_options"][0]["value"] == "accepted"
+    assert element_of(view, "package-3")["initial_option"]["value"] == "afas"
+
+
+def test_the_preparation_names_the_template_all_22_permissions_the_avg_and_links_to_nmbrs():
+    view = rendered(PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)), "en")
+    text = str(view["blocks"])
+    assert views.NMBRS_TEMPLATE in text
+    for permission in REQUIRED_PERMISSIONS:
+        assert permission.split(".")[1] in text
+    assert "Company Services" in text and "Report Services" in text
+    assert "GDPR (AVG)" in text and "klant login" in text and "API token toevoegen" in text
+    buttons = [b for b in view["blocks"] if b["type"] == "actions"][0]["elements"]
+    assert buttons[0]["url"] == views.NMBRS_URL
+
+
+def test_a_wrong_token_is_said_under_the_token_field_and_the_token_is_not_kept():
+    view = rendered(CredentialsScreen(username="loon@acme.nl", wrong_credentials=True), "en")
+    block_ids = [block.get("block_id") for block in view["blocks"]]
+    token_at = block_ids.index("token-3")
+    assert "wrong" in str(view["blocks"][token_at + 1])
+    assert "initial_value" not in element_of(view, "token-3")
+    assert element_of(view, "username-3")["initial_value"] == "loon@acme.nl"
+
+
+def test_the_last_attempt_is_announced():
+    view = rendered(CredentialsScreen(wrong_credentials=True, attempts_left=1), "en")
+    assert "one attempt left" in str(view["blocks"])
+
+
+def test_the_block_shows_until_when_in_the_readers_time_zone():
+    view = rendered(BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)), "en")
+    assert "<!date^1740999600^{date_short_pretty} {time}|2025-03-03 11:00 UTC>" in str(view)
+
+
+def test_missing_permissions_are_listed_by_service_with_check_again():
+    screen = PermissionsScreen(
+        missing={"CompanyService": ["WageTax_GetXML"], "EmployeeService": ["Schedule_Get"]}
+    )
+    view = rendered(screen, "en")
+    text = str(view["blocks"])
+    assert "*Company Services*" in text and "WageTax_GetXML" in text
+    assert "*Employee Services*" in text and "Schedule_Get" in text
+    assert views.ACTION_CHECK_AGAIN in text
+
+
+@pytest.mark.parametrize(
+    ("count", "element_type"),
+    [
+        (1, "checkboxes"),
+        (10, "checkboxes"),
+        (11, "multi_static_select"),
+        (100, "multi_static_select"),
+        (101, "multi_external_select"),
+    ],
+)
+def test_the_company_choice_grows_from_checkboxes_to_a_multi_select_to_type_ahead(
+    count, element_type
+):
+    view = rendered(CompanyChoiceScreen(companies=companies(count)))
+    element = element_of(view, views.BLOCK_COMPANIES)
+    assert element["type"] == element_type
+    assert view_problems(view) == []
+
+
+def test_type_ahead_asks_for_a_minimum_query_and_keeps_earlier_choices():
+    view = rendered(CompanyChoiceScreen(companies=companies(5000), preselected=companies(2)))
+    element = element_of(view, views.BLOCK_COMPANIES)
+    assert element["action_id"] == views.ACTION_COMPANY_SEARCH
+    assert element["min_query_length"] == 2
+    assert [option["value"] for option in element["initial_options"]] == ["1001", "1002"]
+    assert len(str(view)) < 10_000
+
+
+def test_long_company_names_are_shortened_to_fit_an_option_keeping_the_number():
+    row = CompanyRow(id=1, number=4242, name="N" * 300)
+    option = views.company_option(views.catalogue("nl"), row).to_dict()
+    assert len(option["text"]["text"]) <= 75
+    assert option["text"]["text"].endswith("(4242)")
+
+
+def test_company_names_are_escaped_in_mrkdwn():
+    screen = CompletedScreen(companies=(CompanyRow(1, 1, "A&B <Holding>"),), domain="acme")
+    assert "A&amp;B &lt;Holding&gt;" in str(rendered(screen))
+
+
+def test_over_access_names_twenty_not_chosen_companies_and_counts_the_rest():
+    screen = OverAccessScreen(seen=25, chosen=companies(2), not_chosen=companies(23))
+    view = rendered(screen, "en")
+    text = str(view["blocks"])
+    assert "It sees 25; you link 2." in text
+    assert "…and 3 more." in text
+    assert view["callback_id"] == views.CALLBACK_OVER_ACCESS
+    assert views.ACTION_NARROW_FILTER in text
+    assert view["submit"]["text"] == "Understood, link"
+
+
+def test_a_replayed_step_is_told_what_happened():
+    view = rendered(UnavailableScreen(), "en", notice="already_done")
+    assert "already done" in str(view["blocks"][0])
+
+
+def test_the_handoff_gives_the_support_phone():
+    screen = HandoffScreen(reason="package_not_listed", support_phone="020 123 45 67")
+    assert "020 123 45 67" in str(rendered(screen))
+
+
+def invite_status(state: State, **fields) -> InviteStatus:
+    return InviteStatus(
+        onboarding_id=7,
+        client_name="Acme",
+        language="nl",
+        channel_id="C0SHARED",
+        message_ts="1.2",
+        state=state,
+        step_reached=None,
+        support_phone="020 123 45 67",
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_the_invite_message_fits_slack_in_every_state(state):
+    message = invite_message(invite_status(state, companies_linked=2, completed_by="U0CUSTOMER"))
+    assert message_problems(message.blocks) == []
+    assert "Acme" in message.text
+
+
+def test_the_invite_has_a_start_button_carrying_the_onboarding():
+    blocks = invite_message(invite_status(State.INVITED)).blocks
+    button = blocks[-1]["elements"][0]
+    assert button["action_id"] == ACTION_START
+    assert parse_start_value(button["value"]) == (7, "nl")
+
+
+def test_the_invite_says_who_completed_and_drops_the_button():
+    blocks = invite_message(
+        invite_status(State.COMPLETED, companies_linked=1, completed_by="U0CUSTOMER")
+    ).blocks
+    assert "<@U0CUSTOMER>" in str(blocks) and "één bedrijf" in str(blocks)
+    assert ACTION_START not in str(blocks)
+
+
+def test_the_invite_after_a_handoff_says_someone_will_call():
+    assert "telefonisch" in str(invite_message(invite_status(State.HANDOFF)).blocks)
