@@ -25,7 +25,6 @@ from bot.core.events import EventBus
 from bot.core.payroll import PayrollProvider
 from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
-from bot.reports import status_reports
 from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.services import Services
 from bot.settings import Settings
@@ -35,6 +34,7 @@ from bot.transports.slack.invites import invite_update
 from bot.transports.slack.membership import SlackChannelMembership
 from bot.transports.slack.retries import blocking_web_api_retries
 from bot.transports.slack.views.links import link_messages
+from bot.transports.slack.views.reports import status_reports
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools

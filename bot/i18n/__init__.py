@@ -8,6 +8,13 @@ the area, so `[terms] title = "..."` in `customer.toml` is `customer.terms.title
     text = catalogue("en").text("customer.terms.title")
     text = catalogue(client.language).text("customer.invite.completed", count=3)
 
+The texts are plain text, so any chat tool can show them: no mentions, channel links, links,
+bold, italics, code or emoji shortcodes (emoji are Unicode characters). The transport adds its
+markup through the values it fills in: a `{client}`, `{channel}` or `{user}` arrives already
+rendered (in Slack bold, `<#C…>`, `<@U…>`), and words a text emphasises are their own keys,
+named by a placeholder: `{lead}` is the key `<key>_lead`, a `{check_again}` or `{start}` is the
+button's own text. Slack's side of this is `bot/transports/slack/mrkdwn.py`.
+
 Dutch is the default; an unknown language falls back to it. A test keeps the key sets of all
 languages equal, so a missing translation fails the build instead of reaching a customer.
 """

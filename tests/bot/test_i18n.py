@@ -1,4 +1,7 @@
+import re
 import string
+
+import pytest
 
 from bot.i18n import LANGUAGES, catalogue, load_language
 
@@ -42,3 +45,49 @@ def test_dutch_is_the_default_and_the_fallback():
     assert catalogue().language == "nl"
     assert catalogue("fr").language == "nl"
     assert catalogue(None).language == "nl"
+
+
+# Slack mrkdwn belongs to the Slack renderer (bot/transports/slack/mrkdwn.py), not to the texts.
+SLACK_MARKUP = {
+    "a mention": re.compile(r"<@"),
+    "a channel link": re.compile(r"<#"),
+    "a link": re.compile(r"<(https?:|mailto:|\{)|<[^<>]*\|[^<>]*>"),
+    "bold": re.compile(r"\*[^*\s][^*]*\*|\*\*"),
+    "italics": re.compile(r"(^|[\s(])_[^_\s][^_]*_($|[\s).,:;!?])"),
+    "code": re.compile(r"`"),
+    "an emoji shortcode": re.compile(r":[a-z0-9_+-]+:"),
+    "a Slack special": re.compile(r"<!"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_text_carries_slack_markup(language):
+    found = [
+        (key, what)
+        for key, text in load_language(language).items()
+        for what, pattern in SLACK_MARKUP.items()
+        if pattern.search(text)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hallo <@{user}>",
+        "in <#{channel}>",
+        "<{url}|Lees>",
+        "<https://example.com>",
+        "*Klaar!* Verder",
+        "Zie _API token toevoegen_.",
+        "typ `/onboard`",
+        ":wave: Welkom",
+    ],
+)
+def test_the_markup_check_sees_each_kind_of_markup(text):
+    assert any(pattern.search(text) for pattern in SLACK_MARKUP.values())
+
+
+def test_plain_text_with_look_alikes_passes_the_markup_check():
+    for text in ("Visma | Raet (Youforce)", "{marker}{client} in {channel}: 12:00", "{day:02d}"):
+        assert not any(pattern.search(text) for pattern in SLACK_MARKUP.values()), text

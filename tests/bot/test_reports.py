@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 import bot.core.events as events
 from bot.clock import WorkingCalendar
 from bot.core.events import EventBus, OnboardingEvent
-from bot.reports import StatusReports, needing_attention_first, summarise
+from bot.reports import needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
+from bot.transports.slack.views.reports import ReportMessages
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding, OutboxMessage
@@ -101,8 +102,8 @@ def sample(event_class: type[OnboardingEvent]) -> OnboardingEvent:
     return event_class(**{**COMMON, **own})
 
 
-def reports(language: str = "nl") -> StatusReports:
-    return StatusReports(
+def reports(language: str = "nl") -> ReportMessages:
+    return ReportMessages(
         status_channel="C0STATUS", language=language, calendar=calendar, policy=policy
     )
 

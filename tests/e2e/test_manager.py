@@ -15,7 +15,6 @@ from sqlmodel import Session, select
 
 from bot.bootstrap import Container, build_container, outbox_worker, slack_app
 from bot.i18n import catalogue
-from bot.reports import StatusReports, status_reports
 from bot.schedule import running_in_background
 from bot.settings import Settings
 from bot.transports.slack.http import create_asgi_app
@@ -32,7 +31,10 @@ from bot.transports.slack.views.manager import (
     ACTION_RETRY,
     CALLBACK_RESULT,
     CALLBACK_START,
+    help_text,
+    refusal_text,
 )
+from bot.transports.slack.views.reports import ReportMessages, status_reports
 from devslack import DevSlack, SlackUser
 from devslack.server import serve_asgi
 from devslack.workspace import OUR_TEAM, Channel, User
@@ -60,7 +62,7 @@ class ManagerBot:
 
     def start(self) -> None:
         container = build_container(self.settings)
-        if not any(isinstance(s, StatusReports) for s in container.event_bus._subscribers):
+        if not any(isinstance(s, ReportMessages) for s in container.event_bus._subscribers):
             container.event_bus.subscribe(status_reports(self.settings))
         bolt = slack_app(container)
         asgi = create_asgi_app(bolt, health_check=container.check_database)
@@ -200,7 +202,7 @@ def test_an_external_user_is_refused_and_nothing_is_created(
     customer = slack.user(CUSTOMER)
     customer.command("/onboard", channel=SHARED)
 
-    refusal = NL.text("manager.command.refused_external")
+    refusal = refusal_text("nl", "external")
     customer.wait_for_message(SHARED, lambda message: message.text == refusal)
     assert customer.modal is None
     assert slack.calls("views.open") == []
@@ -218,7 +220,7 @@ def test_outside_the_account_manager_group_is_refused(settings: Settings, slack:
     try:
         colleague = slack.user("U0COLLEAGUE")
         colleague.command("/onboard", channel=SHARED)
-        refusal = NL.text("manager.command.refused_not_in_group")
+        refusal = refusal_text("nl", "not_in_group")
         colleague.wait_for_message(SHARED, lambda message: message.text == refusal)
         open_start_modal(slack.user(MANAGER))  # a group member gets the modal
         assert bot.onboardings() == []
@@ -227,10 +229,10 @@ def test_outside_the_account_manager_group_is_refused(settings: Settings, slack:
 
 
 def test_help_and_unknown_text_explain_the_command(served: ManagerBot, manager: SlackUser) -> None:
-    help_text = NL.text("manager.command.help")
+    help = help_text("nl")
     for text in ("help", "wat kan dit?"):
         manager.command("/onboard", text, channel=SHARED)
-    helps = [m for m in manager.messages(SHARED) if m.text == help_text]
+    helps = [m for m in manager.messages(SHARED) if m.text == help]
     assert len(helps) == 2
     assert manager.modal is None
 

@@ -19,6 +19,7 @@ from bot.transports.slack.views.onboarding import (
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
     CALLBACK_TERMS,
+    not_opened_text,
 )
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
@@ -43,7 +44,6 @@ SLACK_TIMEOUT = 1.5
 TOO_SLOW = 3.0
 ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
 NL = catalogue("nl")
-EN = catalogue("en")
 
 # The Web API methods each side of the conversation calls.
 CUSTOMER_CALLS = ("views.open", "views.update", "chat.update", "conversations.members")
@@ -180,7 +180,7 @@ def test_the_note_that_the_modal_did_not_open_is_retried_too(
     slack.fail("views.open", error="expired_trigger_id")
     slack.fail("chat.postEphemeral", status=status, retry_after=1)
     customer.click(invite_message(customer), "start_onboarding")
-    note = EN.text("customer.error.not_opened")
+    note = not_opened_text("en")
     customer.wait_for_message(CHANNEL, lambda message: message.text == note)
     assert faults_hit(slack, ("chat.postEphemeral",), status) == {"chat.postEphemeral": True}
 

@@ -11,9 +11,9 @@ from bot.clock import SystemClock
 from bot.core.events import EventBus
 from bot.core.flow import State
 from bot.core.model import Actor
-from bot.reports import status_reports
 from bot.settings import Settings
 from bot.transports.slack.views.links import link_messages
+from bot.transports.slack.views.reports import status_reports
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService

@@ -18,12 +18,13 @@ from bot.core.flow import IllegalTransition
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
 from bot.outbox import delivery_halted
-from bot.reports import OnboardingSummary, StatusReports
+from bot.reports import OnboardingSummary
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
 from bot.transports.slack.invites import invite_update
 from bot.transports.slack.views.home import home_view
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
+from bot.transports.slack.views.reports import ReportMessages
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.scheduled import scheduled_jobs
@@ -67,7 +68,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def tools(engine: Engine) -> ManagerTools:
     uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
-    reports = StatusReports(
+    reports = ReportMessages(
         status_channel="C0STATUS", language="nl", calendar=calendar, policy=policy
     )
     service = OnboardingService(

@@ -14,9 +14,10 @@ from bot.core.events import EventBus
 from bot.core.model import InviteStatus, StartRequest
 from bot.outbox import Message
 from bot.ports import ChannelInfo
-from bot.reports import OnboardingSummary, StatusReports
+from bot.reports import OnboardingSummary
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
+from bot.transports.slack.views.reports import ReportMessages
 from bot.usecases.invites import ALREADY_RUNNING, STARTED, InviteDesk
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
@@ -72,7 +73,7 @@ def no_redraw(status: InviteStatus) -> Message:
 
 def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrier) -> ManagerTools:
     uow = unit_of_work_factory(engine, cipher)
-    reports = StatusReports(
+    reports = ReportMessages(
         status_channel="C0STATUS", language="nl", calendar=calendar, policy=policy
     )
     service = OnboardingService(

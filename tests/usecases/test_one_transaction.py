@@ -14,9 +14,9 @@ from bot.core.flow import State
 from bot.core.model import Actor, Company
 from bot.outbox import Message
 from bot.ports import LinkNotices
-from bot.reports import status_reports
 from bot.settings import Settings
 from bot.transports.slack.views.links import link_messages
+from bot.transports.slack.views.reports import status_reports
 from bot.usecases.customer_exit import REMOVED, STOPPED
 from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService

@@ -1,14 +1,59 @@
-"""Slack's mrkdwn: user data as literal text, and who can be mentioned."""
+"""Slack's mrkdwn: the only place that knows how Slack spells a mention, a link or emphasis.
+
+The catalogues (`bot/i18n`) are plain text with named placeholders, so another chat tool can
+use them too. Slack's builders fill those placeholders with values made here: a client name
+in bold, a channel as `<#C…>`, a person as `<@U…>`, a link as `<url|label>`.
+"""
 
 from __future__ import annotations
+
+from bot.i18n import Catalogue
+
+# The slash command of manifest.yml, as the texts name it.
+ONBOARD_COMMAND = "/onboard"
 
 
 def escape(text: str) -> str:
     """User data (client and company names, usernames) as literal text inside mrkdwn: no
-    accidental links or mentions."""
+    accidental links, mentions or entities."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def is_person(actor: str) -> bool:
     """A Slack user id (a person, who can be mentioned), as opposed to "system" or "cli"."""
     return actor[:1] in ("U", "W") and actor.isalnum()
+
+
+def bold(text: str) -> str:
+    return f"*{text}*"
+
+
+def italic(text: str) -> str:
+    return f"_{text}_"
+
+
+def code(text: str) -> str:
+    return f"`{text}`"
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def channel(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
+def link(url: str, label: str) -> str:
+    return f"<{url}|{escape(label)}>"
+
+
+def button_label(texts: Catalogue, key: str) -> str:
+    """A button a sentence names ("press *Check again*"): the button's own text, in bold."""
+    return bold(texts.text(key))
+
+
+def with_lead(texts: Catalogue, key: str, lead: str | None = None, **values: object) -> str:
+    """A text whose `{lead}` sentence is its own key (`<key>_lead` unless named), in bold."""
+    lead_text = texts.text(lead or f"{key}_lead", **values)
+    return texts.text(key, lead=bold(lead_text), **values)

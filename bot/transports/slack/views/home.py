@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary
-from bot.transports.slack.mrkdwn import escape
+from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape
 from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
 from bot.usecases.manager import Dashboard, LinkRow
 
@@ -55,7 +55,7 @@ def home_view(
         HeaderBlock(text=texts.text("manager.home.open_title", count=len(dashboard.open))),
     ]
     if not dashboard.open:
-        blocks.append(_context(texts.text("manager.home.none_open")))
+        blocks.append(_context(texts.text("manager.home.none_open", command=code(ONBOARD_COMMAND))))
     for row in dashboard.open[:OPEN_ROWS_LIMIT]:
         line = onboarding_line(texts, row, now=now, calendar=calendar)
         blocks += [SectionBlock(text=MarkdownTextObject(text=line)), _row_actions(texts, row)]
@@ -89,13 +89,13 @@ def not_a_manager_home(language: str) -> View:
 def notice_text(language: str, kind: str, *, client: str = "", error: str = "") -> str:
     """What the last button did, shown at the top of the refreshed home."""
     return catalogue(language).text(
-        f"manager.home.notice_{kind}", client=escape(client), error=error
+        f"manager.home.notice_{kind}", client=bold(escape(client)), error=error
     )
 
 
 def _row_actions(texts: Catalogue, row: OnboardingSummary) -> ActionsBlock:
     value = str(row.onboarding_id)
-    client = escape(row.client_name)
+    client = bold(escape(row.client_name))
     buttons = [
         ButtonElement(action_id=ACTION_RESEND, text=texts.text("manager.home.resend"), value=value),
         ButtonElement(
@@ -116,11 +116,11 @@ def _row_actions(texts: Catalogue, row: OnboardingSummary) -> ActionsBlock:
 
 
 def _link_row(texts: Catalogue, link: LinkRow, calendar: WorkingCalendar) -> SectionBlock:
-    client = escape(link.client_name)
+    client = bold(escape(link.client_name))
     text = texts.text(
         "manager.home.link_row",
         client=client,
-        channel=link.channel_id,
+        channel=channel(link.channel_id),
         companies=link.companies,
         date=local_date(texts, calendar, link.created_at),
     )

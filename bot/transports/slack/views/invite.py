@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 from bot.core.flow import OPEN_STATES, State
 from bot.core.model import InviteStatus
 from bot.i18n import catalogue
-from bot.transports.slack.mrkdwn import escape
+from bot.transports.slack.mrkdwn import bold, escape, mention
 from bot.transports.slack.views.links import link_actions, stop_button
 
 ACTION_START = "start_onboarding"
@@ -41,13 +41,13 @@ def parse_start_value(value: str) -> tuple[int, str] | None:
 
 def invite_message(status: InviteStatus) -> InviteMessage:
     texts = catalogue(status.language)
-    client = escape(status.client_name)
+    client = bold(escape(status.client_name))
     state = status.state
     if state == State.COMPLETED:
         key = "completed_one" if status.companies_linked == 1 else "completed"
         line = texts.text(
             f"customer.invite.status.{key}",
-            user=status.completed_by or "",
+            user=mention(status.completed_by or ""),
             count=status.companies_linked,
         )
     elif state == State.HANDOFF:

@@ -43,7 +43,7 @@ from bot.core.model import InviteStatus
 from bot.core.screens import CredentialsScreen, Outcome, RelinkFirstScreen, StaleScreen
 from bot.i18n import Catalogue, catalogue
 from bot.outbox import Message
-from bot.transports.slack.mrkdwn import escape, is_person
+from bot.transports.slack.mrkdwn import bold, channel, code, escape, is_person, mention, with_lead
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANY_SEARCH,
@@ -108,7 +108,8 @@ def link_view(outcome: Outcome, *, private_metadata: str | None) -> dict[str, An
         return _info(texts, "stale", [_section(texts.text("links.modal.stale"))])
     view = render(outcome, private_metadata=private_metadata).to_dict()
     if isinstance(screen, CredentialsScreen):
-        view["blocks"].insert(0, _section(texts.text("links.modal.relink_intro")).to_dict())
+        intro = _section(with_lead(texts, "links.modal.relink_intro")).to_dict()
+        view["blocks"].insert(0, intro)
     return retarget(view)
 
 
@@ -199,7 +200,7 @@ def _confirm(texts: Catalogue, what: str, client_name: str) -> ConfirmObject:
     return ConfirmObject(
         title=texts.text(f"links.confirm.{what}_title"),
         text=MarkdownTextObject(
-            text=texts.text(f"links.confirm.{what}_text", client=escape(client_name))
+            text=texts.text(f"links.confirm.{what}_text", client=bold(escape(client_name)))
         ),
         confirm=texts.text(f"links.confirm.{what}_yes"),
         deny=texts.text("links.confirm.no"),
@@ -236,8 +237,8 @@ class LinkMessages:
     def _report(self, event: LinkEvent) -> Message:
         texts = self.texts
         values = {
-            "client": escape(event.client_name),
-            "channel": event.channel_id,
+            "client": bold(escape(event.client_name)),
+            "channel": channel(event.channel_id),
             "actor": self._actor(event.actor),
             "count": len(event.companies),
             "seen": event.companies_seen,
@@ -254,8 +255,8 @@ class LinkMessages:
 
     def _relink_request(self, event: LinkEvent) -> Message:
         texts = catalogue(event.language)
-        text = texts.text(
-            "links.channel.needs_relink", reason=_reason(texts, event.reason or "", event)
+        text = with_lead(
+            texts, "links.channel.needs_relink", reason=_reason(texts, event.reason or "", event)
         )
         blocks: list[Block] = [
             _section(text),
@@ -283,7 +284,7 @@ class LinkMessages:
         """The relink request redrawn without its button once the link works again."""
         texts = catalogue(event.language)
         key = "relinked" if event.kind == LinkRelinked.kind else "recovered"
-        text = texts.text(f"links.channel.{key}", user=event.actor)
+        text = texts.text(f"links.channel.{key}", user=mention(event.actor))
         return Message(
             kind="link_notice_update",
             channel=event.channel_id,
@@ -300,8 +301,8 @@ class LinkMessages:
         text = self.texts.text(
             f"links.manager.{key}",
             actor=self._actor(event.actor),
-            client=escape(event.client_name),
-            channel=event.channel_id,
+            client=bold(escape(event.client_name)),
+            channel=channel(event.channel_id),
         )
         return [
             Message(
@@ -313,7 +314,7 @@ class LinkMessages:
         ]
 
     def _actor(self, actor: str) -> str:
-        return f"<@{actor}>" if is_person(actor) else self.texts.text("links.report.system_actor")
+        return mention(actor) if is_person(actor) else self.texts.text("links.report.system_actor")
 
 
 _REPORT_KEYS = {
@@ -335,7 +336,7 @@ def _reason(texts: Catalogue, reason: str, event: LinkEvent | None = None) -> st
         return texts.text("links.reason.unknown")
     values: dict[str, str] = {}
     if event is not None and reason == REASON_PERMISSIONS_MISSING:
-        values["permissions"] = _short_list(texts, (f"`{p}`" for p in event.missing_permissions))
+        values["permissions"] = _short_list(texts, (code(p) for p in event.missing_permissions))
     if event is not None and reason == REASON_COMPANIES_GONE:
         values["companies"] = _short_list(texts, (escape(n) for n in event.companies_gone))
     if not values and reason in (REASON_PERMISSIONS_MISSING, REASON_COMPANIES_GONE):

@@ -31,7 +31,16 @@ from bot.core.flow import MAIN_LINE
 from bot.core.model import InviteStatus, StartRequest
 from bot.i18n import LANGUAGES, Catalogue, catalogue
 from bot.reports import OnboardingSummary
-from bot.transports.slack.mrkdwn import escape
+from bot.transports.slack.mrkdwn import (
+    ONBOARD_COMMAND,
+    bold,
+    button_label,
+    channel,
+    code,
+    escape,
+    mention,
+    with_lead,
+)
 from bot.usecases.invites import ALREADY_RUNNING, BOT_NOT_IN_CHANNEL, POST_FAILED, StartResult
 
 CALLBACK_START = "manager_start"
@@ -56,11 +65,21 @@ STEPS = len(MAIN_LINE)
 
 
 def help_text(language: str) -> str:
-    return catalogue(language).text("manager.command.help")
+    texts = catalogue(language)
+    return with_lead(
+        texts,
+        "manager.command.help",
+        command=code(ONBOARD_COMMAND),
+        status_command=code(f"{ONBOARD_COMMAND} status"),
+        help_command=code(f"{ONBOARD_COMMAND} help"),
+        app_home=bold(texts.text("manager.command.app_home")),
+    )
 
 
 def refusal_text(language: str, reason: str) -> str:
-    return catalogue(language).text(f"manager.command.refused_{reason}")
+    return catalogue(language).text(
+        f"manager.command.refused_{reason}", command=code(ONBOARD_COMMAND)
+    )
 
 
 def failure_text(language: str) -> str:
@@ -78,8 +97,12 @@ def resend_failed_text(language: str, error: str) -> str:
 
 def dm_text(status: InviteStatus) -> str:
     """The direct message to the client's contact, in the client's language."""
-    return catalogue(status.language).text(
-        "manager.dm.invite", channel=status.channel_id, client=escape(status.client_name)
+    texts = catalogue(status.language)
+    return texts.text(
+        "manager.dm.invite",
+        channel=channel(status.channel_id),
+        client=bold(escape(status.client_name)),
+        start=button_label(texts, "customer.invite.start"),
     )
 
 
@@ -113,8 +136,8 @@ def onboarding_line(
     line = texts.text(
         "manager.status.row",
         marker=texts.text("manager.status.stalled" if row.stalled else "manager.status.active"),
-        client=escape(row.client_name),
-        channel=row.channel_id,
+        client=bold(escape(row.client_name)),
+        channel=channel(row.channel_id),
         state=state_label(texts, row.state),
         step=row.step or "-",
         steps=STEPS,
@@ -136,7 +159,7 @@ def status_message(
     if not rows:
         text = texts.text("manager.status.none")
         return text, [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
-    title = texts.text("manager.status.title", count=len(rows))
+    title = with_lead(texts, "manager.status.title", count=len(rows))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=title))]
     blocks += [
         SectionBlock(
@@ -273,12 +296,21 @@ def working_modal(language: str) -> View:
 def start_result_modal(result: StartResult, language: str, *, bot_name: str, now: datetime) -> View:
     texts = catalogue(language)
     request = result.request
-    channel = request.channel_id
+    channel_link = channel(request.channel_id)
     if result.kind == BOT_NOT_IN_CHANNEL:
         return _result_modal(
             texts,
             "manager.result.title_not_in_channel",
-            [texts.text("manager.result.not_in_channel", channel=channel, bot=bot_name)],
+            [
+                texts.text(
+                    "manager.result.not_in_channel",
+                    channel=channel_link,
+                    invite_command=code(texts.text("manager.result.invite_command", bot=bot_name)),
+                    integrations=bold(texts.text("manager.result.integrations")),
+                    add_app=bold(texts.text("manager.result.add_app")),
+                    try_again=button_label(texts, "manager.result.try_again"),
+                )
+            ],
             actions=[
                 ButtonElement(
                     action_id=ACTION_RETRY,
@@ -293,8 +325,8 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
         assert running is not None
         text = texts.text(
             "manager.result.running",
-            channel=channel,
-            client=escape(running.client_name),
+            channel=channel_link,
+            client=bold(escape(running.client_name)),
             state=state_label(texts, running.state),
             age=duration(texts, now - running.created_at),
         )
@@ -303,8 +335,8 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
             text=MarkdownTextObject(
                 text=texts.text(
                     "manager.result.replace_confirm_text",
-                    client=escape(running.client_name),
-                    new_client=escape(request.client_name),
+                    client=bold(escape(running.client_name)),
+                    new_client=bold(escape(request.client_name)),
                 )
             ),
             confirm=texts.text("manager.result.confirm_replace"),
@@ -336,28 +368,39 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
         return _result_modal(
             texts,
             "manager.result.title_failed",
-            [texts.text("manager.result.post_failed", channel=channel, error=result.error)],
+            [
+                texts.text(
+                    "manager.result.post_failed",
+                    channel=channel_link,
+                    error=code(str(result.error)),
+                )
+            ],
         )
     lines = [
-        texts.text("manager.result.started", client=escape(request.client_name), channel=channel)
+        texts.text(
+            "manager.result.started",
+            client=bold(escape(request.client_name)),
+            channel=channel_link,
+        )
     ]
+    contact = mention(request.contact_user_id or "")
     if result.dm_sent:
-        lines.append(texts.text("manager.result.dm_sent", contact=request.contact_user_id))
+        lines.append(texts.text("manager.result.dm_sent", contact=contact))
     if result.dm_error:
         lines.append(
-            texts.text(
-                "manager.result.dm_failed", contact=request.contact_user_id, error=result.dm_error
-            )
+            texts.text("manager.result.dm_failed", contact=contact, error=code(result.dm_error))
         )
     if result.not_externally_shared:
-        lines.append(texts.text("manager.result.not_shared", channel=channel))
+        lines.append(texts.text("manager.result.not_shared", channel=channel_link))
     return _result_modal(texts, "manager.result.title_started", lines)
 
 
 def resent_modal(status: InviteStatus, language: str) -> View:
     texts = catalogue(language)
     text = texts.text(
-        "manager.result.resent", client=escape(status.client_name), channel=status.channel_id
+        "manager.result.resent",
+        client=bold(escape(status.client_name)),
+        channel=channel(status.channel_id),
     )
     return _result_modal(texts, "manager.result.title_resent", [text])
 

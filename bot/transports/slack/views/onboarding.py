@@ -49,7 +49,7 @@ from bot.core.screens import (
     UnavailableScreen,
 )
 from bot.i18n import Catalogue, catalogue
-from bot.transports.slack.mrkdwn import escape
+from bot.transports.slack.mrkdwn import bold, button_label, code, escape, italic, link, with_lead
 from bot.usecases.company_search import MIN_QUERY_LENGTH
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
@@ -203,7 +203,10 @@ def error_view(language: str, reason: str = "try_again") -> View:
 
 
 def not_opened_text(language: str) -> str:
-    return catalogue(language).text("customer.error.not_opened")
+    texts = catalogue(language)
+    return texts.text(
+        "customer.error.not_opened", start=button_label(texts, "customer.invite.start")
+    )
 
 
 def _terms(texts: Catalogue, screen: TermsScreen, client_name: str, step: int) -> View:
@@ -213,8 +216,13 @@ def _terms(texts: Catalogue, screen: TermsScreen, client_name: str, step: int) -
         for package in PACKAGES
     }
     blocks: list[Block] = [
-        _section(texts.text("customer.terms.intro", client=escape(client_name))),
-        _section(texts.text("customer.terms.link", url=screen.terms_url)),
+        _section(texts.text("customer.terms.intro", client=bold(escape(client_name)))),
+        _section(
+            texts.text(
+                "customer.terms.link",
+                link=link(screen.terms_url, texts.text("customer.terms.link_label")),
+            )
+        ),
         InputBlock(
             block_id=input_block_id(BLOCK_TERMS, step),
             label=texts.text("customer.terms.label"),
@@ -249,8 +257,9 @@ def _terms(texts: Catalogue, screen: TermsScreen, client_name: str, step: int) -
 def _permission_lines(texts: Catalogue, permissions: dict[str, list[str]]) -> list[Block]:
     return [
         _section(
-            f"*{texts.text(f'customer.preparation.services.{service}')}*\n"
-            + "\n".join(f"• `{operation}`" for operation in operations)
+            bold(texts.text(f"customer.preparation.services.{service}"))
+            + "\n"
+            + "\n".join(f"• {code(operation)}" for operation in operations)
         )
         for service, operations in permissions.items()
     ]
@@ -260,13 +269,31 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
     count = sum(len(operations) for operations in screen.permissions.values())
     blocks: list[Block] = [
         _section(texts.text("customer.preparation.intro")),
-        _section(texts.text("customer.preparation.login")),
-        _section(texts.text("customer.preparation.avg")),
+        _section(
+            with_lead(
+                texts,
+                "customer.preparation.login",
+                customer_login=bold(texts.text("customer.nmbrs_ui.customer_login")),
+                new_login_path=italic(texts.text("customer.nmbrs_ui.new_login_path")),
+                filter=bold(texts.text("customer.nmbrs_ui.filter")),
+            )
+        ),
+        _section(with_lead(texts, "customer.preparation.avg")),
         DividerBlock(),
-        _section(texts.text("customer.preparation.template", template=NMBRS_TEMPLATE, count=count)),
+        _section(
+            with_lead(
+                texts, "customer.preparation.template", template=bold(NMBRS_TEMPLATE), count=count
+            )
+        ),
         *_permission_lines(texts, screen.permissions),
         DividerBlock(),
-        _section(texts.text("customer.preparation.token")),
+        _section(
+            with_lead(
+                texts,
+                "customer.preparation.token",
+                add_token_path=italic(texts.text("customer.nmbrs_ui.add_token_path")),
+            )
+        ),
         ActionsBlock(
             elements=[
                 LinkButtonElement(
@@ -288,7 +315,12 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
 
 def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View:
     blocks: list[Block] = [
-        _section(texts.text("customer.credentials.intro")),
+        _section(
+            texts.text(
+                "customer.credentials.intro",
+                add_token=italic(texts.text("customer.nmbrs_ui.add_token")),
+            )
+        ),
         InputBlock(
             block_id=input_block_id(BLOCK_USERNAME, step),
             label=texts.text("customer.credentials.username_label"),
@@ -306,7 +338,7 @@ def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View
         ),
     ]
     if screen.wrong_credentials:
-        warning = texts.text("customer.credentials.wrong")
+        warning = with_lead(texts, "customer.credentials.wrong")
         if screen.attempts_left == 1:
             warning += " " + texts.text("customer.credentials.attempts_left_one")
         elif screen.attempts_left < MAX_FAILED_ATTEMPTS:
@@ -353,7 +385,13 @@ def _permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
     blocks: list[Block] = [
         _section(texts.text("customer.permissions.text")),
         *_permission_lines(texts, screen.missing),
-        _section(texts.text("customer.permissions.fix", template=NMBRS_TEMPLATE)),
+        _section(
+            texts.text(
+                "customer.permissions.fix",
+                template=bold(NMBRS_TEMPLATE),
+                check_again=button_label(texts, "customer.modal.check_again"),
+            )
+        ),
         ActionsBlock(elements=[_check_again_button(texts)]),
     ]
     return _modal(texts, title="permissions", blocks=blocks)
@@ -361,8 +399,13 @@ def _permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
 
 def _no_companies(texts: Catalogue, screen: NoCompaniesScreen) -> View:
     blocks = [
-        _section(texts.text("customer.no_companies.text", username=escape(screen.username))),
-        _section(texts.text("customer.no_companies.fix")),
+        _section(texts.text("customer.no_companies.text", username=bold(escape(screen.username)))),
+        _section(
+            texts.text(
+                "customer.no_companies.fix",
+                check_again=button_label(texts, "customer.modal.check_again"),
+            )
+        ),
         ActionsBlock(elements=[_check_again_button(texts)]),
     ]
     return _modal(texts, title="no_companies", blocks=blocks)
@@ -401,7 +444,14 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
     )
     blocks: list[Block] = []
     if screen.narrowing:
-        blocks.append(_section(texts.text("customer.companies.narrowing")))
+        blocks.append(
+            _section(
+                texts.text(
+                    "customer.companies.narrowing",
+                    check_again=button_label(texts, "customer.modal.check_again"),
+                )
+            )
+        )
     blocks.append(_section(intro))
     blocks.append(
         InputBlock(
@@ -438,10 +488,12 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
 def _over_access(texts: Catalogue, screen: OverAccessScreen) -> View:
     blocks: list[Block] = [
         _section(
-            texts.text("customer.over_access.intro", seen=screen.seen, chosen=len(screen.chosen))
+            with_lead(
+                texts, "customer.over_access.intro", seen=screen.seen, chosen=len(screen.chosen)
+            )
         ),
         _section(
-            texts.text("customer.over_access.not_chosen")
+            bold(texts.text("customer.over_access.not_chosen"))
             + "\n"
             + _company_lines(texts, screen.not_chosen, "customer.over_access.more")
         ),
@@ -467,7 +519,7 @@ def _over_access(texts: Catalogue, screen: OverAccessScreen) -> View:
 def _completed(texts: Catalogue, screen: CompletedScreen) -> View:
     blocks = [
         _section(
-            texts.text("customer.completed.text", domain=escape(screen.domain))
+            with_lead(texts, "customer.completed.text", domain=bold(escape(screen.domain)))
             + "\n"
             + _company_lines(texts, screen.companies, "customer.completed.more")
         ),
@@ -477,7 +529,7 @@ def _completed(texts: Catalogue, screen: CompletedScreen) -> View:
 
 
 def _handoff(texts: Catalogue, screen: HandoffScreen) -> View:
-    text = texts.text(f"customer.handoff.{screen.reason}", phone=escape(screen.support_phone))
+    text = texts.text(f"customer.handoff.{screen.reason}", phone=bold(escape(screen.support_phone)))
     return _modal(texts, title="handoff", blocks=[_section(text)])
 
 
@@ -492,4 +544,7 @@ def _refused(texts: Catalogue) -> View:
 
 
 def _error(texts: Catalogue, reason: str) -> View:
-    return _modal(texts, title="error", blocks=[_section(texts.text(f"customer.error.{reason}"))])
+    text = texts.text(
+        f"customer.error.{reason}", start=button_label(texts, "customer.invite.start")
+    )
+    return _modal(texts, title="error", blocks=[_section(text)])

@@ -1,0 +1,242 @@
+"""The status reports, the daily digest and the nudges as Slack messages for the outbox.
+
+The texts are the plain `reports` catalogue; the markup (bold names, channel links, mentions)
+is added here. Reports go to STATUS_CHANNEL in DEFAULT_LANGUAGE; nudges go to the client's
+channel in the client's language. Everything is built from status events and stored rows that
+hold no secrets: names, states, counts and ids, never a token and never payroll data of
+employees. Nothing here sends: messages go through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from bot.clock import WorkingCalendar
+from bot.core.events import OnboardingEvent
+from bot.core.flow import MAIN_LINE, State
+from bot.i18n import Catalogue, catalogue
+from bot.outbox import Message, enqueue
+from bot.reports import UNREPORTED_KINDS, HasSession, OnboardingSummary, needing_attention_first
+from bot.schedule import ReminderPolicy, reminder_policy, working_calendar
+from bot.settings import Settings
+from bot.transports.slack.mrkdwn import (
+    ONBOARD_COMMAND,
+    bold,
+    button_label,
+    channel,
+    code,
+    escape,
+    is_person,
+    mention,
+    with_lead,
+)
+
+logger = logging.getLogger(__name__)
+
+ENDED_ORDER = (State.COMPLETED, State.HANDOFF, State.CANCELLED, State.EXPIRED, State.UNLINKED)
+LIST_LIMIT = 10
+STALLED_LIMIT = 20
+
+
+def status_reports(settings: Settings) -> ReportMessages:
+    """The reports as `serve` sends them: to STATUS_CHANNEL, in DEFAULT_LANGUAGE."""
+    return ReportMessages(
+        status_channel=settings.status_channel,
+        language=settings.default_language,
+        calendar=working_calendar(settings),
+        policy=reminder_policy(settings),
+    )
+
+
+class ReportMessages:
+    """One status-channel message per meaningful event, the digest, and the nudges.
+
+    An instance is an `EventBus` subscriber: called as `reports(uow, event)` inside the use
+    case's unit of work, it adds the report to the outbox in that same transaction.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_channel: str,
+        language: str,
+        calendar: WorkingCalendar,
+        policy: ReminderPolicy,
+    ):
+        self.status_channel = status_channel
+        self.texts = catalogue(language)
+        self.calendar = calendar
+        self.policy = policy
+        self._extra_values: dict[str, Callable[[OnboardingEvent], dict[str, Any]]] = {
+            "terms_accepted": lambda event: {"package": self._package(event)},
+            "handed_off": lambda event: {"reason": self._handoff_reason(event)},
+            "credential_attempts_blocked": lambda event: {
+                "until": self.format_time(datetime.fromisoformat(event.blocked_until))  # type: ignore[attr-defined]
+            },
+            "permissions_missing": lambda event: {
+                "count": len(event.missing_permissions),  # type: ignore[attr-defined]
+                "permissions": self.short_list(event.missing_permissions),  # type: ignore[attr-defined]
+            },
+            "onboarding_completed": lambda event: {
+                "count": len(event.companies),  # type: ignore[attr-defined]
+                "companies": self.short_list(
+                    escape(company["name"])
+                    for company in event.companies  # type: ignore[attr-defined]
+                ),
+            },
+        }
+
+    def __call__(self, uow: HasSession, event: OnboardingEvent) -> None:
+        message = self.message_for(event)
+        if message is not None:
+            enqueue(uow.session, message, now=event.at)
+
+    def message_for(self, event: OnboardingEvent) -> Message | None:
+        key = f"reports.event.{event.kind}"
+        if event.kind in UNREPORTED_KINDS:
+            return None
+        if key not in self.texts:
+            logger.error("no status report text for event %s", event.kind)
+            return None
+        values: dict[str, Any] = {
+            **event.detail(),
+            "client": bold(escape(event.client_name)),
+            "channel": channel(event.channel_id),
+            "actor": self.actor(event.actor),
+            "command": code(ONBOARD_COMMAND),
+        }
+        extra = self._extra_values.get(event.kind)
+        if extra is not None:
+            values.update(extra(event))
+        return Message(
+            kind=f"report.{event.kind}",
+            channel=self.status_channel,
+            text=self.texts.text(key, **values),
+        )
+
+    def digest(
+        self,
+        open_onboardings: Sequence[OnboardingSummary],
+        ended_since_previous: Mapping[str, int],
+        *,
+        day: date,
+    ) -> Message:
+        """Counts per state, what ended since the previous digest, and the stalled ones."""
+        texts = self.texts
+        lines = [with_lead(texts, "reports.digest.title", date=self.format_date(day))]
+        open_counts = Counter(row.state for row in open_onboardings)
+        if open_onboardings:
+            lines.append(
+                with_lead(
+                    texts,
+                    "reports.digest.open",
+                    total=len(open_onboardings),
+                    states=self._state_counts(open_counts, MAIN_LINE),
+                )
+            )
+        else:
+            lines.append(with_lead(texts, "reports.digest.none_open", "reports.digest.open_lead"))
+        ended = {state: count for state, count in ended_since_previous.items() if count}
+        if ended:
+            lines.append(
+                with_lead(
+                    texts, "reports.digest.ended", states=self._state_counts(ended, ENDED_ORDER)
+                )
+            )
+        else:
+            lines.append(with_lead(texts, "reports.digest.none_ended", "reports.digest.ended_lead"))
+        stalled = [row for row in needing_attention_first(open_onboardings) if row.stalled]
+        if stalled:
+            lines.append(
+                with_lead(
+                    texts, "reports.digest.stalled_title", days=self.policy.first_working_days
+                )
+            )
+            lines.extend(
+                texts.text(
+                    "reports.digest.stalled_row",
+                    client=bold(escape(row.client_name)),
+                    channel=channel(row.channel_id),
+                    state=self.state_label(row.state),
+                    idle=row.idle_working_days,
+                )
+                for row in stalled[:STALLED_LIMIT]
+            )
+            if len(stalled) > STALLED_LIMIT:
+                lines.append(texts.text("reports.more", count=len(stalled) - STALLED_LIMIT))
+        else:
+            lines.append(texts.text("reports.digest.none_stalled"))
+        return Message(
+            kind="digest",
+            channel=self.status_channel,
+            text="\n".join(lines),
+            dedupe_key=f"digest:{day.isoformat()}",
+        )
+
+    def nudge(self, row: OnboardingSummary, number: int) -> Message:
+        """The reminder in the client's own channel and language."""
+        texts = catalogue(row.language)
+        if number == 1:
+            start = button_label(texts, "customer.invite.start")
+            text = texts.text("reports.nudge.first", start=start)
+        elif row.expires_at is None:
+            text = texts.text("reports.nudge.second_no_expiry")
+        else:
+            expires = self.calendar.local(row.expires_at).date()
+            text = texts.text("reports.nudge.second", expires=self.format_date(expires, texts))
+        return Message(
+            kind="nudge",
+            channel=row.channel_id,
+            text=text,
+            dedupe_key=(f"nudge:{row.onboarding_id}:{row.last_progress_at.isoformat()}:{number}"),
+        )
+
+    # --- formatting ---------------------------------------------------------------------
+
+    def actor(self, actor: str) -> str:
+        if is_person(actor):
+            return mention(actor)
+        return self.texts.text("reports.system_actor")
+
+    def state_label(self, state: str) -> str:
+        return self.texts.get(f"reports.state.{state}", state)
+
+    def short_list(self, items: Iterable[str]) -> str:
+        items = list(items)
+        shown = self.texts.text("reports.list_separator").join(items[:LIST_LIMIT])
+        if len(items) > LIST_LIMIT:
+            shown += " " + self.texts.text("reports.more", count=len(items) - LIST_LIMIT)
+        return shown
+
+    def format_date(self, day: date, texts: Catalogue | None = None) -> str:
+        texts = texts or self.texts
+        return texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
+
+    def format_time(self, moment: datetime) -> str:
+        local = self.calendar.local(moment)
+        return self.texts.text("reports.format.time", hour=local.hour, minute=local.minute)
+
+    def _state_counts(self, counts: Mapping[str, int], order: Iterable[str]) -> str:
+        parts = [
+            self.texts.text(
+                "reports.digest.state_count", state=self.state_label(state), count=counts[state]
+            )
+            for state in order
+            if counts.get(state)
+        ]
+        return self.texts.text("reports.list_separator").join(parts)
+
+    def _package(self, event: OnboardingEvent) -> str:
+        package = event.package  # type: ignore[attr-defined]
+        return self.texts.get(f"customer.terms.packages.{package}", package)
+
+    def _handoff_reason(self, event: OnboardingEvent) -> str:
+        reason = event.reason  # type: ignore[attr-defined]
+        package = getattr(event, "package", None)
+        package_label = self.texts.get(f"customer.terms.packages.{package}", package or "")
+        key = f"reports.handoff_reason.{reason}"
+        return self.texts.text(key, package=package_label) if key in self.texts else reason
