@@ -79,7 +79,7 @@ class Onboarding(SQLModel, table=True):
     last_progress_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # When the retention job erased what a cancelled or expired onboarding held (bot.links).
+    # When the retention job (bot.usecases.retention) erased what an ended onboarding held.
     data_erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Bumped by SQLAlchemy on every UPDATE, which matches on the old value: a stale write fails.
     version: int = Field(default=1)

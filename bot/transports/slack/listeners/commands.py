@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.transports.slack.answers import new_external_id, replace_view
 from bot.transports.slack.managers import ManagerSlack
+from bot.transports.slack.mrkdwn import ONBOARD_COMMAND
 from bot.transports.slack.views.manager import (
     ACTION_REPLACE,
     ACTION_RESEND_RUNNING,
@@ -43,13 +44,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-COMMAND = "/onboard"
-
 
 def register(app: AsyncApp, manager: ManagerSlack) -> None:
     language = manager.language
 
-    @app.command(COMMAND)
+    @app.command(ONBOARD_COMMAND)
     async def onboard(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
