@@ -25,16 +25,16 @@ from bot.core.events import EventBus
 from bot.core.payroll import PayrollProvider
 from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
+from bot.reports import LinkEventNotices, invite_update, status_notices
 from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.services import Services
 from bot.settings import Settings
 from bot.transports.slack.app import build_app
+from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.http import create_asgi_app
-from bot.transports.slack.invites import invite_update
 from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries
-from bot.transports.slack.views.links import link_messages
-from bot.transports.slack.views.reports import status_reports
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
@@ -70,7 +70,7 @@ class Container:
 
     @cached_property
     def link_notices(self) -> LinkNotices:
-        return link_messages(
+        return LinkEventNotices(
             status_channel=self.settings.status_channel,
             language=self.settings.default_language,
         )
@@ -89,12 +89,12 @@ class Container:
 
     @cached_property
     def manager(self) -> ManagerTools:
-        """The account manager's use cases (bot.usecases.manager); expiry redraws invites via
-        Slack's."""
+        """The account manager's use cases (bot.usecases.manager); expiry queues the redraw of
+        each invite it ends."""
         return ManagerTools(
             unit_of_work=self.unit_of_work,
             service=self.onboarding,
-            reports=status_reports(self.settings),
+            reports=status_notices(self.settings),
             policy=reminder_policy(self.settings),
             clock=self.clock,
             invite_redraw=invite_update,
@@ -121,7 +121,7 @@ class Container:
             settings=self.settings,
             # The onboarding's events and the unlink's report, in the link use case's transaction.
             event_bus=self.event_bus,
-            reports=status_reports(self.settings),
+            reports=status_notices(self.settings),
             notices=self.link_notices,
             clock=self.clock,
         )
@@ -163,7 +163,7 @@ def build_container(settings: Settings) -> Container:
             read_timeout=settings.nmbrs_read_timeout,
         ),
         # Every meaningful event becomes a status report (via the outbox) in STATUS_CHANNEL.
-        event_bus=EventBus([status_reports(settings)] if settings.status_channel else []),
+        event_bus=EventBus([status_notices(settings)] if settings.status_channel else []),
     )
 
 
@@ -182,11 +182,14 @@ def create_asgi_app_for(container: Container) -> Starlette:
 
 
 def outbox_worker(container: Container) -> OutboxWorker:
-    """Delivers what the use cases queued, to the Slack Web API."""
+    """Delivers what the use cases queued, drawn for Slack, to the Slack Web API."""
     settings = container.settings
     return OutboxWorker(
         container.engine,
-        AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+        SlackDelivery(
+            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+            SlackRenderer(calendar=working_calendar(settings)),
+        ),
         clock=container.clock,
         channel_interval=settings.outbox_channel_interval_seconds,
         poll_seconds=settings.outbox_poll_seconds,

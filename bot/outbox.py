@@ -1,99 +1,90 @@
-"""Slack messages delivered through an outbox table.
+"""Notices delivered through an outbox table.
 
-Use cases call `enqueue(session, message, now=...)` inside the transaction that changes state, so
-a report exists exactly when the change it reports was committed. `OutboxWorker` (an asyncio task
-inside `serve`) then delivers:
+Use cases call `enqueue(session, notice, now=...)` inside the transaction that changes state, so
+a report exists exactly when the change it reports was committed. A row holds the recipient and
+the notice (kind, values, language, the message it updates); the transport draws it only when
+it sends. `OutboxWorker` (an asyncio task inside `serve`) then delivers through a `Deliverer`:
 
-- It claims due rows in a short transaction. Only the oldest pending row of a channel is
-  eligible, and only when that channel's last message went out at least the pacing interval ago,
-  so per channel the order holds and the pace is kept across processes too. On PostgreSQL the
-  claim reads with `FOR UPDATE SKIP LOCKED`, so concurrent workers never take the same row; every
-  claim is also a conditional update with a lease, which keeps a single SQLite worker safe.
-- It posts the claimed rows (one per channel, channels in parallel) and records the outcome:
-  sent (with Slack's `ts`); 429 → due again after `Retry-After`; errors Slack will repeat
-  (channel gone, bot not in it, bad blocks) → failed at once; anything else → exponential backoff
-  until `outbox_max_attempts`, then failed.
+- It claims due rows in a short transaction. Only the oldest pending row of a recipient is
+  eligible, and only when that recipient's last message went out at least the pacing interval
+  ago, so per recipient the order holds and the pace is kept across processes too. On
+  PostgreSQL the claim reads with `FOR UPDATE SKIP LOCKED`, so concurrent workers never take the
+  same row; every claim is also a conditional update with a lease, which keeps a single SQLite
+  worker safe.
+- It delivers the claimed rows (one per recipient, recipients in parallel) and records the
+  outcome: sent (with the transport's message reference); rate-limited → due again after the
+  transport's wait; errors the transport will repeat (channel gone, bot not in it, bad blocks)
+  → failed at once; anything else → exponential backoff until `outbox_max_attempts`, then
+  failed.
 - After `app_uninstalled` or `tokens_revoked` (a `DeliveryHalt` row) it sends nothing more.
 
-The one way a message can go out twice: the process dies after Slack accepted it and before the
-"sent" commit; the lease then runs out and another round posts it again.
+The one way a message can go out twice: the process dies after the chat tool accepted it and
+before the "sent" commit; the lease then runs out and another round delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, and_, exists, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from bot.clock import Clock
+from bot.core.notices import Notice
 from storage.models import DeliveryHalt, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-
-# Slack answers these the same way however often we ask.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "msg_too_long",
-        "no_text",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "invalid_arguments",
-        "restricted_action",
-        "cant_update_message",
-        "message_not_found",
-        "edit_window_closed",
-    }
-)
+# The one chat transport so far; a Teams transport will enqueue rows under its own name.
+DEFAULT_TRANSPORT = "slack"
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 900.0
-DEFAULT_RETRY_AFTER_SECONDS = 1.0
 ERROR_TEXT_LIMIT = 500
 
 
-@dataclass(frozen=True)
-class Message:
-    """One Slack message to send: what the reports and reminders produce."""
+class DeliveryFailed(Exception):
+    """A delivery the transport refused: for good (`permanent`), for now with a wait the
+    transport named (`retry_after`, seconds), or for now for another reason (backoff)."""
 
-    kind: str
-    channel: str
-    text: str
-    blocks: list[dict[str, Any]] | None = None
-    dedupe_key: str | None = None
-    method: str = "chat.postMessage"
-    # Extra Web API arguments, e.g. {"ts": ...} for chat.update.
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"text": self.text, **self.extra}
-        if self.blocks:
-            payload["blocks"] = self.blocks
-        return payload
+    def __init__(self, code: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(code)
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
 
 
-def enqueue(session: Session, message: Message, *, now: datetime) -> OutboxMessage:
-    """Add `message` to the outbox in the caller's transaction."""
+class Deliverer(Protocol):
+    """A chat transport's side of the outbox: draw a notice and send it (a new message, or the
+    update of the one `notice.updates` names)."""
+
+    transport: str
+
+    async def deliver(self, recipient: str, notice: Notice) -> str | None:
+        """The sent message's reference; DeliveryFailed when the transport refuses."""
+        ...
+
+
+def enqueue(
+    session: Session, notice: Notice, *, now: datetime, transport: str = DEFAULT_TRANSPORT
+) -> OutboxMessage:
+    """Add `notice` to the outbox in the caller's transaction."""
     row = OutboxMessage(
-        kind=message.kind,
-        method=message.method,
-        recipient=message.channel,
-        payload=message.payload(),
-        dedupe_key=message.dedupe_key,
+        kind=notice.kind,
+        transport=transport,
+        recipient=notice.recipient,
+        notice={
+            "language": notice.language,
+            "values": dict(notice.values),
+            "updates": notice.updates,
+        },
+        dedupe_key=notice.dedupe_key,
         available_at=now,
         created_at=now,
     )
@@ -101,14 +92,27 @@ def enqueue(session: Session, message: Message, *, now: datetime) -> OutboxMessa
     return row
 
 
-def enqueue_once(session: Session, message: Message, *, now: datetime) -> OutboxMessage | None:
-    """Like `enqueue`, but skip a message whose `dedupe_key` is already in the outbox."""
-    if message.dedupe_key is None:
+def enqueue_once(session: Session, notice: Notice, *, now: datetime) -> OutboxMessage | None:
+    """Like `enqueue`, but skip a notice whose `dedupe_key` is already in the outbox."""
+    if notice.dedupe_key is None:
         raise ValueError("enqueue_once needs a dedupe_key")
     taken = session.exec(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == message.dedupe_key)
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == notice.dedupe_key)
     ).first()
-    return None if taken is not None else enqueue(session, message, now=now)
+    return None if taken is not None else enqueue(session, notice, now=now)
+
+
+def stored_notice(row: OutboxMessage) -> Notice:
+    """The notice an outbox row holds."""
+    stored = row.notice
+    return Notice(
+        kind=row.kind,
+        recipient=row.recipient,
+        language=stored.get("language") or "",
+        values=stored.get("values") or {},
+        dedupe_key=row.dedupe_key,
+        updates=stored.get("updates"),
+    )
 
 
 def halt_delivery(session: Session, *, team_id: str, reason: str, now: datetime) -> None:
@@ -123,9 +127,8 @@ def delivery_halted(session: Session) -> bool:
 @dataclass(frozen=True)
 class ClaimedMessage:
     id: int
-    method: str
     channel: str
-    payload: dict[str, Any]
+    notice: Notice
     attempts: int
 
 
@@ -142,12 +145,12 @@ class Outcome:
 
 
 class OutboxWorker:
-    """Delivers the outbox to Slack; run one per process with `run(stop)`."""
+    """Delivers the outbox rows of one transport; run one per process with `run(stop)`."""
 
     def __init__(
         self,
         engine: Engine,
-        client: AsyncWebClient,
+        deliverer: Deliverer,
         *,
         clock: Clock,
         channel_interval: float = 1.0,
@@ -158,7 +161,7 @@ class OutboxWorker:
         backoff_base: float = BACKOFF_BASE_SECONDS,
     ):
         self.engine = engine
-        self.client = client
+        self.deliverer = deliverer
         self.clock = clock
         self.channel_interval = timedelta(seconds=channel_interval)
         self.poll_seconds = poll_seconds
@@ -205,9 +208,8 @@ class OutboxWorker:
                     claimed.append(
                         ClaimedMessage(
                             id=row.id,
-                            method=row.method,
                             channel=row.recipient,
-                            payload=dict(row.payload),
+                            notice=stored_notice(row),
                             attempts=row.attempts,
                         )
                     )
@@ -222,6 +224,7 @@ class OutboxWorker:
             select(row)
             .where(
                 self._unclaimed(now),
+                row.transport == self.deliverer.transport,
                 row.available_at <= now,
                 ~exists().where(
                     earlier.recipient == row.recipient,
@@ -246,37 +249,33 @@ class OutboxWorker:
         )
 
     async def _send(self, message: ClaimedMessage) -> Outcome:
-        arguments = {"channel": message.channel, **message.payload}
         try:
-            response = await self.client.api_call(message.method, json=arguments)
-        except SlackApiError as error:
-            return self._failure_outcome(message, error)
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            return self._retry_outcome(message, type(error).__name__)
-        return Outcome(message.id, SENT, message_ref=response.get("ts"))
+            ref = await self.deliverer.deliver(message.channel, message.notice)
+        except DeliveryFailed as failure:
+            return self._failure_outcome(message, failure)
+        return Outcome(message.id, SENT, message_ref=ref)
 
-    def _failure_outcome(self, message: ClaimedMessage, error: SlackApiError) -> Outcome:
-        response = error.response
-        status = getattr(response, "status_code", None) or getattr(response, "status", None)
-        if status == 429:
-            retry_after = _retry_after_seconds(getattr(response, "headers", None) or {})
+    def _failure_outcome(self, message: ClaimedMessage, failure: DeliveryFailed) -> Outcome:
+        if failure.retry_after is not None:
             logger.info(
-                "Slack rate-limited outbox message %s; retrying in %ss", message.id, retry_after
+                "outbox message %s rate-limited; retrying in %ss", message.id, failure.retry_after
             )
             return Outcome(
                 message.id,
                 PENDING,
-                retry_in=retry_after,
-                error="ratelimited",
+                retry_in=failure.retry_after,
+                error=failure.code,
                 counts_as_attempt=False,
             )
-        code = _error_code(response) or f"http_{status}"
-        if code in PERMANENT_ERRORS:
+        if failure.permanent:
             logger.warning(
-                "outbox message %s to %s failed for good: %s", message.id, message.channel, code
+                "outbox message %s to %s failed for good: %s",
+                message.id,
+                message.channel,
+                failure.code,
             )
-            return Outcome(message.id, FAILED, error=code)
-        return self._retry_outcome(message, code)
+            return Outcome(message.id, FAILED, error=failure.code)
+        return self._retry_outcome(message, failure.code)
 
     def _retry_outcome(self, message: ClaimedMessage, error: str) -> Outcome:
         attempts = message.attempts + 1
@@ -319,19 +318,3 @@ class OutboxWorker:
                     .values(**values)
                 )
             session.commit()
-
-
-def _retry_after_seconds(headers: Mapping[str, str]) -> float:
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return max(float(value), 0.0) if value is not None else DEFAULT_RETRY_AFTER_SECONDS
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_SECONDS
-
-
-def _error_code(response: object) -> str | None:
-    try:
-        code = response["error"]  # type: ignore[index]
-    except (KeyError, TypeError):
-        return None
-    return code if isinstance(code, str) else None

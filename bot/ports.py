@@ -13,7 +13,7 @@ from typing import Protocol, Self
 
 from bot.core.events import LinkEvent
 from bot.core.model import InviteStatus
-from bot.outbox import Message
+from bot.core.notices import Notice
 
 
 class UnitOfWork(Protocol):
@@ -83,13 +83,13 @@ class InviteChannel(Protocol):
 
 
 class LinkNotices(Protocol):
-    """The messages a link event causes (status channel, client's channel, the manager)."""
+    """The notices a link event causes (status channel, client's channel, the manager)."""
 
-    def messages_for(self, event: LinkEvent) -> list[Message]: ...
+    def notices_for(self, event: LinkEvent) -> list[Notice]: ...
 
 
 class InviteRedraw(Protocol):
-    """The transport's invite message redrawn for the onboarding's new state, as an outbox
-    message; expiry queues one with every invite it ends."""
+    """The invite message redrawn for the onboarding's new state, as a notice for the outbox
+    (bot.reports.invite_update); expiry queues one with every invite it ends."""
 
-    def __call__(self, status: InviteStatus) -> Message: ...
+    def __call__(self, status: InviteStatus) -> Notice: ...

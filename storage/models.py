@@ -153,10 +153,11 @@ class LinkedCompany(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A Slack message to send, written in the same transaction as the change it reports.
+    """A notice to send, written in the same transaction as the change it reports.
 
-    The outbox worker (bot.outbox) claims due rows, posts them and marks them sent. Per channel
-    the oldest pending row goes first and the next waits for the pacing interval.
+    The outbox worker (bot.outbox) claims due rows, has the transport draw and send them and
+    marks them sent. Per recipient the oldest pending row goes first and the next waits for the
+    pacing interval.
     """
 
     __table_args__ = (
@@ -166,12 +167,15 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # What the transport draws ("report.<event>", "digest", "nudge", "invite_update", ...).
     kind: str = Field(max_length=64)
-    method: str = Field(default="chat.postMessage", max_length=32)
-    # The conversation the message goes to.
+    # The chat transport that delivers the row.
+    transport: str = Field(default="slack", max_length=32)
+    # The conversation (or person) the message goes to.
     recipient: str = Field(max_length=CHAT_ID_LENGTH)
-    # The Web API arguments besides the channel: text, blocks (and ts for chat.update).
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The rest of the notice (bot.core.notices.Notice): {"language", "values", "updates"}, the
+    # last the message reference of an earlier message this one redraws in place.
+    notice: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Set when a message must exist at most once (a nudge for one period, say).
     dedupe_key: str | None = Field(default=None, max_length=200)
     status: str = Field(default="pending", max_length=16, index=True)

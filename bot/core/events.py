@@ -286,6 +286,16 @@ class LinkRemovedByCustomer(LinkEvent):
     kind = "link_removed_by_customer"
 
 
+def event_type(kind: str) -> type[DomainEvent]:
+    """The event class of `kind` (a notice carries its event as values under its kind)."""
+    found: list[type[DomainEvent]] = [DomainEvent]
+    for cls in found:
+        if getattr(cls, "kind", None) == kind:
+            return cls
+        found.extend(cls.__subclasses__())
+    raise KeyError(kind)
+
+
 Subscriber = Callable[[Any, DomainEvent], None]
 
 

@@ -1,4 +1,4 @@
-"""Link events in the caller's transaction: audited, and put in the outbox as the messages the
+"""Link events in the caller's transaction: audited, and put in the outbox as the notices the
 `LinkNotices` port makes of them."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def notice_key(link_id: int, since: str) -> str:
 
 
 def publish_link_event(uow: SqlUnitOfWork, notices: LinkNotices, event: LinkEvent) -> None:
-    """Audit the event and put its messages in the outbox, in the caller's transaction."""
+    """Audit the event and put its notices in the outbox, in the caller's transaction."""
     uow.audit.record(
         event.kind,
         actor=event.actor,
@@ -32,15 +32,15 @@ def publish_link_event(uow: SqlUnitOfWork, notices: LinkNotices, event: LinkEven
         detail=event.detail(),
         at=event.at,
     )
-    for message in notices.messages_for(event):
-        if message.dedupe_key is None:
-            enqueue(uow.session, message, now=event.at)
+    for notice in notices.notices_for(event):
+        if notice.dedupe_key is None:
+            enqueue(uow.session, notice, now=event.at)
         else:
-            enqueue_once(uow.session, message, now=event.at)
+            enqueue_once(uow.session, notice, now=event.at)
 
 
 def sent_ts(uow: SqlUnitOfWork, dedupe_key: str | None) -> str | None:
-    """Slack's ts of an outbox message, once it was sent."""
+    """The transport's reference of an outbox message (Slack: its ts), once it was sent."""
     if dedupe_key is None:
         return None
     statement = select(OutboxMessage.message_ref).where(OutboxMessage.dedupe_key == dedupe_key)

@@ -463,7 +463,7 @@ class OnboardingService:
         self, onboarding_id: int, *, redraw: InviteRedraw | None = None
     ) -> InviteStatus:
         """Expire an open onboarding (the scheduler calls this) and erase the kept token;
-        `redraw` makes the outbox message that redraws its invite, in the same transaction."""
+        `redraw` makes the notice that redraws its invite, in the same transaction."""
         return self._end(onboarding_id, Actor("system"), Event.EXPIRE, redraw=redraw)
 
     def lift_block(self, onboarding_id: int, actor: Actor) -> None:

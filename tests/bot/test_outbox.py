@@ -17,8 +17,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.clock import SystemClock
-from bot.outbox import Message, OutboxWorker, enqueue, enqueue_once, halt_delivery
+from bot.clock import SystemClock, WorkingCalendar
+from bot.core.notices import Notice
+from bot.outbox import OutboxWorker, enqueue, enqueue_once, halt_delivery
+from bot.transports.slack.delivery import SlackDelivery
+from bot.transports.slack.render import SLACK_PAYLOAD, SlackRenderer
 from devslack import DevSlack, run_devslack
 from devslack.workspace import SHARED_CHANNEL, STATUS_CHANNEL
 from storage.db import make_engine, upgrade
@@ -54,18 +57,30 @@ def slack() -> Iterator[DevSlack]:
 def worker(engine: Engine, slack: DevSlack, **options) -> OutboxWorker:
     options = {"channel_interval": 0.0, "poll_seconds": 0.02, "backoff_base": 0.05, **options}
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    return OutboxWorker(engine, client, clock=clock, **options)
+    delivery = SlackDelivery(client, SlackRenderer(calendar=WorkingCalendar("Europe/Amsterdam")))
+    return OutboxWorker(engine, delivery, clock=clock, **options)
 
 
-def queue(engine: Engine, *messages: Message) -> None:
+def drawn(kind: str, channel: str, text: str, dedupe_key: str | None = None) -> Notice:
+    """A notice whose values are Slack's finished payload."""
+    return Notice(
+        kind=kind,
+        recipient=channel,
+        language="nl",
+        values={SLACK_PAYLOAD: {"text": text}},
+        dedupe_key=dedupe_key,
+    )
+
+
+def queue(engine: Engine, *messages: Notice) -> None:
     with Session(engine) as session:
         for message in messages:
             enqueue(session, message, now=clock.now())
         session.commit()
 
 
-def report(text: str, channel: str = STATUS_CHANNEL) -> Message:
-    return Message(kind="report.test", channel=channel, text=text)
+def report(text: str, channel: str = STATUS_CHANNEL) -> Notice:
+    return drawn("report.test", channel, text)
 
 
 def rows(engine: Engine) -> list[OutboxMessage]:
@@ -191,7 +206,7 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
     first, second = worker(engine, slack), worker(engine, slack)
 
     claimed = await asyncio.to_thread(first.claim)
-    assert [message.payload["text"] for message in claimed] == ["één keer"]
+    assert [message.notice.values[SLACK_PAYLOAD]["text"] for message in claimed] == ["één keer"]
     assert await asyncio.to_thread(second.claim) == []
 
     second.clock = LaterClock(timedelta(minutes=3))
@@ -199,7 +214,7 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
 
 
 def test_a_message_with_a_dedupe_key_is_queued_once(engine: Engine) -> None:
-    nudge = Message(kind="nudge", channel=SHARED_CHANNEL, text="herinnering", dedupe_key="n:1:1")
+    nudge = drawn("nudge", SHARED_CHANNEL, "herinnering", dedupe_key="n:1:1")
     now = datetime.now(UTC)
     with Session(engine) as session:
         assert enqueue_once(session, nudge, now=now) is not None
@@ -216,8 +231,10 @@ WORKER_PROCESS = textwrap.dedent(
     import asyncio, os, sys
     from slack_sdk.web.async_client import AsyncWebClient
     from sqlmodel import Session, select
-    from bot.clock import SystemClock
+    from bot.clock import SystemClock, WorkingCalendar
     from bot.outbox import OutboxWorker
+    from bot.transports.slack.delivery import SlackDelivery
+    from bot.transports.slack.render import SlackRenderer
     from storage.db import make_engine
     from storage.models import OutboxMessage
 
@@ -226,8 +243,13 @@ WORKER_PROCESS = textwrap.dedent(
         client = AsyncWebClient(
             token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
         )
+        renderer = SlackRenderer(calendar=WorkingCalendar("Europe/Amsterdam"))
         worker = OutboxWorker(
-            engine, client, clock=SystemClock(), channel_interval=0.0, batch_size=5
+            engine,
+            SlackDelivery(client, renderer),
+            clock=SystemClock(),
+            channel_interval=0.0,
+            batch_size=5,
         )
         print("ready", flush=True)
         sys.stdin.readline()  # both processes start together

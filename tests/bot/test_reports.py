@@ -14,13 +14,13 @@ from sqlmodel import Session, select
 import bot.core.events as events
 from bot.clock import WorkingCalendar
 from bot.core.events import EventBus, OnboardingEvent
-from bot.reports import needing_attention_first, summarise
+from bot.reports import StatusNotices, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
-from bot.transports.slack.views.reports import ReportMessages
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
+from tests.slack_drawn import Drawn, draw, draw_row
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -102,10 +102,28 @@ def sample(event_class: type[OnboardingEvent]) -> OnboardingEvent:
     return event_class(**{**COMMON, **own})
 
 
-def reports(language: str = "nl") -> ReportMessages:
-    return ReportMessages(
-        status_channel="C0STATUS", language=language, calendar=calendar, policy=policy
-    )
+class DrawnReports:
+    """The status notices, drawn as Slack shows them."""
+
+    def __init__(self, language: str):
+        self.notices = StatusNotices(status_channel="C0STATUS", language=language, policy=policy)
+
+    def __call__(self, uow, event: OnboardingEvent) -> None:  # type: ignore[no-untyped-def]
+        self.notices(uow, event)
+
+    def message_for(self, event: OnboardingEvent) -> Drawn | None:
+        notice = self.notices.notice_for(event)
+        return None if notice is None else draw(notice)
+
+    def digest(self, *arguments, **options) -> Drawn:  # type: ignore[no-untyped-def]
+        return draw(self.notices.digest(*arguments, **options))
+
+    def nudge(self, row, number: int) -> Drawn:  # type: ignore[no-untyped-def]
+        return draw(self.notices.nudge(row, number))
+
+
+def reports(language: str = "nl") -> DrawnReports:
+    return DrawnReports(language)
 
 
 @pytest.fixture
@@ -192,7 +210,7 @@ def test_an_event_published_in_a_unit_of_work_leaves_exactly_one_report_on_commi
     assert [(row.kind, row.recipient, row.status) for row in rows] == [
         ("report.onboarding_cancelled", "C0STATUS", "pending")
     ]
-    assert "geannuleerd" in rows[0].payload["text"]
+    assert "geannuleerd" in draw_row(rows[0]).payload["text"]
 
 
 # --- the digest and the nudges ------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from bot.bootstrap import Container, build_container, outbox_worker, slack_app
 from bot.i18n import catalogue
+from bot.reports import StatusNotices, status_notices
 from bot.schedule import running_in_background
 from bot.settings import Settings
 from bot.transports.slack.http import create_asgi_app
@@ -34,7 +35,6 @@ from bot.transports.slack.views.manager import (
     help_text,
     refusal_text,
 )
-from bot.transports.slack.views.reports import ReportMessages, status_reports
 from devslack import DevSlack, SlackUser
 from devslack.server import serve_asgi
 from devslack.workspace import OUR_TEAM, Channel, User
@@ -62,8 +62,8 @@ class ManagerBot:
 
     def start(self) -> None:
         container = build_container(self.settings)
-        if not any(isinstance(s, ReportMessages) for s in container.event_bus._subscribers):
-            container.event_bus.subscribe(status_reports(self.settings))
+        if not any(isinstance(s, StatusNotices) for s in container.event_bus._subscribers):
+            container.event_bus.subscribe(status_notices(self.settings))
         bolt = slack_app(container)
         asgi = create_asgi_app(bolt, health_check=container.check_database)
 

@@ -42,6 +42,7 @@ from tests.e2e.test_manager import (
     open_start_modal,
     result,
 )
+from tests.slack_drawn import draw_row
 
 PERMISSIONS_OFF_IDS = ["48201", "48202", "48203"]
 
@@ -158,7 +159,7 @@ def test_every_meaningful_event_yields_exactly_one_report(
     assert [row.kind.removeprefix("report.") for row in reports()] == reported_kinds
     eventually(lambda: {row.status for row in reports()} == {"sent"}, timeout=15)
     posted = slack.messages(STATUS)
-    assert [m.text for m in posted] == [row.payload["text"] for row in reports()]
+    assert [m.text for m in posted] == [draw_row(row).payload["text"] for row in reports()]
     completed = next(m.text for m in posted if "koppeling klaar" in m.text)
     assert "Bakkerij De Gouden Korst B.V." in completed and "2 bedrijven" in completed
     everything = "\n".join(m.text for m in posted)

@@ -24,11 +24,13 @@ from sqlalchemy import JSON, Engine, MetaData, text
 from sqlmodel import Session, select
 
 from bot.bootstrap import build_container
-from bot.clock import SystemClock
+from bot.clock import SystemClock, WorkingCalendar
 from bot.core.model import Actor, StepRef
 from bot.core.screens import CompletedScreen, TermsScreen
 from bot.outbox import OutboxWorker
 from bot.settings import Settings
+from bot.transports.slack.delivery import SlackDelivery
+from bot.transports.slack.render import SlackRenderer
 from bot.usecases.maintenance import VERIFIED
 from devslack import DevSlack, run_devslack
 from devslack.workspace import CUSTOMER_TEAM, OUR_TEAM, Channel, default_workspace
@@ -182,7 +184,8 @@ def test_a_database_of_main_upgrades_and_the_bot_carries_on(
 
 async def send_everything(engine: Engine, slack: DevSlack) -> None:
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    worker = OutboxWorker(engine, client, clock=SystemClock(), channel_interval=0.0)
+    delivery = SlackDelivery(client, SlackRenderer(calendar=WorkingCalendar("Europe/Amsterdam")))
+    worker = OutboxWorker(engine, delivery, clock=SystemClock(), channel_interval=0.0)
     for _ in range(100):
         await worker.deliver_due()
         with Session(engine) as session:

@@ -11,9 +11,8 @@ from bot.clock import SystemClock
 from bot.core.events import EventBus
 from bot.core.flow import State
 from bot.core.model import Actor
+from bot.reports import LinkEventNotices, status_notices
 from bot.settings import Settings
-from bot.transports.slack.views.links import link_messages
-from bot.transports.slack.views.reports import status_reports
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService
@@ -128,7 +127,7 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World
         support_phone="020 123 45 67",
     )
     clock = SystemClock()
-    bus = EventBus([status_reports(settings)])
+    bus = EventBus([status_notices(settings)])
     onboarding = OnboardingService(
         unit_of_work=storage.unit_of_work,
         provider=provider,
@@ -137,7 +136,7 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World
         event_bus=bus,
         clock=clock,
     )
-    notices = link_messages(status_channel=STATUS, language="nl")
+    notices = LinkEventNotices(status_channel=STATUS, language="nl")
     maintenance = LinkMaintenance(
         unit_of_work=storage.unit_of_work,
         provider=provider,
@@ -151,7 +150,7 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World
         membership=Members(),
         settings=settings,
         event_bus=bus,
-        reports=status_reports(settings),
+        reports=status_notices(settings),
         notices=notices,
         clock=clock,
     )

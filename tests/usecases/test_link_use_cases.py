@@ -40,6 +40,7 @@ from payroll.nmbrs_soap.sandbox import (
 from storage.crypto import generate_key
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
 from storage.models import OutboxMessage
+from tests.slack_drawn import draw_row
 from tests.storage.scratch import ScratchStorage
 from tests.usecases.link_world import (
     CHANNEL,
@@ -83,9 +84,12 @@ def test_a_revoked_token_marks_the_link_and_is_reported_once(world):
     assert link.problem["reason"] == "wrong_credentials"
     assert token == DEMO_TOKEN  # kept until relinked or unlinked
     [report] = world.outbox(channel=STATUS)
-    assert "Bakkerij de Vries" in report.payload["text"] and "ingetrokken" in report.payload["text"]
+    assert (
+        "Bakkerij de Vries" in draw_row(report).payload["text"]
+        and "ingetrokken" in draw_row(report).payload["text"]
+    )
     [request] = world.outbox(channel=CHANNEL)
-    assert ACTION_RELINK in str(request.payload["blocks"])
+    assert ACTION_RELINK in str(draw_row(request).payload["blocks"])
     assert len(world.audit(LinkNeedsRelink.kind)) == 1
 
 
@@ -114,9 +118,9 @@ def test_a_switched_off_permission_marks_the_link_naming_it(world):
     link, _, _ = world.link(onboarding_id)
     assert link.problem["missing_permissions"] == ["CompanyService.WageTax_GetXML"]
     [report] = world.outbox(channel=STATUS)
-    assert "WageTax_GetXML" in report.payload["text"]
+    assert "WageTax_GetXML" in draw_row(report).payload["text"]
     [request] = world.outbox(channel=CHANNEL)
-    assert "WageTax_GetXML" in str(request.payload["blocks"])
+    assert "WageTax_GetXML" in str(draw_row(request).payload["blocks"])
 
 
 def test_a_vanished_company_marks_the_link_naming_the_company(world):
@@ -128,7 +132,7 @@ def test_a_vanished_company_marks_the_link_naming_the_company(world):
     link, _, _ = world.link(onboarding_id)
     assert [c["id"] for c in link.problem["companies_gone"]] == [48203]
     [report] = world.outbox(channel=STATUS)
-    assert "Tuincentrum Het Groene Hart B.V." in report.payload["text"]
+    assert "Tuincentrum Het Groene Hart B.V." in draw_row(report).payload["text"]
     assert len(world.outbox(channel=CHANNEL)) == 1
 
 
@@ -269,7 +273,7 @@ def test_a_relink_keeps_only_the_companies_still_visible(world):
     _, companies, _ = world.link(onboarding_id)
     assert companies == [48201, 48203, 48204, 48205]
     report = world.outbox(channel=STATUS)[-1]
-    assert "Fietsenmakerij Van Dijk" in report.payload["text"]
+    assert "Fietsenmakerij Van Dijk" in draw_row(report).payload["text"]
 
 
 def test_a_relink_redraws_the_relink_request_once_it_was_sent(world):
@@ -285,8 +289,11 @@ def test_a_relink_redraws_the_relink_request_once_it_was_sent(world):
     relink(world, onboarding_id)
 
     update = world.outbox(channel=CHANNEL)[-1]
-    assert update.method == "chat.update" and update.payload["ts"] == "1700000000.000100"
-    assert ACTION_RELINK not in str(update.payload["blocks"])
+    assert (
+        draw_row(update).method == "chat.update"
+        and draw_row(update).payload["ts"] == "1700000000.000100"
+    )
+    assert ACTION_RELINK not in str(draw_row(update).payload["blocks"])
 
 
 def test_a_wrong_token_asks_again_and_five_block_the_relink(world):
@@ -379,7 +386,7 @@ def test_removing_a_company_warns_about_over_access_then_applies(world):
     _, companies, _ = world.link(onboarding_id)
     assert companies == DEMO_IDS[:4]
     assert done.invite.companies_linked == 4
-    reports = [row.payload["text"] for row in world.outbox(channel=STATUS)]
+    reports = [draw_row(row).payload["text"] for row in world.outbox(channel=STATUS)]
     assert len(reports) == 2
     assert "AVG" in reports[0]
     assert "Installatiebedrijf Jansen Techniek B.V." in reports[1]
@@ -398,7 +405,7 @@ def test_adding_a_company_links_it_with_its_guid(world):
     expected_guid = world.nmbrs.accounts[DEMO_USERNAME].company(48205).guid
     assert [row.guid for row in added] == [expected_guid]
     [report] = world.outbox(channel=STATUS)
-    assert "Installatiebedrijf Jansen Techniek B.V." in report.payload["text"]
+    assert "Installatiebedrijf Jansen Techniek B.V." in draw_row(report).payload["text"]
 
 
 def test_going_back_from_the_over_access_warning_keeps_the_choice(world):
@@ -459,7 +466,10 @@ def test_the_customer_stops_an_open_onboarding_and_the_manager_is_told(world):
     result = world.links.stop_onboarding(onboarding_id, CUSTOMER)
     assert result.kind == STOPPED and result.invite.state == State.CANCELLED
     [dm] = world.outbox(channel=MANAGER)
-    assert "<@U0CUSTOMER>" in dm.payload["text"] and "Bakkerij de Vries" in dm.payload["text"]
+    assert (
+        "<@U0CUSTOMER>" in draw_row(dm).payload["text"]
+        and "Bakkerij de Vries" in draw_row(dm).payload["text"]
+    )
     assert [row.kind for row in world.outbox(channel=STATUS)] == [
         "report.invite_created",
         "report.onboarding_cancelled",

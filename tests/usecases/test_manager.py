@@ -18,13 +18,11 @@ from bot.core.flow import IllegalTransition
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
 from bot.outbox import delivery_halted
-from bot.reports import OnboardingSummary
+from bot.reports import OnboardingSummary, StatusNotices, invite_update
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
-from bot.transports.slack.invites import invite_update
 from bot.transports.slack.views.home import home_view
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
-from bot.transports.slack.views.reports import ReportMessages
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.scheduled import scheduled_jobs
@@ -33,6 +31,7 @@ from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
+from tests.slack_drawn import draw_row
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MANAGER = "U0MANAGER"
@@ -68,9 +67,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def tools(engine: Engine) -> ManagerTools:
     uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
-    reports = ReportMessages(
-        status_channel="C0STATUS", language="nl", calendar=calendar, policy=policy
-    )
+    reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
     service = OnboardingService(
         unit_of_work=uow,
         provider=None,  # type: ignore[arg-type]  (no Nmbrs call in these use cases)
@@ -227,7 +224,7 @@ def test_no_report_and_no_outbox_row_names_the_token(tools: ManagerTools, engine
     link_id = complete_with_link(tools, engine)
     tools.unlink(link_id, manager=MANAGER)
     for row in outbox(engine):
-        assert TOKEN not in str(row.payload)
+        assert TOKEN not in str(row.notice) + str(draw_row(row).payload)
 
 
 # --- overviews ----------------------------------------------------------------------------
@@ -267,8 +264,8 @@ def test_nudges_come_after_three_and_seven_working_days_once_each(
 
     sent = nudges(engine)
     assert [row.recipient for row in sent] == ["C0SHARED", "C0SHARED"]
-    assert sent[0].payload["text"].startswith("👋 Een herinnering")
-    assert "07-12-2026" in sent[1].payload["text"]  # fourteen days after the invite
+    assert draw_row(sent[0]).payload["text"].startswith("👋 Een herinnering")
+    assert "07-12-2026" in draw_row(sent[1]).payload["text"]  # fourteen days after the invite
     assert audit_kinds(engine, invite.onboarding_id).count("nudge_sent") == 2
 
 
@@ -293,10 +290,10 @@ def test_an_expired_invite_message_is_redrawn_without_its_start_button(
 
     tools.expire_overdue(local(2026, 12, 7, 10, 0))
 
-    [update] = [row for row in outbox(engine) if row.method == "chat.update"]
-    assert (update.recipient, update.payload["ts"]) == ("C0SHARED", "1.5")
-    assert "verlopen" in str(update.payload["blocks"])
-    assert "start_onboarding" not in str(update.payload["blocks"])
+    [update] = [row for row in outbox(engine) if draw_row(row).method == "chat.update"]
+    assert (update.recipient, draw_row(update).payload["ts"]) == ("C0SHARED", "1.5")
+    assert "verlopen" in str(draw_row(update).payload["blocks"])
+    assert "start_onboarding" not in str(draw_row(update).payload["blocks"])
 
 
 def test_an_uninstall_stops_all_sending_and_is_recorded(
@@ -325,7 +322,7 @@ def test_the_digest_counts_what_ended_since_the_previous_working_day(
     tools.send_digest(local(2026, 11, 26, 9, 0))
 
     [digest] = [row for row in outbox(engine) if row.kind == "digest"]
-    text = digest.payload["text"]
+    text = draw_row(digest).payload["text"]
     assert digest.recipient == "C0STATUS"
     assert "*Open:* 1 (uitgenodigd 1)" in text
     assert "geannuleerd 1" in text

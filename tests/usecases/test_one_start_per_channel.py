@@ -12,12 +12,11 @@ from sqlmodel import Session, select
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.events import EventBus
 from bot.core.model import InviteStatus, StartRequest
-from bot.outbox import Message
+from bot.core.notices import Notice
 from bot.ports import ChannelInfo
-from bot.reports import OnboardingSummary
+from bot.reports import OnboardingSummary, StatusNotices
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
-from bot.transports.slack.views.reports import ReportMessages
 from bot.usecases.invites import ALREADY_RUNNING, STARTED, InviteDesk
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
@@ -67,15 +66,13 @@ class LooksWithTheOther(ManagerTools):
         return running
 
 
-def no_redraw(status: InviteStatus) -> Message:
+def no_redraw(status: InviteStatus) -> Notice:
     raise AssertionError("nothing expires while starting")
 
 
 def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrier) -> ManagerTools:
     uow = unit_of_work_factory(engine, cipher)
-    reports = ReportMessages(
-        status_channel="C0STATUS", language="nl", calendar=calendar, policy=policy
-    )
+    reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
     service = OnboardingService(
         unit_of_work=uow,
         provider=None,  # type: ignore[arg-type]  (no Nmbrs call when starting)

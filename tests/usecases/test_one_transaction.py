@@ -12,11 +12,10 @@ from sqlmodel import Session, select
 from bot.core.events import EventBus, LinkEvent, OnboardingStoppedByCustomer
 from bot.core.flow import State
 from bot.core.model import Actor, Company
-from bot.outbox import Message
+from bot.core.notices import Notice
 from bot.ports import LinkNotices
+from bot.reports import LinkEventNotices, status_notices
 from bot.settings import Settings
-from bot.transports.slack.views.links import link_messages
-from bot.transports.slack.views.reports import status_reports
 from bot.usecases.customer_exit import REMOVED, STOPPED
 from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService
@@ -39,12 +38,12 @@ class FailingNotices:
     """Link notices that fail while telling the account manager (after the change was made)."""
 
     def __init__(self) -> None:
-        self._messages = link_messages(status_channel=STATUS, language="nl")
+        self._notices = LinkEventNotices(status_channel=STATUS, language="nl")
 
-    def messages_for(self, event: LinkEvent) -> list[Message]:
+    def notices_for(self, event: LinkEvent) -> list[Notice]:
         if event.manager is not None:
             raise RuntimeError("the process dies before the manager's notice is written")
-        return self._messages.messages_for(event)
+        return self._notices.notices_for(event)
 
 
 @dataclass
@@ -65,8 +64,8 @@ class World:
             membership=FakeMembership(),
             settings=self.settings,
             event_bus=self.bus,
-            reports=status_reports(self.settings),
-            notices=notices or link_messages(status_channel=STATUS, language="nl"),
+            reports=status_notices(self.settings),
+            notices=notices or LinkEventNotices(status_channel=STATUS, language="nl"),
         )
 
     def invited(self) -> int:
@@ -115,7 +114,7 @@ def world() -> Iterator[World]:
     settings = Settings(_env_file=None, status_channel=STATUS)
     with ScratchStorage() as storage:
         counted, commits = counting_commits(storage.unit_of_work)
-        bus = EventBus([status_reports(settings)])
+        bus = EventBus([status_notices(settings)])
         onboarding = OnboardingService(
             unit_of_work=counted,
             provider=FakeProvider(),

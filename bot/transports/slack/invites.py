@@ -4,8 +4,6 @@ the account manager's InviteDesk.
 - `post_invite(...)`: posts the invite with its Start button and remembers where it is.
 - `refresh_invite(...)`: redraws it at once after a step; a failure is logged, the next step
   redraws it again.
-- `invite_update(status)`: the redraw as an outbox message (bot.ports.InviteRedraw), for
-  work that runs outside a request, such as expiry.
 - `SlackInviteChannel`: the channel checks, the post and the contact's direct message
   (bot.ports.InviteChannel).
 """
@@ -19,7 +17,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.model import InviteStatus
-from bot.outbox import Message
 from bot.ports import ChannelInfo, InviteFailed
 from bot.transports.slack.answers import run_blocking
 from bot.transports.slack.identity import SlackDirectory
@@ -63,19 +60,6 @@ async def refresh_invite(client: AsyncWebClient, status: InviteStatus | None) ->
         logger.warning("could not update the invite message: %s", error.response.get("error"))
     except (TimeoutError, aiohttp.ClientError) as error:
         logger.warning("could not update the invite message: %s", type(error).__name__)
-
-
-def invite_update(status: InviteStatus) -> Message:
-    """The invite message redrawn for its new state, as an outbox message."""
-    message = invite_message(status)
-    return Message(
-        kind="invite_update",
-        channel=status.channel_id,
-        method="chat.update",
-        text=message.text,
-        blocks=message.blocks,
-        extra={"ts": status.message_ts},
-    )
 
 
 class SlackInviteChannel:

@@ -7,9 +7,10 @@
 - `stop_button(status)` and `link_actions(status)`: the customer's buttons on the invite message
   in the client's channel (stop an open onboarding; change companies or remove a completed
   link), each destructive one behind a confirm dialog.
-- `LinkMessages`: the outbox messages a link event causes (bot.ports.LinkNotices): a report in
-  the status channel, the relink request with its button in the client's channel, a direct
-  message to the account manager when the customer stops or removes.
+- `LinkMessages`: the link notices (bot.reports.LinkEventNotices) drawn: a report in the status
+  channel, the relink request with its button in the client's channel (and redrawn without it
+  once the link works again), a direct message to the account manager when the customer stops
+  or removes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from bot.core.events import (
     LinkOverAccessWarned,
     LinkRecovered,
     LinkRelinked,
-    LinkRemovedByCustomer,
     OnboardingStoppedByCustomer,
 )
 from bot.core.flow import State
@@ -42,7 +42,6 @@ from bot.core.link_flow import REASON_COMPANIES_GONE, REASON_PERMISSIONS_MISSING
 from bot.core.model import InviteStatus
 from bot.core.screens import CredentialsScreen, Outcome, RelinkFirstScreen, StaleScreen
 from bot.i18n import Catalogue, catalogue
-from bot.outbox import Message
 from bot.transports.slack.mrkdwn import bold, channel, code, escape, is_person, mention, with_lead
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
@@ -217,24 +216,12 @@ def answer_text(language: str, kind: str) -> str:
 
 
 class LinkMessages:
-    """The outbox messages of link events: reports in `status_channel` in `language`; the
-    client's channel in the client's language."""
+    """The Slack text (and blocks) of the notices of link events, in `language`."""
 
-    def __init__(self, *, status_channel: str, language: str):
-        self.status_channel = status_channel
+    def __init__(self, *, language: str):
         self.texts = catalogue(language)
 
-    def messages_for(self, event: LinkEvent) -> list[Message]:
-        if event.kind in (OnboardingStoppedByCustomer.kind, LinkRemovedByCustomer.kind):
-            return self._manager_message(event)
-        messages = [self._report(event)] if self.status_channel else []
-        if event.kind == LinkNeedsRelink.kind:
-            messages.append(self._relink_request(event))
-        elif event.kind in (LinkRelinked.kind, LinkRecovered.kind) and event.notice_ts:
-            messages.append(self._request_settled(event))
-        return messages
-
-    def _report(self, event: LinkEvent) -> Message:
+    def report(self, event: LinkEvent) -> str:
         texts = self.texts
         values = {
             "client": bold(escape(event.client_name)),
@@ -251,10 +238,11 @@ class LinkMessages:
         text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
         if event.kind == LinkRelinked.kind and event.removed:
             text += " " + texts.text("links.report.relinked_dropped", removed=values["removed"])
-        return Message(kind=f"report.{event.kind}", channel=self.status_channel, text=text)
+        return text
 
-    def _relink_request(self, event: LinkEvent) -> Message:
-        texts = catalogue(event.language)
+    def relink_request(self, event: LinkEvent) -> tuple[str, list[dict[str, Any]]]:
+        """The request in the client's channel, with its relink button."""
+        texts = self.texts
         text = with_lead(
             texts, "links.channel.needs_relink", reason=_reason(texts, event.reason or "", event)
         )
@@ -272,31 +260,17 @@ class LinkMessages:
                 ],
             ),
         ]
-        return Message(
-            kind="link_notice",
-            channel=event.channel_id,
-            text=texts.text("links.channel.needs_relink_short"),
-            blocks=[block.to_dict() for block in blocks],
-            dedupe_key=event.notice_key,
-        )
+        return texts.text("links.channel.needs_relink_short"), [b.to_dict() for b in blocks]
 
-    def _request_settled(self, event: LinkEvent) -> Message:
+    def request_settled(self, event: LinkEvent) -> tuple[str, list[dict[str, Any]]]:
         """The relink request redrawn without its button once the link works again."""
-        texts = catalogue(event.language)
+        texts = self.texts
         key = "relinked" if event.kind == LinkRelinked.kind else "recovered"
         text = texts.text(f"links.channel.{key}", user=mention(event.actor))
-        return Message(
-            kind="link_notice_update",
-            channel=event.channel_id,
-            method="chat.update",
-            text=text,
-            blocks=[_section(text).to_dict()],
-            extra={"ts": event.notice_ts},
-        )
+        return text, [_section(text).to_dict()]
 
-    def _manager_message(self, event: LinkEvent) -> list[Message]:
-        if not event.manager or not is_person(event.manager):
-            return []
+    def manager_message(self, event: LinkEvent) -> str:
+        """The direct message to the account manager when the customer stops or removes."""
         key = "stopped" if event.kind == OnboardingStoppedByCustomer.kind else "removed"
         text = self.texts.text(
             f"links.manager.{key}",
@@ -304,14 +278,7 @@ class LinkMessages:
             client=bold(escape(event.client_name)),
             channel=channel(event.channel_id),
         )
-        return [
-            Message(
-                kind=f"dm.{event.kind}",
-                channel=event.manager,
-                text=text,
-                dedupe_key=f"{event.kind}:{event.onboarding_id}:{event.link_id or ''}",
-            )
-        ]
+        return text
 
     def _actor(self, actor: str) -> str:
         return mention(actor) if is_person(actor) else self.texts.text("links.report.system_actor")
@@ -324,10 +291,6 @@ _REPORT_KEYS = {
     LinkCompaniesChanged.kind: "companies_changed",
     LinkOverAccessWarned.kind: "over_access",
 }
-
-
-def link_messages(*, status_channel: str, language: str) -> LinkMessages:
-    return LinkMessages(status_channel=status_channel, language=language)
 
 
 def _reason(texts: Catalogue, reason: str, event: LinkEvent | None = None) -> str:

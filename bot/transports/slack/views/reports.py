@@ -1,15 +1,13 @@
-"""The status reports, the daily digest and the nudges as Slack messages for the outbox.
+"""The status reports, the daily digest and the nudges drawn as Slack mrkdwn.
 
 The texts are the plain `reports` catalogue; the markup (bold names, channel links, mentions)
-is added here. Reports go to STATUS_CHANNEL in DEFAULT_LANGUAGE; nudges go to the client's
-channel in the client's language. Everything is built from status events and stored rows that
-hold no secrets: names, states, counts and ids, never a token and never payroll data of
-employees. Nothing here sends: messages go through the outbox.
+is added here. Who gets them and in which language is the notice's (bot.reports). Everything is
+drawn from status events and stored rows that hold no secrets: names, states, counts and ids,
+never a token and never payroll data of employees. Nothing here sends: the outbox does.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -19,10 +17,7 @@ from bot.clock import WorkingCalendar
 from bot.core.events import OnboardingEvent
 from bot.core.flow import MAIN_LINE, State
 from bot.i18n import Catalogue, catalogue
-from bot.outbox import Message, enqueue
-from bot.reports import UNREPORTED_KINDS, HasSession, OnboardingSummary, needing_attention_first
-from bot.schedule import ReminderPolicy, reminder_policy, working_calendar
-from bot.settings import Settings
+from bot.reports import OnboardingSummary, needing_attention_first
 from bot.transports.slack.mrkdwn import (
     ONBOARD_COMMAND,
     bold,
@@ -35,42 +30,17 @@ from bot.transports.slack.mrkdwn import (
     with_lead,
 )
 
-logger = logging.getLogger(__name__)
-
 ENDED_ORDER = (State.COMPLETED, State.HANDOFF, State.CANCELLED, State.EXPIRED, State.UNLINKED)
 LIST_LIMIT = 10
 STALLED_LIMIT = 20
 
 
-def status_reports(settings: Settings) -> ReportMessages:
-    """The reports as `serve` sends them: to STATUS_CHANNEL, in DEFAULT_LANGUAGE."""
-    return ReportMessages(
-        status_channel=settings.status_channel,
-        language=settings.default_language,
-        calendar=working_calendar(settings),
-        policy=reminder_policy(settings),
-    )
-
-
 class ReportMessages:
-    """One status-channel message per meaningful event, the digest, and the nudges.
+    """The text of a status report, of the digest and of a nudge, in `language`."""
 
-    An instance is an `EventBus` subscriber: called as `reports(uow, event)` inside the use
-    case's unit of work, it adds the report to the outbox in that same transaction.
-    """
-
-    def __init__(
-        self,
-        *,
-        status_channel: str,
-        language: str,
-        calendar: WorkingCalendar,
-        policy: ReminderPolicy,
-    ):
-        self.status_channel = status_channel
+    def __init__(self, *, language: str, calendar: WorkingCalendar):
         self.texts = catalogue(language)
         self.calendar = calendar
-        self.policy = policy
         self._extra_values: dict[str, Callable[[OnboardingEvent], dict[str, Any]]] = {
             "terms_accepted": lambda event: {"package": self._package(event)},
             "handed_off": lambda event: {"reason": self._handoff_reason(event)},
@@ -90,18 +60,8 @@ class ReportMessages:
             },
         }
 
-    def __call__(self, uow: HasSession, event: OnboardingEvent) -> None:
-        message = self.message_for(event)
-        if message is not None:
-            enqueue(uow.session, message, now=event.at)
-
-    def message_for(self, event: OnboardingEvent) -> Message | None:
+    def event_text(self, event: OnboardingEvent) -> str:
         key = f"reports.event.{event.kind}"
-        if event.kind in UNREPORTED_KINDS:
-            return None
-        if key not in self.texts:
-            logger.error("no status report text for event %s", event.kind)
-            return None
         values: dict[str, Any] = {
             **event.detail(),
             "client": bold(escape(event.client_name)),
@@ -112,11 +72,7 @@ class ReportMessages:
         extra = self._extra_values.get(event.kind)
         if extra is not None:
             values.update(extra(event))
-        return Message(
-            kind=f"report.{event.kind}",
-            channel=self.status_channel,
-            text=self.texts.text(key, **values),
-        )
+        return self.texts.text(key, **values)
 
     def digest(
         self,
@@ -124,7 +80,8 @@ class ReportMessages:
         ended_since_previous: Mapping[str, int],
         *,
         day: date,
-    ) -> Message:
+        stalled_after_days: int,
+    ) -> str:
         """Counts per state, what ended since the previous digest, and the stalled ones."""
         texts = self.texts
         lines = [with_lead(texts, "reports.digest.title", date=self.format_date(day))]
@@ -151,11 +108,7 @@ class ReportMessages:
             lines.append(with_lead(texts, "reports.digest.none_ended", "reports.digest.ended_lead"))
         stalled = [row for row in needing_attention_first(open_onboardings) if row.stalled]
         if stalled:
-            lines.append(
-                with_lead(
-                    texts, "reports.digest.stalled_title", days=self.policy.first_working_days
-                )
-            )
+            lines.append(with_lead(texts, "reports.digest.stalled_title", days=stalled_after_days))
             lines.extend(
                 texts.text(
                     "reports.digest.stalled_row",
@@ -170,16 +123,11 @@ class ReportMessages:
                 lines.append(texts.text("reports.more", count=len(stalled) - STALLED_LIMIT))
         else:
             lines.append(texts.text("reports.digest.none_stalled"))
-        return Message(
-            kind="digest",
-            channel=self.status_channel,
-            text="\n".join(lines),
-            dedupe_key=f"digest:{day.isoformat()}",
-        )
+        return "\n".join(lines)
 
-    def nudge(self, row: OnboardingSummary, number: int) -> Message:
-        """The reminder in the client's own channel and language."""
-        texts = catalogue(row.language)
+    def nudge(self, row: OnboardingSummary, number: int) -> str:
+        """The reminder to the client."""
+        texts = self.texts
         if number == 1:
             start = button_label(texts, "customer.invite.start")
             text = texts.text("reports.nudge.first", start=start)
@@ -188,12 +136,7 @@ class ReportMessages:
         else:
             expires = self.calendar.local(row.expires_at).date()
             text = texts.text("reports.nudge.second", expires=self.format_date(expires, texts))
-        return Message(
-            kind="nudge",
-            channel=row.channel_id,
-            text=text,
-            dedupe_key=(f"nudge:{row.onboarding_id}:{row.last_progress_at.isoformat()}:{number}"),
-        )
+        return text
 
     # --- formatting ---------------------------------------------------------------------
 
