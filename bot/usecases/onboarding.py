@@ -459,9 +459,7 @@ class OnboardingService:
         """End an open onboarding and erase the kept token; IllegalTransition when ended."""
         return self._end(onboarding_id, actor, Event.CANCEL)
 
-    def expire(
-        self, onboarding_id: int, *, redraw: InviteRedraw | None = None
-    ) -> InviteStatus:
+    def expire(self, onboarding_id: int, *, redraw: InviteRedraw | None = None) -> InviteStatus:
         """Expire an open onboarding (the scheduler calls this) and erase the kept token;
         `redraw` makes the notice that redraws its invite, in the same transaction."""
         return self._end(onboarding_id, Actor("system"), Event.EXPIRE, redraw=redraw)

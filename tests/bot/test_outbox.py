@@ -174,6 +174,18 @@ async def test_an_error_slack_would_repeat_fails_at_once(engine: Engine, slack: 
     assert len(slack.calls("chat.postMessage")) == 1
 
 
+async def test_a_notice_the_transport_cannot_draw_fails_at_once(
+    engine: Engine, slack: DevSlack
+) -> None:
+    queue(engine, Notice(kind="nudge", recipient=SHARED_CHANNEL, language="nl"), report("daarna"))
+
+    await run_until(worker(engine, slack), all_settled(engine))
+
+    first, second = rows(engine)
+    assert (first.status, first.last_error) == ("failed", "unrenderable")
+    assert second.status == "sent" and posted(slack) == ["daarna"]
+
+
 async def test_a_channel_gets_at_most_one_message_per_interval(
     engine: Engine, slack: DevSlack
 ) -> None:

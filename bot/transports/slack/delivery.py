@@ -48,7 +48,12 @@ class SlackDelivery:
         self.renderer = renderer
 
     async def deliver(self, recipient: str, notice: Notice) -> str | None:
-        message = self.renderer.render(notice)
+        try:
+            message = self.renderer.render(notice)
+        except (KeyError, TypeError, ValueError) as error:
+            # Values this code cannot draw will not draw on the next attempt either.
+            logger.exception("cannot draw outbox notice %s", notice.kind)
+            raise DeliveryFailed("unrenderable", permanent=True) from error
         arguments: dict[str, Any] = {"channel": recipient, "text": message.text}
         if message.blocks:
             arguments["blocks"] = message.blocks

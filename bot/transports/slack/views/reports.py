@@ -16,7 +16,7 @@ from typing import Any
 from bot.clock import WorkingCalendar
 from bot.core.events import OnboardingEvent
 from bot.core.flow import MAIN_LINE, State
-from bot.i18n import Catalogue, catalogue
+from bot.i18n import catalogue
 from bot.reports import OnboardingSummary, needing_attention_first
 from bot.transports.slack.mrkdwn import (
     ONBOARD_COMMAND,
@@ -135,7 +135,7 @@ class ReportMessages:
             text = texts.text("reports.nudge.second_no_expiry")
         else:
             expires = self.calendar.local(row.expires_at).date()
-            text = texts.text("reports.nudge.second", expires=self.format_date(expires, texts))
+            text = texts.text("reports.nudge.second", expires=self.format_date(expires))
         return text
 
     # --- formatting ---------------------------------------------------------------------
@@ -155,9 +155,8 @@ class ReportMessages:
             shown += " " + self.texts.text("reports.more", count=len(items) - LIST_LIMIT)
         return shown
 
-    def format_date(self, day: date, texts: Catalogue | None = None) -> str:
-        texts = texts or self.texts
-        return texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
+    def format_date(self, day: date) -> str:
+        return self.texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
 
     def format_time(self, moment: datetime) -> str:
         local = self.calendar.local(moment)
