@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -65,6 +65,10 @@ class Deliverer(Protocol):
     update of the one `notice.updates` names)."""
 
     transport: str
+
+    def connected(self) -> AbstractAsyncContextManager[None]:
+        """Holds the transport's connections open while the worker runs."""
+        ...
 
     async def deliver(self, recipient: str, notice: Notice) -> str | None:
         """The sent message's reference; DeliveryFailed when the transport refuses."""
@@ -172,15 +176,16 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a failing round is logged and retried, never fatal."""
-        while not stop.is_set():
-            try:
-                handled = await self.deliver_due()
-            except Exception:
-                logger.exception("outbox delivery round failed")
-                handled = 0
-            if not handled:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        async with self.deliverer.connected():
+            while not stop.is_set():
+                try:
+                    handled = await self.deliver_due()
+                except Exception:
+                    logger.exception("outbox delivery round failed")
+                    handled = 0
+                if not handled:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.poll_seconds)
 
     async def deliver_due(self) -> int:
         """One round: claim what is due, post it, record the outcomes. Returns rows handled."""

@@ -4,7 +4,8 @@ message it names), and map Slack's answers to the worker's outcomes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,23 @@ class SlackDelivery:
     def __init__(self, client: AsyncWebClient, renderer: SlackRenderer):
         self.client = client
         self.renderer = renderer
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """One aiohttp session (a pool of kept-alive connections) for as long as the worker
+        runs, as the served app gives bolt's client (bot.transports.slack.http); without it
+        every call opens and closes a connection of its own."""
+        # The client applies its timeout only to sessions it makes itself: give it to this one.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100),
+            timeout=aiohttp.ClientTimeout(total=self.client.timeout),
+        )
+        self.client.session = session
+        try:
+            yield
+        finally:
+            self.client.session = None
+            await session.close()
 
     async def deliver(self, recipient: str, notice: Notice) -> str | None:
         try:
