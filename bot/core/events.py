@@ -309,13 +309,18 @@ class EventBus:
         self._subscribers.append(subscriber)
 
     def publish(self, uow: UnitOfWorkWithAudit, event: DomainEvent) -> None:
-        uow.audit.record(
-            event.kind,
-            actor=event.actor,
-            onboarding_id=event.onboarding_id,
-            link_id=event.audit_link_id(),
-            detail=event.detail(),
-            at=event.at,
-        )
+        audit(uow, event)
         for subscriber in self._subscribers:
             subscriber(uow, event)
+
+
+def audit(uow: UnitOfWorkWithAudit, event: DomainEvent) -> None:
+    """The audit row of an event, in the publishing unit of work (every event has one)."""
+    uow.audit.record(
+        event.kind,
+        actor=event.actor,
+        onboarding_id=event.onboarding_id,
+        link_id=event.audit_link_id(),
+        detail=event.detail(),
+        at=event.at,
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.core.events import LinkEvent
+from bot.core.events import LinkEvent, audit
 from bot.core.model import Company
 from bot.outbox import enqueue, enqueue_once
 from bot.ports import LinkNotices
@@ -24,14 +24,7 @@ def notice_key(link_id: int, since: str) -> str:
 
 def publish_link_event(uow: SqlUnitOfWork, notices: LinkNotices, event: LinkEvent) -> None:
     """Audit the event and put its notices in the outbox, in the caller's transaction."""
-    uow.audit.record(
-        event.kind,
-        actor=event.actor,
-        onboarding_id=event.onboarding_id,
-        link_id=event.audit_link_id(),
-        detail=event.detail(),
-        at=event.at,
-    )
+    audit(uow, event)
     for notice in notices.notices_for(event):
         if notice.dedupe_key is None:
             enqueue(uow.session, notice, now=event.at)
