@@ -13,6 +13,7 @@ tests/conftest.py.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +45,22 @@ def bot_settings(
         "support_phone": SUPPORT_PHONE,
     }
     return Settings(_env_file=None, **{**values, **overrides})
+
+
+def serve_environment(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) -> dict[str, str]:
+    """The environment of an `onboard-bot serve` process started as deployed."""
+    return {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "ENCRYPTION_KEYS": generate_key(),
+        "NMBRS_BASE_URL": nmbrs.base_url,
+        "STATUS_CHANNEL": "C0STATUS",
+        "TERMS_URL": TERMS_URL,
+        "SUPPORT_PHONE": SUPPORT_PHONE,
+    }
 
 
 def database_rows(engine: Engine) -> dict[str, list[tuple]]:

@@ -23,11 +23,10 @@ from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from devslack import DevSlack, run_devslack
 from devslack.workspace import MANAGER, OUR_TEAM, SHARED_CHANNEL, User, default_workspace
 from payroll.nmbrs_soap.sandbox import SandboxHandle
-from storage.crypto import generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Onboarding
-from tests.e2e.journey import SUPPORT_PHONE, TERMS_URL
 from tests.faults.test_process_kill import STARTUP_SECONDS, free_port
+from tests.served import serve_environment
 
 SECOND_MANAGER = "U0MANAGER2"
 NL = catalogue("nl")  # the manager sees the default language
@@ -52,18 +51,7 @@ def two_workers(
         pytest.skip("serve --workers above 1 runs on PostgreSQL only")
     upgrade(database_url)
     port = free_port()
-    environment = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
-        "ENCRYPTION_KEYS": generate_key(),
-        "NMBRS_BASE_URL": nmbrs.base_url,
-        "STATUS_CHANNEL": "C0STATUS",
-        "TERMS_URL": TERMS_URL,
-        "SUPPORT_PHONE": SUPPORT_PHONE,
-    }
+    environment = serve_environment(database_url, slack, nmbrs)
     log = tmp_path / "serve.log"
     command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(

@@ -4,7 +4,6 @@ nothing is lost and nothing is half done."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -21,19 +20,16 @@ from bot.transports.slack.views.onboarding import ACTION_COMPANIES, CALLBACK_CRE
 from devslack import DevSlack, SlackUser
 from devslack.workspace import MANAGER
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
-from storage.crypto import generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Onboarding
 from tests.e2e.journey import (
     CHANNEL,
-    SUPPORT_PHONE,
-    TERMS_URL,
     accept_terms,
     enter_credentials,
     settled,
     start,
 )
-from tests.served import database_rows
+from tests.served import database_rows, serve_environment
 
 ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
 STARTUP_SECONDS = 30
@@ -52,18 +48,7 @@ def serve(
     """Starts `onboard-bot serve` (as deployed: settings from the environment) and points the
     fake Slack at it; every process started is killed at the end."""
     upgrade(database_url)
-    environment = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "DATABASE_URL": database_url,
-        "ENCRYPTION_KEYS": generate_key(),
-        "NMBRS_BASE_URL": nmbrs.base_url,
-        "STATUS_CHANNEL": "C0STATUS",
-        "TERMS_URL": TERMS_URL,
-        "SUPPORT_PHONE": SUPPORT_PHONE,
-    }
+    environment = serve_environment(database_url, slack, nmbrs)
     started: list[subprocess.Popen] = []
 
     def start_process() -> subprocess.Popen:
