@@ -1,8 +1,10 @@
-"""Who may act on a client's onboarding and link: the pure refusal rules."""
+"""Who may act on a client's onboarding and link, and who may use the account manager's tools:
+the pure refusal rules (the transports look the facts up)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.core.model import Actor
 
@@ -21,4 +23,35 @@ def channel_refusal(
         return WRONG_CHANNEL
     if not is_member(client_channel, actor.user_id):
         return NOT_A_MEMBER
+    return None
+
+
+# Why someone may not use the account manager's tools.
+REFUSED_EXTERNAL = "external"
+REFUSED_NOT_A_MEMBER = "not_a_member"
+REFUSED_NOT_IN_GROUP = "not_in_group"
+REFUSED_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the chat tool says about a person (Slack: users.info)."""
+
+    user_id: str
+    workspace_id: str | None
+    is_bot: bool = False
+    is_guest: bool = False
+    deleted: bool = False
+
+
+def manager_refusal(
+    person: Person, *, home_team: str, group_members: frozenset[str] | None
+) -> str | None:
+    """None when `person` may use the account manager's tools, else why not."""
+    if person.workspace_id != home_team:
+        return REFUSED_EXTERNAL
+    if person.is_bot or person.is_guest or person.deleted:
+        return REFUSED_NOT_A_MEMBER
+    if group_members is not None and person.user_id not in group_members:
+        return REFUSED_NOT_IN_GROUP
     return None

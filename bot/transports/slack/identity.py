@@ -12,44 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.access import REFUSED_UNKNOWN, Person, manager_refusal
+
 logger = logging.getLogger(__name__)
 
-# Why someone may not use the account manager's tools.
-REFUSED_EXTERNAL = "external"
-REFUSED_NOT_A_MEMBER = "not_a_member"
-REFUSED_NOT_IN_GROUP = "not_in_group"
-REFUSED_UNKNOWN = "unknown"
-
 GROUP_CACHE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class SlackPerson:
-    """What Slack says about a user (users.info)."""
-
-    user_id: str
-    team_id: str | None
-    is_bot: bool = False
-    is_guest: bool = False
-    deleted: bool = False
-
-
-def manager_refusal(
-    person: SlackPerson, *, home_team: str, group_members: frozenset[str] | None
-) -> str | None:
-    """None when `person` may use the account manager's tools, else why not."""
-    if person.team_id != home_team:
-        return REFUSED_EXTERNAL
-    if person.is_bot or person.is_guest or person.deleted:
-        return REFUSED_NOT_A_MEMBER
-    if group_members is not None and person.user_id not in group_members:
-        return REFUSED_NOT_IN_GROUP
-    return None
 
 
 class ManagerGate:
@@ -59,7 +30,7 @@ class ManagerGate:
         self,
         *,
         home_team: Callable[[], Awaitable[str]],
-        lookup_person: Callable[[str], Awaitable[SlackPerson]],
+        lookup_person: Callable[[str], Awaitable[Person]],
         lookup_group: Callable[[str], Awaitable[frozenset[str]]],
         group_id: str | None,
     ):
@@ -110,11 +81,11 @@ class SlackDirectory:
     async def bot_name(self) -> str:
         return str((await self._auth()).get("user") or "onboarding")
 
-    async def person(self, user_id: str) -> SlackPerson:
+    async def person(self, user_id: str) -> Person:
         user = (await self._client.users_info(user=user_id))["user"]
-        return SlackPerson(
+        return Person(
             user_id=user_id,
-            team_id=user.get("team_id"),
+            workspace_id=user.get("team_id"),
             is_bot=bool(user.get("is_bot")),
             is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
             deleted=bool(user.get("deleted")),
