@@ -317,7 +317,7 @@ def check_results(slack: DevSlack, database_url: str, count: int) -> Checks:
         checks.links = sum(n for _, n in per_onboarding)
         checks.onboardings_with_more_links = sum(1 for _, n in per_onboarding if n > 1)
         reports = session.execute(
-            select(OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.status).where(
+            select(OutboxMessage.kind, OutboxMessage.notice, OutboxMessage.status).where(
                 OutboxMessage.kind.like("report.%")
             )
         ).all()
@@ -325,7 +325,7 @@ def check_results(slack: DevSlack, database_url: str, count: int) -> Checks:
     checks.reports = len(reports)
     checks.reports_sent = sum(1 for _, _, status in reports if status == "sent")
     checks.report_kinds = Counter(kind for kind, _, _ in reports)
-    seen = Counter((kind, json.dumps(payload, sort_keys=True)) for kind, payload, _ in reports)
+    seen = Counter((kind, json.dumps(notice, sort_keys=True)) for kind, notice, _ in reports)
     checks.duplicate_reports = sum(n - 1 for n in seen.values() if n > 1)
     posts = Counter(message.text for message in slack.messages(STATUS_CHANNEL))
     checks.duplicate_status_posts = sum(n - 1 for n in posts.values() if n > 1)
