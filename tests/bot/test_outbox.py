@@ -227,7 +227,7 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
 
 def test_a_message_with_a_dedupe_key_is_queued_once(engine: Engine) -> None:
     nudge = drawn("nudge", SHARED_CHANNEL, "herinnering", dedupe_key="n:1:1")
-    now = datetime.now(UTC)
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     with Session(engine) as session:
         assert enqueue_once(session, nudge, now=now) is not None
         session.commit()

@@ -351,8 +351,12 @@ async def test_the_scheduled_jobs_run_at_their_times_once(
 # --- the account manager's views stay within Slack's limits ------------------------------
 
 
+# The moment the views below are drawn at (they are given it; no clock is read).
+VIEWED_AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
 def summary_row(n: int, *, stalled: bool = False, blocked: bool = False):
-    now = datetime.now(UTC)
+    now = VIEWED_AT
     return OnboardingSummary(
         onboarding_id=n,
         client_id=n,
@@ -381,7 +385,7 @@ def test_modal_titles_fit_in_24_characters(language: str) -> None:
 
 
 def test_a_big_app_home_stays_within_100_blocks_and_says_how_many_more() -> None:
-    now = datetime.now(UTC)
+    now = VIEWED_AT
     links = [
         LinkRow(
             link_id=n,
@@ -404,7 +408,7 @@ def test_a_big_app_home_stays_within_100_blocks_and_says_how_many_more() -> None
 
 def test_the_status_list_shows_at_most_twenty_rows() -> None:
     rows = [summary_row(n, stalled=n < 2) for n in range(25)]
-    text, blocks = status_message(rows, now=datetime.now(UTC), language="en", calendar=calendar)
+    text, blocks = status_message(rows, now=VIEWED_AT, language="en", calendar=calendar)
     assert text == "*Open onboardings* (25), stalled first"
     assert len(blocks) == 22 and "and 5 more" in json.dumps(blocks[-1])
     assert blocks[1]["text"]["text"].startswith("🔴 *Klant 0")
