@@ -184,17 +184,18 @@ def test_cancelling_ends_the_onboarding_once(tools: ManagerTools, engine: Engine
 
 
 def test_lifting_a_token_block_allows_attempts_again(tools: ManagerTools, engine: Engine) -> None:
-    invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
-    with tools._unit_of_work() as unit:
-        unit.onboardings.require(invite.onboarding_id).blocked_until = datetime.now(
-            UTC
-        ) + timedelta(hours=1)
-        unit.commit()
-    assert tools.summary(invite.onboarding_id).blocked_until is not None
+    now = local(2026, 11, 25, 10, 0)
+    with freeze_time(now):
+        invite = tools.start(request(), team_id=CUSTOMER_TEAM, manager=MANAGER)
+        with tools._unit_of_work() as unit:
+            onboarding = unit.onboardings.require(invite.onboarding_id)
+            onboarding.blocked_until = now + timedelta(hours=1)
+            unit.commit()
+        assert tools.summary(invite.onboarding_id).blocked_until is not None
 
-    tools.lift_block(invite.onboarding_id, manager=MANAGER)
+        tools.lift_block(invite.onboarding_id, manager=MANAGER)
 
-    assert tools.summary(invite.onboarding_id).blocked_until is None
+        assert tools.summary(invite.onboarding_id).blocked_until is None
     assert "credential_block_lifted" in audit_kinds(engine, invite.onboarding_id)
     assert reports_sent(engine)[-1] == "report.credential_block_lifted"
 
