@@ -458,27 +458,36 @@ class SqlUnitOfWork:
         self._require_session().rollback()
 
     def rotate_tokens(self) -> int:
-        """Re-encrypt every stored token with the newest key; returns how many."""
+        """Re-encrypt every stored token with the newest key; returns how many.
+
+        Each row is a Core UPDATE, compare-and-set on the ciphertext read: a relink (or a new
+        pending token) committed between the read and the write keeps its new token, already
+        under the newest key, instead of getting the old one back re-encrypted. Re-encrypting is
+        no step of the customer's either, so it must not bump the version a customer mid-step
+        holds in a view."""
         cipher = self.links._require_cipher()
+        session = self._require_session()
         rotated = 0
         for link in self.links.with_token():
             assert link.encrypted_secret is not None
-            link.encrypted_secret = cipher.rotate(link.encrypted_secret)
-            rotated += 1
-        self.flush()
-        # A Core UPDATE, compare-and-set on the old ciphertext: re-encrypting is no step of the
-        # customer's, so it must not bump the version a customer mid-step holds in a view.
-        session = self._require_session()
+            result = session.execute(
+                update(PayrollLink)
+                .where(col(PayrollLink.id) == link.id)
+                .where(col(PayrollLink.encrypted_secret) == link.encrypted_secret)
+                .values(encrypted_secret=cipher.rotate(link.encrypted_secret))
+                .execution_options(synchronize_session="fetch")
+            )
+            rotated += result.rowcount
         for onboarding in self.onboardings.with_pending_token():
             assert onboarding.pending_token is not None
-            session.execute(
+            result = session.execute(
                 update(Onboarding)
                 .where(col(Onboarding.id) == onboarding.id)
                 .where(col(Onboarding.pending_token) == onboarding.pending_token)
                 .values(pending_token=cipher.rotate(onboarding.pending_token))
                 .execution_options(synchronize_session="fetch")
             )
-            rotated += 1
+            rotated += result.rowcount
         return rotated
 
     def _require_session(self) -> Session:

@@ -9,9 +9,10 @@ from sqlalchemy import Engine, text
 
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import EncryptionKeyError, TokenCipher, generate_key
-from storage.models import Client, Onboarding
+from storage.models import Client, Onboarding, PayrollLink
 from storage.repository import (
     AUDIT_LINK_UNLINKED,
+    LinkRepository,
     NotFound,
     SqlUnitOfWork,
     StaleUpdate,
@@ -320,6 +321,33 @@ def test_rotation_moves_every_token_to_the_newest_key(
             pending.id, expected_version=version_in_the_customers_view
         )
         assert unit.onboardings.pending_token(still_current) == TOKEN
+
+
+def test_a_relink_committed_while_the_rotation_runs_is_not_overwritten(
+    engine: Engine, new_onboarding: NewOnboarding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key, new_key = generate_key(), generate_key()
+    with_old_key = unit_of_work_factory(engine, TokenCipher([old_key]))
+    link_id = link_onboarding(with_old_key, new_onboarding())
+    relinked = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    both = TokenCipher([new_key, old_key])
+    read_tokens = LinkRepository.with_token
+
+    def relink_between_read_and_write(self: LinkRepository) -> list[PayrollLink]:
+        links = read_tokens(self)
+        with SqlUnitOfWork(engine, both) as other:  # the customer's relink commits now
+            link = other.links.require(link_id)
+            link.encrypted_secret = both.encrypt(relinked)
+            other.commit()
+        return links
+
+    monkeypatch.setattr(LinkRepository, "with_token", relink_between_read_and_write)
+    with SqlUnitOfWork(engine, both) as unit:
+        assert unit.rotate_tokens() == 0
+        unit.commit()
+
+    with SqlUnitOfWork(engine, TokenCipher([new_key])) as unit:
+        assert unit.links.token(unit.links.require(link_id)) == relinked
 
 
 def test_unlinking_erases_the_token_and_keeps_the_audit_trail(
