@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from storage.models import Client, LinkedCompany, Onboarding, PayrollLink
@@ -263,6 +263,25 @@ def ended_onboardings_to_erase(
         .where(col(Onboarding.state).in_(sorted(states)))
         .where(col(Onboarding.data_erased_at).is_(None))
         .where(col(Onboarding.last_progress_at) <= ended_before)
+        .order_by(col(Onboarding.id))
+    )
+    return list(uow.session.exec(statement))
+
+
+def ended_onboardings_not_erased(uow: SqlUnitOfWork, *, states: frozenset[str]) -> list[Onboarding]:
+    """Onboardings that ended in one of `states`, or whose link was unlinked, and whose data the
+    retention job has not erased yet (it checks that none still holds a kept token or a
+    session)."""
+    statement = (
+        select(Onboarding)
+        .outerjoin(PayrollLink, col(PayrollLink.onboarding_id) == col(Onboarding.id))
+        .where(col(Onboarding.data_erased_at).is_(None))
+        .where(
+            or_(
+                col(Onboarding.state).in_(sorted(states)),
+                col(PayrollLink.revoked_at).is_not(None),
+            )
+        )
         .order_by(col(Onboarding.id))
     )
     return list(uow.session.exec(statement))

@@ -1,7 +1,14 @@
-"""The retention job: the data of cancelled and expired onboardings (step data with usernames
-and company lists, any pending token) is erased RETENTION_DAYS after they ended; their audit
-trail stays (it never held secrets). Relink and company sessions a customer abandoned are
-dropped after a day (`bot.core.link_flow.SESSION_LIFETIME`), kept token included.
+"""The retention job, run hourly:
+
+- An onboarding that ended without a live link (cancelled, expired, unlinked) or whose link
+  was unlinked never holds a kept token or a relink or company session: the step
+  that ends it erases them, and this job erases any it finds at once (rows written before every
+  path did).
+- RETENTION_DAYS after such an onboarding ended, its step data (usernames, domain, the companies
+  seen and chosen, drafts) is erased down to its step counters. The audit trail stays (it never
+  held secrets).
+- Relink and company sessions a customer abandoned are dropped after a day
+  (`bot.core.link_flow.SESSION_LIFETIME`), kept token included.
 """
 
 from __future__ import annotations
@@ -13,50 +20,49 @@ from datetime import datetime, timedelta
 from bot.core import link_flow
 from bot.core.flow import State
 from bot.core.progress import KEPT_AFTER_ERASURE, OnboardingProgress
-from storage.links import ended_onboardings_to_erase, onboardings_with_link_sessions
-from storage.repository import UnitOfWorkFactory
+from storage.links import (
+    ended_onboardings_not_erased,
+    ended_onboardings_to_erase,
+    onboardings_with_link_sessions,
+)
+from storage.models import Onboarding
+from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
 AUDIT_DATA_ERASED = "onboarding_data_erased"
 AUDIT_SESSION_DROPPED = "link_session_dropped"
+AUDIT_SECRETS_ERASED = "ended_onboarding_secrets_erased"
 
-# Onboardings whose data the retention job erases.
-ERASED_STATES = frozenset({State.CANCELLED.value, State.EXPIRED.value})
+# Onboardings that ended without a live link: their data is erased RETENTION_DAYS after.
+ERASED_STATES = frozenset({State.CANCELLED.value, State.EXPIRED.value, State.UNLINKED.value})
 
 
 @dataclass(frozen=True)
 class ErasureResult:
     onboardings: int
     sessions: int
+    # Ended onboardings found still holding a kept token or a session (erased at once).
+    leftovers: int = 0
 
 
 def erase_ended_data(
     unit_of_work: UnitOfWorkFactory, *, now: datetime, retention_days: int
 ) -> ErasureResult:
-    """Erase what cancelled and expired onboardings held, RETENTION_DAYS after they ended,
-    and drop relink and company sessions abandoned for SESSION_LIFETIME."""
+    """Erase what ended onboardings still hold (see the module docstring), in one
+    transaction."""
     ended_before = now - timedelta(days=retention_days)
     with unit_of_work() as uow:
+        leftovers = sum(
+            _erase_leftover_secrets(uow, onboarding, now)
+            for onboarding in ended_onboardings_not_erased(uow, states=ERASED_STATES)
+        )
         erased = 0
         for onboarding in ended_onboardings_to_erase(
             uow, states=ERASED_STATES, ended_before=ended_before
         ):
-            data = onboarding.step_data
-            uow.onboardings.erase_pending_token(onboarding)
-            onboarding.step_data = OnboardingProgress.from_json(data).erased().to_json()
-            onboarding.data_erased_at = now
-            uow.audit.record(
-                AUDIT_DATA_ERASED,
-                actor=SYSTEM,
-                onboarding_id=onboarding.id,
-                detail={
-                    "state": onboarding.state,
-                    "erased": sorted(key for key in data if key not in KEPT_AFTER_ERASURE),
-                },
-                at=now,
-            )
+            _erase(uow, onboarding, now)
             erased += 1
         dropped = 0
         for onboarding in onboardings_with_link_sessions(uow):
@@ -76,6 +82,44 @@ def erase_ended_data(
             )
             dropped += 1
         uow.commit()
-    if erased or dropped:
-        logger.info("retention: erased %s onboardings, dropped %s sessions", erased, dropped)
-    return ErasureResult(onboardings=erased, sessions=dropped)
+    if erased or dropped or leftovers:
+        logger.info(
+            "retention: erased %s onboardings, dropped %s sessions, %s leftover secrets",
+            erased,
+            dropped,
+            leftovers,
+        )
+    return ErasureResult(onboardings=erased, sessions=dropped, leftovers=leftovers)
+
+
+def _erase_leftover_secrets(uow: SqlUnitOfWork, onboarding: Onboarding, now: datetime) -> bool:
+    """Erase a kept token or session an ended onboarding should not hold; whether it held
+    one."""
+    progress = OnboardingProgress.from_json(onboarding.step_data)
+    if onboarding.pending_token is None and progress.link_session is None:
+        return False
+    uow.onboardings.erase_pending_token(onboarding)
+    progress.link_session = None
+    onboarding.step_data = progress.to_json()
+    uow.audit.record(
+        AUDIT_SECRETS_ERASED, actor=SYSTEM, onboarding_id=onboarding.id, detail={}, at=now
+    )
+    return True
+
+
+def _erase(uow: SqlUnitOfWork, onboarding: Onboarding, now: datetime) -> None:
+    """Erase an ended onboarding's data."""
+    data = onboarding.step_data
+    uow.onboardings.erase_pending_token(onboarding)
+    onboarding.step_data = OnboardingProgress.from_json(data).erased().to_json()
+    onboarding.data_erased_at = now
+    uow.audit.record(
+        AUDIT_DATA_ERASED,
+        actor=SYSTEM,
+        onboarding_id=onboarding.id,
+        detail={
+            "state": onboarding.state,
+            "erased": sorted(key for key in data if key not in KEPT_AFTER_ERASURE),
+        },
+        at=now,
+    )

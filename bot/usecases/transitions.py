@@ -127,11 +127,15 @@ def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
 
 
 def unlink(context: OnboardingContext, link: PayrollLink, reports: Reports) -> bool:
-    """Erase the link's token and mark its onboarding unlinked; the audit trail stays (the
-    link's own entry, link_unlinked, is written by the repository). False when it was unlinked
-    before (nothing changes)."""
+    """Erase the link's token and every secret and session its onboarding holds (a relink's
+    kept token, its username, domain and the companies the login sees) and mark the onboarding
+    unlinked; the audit trail stays (the link's own entry, link_unlinked, is written by the
+    repository). The caller saves the progress and commits: all of it is one transaction.
+    False when it was unlinked before (nothing changes)."""
     if not context.uow.links.unlink(link, actor=context.actor.user_id, at=context.now):
         return False
+    context.uow.onboardings.erase_pending_token(context.onboarding)
+    context.progress.link_session = None
     if flow.allows(context.onboarding.state, Event.UNLINK):
         transition(context, Event.UNLINK)
         context.onboarding.updated_at = context.now

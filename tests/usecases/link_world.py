@@ -23,7 +23,10 @@ from payroll.nmbrs_soap.sandbox import (
     DEMO_USERNAME,
     SandboxHandle,
 )
+from storage.crypto import TokenCipher
+from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Client, Onboarding, OutboxMessage
+from storage.repository import SqlUnitOfWork
 from tests.storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
@@ -35,6 +38,23 @@ NEW_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 DEMO_IDS = [48201, 48202, 48203, 48204, 48205]
 
 
+class MigratedStorage:
+    """Like ScratchStorage, on a database of the `database_url` fixture (SQLite or PostgreSQL)
+    migrated to head, with the key given (a served command can be given the same)."""
+
+    def __init__(self, url: str, key: str):
+        self.url = url
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+        self.cipher = TokenCipher([key])
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.cipher)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 class Members:
     def is_member(self, channel_id: str, user_id: str) -> bool:
         return channel_id == CHANNEL and user_id in {"U0CUSTOMER", MANAGER}
@@ -42,7 +62,7 @@ class Members:
 
 @dataclass
 class World:
-    storage: ScratchStorage
+    storage: ScratchStorage | MigratedStorage
     nmbrs: SandboxHandle
     provider: SoapNmbrsProvider
     onboarding: OnboardingService
@@ -119,7 +139,7 @@ def store_linked_client(
         return onboarding.id
 
 
-def make_world(nmbrs: SandboxHandle, storage: ScratchStorage, provider) -> World:
+def make_world(nmbrs: SandboxHandle, storage: ScratchStorage | MigratedStorage, provider) -> World:
     settings = Settings(
         _env_file=None,
         status_channel=STATUS,
