@@ -287,6 +287,32 @@ def ended_onboardings_not_erased(uow: SqlUnitOfWork, *, states: frozenset[str]) 
     return list(uow.session.exec(statement))
 
 
+def erase_unlinked_details(uow: SqlUnitOfWork, link: PayrollLink) -> None:
+    """What an unlinked link still said about the Nmbrs account (its username, the companies it
+    linked, the problem found): erased by the retention job. The link's row stays as the record
+    that it existed: client, provider, domain, when it was made and unlinked."""
+    assert link.revoked_at is not None and link.id is not None, "only an unlinked link"
+    link.encrypted_secret = None
+    link.account_label = ""
+    link.problem = None
+    uow.session.add(link)
+    for row in uow.links.companies(link.id):
+        uow.session.delete(row)
+    uow.flush()
+
+
+def forget_contact_once_erased(uow: SqlUnitOfWork, client_id: int) -> None:
+    """Erase the client's contact person (a chat user id) once none of its onboardings still
+    holds data; the client's name and conversation stay."""
+    holding = select(Onboarding.id).where(
+        col(Onboarding.client_id) == client_id, col(Onboarding.data_erased_at).is_(None)
+    )
+    client = uow.clients.get(client_id)
+    if client is not None and uow.session.exec(holding).first() is None:
+        client.contact_user_id = None
+        uow.session.add(client)
+
+
 def onboardings_with_link_sessions(uow: SqlUnitOfWork) -> list[Onboarding]:
     """Completed onboardings (the ones a customer can relink or change), for the retention job
     to drop abandoned relink and company sessions."""

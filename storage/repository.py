@@ -30,8 +30,8 @@ Repositories (attributes of the unit of work):
   `set_pending_token(onboarding, token)`, `pending_token(onboarding)`,
   `erase_pending_token(onboarding)`. "Open" means a state outside `CLOSED_STATES`.
 - `uow.audit`: `record(kind, actor=..., onboarding_id=..., link_id=..., detail=...)`,
-  `for_onboarding(id)`, `for_link(id)`. `detail` must not hold secrets; keys that name one
-  (token, password, secret) are refused.
+  `for_onboarding(id)`, `for_link(id)`, `forget_usernames(onboarding_id)` (retention). `detail`
+  must not hold secrets; keys that name one (token, password, secret) are refused.
 - `uow.terms`: `record(onboarding_id, terms_version=..., person_id=..., workspace_id=...)`,
   `for_onboarding(id)`.
 - `uow.links`: `create(onboarding=..., username=..., token=..., domain=..., companies=...)`,
@@ -72,6 +72,12 @@ from storage.models import (
 SECRET_DETAIL_KEYS = frozenset({"token", "api_token", "password", "secret", "pending_token"})
 
 AUDIT_LINK_UNLINKED = "link_unlinked"
+
+
+def _names_user(detail_key: str) -> bool:
+    """An audit detail that holds a username at the provider (personal data)."""
+    key = detail_key.lower()
+    return key == "username" or key.endswith("_username")
 
 
 class StaleUpdate(Exception):
@@ -265,6 +271,20 @@ class AuditRepository(_Repository):
     def for_onboarding(self, onboarding_id: int) -> list[AuditEvent]:
         statement = select(AuditEvent).where(AuditEvent.onboarding_id == onboarding_id)
         return list(self._session.exec(statement.order_by(col(AuditEvent.at), col(AuditEvent.id))))
+
+    def forget_usernames(self, onboarding_id: int) -> int:
+        """Drop the Nmbrs usernames (`username`, `..._username`) from the details of an
+        onboarding's audit entries, its link's included; returns how many entries changed. The
+        entries stay: what happened, who (the chat user id) and when."""
+        changed = 0
+        for event in self.for_onboarding(onboarding_id):
+            kept = {key: value for key, value in event.detail.items() if not _names_user(key)}
+            if kept != event.detail:
+                event.detail = kept
+                self._session.add(event)
+                changed += 1
+        self._session.flush()
+        return changed
 
     def for_link(self, link_id: int) -> list[AuditEvent]:
         statement = select(AuditEvent).where(AuditEvent.link_id == link_id)

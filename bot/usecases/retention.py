@@ -1,12 +1,15 @@
-"""The retention job, run hourly:
+"""The retention job, run hourly. What it keeps and for how long is the README's "Personal data
+(AVG/GDPR)":
 
-- An onboarding that ended without a live link (cancelled, expired, unlinked) or whose link
-  was unlinked never holds a kept token or a relink or company session: the step
+- An onboarding that ended without a live link (cancelled, expired, handed off, unlinked) or
+  whose link was unlinked never holds a kept token or a relink or company session: the step
   that ends it erases them, and this job erases any it finds at once (rows written before every
   path did).
 - RETENTION_DAYS after such an onboarding ended, its step data (usernames, domain, the companies
-  seen and chosen, drafts) is erased down to its step counters. The audit trail stays (it never
-  held secrets).
+  seen and chosen, drafts) is erased down to its step counters, the Nmbrs usernames leave its
+  audit entries, an unlinked link loses its username, its companies and its problem, and the
+  client its contact person. The audit trail itself stays (what happened, the chat user id,
+  when; never a secret), as do the terms acceptances.
 - Relink and company sessions a customer abandoned are dropped after a day
   (`bot.core.link_flow.SESSION_LIFETIME`), kept token included.
 """
@@ -23,6 +26,8 @@ from bot.core.progress import KEPT_AFTER_ERASURE, OnboardingProgress
 from storage.links import (
     ended_onboardings_not_erased,
     ended_onboardings_to_erase,
+    erase_unlinked_details,
+    forget_contact_once_erased,
     onboardings_with_link_sessions,
 )
 from storage.models import Onboarding
@@ -36,7 +41,9 @@ AUDIT_SESSION_DROPPED = "link_session_dropped"
 AUDIT_SECRETS_ERASED = "ended_onboarding_secrets_erased"
 
 # Onboardings that ended without a live link: their data is erased RETENTION_DAYS after.
-ERASED_STATES = frozenset({State.CANCELLED.value, State.EXPIRED.value, State.UNLINKED.value})
+ERASED_STATES = frozenset(
+    {State.CANCELLED.value, State.EXPIRED.value, State.HANDOFF.value, State.UNLINKED.value}
+)
 
 
 @dataclass(frozen=True)
@@ -108,11 +115,19 @@ def _erase_leftover_secrets(uow: SqlUnitOfWork, onboarding: Onboarding, now: dat
 
 
 def _erase(uow: SqlUnitOfWork, onboarding: Onboarding, now: datetime) -> None:
-    """Erase an ended onboarding's data."""
+    """Erase an ended onboarding's data, the usernames in its audit trail, its client's contact
+    and, if unlinked, what its link said about the Nmbrs account."""
+    assert onboarding.id is not None
     data = onboarding.step_data
     uow.onboardings.erase_pending_token(onboarding)
     onboarding.step_data = OnboardingProgress.from_json(data).erased().to_json()
     onboarding.data_erased_at = now
+    link = uow.links.for_onboarding(onboarding.id)
+    if link is not None and link.revoked_at is not None:
+        erase_unlinked_details(uow, link)
+    scrubbed = uow.audit.forget_usernames(onboarding.id)
+    uow.flush()
+    forget_contact_once_erased(uow, onboarding.client_id)
     uow.audit.record(
         AUDIT_DATA_ERASED,
         actor=SYSTEM,
@@ -120,6 +135,8 @@ def _erase(uow: SqlUnitOfWork, onboarding: Onboarding, now: datetime) -> None:
         detail={
             "state": onboarding.state,
             "erased": sorted(key for key in data if key not in KEPT_AFTER_ERASURE),
+            "link": link is not None and link.revoked_at is not None,
+            "audit_entries": scrubbed,
         },
         at=now,
     )

@@ -1,7 +1,10 @@
-"""No ciphertext outlives the end: an onboarding that is closed without a live link, or whose
-link is unlinked, holds no token and no relink session, whichever path ended it (the customer's
-stop, the account manager's cancel, expiry, an unlink from each of its three places, an
-abandoned relink, the retention job). On SQLite and PostgreSQL, against the Nmbrs sandbox."""
+"""What the end of an onboarding erases, on SQLite and PostgreSQL against the Nmbrs sandbox.
+
+No ciphertext outlives the end: an onboarding that is closed without a live link, or whose link
+is unlinked, holds no token and no relink session, whichever path ended it (the customer's stop,
+the account manager's cancel, expiry, an unlink from each of its three places, an abandoned
+relink, the retention job). RETENTION_DAYS later the personal data goes too (the README's
+"Personal data (AVG/GDPR)")."""
 
 from __future__ import annotations
 
@@ -256,3 +259,95 @@ def test_no_ciphertext_is_kept_on_an_onboarding_after_its_end(
     with freeze_time(START):
         now = end(setting)
     assert_nothing_kept_after_the_end(setting.world, now)
+
+
+# --- personal data, RETENTION_DAYS after the end ------------------------------------------
+
+RETENTION = timedelta(days=Settings(_env_file=None).retention_days)
+
+
+def everything_stored_about(world: World, onboarding_id: int) -> str:
+    """Every row the bot keeps of an onboarding, its client, link, companies, audit and terms."""
+    with world.storage.unit_of_work() as uow:
+        onboarding = uow.onboardings.require(onboarding_id)
+        link = uow.links.for_onboarding(onboarding_id)
+        rows: list[object] = [onboarding, uow.clients.get(onboarding.client_id)]
+        if link is not None and link.id is not None:
+            rows += [link, *uow.links.companies(link.id)]
+        rows += uow.audit.for_onboarding(onboarding_id) + uow.terms.for_onboarding(onboarding_id)
+        return repr([vars(row) for row in rows])
+
+
+def test_an_unlinked_link_keeps_its_login_for_the_retention_period_then_only_the_record(
+    setting: Setting,
+) -> None:
+    world = setting.world
+    with freeze_time(START):
+        onboarding_id = link_in_the_middle_of_a_relink(world)
+        world.links.remove_link(onboarding_id, CUSTOMER)
+    with freeze_time(START + RETENTION - timedelta(minutes=1)):
+        assert world.maintenance.erase_ended_data().onboardings == 0
+    assert DEMO_USERNAME in everything_stored_about(world, onboarding_id)
+
+    with freeze_time(START + RETENTION):
+        assert world.maintenance.erase_ended_data().onboardings == 1
+
+    assert DEMO_USERNAME not in everything_stored_about(world, onboarding_id)
+    with world.storage.unit_of_work() as uow:
+        onboarding = uow.onboardings.require(onboarding_id)
+        link = uow.links.require(world.link_id(onboarding_id))
+        companies = uow.links.companies(world.link_id(onboarding_id))
+        trail = uow.audit.for_onboarding(onboarding_id)
+    assert set(onboarding.step_data) <= {"step", "last", "started_at"}
+    assert companies == [] and link.problem is None and link.encrypted_secret is None
+    assert link.revoked_at is not None and link.environment == {"domain": "voorbeeld"}
+    kinds = [event.kind for event in trail]
+    assert "link_unlinked" in kinds and kinds[-1] == "onboarding_data_erased"
+    assert {event.actor for event in trail} >= {CUSTOMER.user_id, "system"}
+
+
+def test_a_cancelled_onboarding_loses_the_usernames_of_its_audit_trail_and_its_contact(
+    setting: Setting,
+) -> None:
+    world = setting.world
+    with freeze_time(START):
+        onboarding_id = onboarding_holding_a_token(world)
+        setting.manager.cancel(onboarding_id, manager=MANAGER)
+    with world.storage.unit_of_work() as uow:
+        client = uow.clients.get(uow.onboardings.require(onboarding_id).client_id)
+        assert client is not None
+        client.contact_user_id = CUSTOMER.user_id
+        uow.commit()
+    assert DEMO_USERNAME in everything_stored_about(world, onboarding_id)
+
+    with freeze_time(START + RETENTION):
+        world.maintenance.erase_ended_data()
+
+    stored = everything_stored_about(world, onboarding_id)
+    assert DEMO_USERNAME not in stored and "contact_user_id': None" in stored
+    with world.storage.unit_of_work() as uow:
+        kinds = [event.kind for event in uow.audit.for_onboarding(onboarding_id)]
+        terms = uow.terms.for_onboarding(onboarding_id)
+    assert "credentials_verified" in kinds and [t.person_id for t in terms] == ["U0CUSTOMER"]
+
+
+def test_a_handed_off_onboarding_is_erased_after_the_retention_period(setting: Setting) -> None:
+    world = setting.world
+    with freeze_time(START):
+        status = world.onboarding.create_invite(
+            client_name="Bakkerij de Vries",
+            channel_id=CHANNEL,
+            team_id="T0CUSTOMER",
+            started_by=MANAGER,
+        )
+        onboarding_id = status.onboarding_id
+        world.onboarding.open(onboarding_id, CUSTOMER)
+        world.onboarding.accept_terms(
+            ref(world, onboarding_id), CUSTOMER, accepted=True, package="loket"
+        )
+    with freeze_time(START + RETENTION):
+        assert world.maintenance.erase_ended_data().onboardings == 1
+    with world.storage.unit_of_work() as uow:
+        onboarding = uow.onboardings.require(onboarding_id)
+    assert onboarding.state == State.HANDOFF and onboarding.data_erased_at is not None
+    assert set(onboarding.step_data) <= {"step", "last", "started_at"}
