@@ -384,7 +384,8 @@ def links_list(
 def links_unlink(
     link_id: Annotated[int, typer.Argument(metavar="ID", help="The link's id.")],
 ) -> None:
-    """Erase a link's token, audit it and report it in the status channel."""
+    """Erase a link's token and any relink in progress, audit it and report it in the status
+    channel."""
     settings = load_settings()
     missing = [
         name

@@ -56,8 +56,8 @@ class CustomerExit(LinkSteps):
         return retry_on_stale(stop, what=f"onboarding {onboarding_id}")
 
     def remove_link(self, onboarding_id: int, actor: Actor) -> StopResult:
-        """The customer removes the link: token erased, audited, reported; the account manager
-        is told."""
+        """The customer removes the link: its token and any relink in progress erased, audited,
+        reported; the account manager is told."""
 
         def remove() -> StopResult:
             with self._unit_of_work() as uow:

@@ -176,8 +176,9 @@ class ManagerTools:
         self._service.lift_block(onboarding_id, Actor(manager))
 
     def unlink(self, link_id: int, *, manager: str) -> str | None:
-        """Erase the link's token and mark its onboarding unlinked; the audit trail stays.
-        Returns the client's name, or None when it was unlinked before (nothing changes)."""
+        """Erase the link's token and any relink in progress and mark its onboarding unlinked;
+        the audit trail stays. Returns the client's name, or None when it was unlinked before
+        (nothing changes)."""
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
             onboarding = uow.onboardings.require(link.onboarding_id)
