@@ -1,5 +1,5 @@
 """Payroll APIs, one folder each, every one implementing `bot.core.payroll.PayrollProvider`.
 
 `nmbrs_soap` is the Nmbrs SOAP API v3 (switched off on 2027-03-01); the Nmbrs REST API with
-OAuth consent goes beside it as `nmbrs_rest`.
+OAuth consent is `nmbrs_rest` beside it.
 """
