@@ -99,6 +99,19 @@ class ProviderUnavailable(ProviderError):
     code = "unavailable"
 
 
+class Throttled(ProviderUnavailable):
+    """The provider kept answering "too many calls" after backing off: try again shortly."""
+
+    code = "throttled"
+
+
+class QuotaExceeded(ProviderUnavailable):
+    """The provider's call quota of the plan is used up: not retried, it lasts until the plan's
+    period renews."""
+
+    code = "quota_exceeded"
+
+
 class PayrollProvider(Protocol):
     """Blocking calls: async callers run them in a thread pool."""
 
