@@ -13,7 +13,7 @@ import contextlib
 import io
 import time
 
-from benchmarks import acks, credential_check, load
+from benchmarks import acks, credential_check, load, rest_connect_check
 from benchmarks.harness import DEFAULT_DATABASE_URL, load_average, machine_summary, percentile
 
 
@@ -36,6 +36,13 @@ def main() -> None:
     credential_lines = captured.getvalue().rstrip().splitlines()
     print("\n".join(credential_lines), flush=True)
 
+    section("Nmbrs REST connect check (benchmarks.rest_connect_check)")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        rest_connect_check.main()
+    rest_lines = captured.getvalue().rstrip().splitlines()
+    print("\n".join(rest_lines), flush=True)
+
     section("Load (benchmarks.load)")
     load_result = load.run(database_url=arguments.database_url)
     print("\n".join(load_result.lines()), flush=True)
@@ -49,6 +56,8 @@ def main() -> None:
     for line in credential_lines:
         if "one after another" in line or "concurrent (rate-limited)" in line:
             print(f"credential check {line.strip()}")
+    for line in rest_lines[1:-1]:
+        print(f"REST connect check {line.strip()}")
     print(
         f"load: {len(load_result.completed_journeys)}/{load_result.onboardings} onboardings, "
         f"{load_result.throughput:.1f}/s; ack p99 "

@@ -3,7 +3,9 @@ on the size of every answer, so a misbehaving server can neither hang a worker n
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from functools import cache
 
 import httpx
 
@@ -35,8 +37,14 @@ class _CappedStream(httpx.SyncByteStream):
 class CappedTransport(httpx.HTTPTransport):
     """An HTTP transport whose answers raise `AnswerTooLarge` past `max_answer_bytes`."""
 
-    def __init__(self, *, max_answer_bytes: int = MAX_ANSWER_BYTES, limits: httpx.Limits):
-        super().__init__(limits=limits)
+    def __init__(
+        self,
+        *,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        limits: httpx.Limits,
+        verify: ssl.SSLContext | None = None,
+    ):
+        super().__init__(limits=limits, verify=verify or tls_context())
         self._limit = max_answer_bytes
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -48,6 +56,13 @@ class CappedTransport(httpx.HTTPTransport):
             stream=_CappedStream(response.stream, self._limit),
             extensions=response.extensions,
         )
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's TLS settings (certifi's roots), built once: loading them takes some 0.1 s of CPU,
+    and the identity client opens a transport per exchange."""
+    return httpx.create_ssl_context()
 
 
 def timeouts(connect: float, read: float) -> httpx.Timeout:

@@ -6,17 +6,27 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from payroll.nmbrs_rest.model import COMPANY_INFO, USER_INFO, covers
-from payroll.nmbrs_rest.sandbox.world import API_ERRORS, IssuedToken, SandboxLogin, SandboxState
+from payroll.nmbrs_rest.sandbox.world import (
+    API_ERRORS,
+    IssuedToken,
+    SandboxCompany,
+    SandboxDebtor,
+    SandboxLogin,
+    SandboxState,
+)
 
 DEFAULT_PAGE_SIZE = 20
 LARGEST_PAGE_SIZE = 100
+
+T = TypeVar("T")
 
 
 class Refusal(Exception):
@@ -71,7 +81,8 @@ def _caller(request: Request, scope: str) -> tuple[SandboxState, SandboxLogin]:
     return state, login
 
 
-def _paged(request: Request, rows: list[dict[str, Any]]) -> Response:
+def _paged(request: Request, items: Sequence[T], row: Callable[[T], dict[str, Any]]) -> Response:
+    """One page of `items` in Nmbrs' envelope; only the page's rows are built."""
     query = request.query_params
     try:
         number = int(query.get("pageNumber", "1"))
@@ -82,7 +93,7 @@ def _paged(request: Request, rows: list[dict[str, Any]]) -> Response:
         return error_body(40033, invalid=[{"name": "pageSize", "reason": "1 to 100"}])
     if number < 1:
         return error_body(40033, invalid=[{"name": "pageNumber", "reason": "from 1"}])
-    pages = max(1, math.ceil(len(rows) / size))
+    pages = max(1, math.ceil(len(items) / size))
     base = str(request.url.remove_query_params(["pageNumber", "pageSize"]))
 
     def link(n: int) -> str:
@@ -96,22 +107,33 @@ def _paged(request: Request, rows: list[dict[str, Any]]) -> Response:
                 "firstPage": link(1),
                 "lastPage": link(pages),
                 "totalPages": pages,
-                "totalRecords": len(rows),
+                "totalRecords": len(items),
                 "nextPage": link(number + 1) if number < pages else None,
                 "previousPage": link(number - 1) if 1 < number <= pages + 1 else None,
             },
-            "data": rows[(number - 1) * size : number * size],
+            "data": [row(item) for item in items[(number - 1) * size : number * size]],
         }
     )
 
 
-def _company_rows(login: SandboxLogin, debtor_ids: list[str]) -> list[dict[str, Any]]:
+def _companies_of(login: SandboxLogin, debtor_ids: list[str]) -> list[tuple[str, SandboxCompany]]:
     return [
-        {"companyId": c.company_id, "number": c.number, "name": c.name, "debtorId": d.debtor_id}
-        for d in login.debtors
-        if d.debtor_id in debtor_ids
-        for c in d.companies
+        (d.debtor_id, c) for d in login.debtors if d.debtor_id in debtor_ids for c in d.companies
     ]
+
+
+def _company_row(item: tuple[str, SandboxCompany]) -> dict[str, Any]:
+    debtor_id, company = item
+    return {
+        "companyId": company.company_id,
+        "number": company.number,
+        "name": company.name,
+        "debtorId": debtor_id,
+    }
+
+
+def _debtor_row(debtor: SandboxDebtor) -> dict[str, Any]:
+    return {"debtorId": debtor.debtor_id, "number": debtor.number, "name": debtor.name}
 
 
 async def debtors(request: Request) -> Response:
@@ -119,8 +141,7 @@ async def debtors(request: Request) -> Response:
         _, login = _caller(request, COMPANY_INFO)
     except Refusal as refused:
         return refused.response
-    rows = [{"debtorId": d.debtor_id, "number": d.number, "name": d.name} for d in login.debtors]
-    return _paged(request, rows)
+    return _paged(request, login.debtors, _debtor_row)
 
 
 async def companies(request: Request) -> Response:
@@ -130,7 +151,7 @@ async def companies(request: Request) -> Response:
         return refused.response
     if len(login.debtors) > 1:
         return error_body(40306, "the consent spans several debtors: list companies per debtor")
-    return _paged(request, _company_rows(login, [d.debtor_id for d in login.debtors]))
+    return _paged(request, _companies_of(login, [d.debtor_id for d in login.debtors]), _company_row)
 
 
 async def debtor_companies(request: Request) -> Response:
@@ -141,7 +162,7 @@ async def debtor_companies(request: Request) -> Response:
     debtor_id = request.path_params["debtor_id"]
     if login.debtor(debtor_id) is None:
         return error_body(40303)
-    return _paged(request, _company_rows(login, [debtor_id]))
+    return _paged(request, _companies_of(login, [debtor_id]), _company_row)
 
 
 async def user_info(request: Request) -> Response:

@@ -59,7 +59,7 @@ class _Knobs:
         if operation is None:
             await self.app(scope, receive, send)
             return
-        self.state.record(operation, scope["path"], scope["query_string"].decode("latin-1"))
+        call = self.state.record(operation, scope["path"], scope["query_string"].decode("latin-1"))
         if self.state.latency:
             await asyncio.sleep(self.state.latency)
         fault = self.state.take_fault(operation)
@@ -69,6 +69,7 @@ class _Knobs:
             await asyncio.sleep(3600)  # cancelled when the server stops
         else:
             await _fault_response(fault)(scope, receive, send)
+        self.state.answered(call)
 
 
 def create_app(state: SandboxState) -> ASGIApp:
@@ -121,6 +122,16 @@ class SandboxHandle:
     def calls(self) -> list[RecordedCall]:
         with self.state.lock:
             return list(self.state.calls)
+
+    def round_trips(self) -> int:
+        """The longest chain of calls each made after the one before had been answered: the
+        round trips a client needed for the calls recorded (0 for none)."""
+        calls = sorted(self.calls, key=lambda call: call.at)
+        depth: list[int] = []
+        for n, call in enumerate(calls):
+            before = [depth[m] for m in range(n) if (calls[m].answered or call.at) < call.at]
+            depth.append(1 + max(before, default=0))
+        return max(depth, default=0)
 
     def calls_to(self, operation: str) -> list[RecordedCall]:
         return [call for call in self.calls if call.operation == operation]

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, USER_INFO
@@ -178,7 +178,8 @@ class RecordedCall:
     operation: str
     path: str
     query: str  # pageNumber and pageSize of a list
-    at: float  # time.monotonic()
+    at: float  # time.monotonic() when it came in
+    answered: float | None = None  # and when its answer had gone out
 
 
 def company_guid(soap_id: int) -> str:
@@ -339,9 +340,18 @@ class SandboxState:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def record(self, operation: str, path: str, query: str) -> None:
+    def record(self, operation: str, path: str, query: str) -> RecordedCall:
+        call = RecordedCall(operation, path, query, time.monotonic())
         with self.lock:
-            self.calls.append(RecordedCall(operation, path, query, time.monotonic()))
+            self.calls.append(call)
+        return call
+
+    def answered(self, call: RecordedCall) -> None:
+        with self.lock:
+            for index in range(len(self.calls) - 1, -1, -1):
+                if self.calls[index] is call:
+                    self.calls[index] = replace(call, answered=time.monotonic())
+                    return
 
     # -- grants ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from payroll.nmbrs_rest.sandbox import (
     SandboxHandle,
     company_guid,
 )
-from tests.payroll.nmbrs_rest.conftest import CALLBACK
+from tests.payroll.nmbrs_rest.conftest import CALLBACK, consented_grant
 
 VERIFIER = "v" * 50
 CLIENT = {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}
@@ -259,3 +259,12 @@ def test_no_call_it_records_holds_a_token_or_code(nmbrs):
     assert [call.operation for call in nmbrs.calls] == ["token", "debtors"]
     for secret in (code, tokens["access_token"], tokens["refresh_token"], DEMO_SUBSCRIPTION_KEY):
         assert secret not in recorded
+
+
+def test_the_fake_counts_round_trips_as_calls_made_after_an_answer(nmbrs, identity, client):
+    assert nmbrs.round_trips() == 0
+    grant = consented_grant(nmbrs, identity)
+    nmbrs.latency = 0.3
+    client.check(grant.access_token, grant.scopes)  # debtors and companies at once
+
+    assert nmbrs.round_trips() == 2  # the token exchange, then the two lists

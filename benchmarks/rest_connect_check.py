@@ -1,0 +1,136 @@
+"""The Nmbrs REST connect check after the callback (token exchange, debtors, companies) against
+the fake Nmbrs with 200 ms per call, in round trips, beside the SOAP credential check's 3.3.
+Targets: at most 3 round trips for one debtor, at most 4 for five debtors of 1,000 companies.
+
+Two figures per case: the round trips (the longest chain of calls each sent after the one
+before was answered, as the fake recorded them) and the wall time in latencies, which adds the
+CPU time of building and reading the pages (the fake runs in this process, on a shared machine).
+
+    .venv/bin/python -m benchmarks.rest_connect_check
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from payroll.nmbrs_rest.provider import RestNmbrsProvider
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    FINE_LOGIN,
+    MANY_COMPANIES_LOGIN,
+    SandboxHandle,
+    SandboxLogin,
+    debtor,
+    many_companies,
+    run_rest_sandbox,
+)
+
+LATENCY = 0.2
+RUNS = 3
+CALLBACK = "http://127.0.0.1:9/nmbrs/callback"
+FIVE_DEBTORS_LOGIN = "vijf@voorbeeld.nl"
+SOAP_ROUND_TRIPS = 3.3
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    login: str
+    target: float | None
+
+
+CASES = (
+    Case("one debtor, 5 companies", FINE_LOGIN, 3),
+    Case("five debtors of 1,000 companies", FIVE_DEBTORS_LOGIN, 4),
+    Case("one debtor, 5,000 companies", MANY_COMPANIES_LOGIN, None),
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    case: Case
+    seconds: float
+    calls: int
+    round_trips: int
+    companies: int
+    latency: float
+
+    @property
+    def latencies(self) -> float:
+        return self.seconds / self.latency
+
+    def line(self) -> str:
+        target = f"target <= {self.case.target:.0f}" if self.case.target else "no target"
+        verdict = "" if self.case.target is None else (
+            " PASS" if self.round_trips <= self.case.target else " FAIL"
+        )  # fmt: skip
+        return (
+            f"  {self.case.title:34} {self.round_trips} RT; wall {self.seconds:5.2f} s = "
+            f"{self.latencies:4.1f} latencies ({self.calls} calls, {self.companies} companies; "
+            f"{target}){verdict}"
+        )
+
+
+def five_debtors() -> SandboxLogin:
+    return SandboxLogin(
+        FIVE_DEBTORS_LOGIN,
+        "Vijf Debiteuren",
+        "klant logins under five debtors of 1,000 companies each",
+        [
+            debtor(f"30{n}", f"Debiteur {n}", many_companies(1000, prefix=f"Debiteur {n} klant"))
+            for n in range(1, 6)
+        ],
+    )
+
+
+def timed_connect(
+    nmbrs: SandboxHandle, provider: RestNmbrsProvider, case: Case, runs: int
+) -> Measured:
+    times, calls, rounds, companies = [], 0, 0, 0
+    for _ in range(runs):
+        request = provider.authorization_request(redirect_uri=CALLBACK, state="bench")
+        latency, nmbrs.latency = nmbrs.latency, 0.0  # the person's clicks are not measured
+        code = nmbrs.consent(request.url, case.login)["code"]
+        nmbrs.latency = latency
+        nmbrs.clear_calls()
+        start = time.perf_counter()
+        consent = provider.connect(code, redirect_uri=CALLBACK, code_verifier=request.code_verifier)
+        times.append(time.perf_counter() - start)
+        calls, companies = len(nmbrs.calls), len(consent.check.companies)
+        rounds = max(rounds, nmbrs.round_trips())
+    return Measured(case, statistics.median(times), calls, rounds, companies, nmbrs.latency)
+
+
+def run(*, latency: float = LATENCY, runs: int = RUNS) -> list[Measured]:
+    with run_rest_sandbox(redirect_uris=[CALLBACK]) as nmbrs:
+        nmbrs.add_login(five_debtors())
+        provider = RestNmbrsProvider(
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            subscription_key=DEMO_SUBSCRIPTION_KEY,
+            rest_url=nmbrs.base_url,
+            identity_url=nmbrs.base_url,
+        )
+        try:
+            for case in CASES:  # open the connections, start the pool's threads
+                timed_connect(nmbrs, provider, case, 1)
+            nmbrs.latency = latency
+            return [timed_connect(nmbrs, provider, case, runs) for case in CASES]
+        finally:
+            provider.close()
+
+
+def main() -> None:
+    results = run()
+    print(f"REST connect check, {LATENCY * 1000:.0f} ms per call, median of {RUNS} runs")
+    for result in results:
+        print(result.line())
+    print(f"  SOAP credential check for comparison: {SOAP_ROUND_TRIPS} RT")
+
+
+if __name__ == "__main__":
+    main()
