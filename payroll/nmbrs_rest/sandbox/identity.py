@@ -56,7 +56,7 @@ async def discovery(request: Request) -> Response:
             "token_endpoint": f"{base}/connect/token",
             "revocation_endpoint": f"{base}/connect/revocation",
             "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["plain", "S256"],
+            "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": sorted(_state(request).app.enabled_scopes),
         }

@@ -268,3 +268,12 @@ def test_the_fake_counts_round_trips_as_calls_made_after_an_answer(nmbrs, identi
     client.check(grant.access_token, grant.scopes)  # debtors and companies at once
 
     assert nmbrs.round_trips() == 2  # the token exchange, then the two lists
+
+
+def test_discovery_lists_the_endpoints_and_s256(nmbrs):
+    found = httpx.get(f"{nmbrs.base_url}/.well-known/openid-configuration", timeout=5).json()
+
+    assert found["token_endpoint"] == f"{nmbrs.base_url}/connect/token"
+    assert found["revocation_endpoint"] == f"{nmbrs.base_url}/connect/revocation"
+    assert found["code_challenge_methods_supported"] == ["S256"]
+    assert "openid" not in found["scopes_supported"]
