@@ -6,6 +6,9 @@
   whatever the body; signed but not a Slack payload (not UTF-8, broken JSON, not an object, or
   without what Slack always sends, see payload_shape.py) is 400. Bolt would answer those with a
   500, and logs the body of a rejected request at INFO. A payload bolt fails to read is 400 too.
+  Before any of that the body is read with a cap: a `Content-Length` above MAX_BODY_BYTES is
+  413 at once, a body without one (chunked) is 413 as soon as it passes the cap, the rest
+  unread; a body slower than BODY_TIMEOUT_SECONDS is 408. Both close the connection.
 - `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
   so a load balancer takes an instance without a database out of rotation.
 
@@ -16,6 +19,7 @@ and in worker threads that copy the context (see bot.logs).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -35,7 +39,7 @@ from slack_bolt.adapter.starlette.async_handler import (
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +54,10 @@ HEALTH_PATH = "/healthz"
 # Slack's limit for the age of a request (replay protection).
 MAX_REQUEST_AGE_SECONDS = 60 * 5
 _DIGITS = re.compile(r"[0-9]{1,12}")
+# Slack's payloads are a few KiB (a modal's state is the largest); nothing of Slack comes near.
+MAX_BODY_BYTES = 1024 * 1024
+# From the end of the headers to the end of the body (Slack sends both at once).
+BODY_TIMEOUT_SECONDS = 10.0
 
 # Returns normally when healthy; any exception means the database cannot be reached.
 HealthCheck = Callable[[], Awaitable[None]]
@@ -100,6 +108,29 @@ def is_signed_by_slack(
     return hmac.compare_digest(expected.encode(), signature.encode())
 
 
+class BodyTooLarge(Exception):
+    """The request's body is, or says it is, longer than the cap."""
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it is known to pass `limit` bytes: from the
+    declared `Content-Length` before reading any, else while streaming (the rest is not read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def refused(status_code: int, error: str) -> Response:
+    """An answer that closes the connection, so the body not read is not read after it either."""
+    return JSONResponse({"error": error}, status_code=status_code, headers={"connection": "close"})
+
+
 def payload_problem(body: bytes, content_type: str) -> str | None:
     """Why bolt could not read the body as a Slack payload (not UTF-8, broken JSON, not an
     object, lacking what Slack always sends); None when it can."""
@@ -117,10 +148,23 @@ def payload_problem(body: bytes, content_type: str) -> str | None:
 
 
 def create_asgi_app(
-    bolt_app: AsyncApp, *, health_check: HealthCheck, signing_secret: str | None = None
+    bolt_app: AsyncApp,
+    *,
+    health_check: HealthCheck,
+    signing_secret: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        try:
+            async with asyncio.timeout(body_timeout_seconds):
+                body = await read_capped_body(request, max_body_bytes)
+        except BodyTooLarge:
+            return refused(413, "request too large")
+        except TimeoutError:
+            return refused(408, "request body too slow")
+        except ClientDisconnect:  # gone before the body ended: nobody reads the answer
+            return refused(400, "request incomplete")
         if signing_secret is not None:
             if not is_signed_by_slack(signing_secret, body, request.headers):
                 return JSONResponse({"error": "invalid request"}, status_code=401)

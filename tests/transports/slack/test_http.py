@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -95,6 +95,22 @@ async def test_slack_events_only_accept_post() -> None:
     async with client_for(app) as client:
         response = await client.get("/slack/events")
     assert response.status_code == 405
+
+
+async def test_a_body_that_stalls_is_refused_with_408_when_its_time_is_up() -> None:
+    app = create_asgi_app(
+        bolt_app(), health_check=database_check("sqlite://"), body_timeout_seconds=0.1
+    )
+    stalled = asyncio.Event()
+
+    async def stalling_body() -> AsyncIterator[bytes]:
+        yield b'{"type": "url_verification", '
+        await stalled.wait()  # the rest never comes
+
+    async with client_for(app) as client:
+        response = await client.post("/slack/events", content=stalling_body())
+    assert response.status_code == 408
+    assert response.headers["connection"] == "close"
 
 
 async def test_the_composed_app_checks_its_own_database(tmp_path) -> None:
