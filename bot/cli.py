@@ -147,6 +147,9 @@ def run_server(
         fail("--workers above 1 needs HTTP mode on PostgreSQL (SQLite has one writer at a time)")
     load_cipher(settings)
     open_current_database(settings).dispose()
+    from bot.serving import raise_open_file_limit
+
+    raise_open_file_limit()  # a connection per file: the soft limit is often 1024
     if workers > 1:
         serve_in_processes(settings, host=host, port=port or settings.port, workers=workers)
         return
@@ -174,10 +177,9 @@ async def run_http(
 
     from bot.bootstrap import background_work, create_asgi_app_for
     from bot.schedule import running_in_background
+    from bot.serving import uvicorn_config
 
-    # log_config=None: uvicorn's own loggers go through configure_logging's handler too.
-    config = uvicorn.Config(create_asgi_app_for(container), host=host, port=port, log_config=None)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_asgi_app_for(container), host=host, port=port))
     # What start-up built (bolt, zeep's WSDLs, SQLAlchemy) lives as long as the process: keep it
     # out of the garbage collector's full passes, which otherwise stall requests for ~50-100 ms.
     gc.freeze()

@@ -4,6 +4,11 @@ request it was written for.
 A transport's HTTP app sets `request_id` for each request it handles; every record written
 while it is handled carries it, also after the ack and in worker threads that copy the context
 ("-" outside a request).
+
+Errors a caller can repeat at will (asyncio's accept error when the process is out of open
+files, uvicorn's 503 for too many connections, its 400 for a malformed request) are let through
+once per REPEAT_INTERVAL_SECONDS with a count of the ones held back, without a traceback: a
+flood of connections once wrote 480 MB of log in under a minute.
 """
 
 from __future__ import annotations
@@ -11,10 +16,19 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+REPEAT_INTERVAL_SECONDS = 60.0
+# The first line of each record a caller can repeat at will, as asyncio and uvicorn write them.
+REPEATABLE = (
+    "socket.accept() out of system resource",
+    "Exceeded concurrency limit.",
+    "Invalid HTTP request received.",
+)
 
 
 class RequestIdFilter(logging.Filter):
@@ -22,6 +36,41 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get() or "-"
+        return True
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one record of each REPEATABLE kind through per `interval` seconds, saying how many
+    were held back since the last one, and drops its traceback (the first line says it all)."""
+
+    def __init__(
+        self,
+        interval: float = REPEAT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held_back: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        first_line = str(record.msg).split("\n", 1)[0]
+        if first_line not in REPEATABLE:
+            return True
+        now = self._clock()
+        last = self._last.get(first_line)
+        if last is not None and now - last < self._interval:
+            self._held_back[first_line] = self._held_back.get(first_line, 0) + 1
+            return False
+        self._last[first_line] = now
+        held_back = self._held_back.pop(first_line, 0)
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = first_line + (f" ({error})" if error else "")
+        if held_back:
+            record.msg += f"; {held_back} more like it since the last one logged"
+        record.args = None
+        record.exc_info = record.exc_text = None
         return True
 
 
@@ -45,6 +94,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """The root logger writes to stderr as text or JSON (LOG_FORMAT), with request ids; serve
     hands uvicorn's loggers to it too (uvicorn started with log_config=None)."""
     handler = logging.StreamHandler()
+    handler.addFilter(RepeatFilter())
     handler.addFilter(RequestIdFilter())
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)

@@ -1,0 +1,107 @@
+"""How `serve` runs uvicorn with bounds a caller cannot push past: connections, the kernel's
+queue of unaccepted ones, how long a request may take to send its headers or sit idle between
+two, and the process's open files. The body's size and time are bounded in the app itself
+(bot.transports.slack.http). The proxy in front should bound them too (README, production).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# A request's headers arrive within this many seconds of its first byte, or the connection is
+# closed (uvicorn has no such timeout: a client sending half its headers held a connection
+# for good). Slack and a proxy send them at once.
+HEADER_TIMEOUT_SECONDS = 5.0
+# An idle kept-alive connection is closed after this; a proxy's idle upstream connections must
+# be closed sooner (README, production).
+KEEP_ALIVE_SECONDS = 5
+# Connections not yet accepted that the kernel queues for the listening socket.
+LISTEN_BACKLOG = 128
+# Connections (and requests) at once; beyond it uvicorn answers 503.
+MAX_CONNECTIONS = 1000
+# Open files kept for what is not a client connection: the database pool, Slack's and Nmbrs'
+# connections, the log, the interpreter's own.
+FILE_HEADROOM = 128
+MIN_CONNECTIONS = 16
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request headers are not complete
+    HEADER_TIMEOUT_SECONDS after they began (or after the connection opened), and one answered
+    before its request's body was all sent (a 413, a 404), instead of reading the rest."""
+
+    header_timeout: float = HEADER_TIMEOUT_SECONDS
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            self._arm_header_timer()  # a next request on a kept-alive connection begins
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self.transport.close()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit of open files to the hard one (often 1024 of 524288 under systemd);
+    the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def connection_limit(open_file_limit: int) -> int:
+    """MAX_CONNECTIONS, or fewer when the open-file limit would run out first."""
+    if open_file_limit == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, open_file_limit - FILE_HEADROOM))
+
+
+def uvicorn_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
+    """The bounded uvicorn config `serve` runs. log_config=None: uvicorn's own loggers go
+    through configure_logging's handler (and its filter of repeated errors) too."""
+    open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        http=HeaderTimeoutProtocol,
+        limit_concurrency=connection_limit(open_files),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        backlog=LISTEN_BACKLOG,
+    )
