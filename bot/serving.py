@@ -76,12 +76,15 @@ class HeaderTimeoutProtocol(H11Protocol):
 
 def raise_open_file_limit() -> int:
     """Raise the soft limit of open files to the hard one (often 1024 of 524288 under systemd);
-    the soft limit now in force."""
+    the soft limit now in force (unchanged where the system refuses, as macOS does for an
+    unlimited hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard
 
 
 def connection_limit(open_file_limit: int) -> int:
