@@ -83,6 +83,8 @@ DRIVER_ACK_TIMEOUT = 10.0
 # People are brought to their starting point this many at a time (not measured).
 PREPARE_CONCURRENCY = 10
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Memory is read this long after the last request: what each process holds, not what it used.
+SETTLE_SECONDS = 10.0
 
 
 def ack_accounts(concurrency: int) -> list[SandboxAccount]:
@@ -251,7 +253,7 @@ class AckResult:
             f"Ack latency, {self.concurrency} requests in flight, ours beside a bare bolt app "
             "that only acks (same serving, same run)",
             *(kind.line() for kind in self.kinds),
-            f"  RSS after the run: ours {self.rss_ours / 2**20:.0f} MiB, "
+            f"  RSS {SETTLE_SECONDS:.0f} s after the run: ours {self.rss_ours / 2**20:.0f} MiB, "
             f"bare {self.rss_bare / 2**20:.0f} MiB",
             *self.typeahead.lines(),
         ]
@@ -426,6 +428,7 @@ def run(
             typeahead = measure_typeahead(*endpoints, kinds[-1].requests[0])
             for endpoint in endpoints:
                 endpoint.close()
+            time.sleep(SETTLE_SECONDS)
             rss_ours, rss_bare = ours.rss_bytes(), bare.rss_bytes()
     return AckResult(concurrency, results, typeahead, rss_ours, rss_bare)
 

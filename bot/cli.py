@@ -147,8 +147,9 @@ def run_server(
         fail("--workers above 1 needs HTTP mode on PostgreSQL (SQLite has one writer at a time)")
     load_cipher(settings)
     open_current_database(settings).dispose()
-    from bot.serving import raise_open_file_limit
+    from bot.serving import limit_malloc_arenas, raise_open_file_limit
 
+    limit_malloc_arenas()  # before the threads start
     raise_open_file_limit()  # a connection per file: the soft limit is often 1024
     if workers > 1:
         serve_in_processes(settings, host=host, port=port or settings.port, workers=workers)
@@ -177,13 +178,14 @@ async def run_http(
 
     from bot.bootstrap import background_work, create_asgi_app_for
     from bot.schedule import running_in_background
-    from bot.serving import uvicorn_config
+    from bot.serving import MemoryTrimmer, uvicorn_config
 
     server = uvicorn.Server(uvicorn_config(create_asgi_app_for(container), host=host, port=port))
+    trimmer = MemoryTrimmer(lambda: server.server_state.total_requests)
     # What start-up built (bolt, zeep's WSDLs, SQLAlchemy) lives as long as the process: keep it
     # out of the garbage collector's full passes, which otherwise stall requests for ~50-100 ms.
     gc.freeze()
-    async with running_in_background(background_work(container)):
+    async with running_in_background([*background_work(container), trimmer.run]):
         await server.serve(sockets=[listener] if listener else None)
 
 

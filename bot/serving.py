@@ -2,12 +2,21 @@
 queue of unaccepted ones, how long a request may take to send its headers or sit idle between
 two, and the process's open files. The body's size and time are bounded in the app itself
 (bot.transports.slack.http). The proxy in front should bound them too (README, production).
+
+And its memory: glibc gives each thread that allocates a malloc arena of its own (up to 8 per
+core), and keeps freed memory in them. With the use-case and Nmbrs threads that held ~400 MiB
+after the ack benchmark; `serve` allows two arenas and hands free memory back to the system
+once a burst of requests is over (README, performance).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import resource
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import h11
@@ -108,3 +117,68 @@ def uvicorn_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         backlog=LISTEN_BACKLOG,
     )
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+# glibc's mallopt parameter for the number of arenas (malloc.h); two, as MALLOC_ARENA_MAX=2.
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+# A burst is over when no request was answered for this long.
+QUIET_SECONDS = 5.0
+
+
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def limit_malloc_arenas() -> bool:
+    """At most MALLOC_ARENAS malloc arenas for all threads (before any thread is started);
+    False where the C library is not glibc."""
+    libc = _glibc()
+    return libc is not None and libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS) == 1
+
+
+def release_free_memory() -> None:
+    """Hand the malloc arenas' free pages back to the system (glibc's malloc_trim)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+class MemoryTrimmer:
+    """Releases free memory once after each burst of requests: when `requests_answered` has
+    grown, then stayed the same for QUIET_SECONDS."""
+
+    def __init__(
+        self,
+        requests_answered: Callable[[], int],
+        *,
+        quiet_seconds: float = QUIET_SECONDS,
+        release: Callable[[], None] = release_free_memory,
+    ):
+        self._requests_answered = requests_answered
+        self._quiet_seconds = quiet_seconds
+        self._release = release
+        self._seen = self._released_at = requests_answered()
+
+    def due(self, answered: int) -> bool:
+        """Whether to release now, `answered` requests having been answered by this look (one
+        look every QUIET_SECONDS): the count grew since the last release and is still."""
+        quiet_after_a_burst = answered == self._seen and answered != self._released_at
+        if quiet_after_a_burst:
+            self._released_at = answered
+        self._seen = answered
+        return quiet_after_a_burst
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._quiet_seconds)
+            if self.due(self._requests_answered()):
+                await asyncio.to_thread(self._release)
