@@ -1,7 +1,7 @@
 """The baseline for the ack benchmark: a bolt AsyncApp whose listeners only ack, served exactly
 as `onboard-bot serve` serves ours (bot.transports.slack.http's Starlette app with the signature
-check before bolt, one uvicorn server, the same logging), so the difference in ack time is what
-our listeners do.
+check before bolt, one uvicorn server with the same bounds, the same logging), so the difference
+in ack time is what our listeners do.
 
     .venv/bin/python -m benchmarks.bare_bolt --port 3001 --signing-secret ... \\
         --token xoxb-... --slack-api-url http://127.0.0.1:.../api/
@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import configure_logging
+from bot.serving import uvicorn_config
 from bot.transports.slack.http import create_asgi_app
 
 EVERYTHING = re.compile(".*")
@@ -70,7 +71,7 @@ def main() -> None:
     asgi = create_asgi_app(
         app, health_check=always_healthy, signing_secret=arguments.signing_secret
     )
-    config = uvicorn.Config(asgi, host="127.0.0.1", port=arguments.port, log_config=None)
+    config = uvicorn_config(asgi, host="127.0.0.1", port=arguments.port)
     asyncio.run(uvicorn.Server(config).serve())
 
 
