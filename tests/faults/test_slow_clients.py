@@ -1,7 +1,8 @@
 """Slowloris on `onboard-bot serve`: hundreds of connections that send half their headers and
 then nothing, more than the process has open files for. The served process closes them after
 its header timeout, so GET /healthz is answered again, and the error asyncio raises for every
-connection it cannot accept is logged once, not in a loop."""
+connection it cannot accept is logged once, not in a loop. And a request answered before its
+body was all sent (a 404, a 413) has its connection closed, the rest of the body unread."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -139,3 +141,31 @@ def test_serve_raises_its_open_file_limit_to_the_hard_limit(
 ) -> None:
     served = serve_with_open_files(OPEN_FILES, 4 * OPEN_FILES)
     assert open_files_limit(served.process) == (4 * OPEN_FILES, 4 * OPEN_FILES)
+
+
+def test_a_request_answered_before_its_body_was_sent_is_closed_with_the_rest_unread(
+    serve_with_open_files: Callable[[int, int], Served],
+) -> None:
+    served = serve_with_open_files(1024, 1024)
+    declared = 256 * 1024 * 1024
+    host, port = "127.0.0.1", int(served.url.rsplit(":", 1)[1])
+    sent, stopped_by = [0], []
+
+    def send_the_body(connection: socket.socket) -> None:
+        try:
+            while sent[0] < declared:
+                connection.sendall(b"x" * 65536)
+                sent[0] += 65536
+        except OSError as error:  # the bot closed the connection
+            stopped_by.append(error)
+
+    with socket.create_connection((host, port), timeout=30) as connection:
+        head = f"POST /nowhere HTTP/1.1\r\nHost: bot\r\nContent-Length: {declared}\r\n\r\n"
+        connection.sendall(head.encode())
+        sender = threading.Thread(target=send_the_body, args=(connection,), daemon=True)
+        sender.start()
+        answer = connection.recv(200)
+        sender.join(timeout=30)
+    assert answer.startswith(b"HTTP/1.1 404")
+    assert stopped_by
+    assert sent[0] < declared
