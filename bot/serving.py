@@ -38,21 +38,37 @@ MAX_CONNECTIONS = 1000
 # connections, the log, the interpreter's own.
 FILE_HEADROOM = 128
 MIN_CONNECTIONS = 16
+# A connection answered before its body was all sent is closed this long after the answer,
+# having thrown away at most this much more of the body (then it stops reading): closing at
+# once, with body bytes unread, makes the kernel reset the connection, and the client may
+# never see the answer (the 413).
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1024 * 1024
 
 
 class HeaderTimeoutProtocol(H11Protocol):
     """uvicorn's h11 protocol, closing a connection whose request headers are not complete
     HEADER_TIMEOUT_SECONDS after they began (or after the connection opened), and one answered
-    before its request's body was all sent (a 413, a 404), instead of reading the rest."""
+    before its request's body was all sent (a 413, a 404), instead of reading the rest: its
+    answer is sent with the end of our side, at most LINGER_BYTES more of the body are thrown
+    away, and LINGER_SECONDS after the answer it is closed."""
 
     header_timeout: float = HEADER_TIMEOUT_SECONDS
     _header_timer: asyncio.TimerHandle | None = None
+    _socket_transport: asyncio.Transport
+    _lingering: int | None = None  # body bytes thrown away since the answer, while lingering
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._socket_transport = transport
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.pause_reading()  # the client's sends now wait until the close
+            return
         if self.conn.their_state is h11.IDLE:
             self._arm_header_timer()  # a next request on a kept-alive connection begins
         super().data_received(data)
@@ -60,9 +76,19 @@ class HeaderTimeoutProtocol(H11Protocol):
             self._cancel_header_timer()
 
     def on_response_complete(self) -> None:
-        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
-            self.transport.close()
-        super().on_response_complete()
+        if self.body_unread and not self.transport.is_closing():
+            self.linger()
+        super().on_response_complete()  # counts the request and resumes reading: to drain
+
+    @property
+    def body_unread(self) -> bool:
+        return self._lingering is None and self.conn.their_state is h11.SEND_BODY
+
+    def linger(self) -> None:
+        self._lingering = 0
+        if self._socket_transport.can_write_eof():
+            self._socket_transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self._socket_transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -81,6 +107,24 @@ class HeaderTimeoutProtocol(H11Protocol):
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self.transport.close()
+
+
+class _LingeringTransport:
+    """The socket transport as uvicorn's protocol sees it: its close() (uvicorn closes after an
+    answer with `connection: close`) lingers while the request's body is unread."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: HeaderTimeoutProtocol):
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if self._protocol.body_unread and not self._transport.is_closing():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def raise_open_file_limit() -> int:

@@ -24,12 +24,16 @@ def create_app(slack: DevSlack) -> Starlette:
 
 
 @contextmanager
-def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a background thread; yields its base URL."""
+def serve_asgi(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, http: Any = "auto"
+) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a background thread; yields its base URL. `http` is
+    uvicorn's HTTP protocol (a name or a class)."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=http,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=1,

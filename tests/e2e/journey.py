@@ -16,6 +16,7 @@ from bot.bootstrap import Container, build_container, create_asgi_app_for
 from bot.core.events import OnboardingEvent
 from bot.core.model import InviteStatus
 from bot.i18n import LANGUAGES, catalogue
+from bot.serving import HeaderTimeoutProtocol
 from bot.settings import Settings
 from bot.transports.slack.invites import post_invite
 from bot.transports.slack.views.invite import ACTION_START
@@ -47,7 +48,8 @@ WORKING_TITLES = {
 
 @dataclass
 class ServedBot:
-    """The bot as deployed: settings, its container and the served ASGI app."""
+    """The bot as deployed: settings, its container and the served ASGI app, over the HTTP
+    protocol `serve` runs."""
 
     settings: Settings
     slack: DevSlack
@@ -58,7 +60,8 @@ class ServedBot:
     def start(self) -> None:
         self.container = build_container(self.settings)
         self.container.event_bus.subscribe(lambda uow, event: self.events.append(event))
-        url = self._stack.enter_context(serve_asgi(create_asgi_app_for(self.container)))
+        app = create_asgi_app_for(self.container)
+        url = self._stack.enter_context(serve_asgi(app, http=HeaderTimeoutProtocol))
         self.slack.connect(f"{url}/slack/events")
 
     def stop(self) -> None:
