@@ -61,7 +61,7 @@ class Container:
     def membership(self) -> SlackChannelMembership:
         """Who is in a client's channel; one cache shared by every use case of the container."""
         slack = WebClient(
-            token=self.settings.slack_bot_token,
+            token=self.settings.slack_bot_token.get_secret_value(),
             base_url=self.settings.slack_api_url,
             timeout=self.settings.slack_timeout_seconds,  # type: ignore[arg-type]
             retry_handlers=blocking_web_api_retries(),
@@ -134,7 +134,7 @@ class Container:
             onboarding=self.onboarding,
             links=self.links,
             manager=self.manager,
-            metadata_secret=settings.slack_signing_secret,
+            metadata_secret=settings.slack_signing_secret.get_secret_value(),
             language=settings.default_language,
             account_manager_group=settings.account_manager_group or None,
             calendar=working_calendar(settings),
@@ -177,7 +177,7 @@ def create_asgi_app_for(container: Container) -> Starlette:
     return create_asgi_app(
         slack_app(container),
         health_check=container.check_database,
-        signing_secret=container.settings.slack_signing_secret,
+        signing_secret=container.settings.slack_signing_secret.get_secret_value(),
     )
 
 
@@ -187,7 +187,9 @@ def outbox_worker(container: Container) -> OutboxWorker:
     return OutboxWorker(
         container.engine,
         SlackDelivery(
-            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+            AsyncWebClient(
+                token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+            ),
             SlackRenderer(calendar=working_calendar(settings)),
         ),
         clock=container.clock,

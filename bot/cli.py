@@ -238,7 +238,8 @@ async def run_socket_mode(container: Container) -> None:
     from bot.bootstrap import background_work, slack_app
     from bot.schedule import running_in_background
 
-    handler = AsyncSocketModeHandler(slack_app(container), container.settings.slack_app_token)
+    app_token = container.settings.slack_app_token.get_secret_value()
+    handler = AsyncSocketModeHandler(slack_app(container), app_token)
     async with running_in_background(background_work(container)):
         await handler.start_async()
 

@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LANGUAGES = ("nl", "en")
@@ -28,15 +28,18 @@ class Settings(BaseSettings):
         env_file=(".env", ".env.local"), env_file_encoding="utf-8", extra="ignore"
     )
 
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
+    # Secrets are SecretStr: repr(settings) and a logged traceback show "**********"; the code
+    # that uses one takes `.get_secret_value()` where it hands it on (bot.bootstrap).
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
     # A Web API call not answered in this long fails; 429s and 5xx are retried
     # (bot.transports.slack.retries).
     slack_timeout_seconds: float = Field(default=10.0, gt=0)
-    database_url: str = "sqlite:///./onboarding.db"
-    encryption_keys: str = ""
+    # Left out of repr: a PostgreSQL URL may hold the password.
+    database_url: str = Field(default="sqlite:///./onboarding.db", repr=False)
+    encryption_keys: SecretStr = SecretStr("")
     nmbrs_base_url: str = "https://api.nmbrs.nl"
     nmbrs_connect_timeout: float = 5.0
     nmbrs_read_timeout: float = 20.0
@@ -92,7 +95,8 @@ class Settings(BaseSettings):
     @cached_property
     def encryption_key_list(self) -> list[str]:
         """ENCRYPTION_KEYS split on commas, newest first."""
-        return [key.strip() for key in self.encryption_keys.split(",") if key.strip()]
+        keys = self.encryption_keys.get_secret_value().split(",")
+        return [key.strip() for key in keys if key.strip()]
 
     def missing_for_serve(self, *, socket_mode: bool = False) -> list[str]:
         names = list(REQUIRED_FOR_SERVE)

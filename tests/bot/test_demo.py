@@ -63,7 +63,7 @@ def test_the_demo_keeps_one_generated_key_in_the_local_env_file(clean_directory:
         second = prepare_demo(stack, [local_encryption_key])
 
     written = (clean_directory / LOCAL_ENV_FILE).read_text()
-    assert written == f"ENCRYPTION_KEYS={first.settings.encryption_keys}\n"
+    assert written == f"ENCRYPTION_KEYS={first.settings.encryption_keys.get_secret_value()}\n"
     TokenCipher(first.settings.encryption_key_list)
     assert stat.S_IMODE((clean_directory / LOCAL_ENV_FILE).stat().st_mode) == 0o600
     assert second.settings.encryption_keys == first.settings.encryption_keys
@@ -77,7 +77,10 @@ def test_every_slack_setting_points_at_the_stand_in_which_points_at_the_bot(
     assert slack is not None and local_demo.nmbrs is not None
 
     assert settings.slack_api_url == slack.api_url
-    assert (settings.slack_bot_token, settings.slack_signing_secret) == (
+    assert (
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_signing_secret.get_secret_value(),
+    ) == (
         slack.bot_token,
         slack.signing_secret,
     )

@@ -67,3 +67,20 @@ def test_the_readme_documents_every_setting() -> None:
         name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme
     ]
     assert not undocumented, f"document {undocumented} in README.md, Configuration"
+
+
+def test_the_secrets_stay_out_of_repr_and_str() -> None:
+    secrets = {
+        "slack_bot_token": "xoxb-very-secret-bot-token",
+        "slack_signing_secret": "signing-secret-0123456789abcdef",
+        "slack_app_token": "xapp-very-secret-app-token",
+        "encryption_keys": "first-secret-key,second-secret-key",
+        "database_url": "postgresql://bot:db-password-42@db.internal/onboarding",
+    }
+    settings = Settings(**secrets)
+
+    for shown in (repr(settings), str(settings)):
+        for value in (*secrets.values(), "db-password-42", "first-secret-key"):
+            assert value not in shown
+    assert settings.slack_signing_secret.get_secret_value() == secrets["slack_signing_secret"]
+    assert settings.encryption_key_list == ["first-secret-key", "second-secret-key"]

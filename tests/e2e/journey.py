@@ -98,7 +98,7 @@ class ServedBot:
             language=language,
             contact_user_id=CUSTOMER,
         )
-        client = AsyncWebClient(token=self.settings.slack_bot_token, base_url=self.slack.api_url)
+        client = AsyncWebClient(token=self.slack.bot_token, base_url=self.slack.api_url)
         posted: InviteStatus = asyncio.run(post_invite(client, self.service, status))
         return posted.onboarding_id
 

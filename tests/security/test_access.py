@@ -164,7 +164,7 @@ def invite_elsewhere(served: ServedBot, channel_id: str, contact: str) -> int:
         language="en",
         contact_user_id=contact,
     )
-    client = AsyncWebClient(token=served.settings.slack_bot_token, base_url=served.slack.api_url)
+    client = AsyncWebClient(token=served.slack.bot_token, base_url=served.slack.api_url)
     return asyncio.run(post_invite(client, served.service, status)).onboarding_id
 
 

@@ -138,7 +138,7 @@ def test_unsigned_or_badly_signed_anything_is_a_401_and_changes_nothing(
     served: ServedBot, genuine: list[tuple[str, dict]], sandbox: SandboxHandle
 ) -> None:
     before = settled_effects(served, sandbox)
-    secret = served.settings.slack_signing_secret
+    secret = served.slack.signing_secret
 
     @FUZZ
     @given(
@@ -167,7 +167,7 @@ def test_unsigned_or_badly_signed_anything_is_a_401_and_changes_nothing(
 def test_signed_slack_like_payloads_never_get_a_5xx(
     served: ServedBot, genuine: list[tuple[str, dict]]
 ) -> None:
-    secret = served.settings.slack_signing_secret
+    secret = served.slack.signing_secret
 
     @FUZZ
     @given(
@@ -184,7 +184,7 @@ def test_signed_slack_like_payloads_never_get_a_5xx(
 
 
 def test_signed_bytes_that_are_no_payload_at_all_get_a_4xx(served: ServedBot) -> None:
-    secret = served.settings.slack_signing_secret
+    secret = served.slack.signing_secret
 
     @FUZZ
     @given(

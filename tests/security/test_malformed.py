@@ -170,7 +170,7 @@ def test_a_signed_payload_slack_never_sends_is_a_4xx_in_time_and_changes_nothing
 ) -> None:
     body, content_type = CASES[case](payloads)
     before = settled_effects(served, sandbox)
-    secret = served.settings.slack_signing_secret
+    secret = served.slack.signing_secret
     answer = post(
         served.slack.endpoint.url, body, signed_headers(secret, body, content_type=content_type)
     )
@@ -183,7 +183,7 @@ def test_the_genuine_payloads_are_accepted(
     served: ServedBot, payloads: Payloads, module_slack: DevSlack
 ) -> None:
     """The control: what the cases above broke was whole before."""
-    secret = served.settings.slack_signing_secret
+    secret = served.slack.signing_secret
     bodies = {
         "start click": (form(payloads.start_click), FORM),
         "command": (command_form(payloads.command), FORM),

@@ -138,9 +138,7 @@ def test_a_request_slack_did_not_sign_now_is_refused_and_changes_nothing(
     caplog.set_level(logging.DEBUG)
     before = settled_effects(served, sandbox)
     for name, (body, content_type) in genuine.bodies.items():
-        answer = send_forged(
-            served, body, forge(served.settings.slack_signing_secret, body, content_type)
-        )
+        answer = send_forged(served, body, forge(served.slack.signing_secret, body, content_type))
         assert (name, answer.status_code) == (name, 401)
         assert answer.json() == {"error": "invalid request"}
     assert settled_effects(served, sandbox) == before
@@ -153,9 +151,7 @@ def test_the_same_requests_signed_by_slack_now_are_accepted(
     """The control: the bodies are fine, only the signatures above were not."""
     before = settled_effects(served, sandbox)
     for name, (body, content_type) in genuine.bodies.items():
-        headers = signed_headers(
-            served.settings.slack_signing_secret, body, content_type=content_type
-        )
+        headers = signed_headers(served.slack.signing_secret, body, content_type=content_type)
         answer = post(served.slack.endpoint.url, body, headers)
         assert (name, answer.status_code) == (name, 200)
         if name == "credentials submission":

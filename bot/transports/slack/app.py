@@ -24,13 +24,13 @@ def build_app(settings: Settings, services: Services) -> AsyncApp:
     (process_before_response stays False), so slow work never delays them. The bot token
     travels with the client, whose base URL may point at a local Slack stand-in."""
     client = AsyncWebClient(
-        token=settings.slack_bot_token,
+        token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]
         retry_handlers=web_api_retries(),
     )
     app = AsyncApp(
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=client,
         process_before_response=False,
         logger=logging.getLogger("bot.slack.bolt"),
