@@ -36,9 +36,7 @@ app = typer.Typer(
 )
 
 
-def check_report(
-    client: SoapNmbrsClient, credentials: Credentials
-) -> tuple[dict[str, Any], int]:
+def check_report(client: SoapNmbrsClient, credentials: Credentials) -> tuple[dict[str, Any], int]:
     """The JSON object `nmbrs check` prints and its exit code (see design.md)."""
     try:
         result = client.check_account(credentials)
@@ -73,10 +71,42 @@ def _report(result: AccountCheck | None, error: ProviderError | None) -> dict[st
     }
 
 
+# `--token -`: the token is the first line of standard input.
+TOKEN_FROM_STDIN = "-"
+TOKEN_ON_COMMAND_LINE_WARNING = (
+    "warning: a token given as --token VALUE is visible to other users of this machine (ps) and "
+    "stays in the shell history; leave --token out to be asked for it, or pass --token - to "
+    "read it from standard input"
+)
+
+
+def read_token(given: str | None) -> str:
+    """The token from a hidden prompt (no --token), standard input (--token -), or the command
+    line (--token VALUE, which still works for scripts but warns on stderr)."""
+    if given is None:
+        token = str(typer.prompt("Nmbrs API token", hide_input=True, err=True))
+    elif given == TOKEN_FROM_STDIN:
+        token = typer.get_text_stream("stdin").readline()
+    else:
+        typer.echo(TOKEN_ON_COMMAND_LINE_WARNING, err=True)
+        token = given
+    if not token.strip():
+        raise typer.BadParameter("no token given", param_hint="--token")
+    return token.strip()
+
+
 @app.command()
 def check(
     username: Annotated[str, typer.Option(help="The Nmbrs username (an e-mail address).")],
-    token: Annotated[str, typer.Option(help="The API token of that user; never printed.")],
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="The API token of that user; never printed. Left out: asked for without echo; "
+            "'-': read from standard input; a value on the command line shows in ps and the "
+            "shell history (a warning says so).",
+            show_default=False,
+        ),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(help="Scheme and host of the SOAP API; default NMBRS_BASE_URL."),
@@ -91,13 +121,14 @@ def check(
         url = normalize_base_url(base_url or settings.nmbrs_base_url)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--base-url") from None
+    secret = read_token(token)
     client = SoapNmbrsClient(
         url,
         connect_timeout=settings.nmbrs_connect_timeout,
         read_timeout=settings.nmbrs_read_timeout,
     )
     try:
-        report, exit_code = check_report(client, Credentials(username.strip(), token.strip()))
+        report, exit_code = check_report(client, Credentials(username.strip(), secret))
     finally:
         client.close()
     typer.echo(json.dumps(report, ensure_ascii=False))

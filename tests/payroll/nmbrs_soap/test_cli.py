@@ -28,10 +28,12 @@ REPORT_KEYS = {"ok", "domain", "companies", "missing_permissions", "error"}
 
 
 def check(sandbox, username: str, token: str | None = None, *extra: str):
+    """`nmbrs check` with the token on standard input, as a script would pass it."""
     token = token if token is not None else sandbox.accounts[username].token
     result = runner.invoke(
         app,
-        ["check", "--username", username, "--token", token, "--base-url", sandbox.base_url, *extra],
+        ["check", "--username", username, "--token", "-", "--base-url", sandbox.base_url, *extra],
+        input=f"{token}\n",
     )
     return result.exit_code, result.output
 
@@ -88,11 +90,64 @@ def test_nmbrs_failing_exits_5(sandbox):
 def test_nmbrs_unreachable_exits_5():
     result = runner.invoke(
         app,
-        ["check", "--username", "a@b.nl", "--token", "t" * 32, "--base-url", "http://127.0.0.1:9"],
+        ["check", "--username", "a@b.nl", "--token", "-", "--base-url", "http://127.0.0.1:9"],
+        input="t" * 32,
     )
 
     assert result.exit_code == 5
     assert json.loads(result.output)["ok"] is False
+
+
+def test_without_a_token_option_it_asks_for_the_token_without_echoing_it(sandbox):
+    result = runner.invoke(
+        app,
+        ["check", "--username", DEMO_USERNAME, "--base-url", sandbox.base_url],
+        input=f"{DEMO_TOKEN}\n",
+    )
+
+    assert result.exit_code == 0
+    assert "Nmbrs API token" in result.stderr, "the question goes to stderr, the JSON to stdout"
+    assert json.loads(result.stdout)["ok"] is True
+    assert DEMO_TOKEN not in result.output
+
+
+def test_a_token_of_dash_is_read_from_standard_input_without_a_warning(sandbox):
+    result = runner.invoke(
+        app,
+        ["check", "--username", DEMO_USERNAME, "--token", "-", "--base-url", sandbox.base_url],
+        input=f"{DEMO_TOKEN}\n",
+    )
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["ok"] is True
+    assert result.stderr == ""
+
+
+def test_a_token_on_the_command_line_still_works_but_warns_on_stderr(sandbox):
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            "--username",
+            DEMO_USERNAME,
+            "--token",
+            DEMO_TOKEN,
+            "--base-url",
+            sandbox.base_url,
+        ],
+    )
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["ok"] is True
+    assert result.stderr.startswith("warning: a token given as --token VALUE is visible")
+    assert "--token -" in result.stderr and DEMO_TOKEN not in result.stderr
+
+
+def test_an_empty_token_is_a_usage_error():
+    result = runner.invoke(app, ["check", "--username", "a@b.nl", "--token", "-"], input="\n")
+
+    assert result.exit_code == 2
+    assert "no token given" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -121,7 +176,9 @@ def test_a_listing_of_more_than_fifty_companies_has_null_guids(sandbox):
 def test_the_base_url_defaults_to_the_setting(sandbox, monkeypatch):
     monkeypatch.setenv("NMBRS_BASE_URL", sandbox.base_url)
 
-    result = runner.invoke(app, ["check", "--username", DEMO_USERNAME, "--token", DEMO_TOKEN])
+    result = runner.invoke(
+        app, ["check", "--username", DEMO_USERNAME, "--token", "-"], input=DEMO_TOKEN
+    )
 
     assert result.exit_code == 0
 
