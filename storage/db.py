@@ -1,7 +1,9 @@
 """Engines and schema migrations.
 
 - `make_engine(url)`: the one way to open a database. SQLite gets foreign keys switched on, a
-  busy timeout and WAL journaling (readers never wait for the writer); PostgreSQL goes through
+  busy timeout and WAL journaling (readers never wait for the writer), and a new file is created
+  readable by its owner only (0600; SQLite gives its -wal, -shm and -journal files the database
+  file's mode); PostgreSQL goes through
   psycopg 3 (a plain `postgresql://` URL is accepted) with a checked, recycled connection pool
   and a short connect timeout, so an unreachable server fails fast instead of hanging a request.
 - `upgrade(url_or_engine)`: runs the alembic migrations in `storage/migrations` to the newest
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
+# A SQLite file holds the encrypted tokens and the clients' data: owner only.
+SQLITE_FILE_MODE = 0o600
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
@@ -58,6 +63,8 @@ def make_engine(url: str | URL) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
+    if not in_memory and url.database and not url.query.get("uri"):
+        _create_private_file(url.database)
     engine = create_engine(
         url,
         # Use cases run in worker threads; each session still uses one connection at a time.
@@ -75,6 +82,17 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private_file(path: str) -> None:
+    """Create the database file 0600 unless it exists, before SQLite would create it with the
+    umask's mode (0644 as a rule). The mode given to os.open can only lose bits to the umask.
+    Where it cannot be created (no such directory), SQLite's own error says so on connecting."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except OSError:  # it exists (its mode is the operator's), or SQLite will report the problem
+        return
+    os.close(descriptor)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -60,3 +63,32 @@ def test_an_unreachable_database_fails_the_connection_check(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'missing-directory' / 'x.db'}")
     with pytest.raises(Exception, match="unable to open database file"):
         check_connection(engine)
+
+
+def test_a_new_sqlite_file_and_its_journals_are_readable_by_their_owner_only(tmp_path) -> None:
+    previous_umask = os.umask(0o022)  # the usual umask, which makes SQLite's own files 0644
+    try:
+        engine = make_engine(f"sqlite:///{tmp_path / 'onboarding.db'}")
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE kept (secret TEXT)"))
+            connection.execute(text("INSERT INTO kept VALUES ('ciphertext')"))
+            written = sorted(path.name for path in tmp_path.iterdir())
+            modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(previous_umask)
+
+    assert {"onboarding.db", "onboarding.db-wal", "onboarding.db-shm"} <= set(written)
+    assert modes == dict.fromkeys(written, 0o600)
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path) -> None:
+    database = tmp_path / "shared.db"
+    database.touch(mode=0o640)
+    database.chmod(0o640)
+
+    engine = make_engine(f"sqlite:///{database}")
+    check_connection(engine)
+    engine.dispose()
+
+    assert stat.S_IMODE(database.stat().st_mode) == 0o640
