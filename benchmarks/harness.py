@@ -172,6 +172,7 @@ def bot_environment(
         "ENCRYPTION_KEYS": generate_key(),
         "NMBRS_BASE_URL": nmbrs_base_url,
         "STATUS_CHANNEL": STATUS_CHANNEL,
+        "ACCOUNT_MANAGER_GROUP": "*",  # every manager of the load's workspace
         "TERMS_URL": TERMS_URL,
         "SUPPORT_PHONE": SUPPORT_PHONE,
         "OUTBOX_CHANNEL_INTERVAL_SECONDS": "0",

@@ -136,7 +136,7 @@ class Container:
             manager=self.manager,
             metadata_secret=settings.slack_signing_secret.get_secret_value(),
             language=settings.default_language,
-            account_manager_group=settings.account_manager_group or None,
+            account_manager_group=settings.account_manager_group,
             calendar=working_calendar(settings),
             clock=self.clock,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import multiprocessing
 import signal
 import socket
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core.access import EVERY_FULL_MEMBER
 from bot.settings import Settings
 from payroll.nmbrs_soap.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
@@ -54,9 +56,14 @@ SETTING_HINTS = {
     "STATUS_CHANNEL": "the id (C...) of the channel that receives status reports",
     "TERMS_URL": "the link to the general terms the customer accepts",
     "SUPPORT_PHONE": "the phone number for customers whose package is not listed",
+    "ACCOUNT_MANAGER_GROUP": (
+        "the id (S...) of the Slack user group of the account managers, or * to make every full "
+        "member of our workspace one"
+    ),
 }
 
 CLI_ACTOR = "cli"
+logger = logging.getLogger(__name__)
 
 
 def fail(*lines: str) -> NoReturn:
@@ -151,15 +158,18 @@ def run_server(
 
     limit_malloc_arenas()  # before the threads start
     raise_open_file_limit()  # a connection per file: the soft limit is often 1024
+
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_format)
+    logger.info(manager_rule(settings))
     if workers > 1:
         serve_in_processes(settings, host=host, port=port or settings.port, workers=workers)
         return
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
-    from bot.logs import configure_logging
 
-    configure_logging(settings.log_format)
     container = build_container(settings)
     try:
         if socket_mode:
@@ -168,6 +178,16 @@ def run_server(
             asyncio.run(run_http(container, host=host, port=port or settings.port))
     finally:
         container.close()
+
+
+def manager_rule(settings: Settings) -> str:
+    """Who the account managers are, said at start-up."""
+    if settings.account_manager_group == EVERY_FULL_MEMBER:
+        return "account managers: every full member of our workspace (ACCOUNT_MANAGER_GROUP=*)"
+    return (
+        f"account managers: the members of Slack user group {settings.account_manager_group} "
+        "(ACCOUNT_MANAGER_GROUP)"
+    )
 
 
 async def run_http(
@@ -193,9 +213,6 @@ def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int
     """`workers` forked processes, each a whole bot (its own engine, event loop, outbox worker
     and scheduler, which claim their work in the database) accepting on one shared socket.
     SIGTERM or Ctrl-C stops them all."""
-    from bot.logs import configure_logging
-
-    configure_logging(settings.log_format)
     listener = socket.create_server((host, port), backlog=2048)
     listener.set_inheritable(True)
     forking = multiprocessing.get_context("fork")

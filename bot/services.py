@@ -25,8 +25,9 @@ class Services:
     metadata_secret: str
     # DEFAULT_LANGUAGE: the account managers' language, and the customer's until they choose.
     language: str
-    # ACCOUNT_MANAGER_GROUP: when set, only its members are account managers.
-    account_manager_group: str | None
+    # ACCOUNT_MANAGER_GROUP: only the members of this user group are account managers, or every
+    # full member of our workspace with "*" (bot.core.access.EVERY_FULL_MEMBER); empty: nobody.
+    account_manager_group: str
     # Working days and local times for the overviews.
     calendar: WorkingCalendar
     clock: Clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import cached_property
 from typing import Literal
@@ -9,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.access import EVERY_FULL_MEMBER
 
 LANGUAGES = ("nl", "en")
 
@@ -20,7 +23,10 @@ REQUIRED_FOR_SERVE = (
     "STATUS_CHANNEL",
     "TERMS_URL",
     "SUPPORT_PHONE",
+    "ACCOUNT_MANAGER_GROUP",
 )
+# A Slack user group's id, as usergroups.list and the group's page show it.
+USER_GROUP_ID = re.compile(r"S[A-Z0-9]+")
 
 
 class Settings(BaseSettings):
@@ -44,6 +50,8 @@ class Settings(BaseSettings):
     nmbrs_connect_timeout: float = 5.0
     nmbrs_read_timeout: float = 20.0
     status_channel: str = ""
+    # Who the account managers are: a user group's id (S…), or "*" for every full member of our
+    # workspace. Empty (the default) lets nobody in, and `serve` refuses to start.
     account_manager_group: str = ""
     terms_url: str = ""
     terms_version: str = "1"
@@ -76,6 +84,17 @@ class Settings(BaseSettings):
     def _known_language(cls, value: str) -> str:
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("account_manager_group")
+    @classmethod
+    def _user_group_or_everyone(cls, value: str) -> str:
+        value = value.strip()
+        if value and value != EVERY_FULL_MEMBER and not USER_GROUP_ID.fullmatch(value):
+            raise ValueError(
+                f"must be a Slack user group id (S followed by capitals and digits, e.g. "
+                f"S0123ABCD) or {EVERY_FULL_MEMBER} for every full member of our workspace"
+            )
         return value
 
     @model_validator(mode="after")

@@ -41,6 +41,7 @@ def bot_settings(
         "encryption_keys": generate_key(),
         "nmbrs_base_url": nmbrs.base_url,
         "status_channel": "C0STATUS",
+        "account_manager_group": "S0MANAGERS",
         "terms_url": TERMS_URL,
         "support_phone": SUPPORT_PHONE,
     }
@@ -58,6 +59,7 @@ def serve_environment(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) 
         "ENCRYPTION_KEYS": generate_key(),
         "NMBRS_BASE_URL": nmbrs.base_url,
         "STATUS_CHANNEL": "C0STATUS",
+        "ACCOUNT_MANAGER_GROUP": "S0MANAGERS",
         "TERMS_URL": TERMS_URL,
         "SUPPORT_PHONE": SUPPORT_PHONE,
     }

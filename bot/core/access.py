@@ -32,6 +32,10 @@ REFUSED_NOT_A_MEMBER = "not_a_member"
 REFUSED_NOT_IN_GROUP = "not_in_group"
 REFUSED_UNKNOWN = "unknown"
 
+# ACCOUNT_MANAGER_GROUP's value that makes every full member of our workspace an account manager:
+# chosen explicitly, never what an unset group means (that is nobody).
+EVERY_FULL_MEMBER = "*"
+
 
 @dataclass(frozen=True)
 class Person:
@@ -45,13 +49,19 @@ class Person:
 
 
 def manager_refusal(
-    person: Person, *, home_team: str, group_members: frozenset[str] | None
+    person: Person,
+    *,
+    home_team: str,
+    group_members: frozenset[str],
+    every_full_member: bool = False,
 ) -> str | None:
-    """None when `person` may use the account manager's tools, else why not."""
+    """None when `person` may use the account manager's tools, else why not: a full member of
+    our workspace who is in the account managers' group, or any full member when
+    `every_full_member` was chosen. An empty group lets nobody in."""
     if person.workspace_id != home_team:
         return REFUSED_EXTERNAL
     if person.is_bot or person.is_guest or person.deleted:
         return REFUSED_NOT_A_MEMBER
-    if group_members is not None and person.user_id not in group_members:
+    if not every_full_member and person.user_id not in group_members:
         return REFUSED_NOT_IN_GROUP
     return None

@@ -73,21 +73,14 @@ def test_serve_without_secrets_fails_naming_each_missing_setting() -> None:
         "STATUS_CHANNEL",
         "TERMS_URL",
         "SUPPORT_PHONE",
+        "ACCOUNT_MANAGER_GROUP",
     ):
         assert any(line.startswith(f"error: {name} is not set") for line in lines), name
     assert "Traceback" not in result.output
 
 
 def test_serve_in_socket_mode_also_names_the_app_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "SLACK_BOT_TOKEN": "xoxb-1",
-        "SLACK_SIGNING_SECRET": "s",
-        "ENCRYPTION_KEYS": generate_key(),
-        "STATUS_CHANNEL": "C0STATUS",
-        "TERMS_URL": "https://example.com/terms",
-        "SUPPORT_PHONE": "+31 20 000 0000",
-    }.items():
-        monkeypatch.setenv(name, value)
+    configure_serve(monkeypatch)
 
     result = runner.invoke(app, ["serve", "--socket-mode"])
     assert result.exit_code == 1
@@ -105,9 +98,31 @@ def configure_serve(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
         "STATUS_CHANNEL": "C0STATUS",
         "TERMS_URL": "https://example.com/terms",
         "SUPPORT_PHONE": "+31 20 000 0000",
+        "ACCOUNT_MANAGER_GROUP": "S0MANAGERS",
     } | overrides
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+
+
+def test_serve_refuses_to_start_without_an_account_manager_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure_serve(monkeypatch, ACCOUNT_MANAGER_GROUP="")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: ACCOUNT_MANAGER_GROUP is not set (the id (S...) of the Slack user group of the "
+        "account managers, or * to make every full member of our workspace one)"
+    ]
+
+
+def test_serve_names_an_account_manager_group_that_is_no_group_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure_serve(monkeypatch, ACCOUNT_MANAGER_GROUP="account-managers")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ACCOUNT_MANAGER_GROUP: must be a Slack user group id")
 
 
 def test_serve_refuses_a_malformed_key_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ def test_serve_needs_the_slack_secrets_a_key_the_status_channel_terms_and_phone(
         "STATUS_CHANNEL",
         "TERMS_URL",
         "SUPPORT_PHONE",
+        "ACCOUNT_MANAGER_GROUP",
     }
 
 
@@ -84,3 +85,15 @@ def test_the_secrets_stay_out_of_repr_and_str() -> None:
             assert value not in shown
     assert settings.slack_signing_secret.get_secret_value() == secrets["slack_signing_secret"]
     assert settings.encryption_key_list == ["first-secret-key", "second-secret-key"]
+
+
+@pytest.mark.parametrize("value", ["S0MANAGERS", "S012AB3CD", "*"])
+def test_the_account_manager_group_is_a_user_group_id_or_a_star(value: str) -> None:
+    assert Settings(account_manager_group=value).account_manager_group == value
+    assert "ACCOUNT_MANAGER_GROUP" not in Settings(account_manager_group=value).missing_for_serve()
+
+
+@pytest.mark.parametrize("value", ["s0managers", "C0STATUS", "S", "@managers", "S0-1", "**"])
+def test_anything_else_as_account_manager_group_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="must be a Slack user group id .* or \\*"):
+        Settings(account_manager_group=value)

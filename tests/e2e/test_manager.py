@@ -109,6 +109,7 @@ def bot_settings(database_url: str, slack: DevSlack, **overrides: object) -> Set
         encryption_keys=generate_key(),
         nmbrs_base_url="http://127.0.0.1:9",
         status_channel=STATUS,
+        account_manager_group="S0MANAGERS",
         terms_url="https://example.com/voorwaarden",
         support_phone="020 123 45 67",
         outbox_channel_interval_seconds=0,
@@ -224,6 +225,43 @@ def test_outside_the_account_manager_group_is_refused(settings: Settings, slack:
         colleague.wait_for_message(SHARED, lambda message: message.text == refusal)
         open_start_modal(slack.user(MANAGER))  # a group member gets the modal
         assert bot.onboardings() == []
+    finally:
+        bot.stop()
+
+
+def test_with_no_group_set_nobody_is_an_account_manager(
+    settings: Settings, slack: DevSlack
+) -> None:
+    bot = ManagerBot(
+        settings=settings.model_copy(update={"account_manager_group": ""}), slack=slack
+    )
+    bot.start()
+    try:
+        manager = slack.user(MANAGER)
+        manager.command("/onboard", channel=SHARED)
+        refusal = refusal_text("nl", "not_in_group")
+        manager.wait_for_message(SHARED, lambda message: message.text == refusal)
+        assert manager.modal is None
+        assert slack.calls("usergroups.users.list") == [], "no group, nothing to look up"
+    finally:
+        bot.stop()
+
+
+def test_a_star_makes_every_full_member_of_our_workspace_an_account_manager(
+    settings: Settings, slack: DevSlack
+) -> None:
+    slack.workspace.add_user(User("U0COLLEAGUE", OUR_TEAM, "kees", "Kees Collega"))
+    slack.workspace.channels[SHARED].members.append("U0COLLEAGUE")
+    bot = ManagerBot(
+        settings=settings.model_copy(update={"account_manager_group": "*"}), slack=slack
+    )
+    bot.start()
+    try:
+        open_start_modal(slack.user("U0COLLEAGUE"))
+        customer = slack.user(CUSTOMER)
+        customer.command("/onboard", channel=SHARED)
+        refusal = refusal_text("nl", "external")
+        customer.wait_for_message(SHARED, lambda message: message.text == refusal)
     finally:
         bot.stop()
 

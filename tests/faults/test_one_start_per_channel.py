@@ -39,6 +39,7 @@ def slack() -> Iterator[DevSlack]:
     workspace = default_workspace()
     workspace.add_user(User(SECOND_MANAGER, OUR_TEAM, "bram", "Bram Visser"))
     workspace.channels[SHARED_CHANNEL].members.append(SECOND_MANAGER)
+    workspace.usergroups["S0MANAGERS"].append(SECOND_MANAGER)
     with run_devslack(workspace) as fake:
         yield fake
 

@@ -1,5 +1,6 @@
 """Who is an account manager, as Slack tells it: a member of our own workspace (not a guest, not
-a bot), and, when ACCOUNT_MANAGER_GROUP is set, a member of that user group.
+a bot) in the user group ACCOUNT_MANAGER_GROUP names, or any such member when it is `*`. No
+group lets nobody in.
 
 `SlackDirectory` reads our identity (once) and people and groups from the Web API; `ManagerGate`
 decides from what it says, with the group's members cached for a minute, so a busy App Home does
@@ -16,7 +17,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.access import REFUSED_UNKNOWN, Person, manager_refusal
+from bot.core.access import EVERY_FULL_MEMBER, REFUSED_UNKNOWN, Person, manager_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,13 @@ class ManagerGate:
         home_team: Callable[[], Awaitable[str]],
         lookup_person: Callable[[str], Awaitable[Person]],
         lookup_group: Callable[[str], Awaitable[frozenset[str]]],
-        group_id: str | None,
+        group_id: str,
     ):
+        """`group_id`: a user group's id, EVERY_FULL_MEMBER, or empty for nobody."""
         self._home_team = home_team
         self._lookup_person = lookup_person
         self._lookup_group = lookup_group
-        self._group_id = group_id or None
+        self._group_id = group_id
         self._group_cache: tuple[float, frozenset[str]] | None = None
 
     async def refusal(self, user_id: str) -> str | None:
@@ -50,11 +52,16 @@ class ManagerGate:
         except Exception:
             logger.warning("could not check whether %s is an account manager", user_id)
             return REFUSED_UNKNOWN
-        return manager_refusal(person, home_team=home_team, group_members=members)
+        return manager_refusal(
+            person,
+            home_team=home_team,
+            group_members=members,
+            every_full_member=self._group_id == EVERY_FULL_MEMBER,
+        )
 
-    async def _group_members(self) -> frozenset[str] | None:
-        if self._group_id is None:
-            return None
+    async def _group_members(self) -> frozenset[str]:
+        if self._group_id in ("", EVERY_FULL_MEMBER):
+            return frozenset()
         cached = self._group_cache
         if cached is not None and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
@@ -95,7 +102,7 @@ class SlackDirectory:
         answer = await self._client.usergroups_users_list(usergroup=group_id)
         return frozenset(answer.get("users") or [])
 
-    def gate(self, group_id: str | None) -> ManagerGate:
+    def gate(self, group_id: str) -> ManagerGate:
         """The account manager check with this directory's lookups."""
         return ManagerGate(
             home_team=self.home_team,

@@ -28,3 +28,22 @@ async def test_the_gate_caches_the_group_and_refuses_when_slack_cannot_say() -> 
     assert await gate.refusal("U0OTHER") == REFUSED_NOT_IN_GROUP
     assert await gate.refusal("U0BROKEN") == REFUSED_UNKNOWN
     assert group_lookups == ["S0MANAGERS"]
+
+
+async def test_a_gate_without_a_group_lets_nobody_in_and_a_star_every_full_member() -> None:
+    async def home_team() -> str:
+        return "T0OURS"
+
+    async def person(user_id: str) -> Person:
+        return Person(user_id, "T0OURS")
+
+    async def group(group_id: str) -> frozenset[str]:
+        raise AssertionError("no group to look up")
+
+    def gate(group_id: str) -> ManagerGate:
+        return ManagerGate(
+            home_team=home_team, lookup_person=person, lookup_group=group, group_id=group_id
+        )
+
+    assert await gate("").refusal("U0MANAGER") == REFUSED_NOT_IN_GROUP
+    assert await gate("*").refusal("U0COLLEAGUE") is None
