@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -92,19 +93,39 @@ class Demo:
 DemoStage = Callable[[Demo], None]
 
 
+def keep_in_local_env(name: str, value: str) -> None:
+    """Append NAME=value to the git-ignored .env.local, which is created readable by its owner
+    only; Settings reads it on the next run."""
+    existing = LOCAL_ENV_FILE.read_text(encoding="utf-8") if LOCAL_ENV_FILE.exists() else ""
+    separator = "" if not existing or existing.endswith("\n") else "\n"
+    descriptor = os.open(LOCAL_ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as env_file:
+        env_file.write(f"{separator}{name}={value}\n")
+
+
 def local_encryption_key(demo: Demo) -> None:
     """Keep a generated key in the git-ignored .env.local unless ENCRYPTION_KEYS is set."""
     if demo.settings.encryption_key_list:
         return
     key = generate_key()
-    existing = LOCAL_ENV_FILE.read_text(encoding="utf-8") if LOCAL_ENV_FILE.exists() else ""
-    separator = "" if not existing or existing.endswith("\n") else "\n"
-    descriptor = os.open(LOCAL_ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(descriptor, "a", encoding="utf-8") as env_file:
-        env_file.write(f"{separator}ENCRYPTION_KEYS={key}\n")
+    keep_in_local_env("ENCRYPTION_KEYS", key)
     demo.supply(
         f"generated an encryption key and kept it in {LOCAL_ENV_FILE} (git-ignored)",
         encryption_keys=key,
+    )
+
+
+def local_signing_secret(demo: Demo) -> None:
+    """The Slack stand-in signs its requests with a secret of this machine, generated on the first
+    run and kept in .env.local, unless SLACK_SIGNING_SECRET is set: a published one would let
+    anyone who can reach the bot's port forge Slack's requests (an app_uninstalled halts it)."""
+    if demo.settings.slack_signing_secret.get_secret_value():
+        return
+    secret = secrets.token_hex(32)
+    keep_in_local_env("SLACK_SIGNING_SECRET", secret)
+    demo.supply(
+        f"generated the stand-in's signing secret and kept it in {LOCAL_ENV_FILE} (git-ignored)",
+        slack_signing_secret=secret,
     )
 
 
@@ -145,14 +166,21 @@ def bot_port(demo: Demo) -> None:
 
 
 def slack_stand_in(demo: Demo) -> None:
-    """The local Slack (devslack) with every Slack setting pointing at it."""
+    """The local Slack (devslack) with every Slack setting pointing at it. It signs with
+    SLACK_SIGNING_SECRET (local_signing_secret's), else with one made for this run."""
     from devslack import run_devslack
     from devslack.workspace import STATUS_CHANNEL
 
     wanted = demo.stand_in_port
     port = wanted if wanted and port_is_free(wanted) else 0
+    signing_secret = demo.settings.slack_signing_secret.get_secret_value() or secrets.token_hex(32)
     demo.slack = demo.stack.enter_context(
-        run_devslack(host=DEMO_HOST, port=port, events_url=demo.bot_events_url)
+        run_devslack(
+            host=DEMO_HOST,
+            port=port,
+            events_url=demo.bot_events_url,
+            signing_secret=signing_secret,
+        )
     )
     quiet = StandInTrafficFilter(demo.bot_events_url)
     for name in StandInTrafficFilter.LOGGERS:
@@ -160,7 +188,7 @@ def slack_stand_in(demo: Demo) -> None:
         demo.stack.callback(logging.getLogger(name).removeFilter, quiet)
     demo.supply(
         f"Slack stand-in: {demo.slack.url}, sending Slack's requests to {demo.bot_events_url} "
-        f"(its bot token and signing secret are examples; status channel {STATUS_CHANNEL})",
+        f"(its bot token is an example; status channel {STATUS_CHANNEL})",
         slack_bot_token=demo.slack.bot_token,
         slack_signing_secret=demo.slack.signing_secret,
         slack_api_url=demo.slack.api_url,
@@ -206,6 +234,7 @@ def free_port() -> int:
 
 DEMO_STAGES: list[DemoStage] = [
     local_encryption_key,
+    local_signing_secret,
     local_database,
     current_schema,
     example_settings,

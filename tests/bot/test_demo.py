@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -15,8 +17,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.bootstrap import build_container, create_asgi_app_for
 from bot.demo import (
     LOCAL_ENV_FILE,
     Demo,
@@ -24,11 +28,13 @@ from bot.demo import (
     example_settings,
     guide,
     local_encryption_key,
+    local_signing_secret,
     nmbrs_sandbox,
     prepare_demo,
     slack_stand_in,
 )
 from bot.settings import Settings
+from devslack.workspace import SIGNING_SECRET as PUBLISHED_SIGNING_SECRET
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, MANY_COMPANIES_USERNAME
 from storage.crypto import TokenCipher
 
@@ -68,6 +74,74 @@ def test_the_demo_keeps_one_generated_key_in_the_local_env_file(clean_directory:
     assert stat.S_IMODE((clean_directory / LOCAL_ENV_FILE).stat().st_mode) == 0o600
     assert second.settings.encryption_keys == first.settings.encryption_keys
     assert first.messages and not second.messages, "only the first run says it made a key"
+
+
+def test_each_machine_gets_its_own_signing_secret_kept_in_the_local_env_file(
+    clean_directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = []
+    for home in ("first-clone", "second-clone"):
+        (clean_directory / home).mkdir()
+        monkeypatch.chdir(clean_directory / home)
+        with ExitStack() as stack:
+            first_run = prepare_demo(stack, [local_signing_secret])
+            second_run = prepare_demo(stack, [local_signing_secret])
+        secret = first_run.settings.slack_signing_secret.get_secret_value()
+        assert second_run.settings.slack_signing_secret.get_secret_value() == secret
+        local_env = clean_directory / home / LOCAL_ENV_FILE
+        assert local_env.read_text() == f"SLACK_SIGNING_SECRET={secret}\n"
+        assert stat.S_IMODE(local_env.stat().st_mode) == 0o600
+        secrets.append(secret)
+
+    assert secrets[0] != secrets[1]
+    assert len(secrets[0]) == 64 and PUBLISHED_SIGNING_SECRET not in secrets
+
+
+def signed(secret: str, body: str) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest.hexdigest()}",
+        "Content-Type": "application/json",
+    }
+
+
+async def test_the_demo_refuses_requests_signed_with_the_published_secret(
+    clean_directory: Path,
+) -> None:
+    with ExitStack() as stack:
+        running = prepare_demo(stack, stand_in_port=0)
+        assert running.slack is not None
+        assert running.slack.signing_secret != PUBLISHED_SIGNING_SECRET
+        uninstalled = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": running.slack.workspace.home_team,
+                "api_app_id": running.slack.workspace.app_id,
+                "event": {"type": "app_uninstalled"},
+                "event_id": "Ev0FORGED",
+                "event_time": int(time.time()),
+            }
+        )
+        challenge = json.dumps({"type": "url_verification", "challenge": "c-1", "token": "t"})
+        container = build_container(running.settings)
+        stack.callback(container.close)
+        transport = httpx.ASGITransport(app=create_asgi_app_for(container))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as bot:
+            forged = await bot.post(
+                "/slack/events",
+                content=uninstalled,
+                headers=signed(PUBLISHED_SIGNING_SECRET, uninstalled),
+            )
+            genuine = await bot.post(
+                "/slack/events",
+                content=challenge,
+                headers=signed(running.slack.signing_secret, challenge),
+            )
+
+    assert forged.status_code == 401
+    assert (genuine.status_code, genuine.json()) == (200, {"challenge": "c-1"})
 
 
 def test_every_slack_setting_points_at_the_stand_in_which_points_at_the_bot(
@@ -159,6 +233,7 @@ def test_make_demo_runs_with_no_configuration_and_ctrl_c_stops_everything(
     assert demo.returncode == 0, stderr
     assert stdout.rstrip().endswith("demo: stopped")
     assert "Traceback" not in stderr
+    assert "account managers: the members of Slack user group S0MANAGERS" in stderr
     assert (clean_directory / "demo.db").exists()
     assert (clean_directory / LOCAL_ENV_FILE).read_text().startswith("ENCRYPTION_KEYS=")
     for url in (page_url, bot_url):
