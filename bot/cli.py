@@ -164,8 +164,10 @@ def run_server(
     configure_logging(settings.log_format)
     logger.info(manager_rule(settings))
     if workers > 1:
-        serve_in_processes(settings, host=host, port=port or settings.port, workers=workers)
-        return
+        exit_code = serve_in_processes(
+            settings, host=host, port=port or settings.port, workers=workers
+        )
+        raise typer.Exit(exit_code)
 
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
@@ -209,36 +211,36 @@ async def run_http(
         await server.serve(sockets=[listener] if listener else None)
 
 
-def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int) -> int:
     """`workers` forked processes, each a whole bot (its own engine, event loop, outbox worker
-    and scheduler, which claim their work in the database) accepting on one shared socket.
-    SIGTERM or Ctrl-C stops them all."""
+    and scheduler, which claim their work in the database) accepting on one shared socket, kept
+    running by a bot.workers.WorkerPool: a worker that dies is started again (with a back-off
+    when it dies soon after starting). SIGTERM or Ctrl-C stops them all (exit code 0); a
+    worker's crash loop stops them all too, with exit code 1 for the process manager."""
+    from bot.workers import SERVE_STOPPED, WorkerPool
+
     listener = socket.create_server((host, port), backlog=2048)
-    listener.set_inheritable(True)
+    listener.set_inheritable(True)  # kept open here: a restarted worker inherits it
     forking = multiprocessing.get_context("fork")
-    children = [
-        forking.Process(target=_serve_child, args=(settings, listener), name=f"serve-{number}")
-        for number in range(1, workers + 1)
-    ]
-    for child in children:
-        child.start()
-    listener.close()
-
-    def stop(_signal: int, _frame: object) -> None:
-        for child in children:
-            child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
+    pool = WorkerPool(
+        lambda name: forking.Process(target=_serve_child, args=(settings, listener), name=name),
+        workers,
+    )
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: pool.stop())
     try:
-        for child in children:
-            child.join()
-    except KeyboardInterrupt:  # the children got the Ctrl-C too and are stopping
-        for child in children:
-            child.join()
+        return pool.run()
+    except KeyboardInterrupt:  # the workers got the Ctrl-C too and are stopping
+        pool.join()
+        return SERVE_STOPPED
+    finally:
+        listener.close()
 
 
 def _serve_child(settings: Settings, listener: socket.socket) -> None:
     from bot.bootstrap import build_container
+
+    # Not the pool's handler, forked with it: until uvicorn installs its own, SIGTERM just ends.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     container = build_container(settings)
     host, port = listener.getsockname()[:2]

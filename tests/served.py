@@ -14,9 +14,18 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
@@ -63,6 +72,71 @@ def serve_environment(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) 
         "TERMS_URL": TERMS_URL,
         "SUPPORT_PHONE": SUPPORT_PHONE,
     }
+
+
+STARTUP_SECONDS = 30
+
+
+@dataclass
+class ServedWorkers:
+    """A running `onboard-bot serve --workers N` process: its URL and its log."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def workers(self) -> set[int]:
+        """The pids of its worker processes (its children, read from /proc)."""
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.add(int(stat.parent.name))
+        return children
+
+
+@contextmanager
+def serve_workers(
+    database_url: str, slack: DevSlack, nmbrs: SandboxHandle, directory: Path, *, workers: int
+) -> Iterator[ServedWorkers]:
+    """`onboard-bot serve --workers N` started as deployed, on a migrated PostgreSQL database,
+    up (GET /healthz answers) and the fake Slack pointed at it; killed with its workers after."""
+    upgrade(database_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = directory / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--workers", str(workers)],
+        env=serve_environment(database_url, slack, nmbrs),
+        cwd=directory,  # no .env file of the repository
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the workers are its children: stop them all together
+    )
+    served = ServedWorkers(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not served.healthy():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "serve did not come up"
+            time.sleep(0.1)
+        slack.connect(f"{served.url}/slack/events")
+        yield served
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def database_rows(engine: Engine) -> dict[str, list[tuple]]:

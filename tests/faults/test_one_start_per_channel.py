@@ -5,16 +5,10 @@ submissions that reached different workers made one onboarding each.)"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -23,10 +17,9 @@ from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
 from devslack import DevSlack, run_devslack
 from devslack.workspace import MANAGER, OUR_TEAM, SHARED_CHANNEL, User, default_workspace
 from payroll.nmbrs_soap.sandbox import SandboxHandle
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.models import Onboarding
-from tests.faults.test_process_kill import STARTUP_SECONDS, free_port
-from tests.served import serve_environment
+from tests.served import serve_workers
 
 SECOND_MANAGER = "U0MANAGER2"
 NL = catalogue("nl")  # the manager sees the default language
@@ -50,35 +43,8 @@ def two_workers(
 ) -> Iterator[None]:
     if not database_url.startswith("postgresql"):
         pytest.skip("serve --workers above 1 runs on PostgreSQL only")
-    upgrade(database_url)
-    port = free_port()
-    environment = serve_environment(database_url, slack, nmbrs)
-    log = tmp_path / "serve.log"
-    command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2"],
-        env=environment,
-        cwd=tmp_path,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # the workers are its children: stop them all together
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
-        slack.connect(f"http://127.0.0.1:{port}/slack/events")
+    with serve_workers(database_url, slack, nmbrs, tmp_path, workers=2):
         yield
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def test_two_managers_starting_in_one_channel_at_once_make_one_onboarding(
