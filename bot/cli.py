@@ -154,13 +154,11 @@ def run_server(
         fail("--workers above 1 needs HTTP mode on PostgreSQL (SQLite has one writer at a time)")
     load_cipher(settings)
     open_current_database(settings).dispose()
+    from bot.logs import configure_logging
     from bot.serving import limit_malloc_arenas, raise_open_file_limit
 
     limit_malloc_arenas()  # before the threads start
     raise_open_file_limit()  # a connection per file: the soft limit is often 1024
-
-    from bot.logs import configure_logging
-
     configure_logging(settings.log_format)
     logger.info(manager_rule(settings))
     if workers > 1:
@@ -217,9 +215,10 @@ def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int
     running by a bot.workers.WorkerPool: a worker that dies is started again (with a back-off
     when it dies soon after starting). SIGTERM or Ctrl-C stops them all (exit code 0); a
     worker's crash loop stops them all too, with exit code 1 for the process manager."""
+    from bot.serving import LISTEN_BACKLOG
     from bot.workers import SERVE_STOPPED, WorkerPool
 
-    listener = socket.create_server((host, port), backlog=2048)
+    listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
     listener.set_inheritable(True)  # kept open here: a restarted worker inherits it
     forking = multiprocessing.get_context("fork")
     pool = WorkerPool(
