@@ -5,7 +5,8 @@ hold at least one valid key), the unit-of-work factory and the payroll provider;
 are built on them once, on first use, and `container.services` is what a transport is handed
 (bot.services). `create_asgi_app_for(container)` adds the bolt AsyncApp and the HTTP routes on
 top (see bot.transports.slack.http); `background_work(container)` is what runs beside it: the
-outbox worker and the scheduler. The CLI, the demo and the tests build through here too.
+outbox worker, the scheduler and the token check, all on one Web API session (`container.web_api`).
+The CLI, the demo and the tests build through here too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.http import create_asgi_app
 from bot.transports.slack.membership import SlackChannelMembership
 from bot.transports.slack.render import SlackRenderer
-from bot.transports.slack.retries import blocking_web_api_retries
+from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
+from bot.transports.slack.session import SharedSession
+from bot.transports.slack.token_check import TokenCheck
+from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
@@ -56,6 +60,31 @@ class Container:
     # Status events of the onboardings; subscribers (reports) run in the publishing transaction.
     event_bus: EventBus = field(default_factory=EventBus)
     clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def web_api(self) -> SharedSession:
+        """The one Web API session of the process: bolt's client, the outbox worker's, the token
+        check's and the response_url replies use it; open while the app is served or the
+        outbox worker runs, closed on shutdown."""
+        return SharedSession(timeout=self.settings.slack_timeout_seconds)
+
+    def async_slack_client(self) -> AsyncWebClient:
+        """A Web API client on the process's session, with the bot token and the retries."""
+        settings = self.settings
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]
+            retry_handlers=web_api_retries(),
+        )
+        return self.web_api.share_with(client)
+
+    async def delivery_health(self) -> dict[str, str]:
+        """What /healthz says of delivery: running, or halted since when and why."""
+        halt = await asyncio.to_thread(self.delivery.status)
+        if halt is None:
+            return {"delivery": "running"}
+        return {"delivery": "halted", "halted_since": halt.since.isoformat(), "reason": halt.reason}
 
     @cached_property
     def membership(self) -> SlackChannelMembership:
@@ -101,6 +130,11 @@ class Container:
         )
 
     @cached_property
+    def delivery(self) -> DeliveryControl:
+        """Halting and resuming delivery (bot.usecases.delivery)."""
+        return DeliveryControl(unit_of_work=self.unit_of_work, clock=self.clock)
+
+    @cached_property
     def link_maintenance(self) -> LinkMaintenance:
         """Verification of links and the retention job (bot.usecases); needs no Slack."""
         return LinkMaintenance(
@@ -134,6 +168,7 @@ class Container:
             onboarding=self.onboarding,
             links=self.links,
             manager=self.manager,
+            delivery=self.delivery,
             metadata_secret=settings.slack_signing_secret.get_secret_value(),
             language=settings.default_language,
             account_manager_group=settings.account_manager_group,
@@ -169,7 +204,7 @@ def build_container(settings: Settings) -> Container:
 
 def slack_app(container: Container) -> AsyncApp:
     """The bolt app with every listener, handed the container's services."""
-    return build_app(container.settings, container.services)
+    return build_app(container.settings, container.services, web_api=container.web_api)
 
 
 def create_asgi_app_for(container: Container) -> Starlette:
@@ -178,6 +213,8 @@ def create_asgi_app_for(container: Container) -> Starlette:
         slack_app(container),
         health_check=container.check_database,
         signing_secret=container.settings.slack_signing_secret.get_secret_value(),
+        delivery_status=container.delivery_health,
+        web_api=container.web_api,
     )
 
 
@@ -186,11 +223,13 @@ def outbox_worker(container: Container) -> OutboxWorker:
     settings = container.settings
     return OutboxWorker(
         container.engine,
+        # Without the Web API's retries: the worker retries with its own backoff.
         SlackDelivery(
             AsyncWebClient(
                 token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
             ),
             SlackRenderer(calendar=working_calendar(settings)),
+            session=container.web_api,
         ),
         clock=container.clock,
         channel_interval=settings.outbox_channel_interval_seconds,
@@ -211,7 +250,19 @@ def job_scheduler(container: Container) -> Scheduler:
     )
 
 
+def token_check(container: Container) -> TokenCheck:
+    """auth.test of the bot token at start-up and periodically; a good answer lifts a halt."""
+    return TokenCheck(
+        container.async_slack_client(),
+        container.delivery,
+        session=container.web_api,
+        clock=container.clock,
+        interval_seconds=container.settings.slack_token_check_minutes * 60,
+    )
+
+
 def background_work(container: Container) -> list[Runner]:
-    """What `serve` runs beside the HTTP app: the outbox worker and the scheduler. Use as
+    """What `serve` runs beside the HTTP app: the outbox worker, the scheduler and the token
+    check. Use as
     `async with bot.schedule.running_in_background(background_work(container)): ...`."""
-    return [outbox_worker(container).run, job_scheduler(container).run]
+    return [outbox_worker(container).run, job_scheduler(container).run, token_check(container).run]

@@ -42,9 +42,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys for stored Nmbrs tokens.", no_args_is_help=True)
 links_app = typer.Typer(help="Payroll links made by completed onboardings.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The outbox of messages to Slack.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(links_app, name="links")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(nmbrs_app, name="nmbrs")
 
 # What each setting `serve` may require is for, so the error says where to find it.
@@ -343,6 +345,34 @@ def keys_rotate() -> None:
         f"re-encrypted {rotated} token{'s' if rotated != 1 else ''} with the newest key; "
         "older keys can leave ENCRYPTION_KEYS once every instance runs with the new list"
     )
+
+
+# -- outbox -------------------------------------------------------------------------------------
+
+
+@outbox_app.command("resume")
+def outbox_resume() -> None:
+    """Lift a delivery halt (after app_uninstalled or tokens_revoked): the waiting messages go
+    out again. Reinstall the app first; with a new bot token, `serve` lifts it by itself."""
+    settings = load_settings()
+    load_cipher(settings)
+    open_current_database(settings).dispose()
+
+    from bot.bootstrap import build_container
+
+    container = build_container(settings)
+    try:
+        lifted = container.delivery.resume(actor=CLI_ACTOR)
+    finally:
+        container.close()
+    if not lifted:
+        typer.echo("delivery was not halted; nothing changed")
+        return
+    for halt in lifted:
+        typer.echo(
+            f"lifted the halt of {halt.since.isoformat()} ({halt.reason} for team {halt.team_id})"
+        )
+    typer.echo("delivery resumed: the waiting messages go out while `onboard-bot serve` runs")
 
 
 # -- links --------------------------------------------------------------------------------------

@@ -16,7 +16,12 @@ it sends. `OutboxWorker` (an asyncio task inside `serve`) then delivers through 
   transport's wait; errors the transport will repeat (channel gone, bot not in it, bad blocks)
   → failed at once; anything else → exponential backoff until `outbox_max_attempts`, then
   failed.
-- After `app_uninstalled` or `tokens_revoked` (a `DeliveryHalt` row) it sends nothing more.
+- After `app_uninstalled` or `tokens_revoked` for our own team (a `DeliveryHalt` row) it sends
+  nothing more and says so in the log (at most once per `halt_log_interval`), until the halt is
+  lifted: by a good `auth.test` of the bot's token (bot.usecases.delivery) or by hand
+  (`onboard-bot outbox resume`). The rows wait meanwhile and go out once it is lifted.
+- Sent rows are kept `OUTBOX_RETENTION_DAYS` after they went out (`prune_sent`, a scheduled job),
+  then deleted.
 
 The one way a message can go out twice: the process dies after the chat tool accepted it and
 before the "sent" commit; the lease then runs out and another round delivers it again.
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, exists, or_, update
+from sqlalchemy import Engine, and_, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -47,6 +52,7 @@ DEFAULT_TRANSPORT = "slack"
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 900.0
 ERROR_TEXT_LIMIT = 500
+HALT_LOG_INTERVAL = timedelta(minutes=15)
 
 
 class DeliveryFailed(Exception):
@@ -119,13 +125,36 @@ def stored_notice(row: OutboxMessage) -> Notice:
     )
 
 
+@dataclass(frozen=True)
+class Halt:
+    """Why and since when nothing is sent."""
+
+    team_id: str
+    reason: str
+    since: datetime
+
+
 def halt_delivery(session: Session, *, team_id: str, reason: str, now: datetime) -> None:
     """Stop all sending from now on (the app was uninstalled or its token revoked)."""
     session.add(DeliveryHalt(team_id=team_id, reason=reason, at=now))
 
 
-def delivery_halted(session: Session) -> bool:
-    return session.exec(select(DeliveryHalt.id).limit(1)).first() is not None
+def delivery_halt(session: Session) -> Halt | None:
+    """The first halt still in force, or None when messages go out."""
+    row = session.exec(select(DeliveryHalt).order_by(DeliveryHalt.at, DeliveryHalt.id)).first()
+    return None if row is None else Halt(team_id=row.team_id, reason=row.reason, since=row.at)
+
+
+def lift_halts(session: Session, *, recorded_before: datetime | None = None) -> list[Halt]:
+    """Delete the halts (only those recorded before `recorded_before`, when given) in the
+    caller's transaction; returns what was lifted, oldest first."""
+    query = select(DeliveryHalt).order_by(DeliveryHalt.at, DeliveryHalt.id)
+    if recorded_before is not None:
+        query = query.where(DeliveryHalt.at < recorded_before)
+    rows = session.exec(query).all()
+    for row in rows:
+        session.delete(row)
+    return [Halt(team_id=row.team_id, reason=row.reason, since=row.at) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -163,6 +192,7 @@ class OutboxWorker:
         batch_size: int = 20,
         lease: timedelta = timedelta(minutes=2),
         backoff_base: float = BACKOFF_BASE_SECONDS,
+        halt_log_interval: timedelta = HALT_LOG_INTERVAL,
     ):
         self.engine = engine
         self.deliverer = deliverer
@@ -173,6 +203,8 @@ class OutboxWorker:
         self.batch_size = batch_size
         self.lease = lease
         self.backoff_base = backoff_base
+        self.halt_log_interval = halt_log_interval
+        self._halt_logged_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a failing round is logged and retried, never fatal."""
@@ -199,8 +231,11 @@ class OutboxWorker:
     def claim(self) -> list[ClaimedMessage]:
         now = self.clock.now()
         with Session(self.engine) as session:
-            if delivery_halted(session):
+            halt = delivery_halt(session)
+            if halt is not None:
+                self._say_halted(session, halt, now)
                 return []
+            self._halt_logged_at = None
             rows = session.exec(self._due_query(now)).all()
             claimed = []
             for row in rows:
@@ -220,6 +255,24 @@ class OutboxWorker:
                     )
             session.commit()
             return claimed
+
+    def _say_halted(self, session: Session, halt: Halt, now: datetime) -> None:
+        """A warning while halted, at most once per `halt_log_interval`."""
+        last = self._halt_logged_at
+        if last is not None and now - last < self.halt_log_interval:
+            return
+        self._halt_logged_at = now
+        waiting = session.exec(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == PENDING)
+        ).one()
+        logger.warning(
+            "delivery halted since %s (%s for team %s): %s messages wait; a good auth.test of "
+            "the bot token at start-up or `onboard-bot outbox resume` lifts the halt",
+            halt.since.isoformat(),
+            halt.reason,
+            halt.team_id,
+            waiting,
+        )
 
     def _due_query(self, now: datetime):  # type: ignore[no-untyped-def]
         earlier = aliased(OutboxMessage)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import Clock, WorkingCalendar
+from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
@@ -21,6 +22,9 @@ class Services:
     links: LinkService
     # The account manager's use cases (bot.usecases.manager).
     manager: ManagerTools
+    # Halting delivery when our access is taken away, and lifting the halt
+    # (bot.usecases.delivery).
+    delivery: DeliveryControl
     # The key private_metadata is signed with (derived per kind of modal by the transport).
     metadata_secret: str
     # DEFAULT_LANGUAGE: the account managers' language, and the customer's until they choose.

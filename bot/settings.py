@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
+    # How often the bot token is checked with auth.test (a good answer lifts a delivery halt).
+    slack_token_check_minutes: float = Field(default=60.0, gt=0)
     # Links: every link is verified daily at this local time; what cancelled and expired
     # onboardings held is erased this many days after they ended.
     link_verify_time: time = time(6, 0)

@@ -75,12 +75,13 @@ class DevSlack:
         """Resend a request as Slack's retry (`X-Slack-Retry-Num`)."""
         return self.endpoint.replay(delivery, retry_num=retry_num)
 
-    def send_event(self, event: dict) -> Delivery:
-        """Deliver an Events API event (wrapped in its event_callback envelope)."""
+    def send_event(self, event: dict, *, team_id: str | None = None) -> Delivery:
+        """Deliver an Events API event (wrapped in its event_callback envelope), for the bot's
+        team or the one given."""
         bot = self.workspace
         envelope = {
             "token": self.verification_token,
-            "team_id": bot.home_team,
+            "team_id": team_id or bot.home_team,
             "api_app_id": bot.app_id,
             "event": event,
             "type": "event_callback",

@@ -169,8 +169,17 @@ def api_routes(world: World) -> list[Route]:
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def respond(request: Request) -> JSONResponse:
+        raw = await request.body()
+        # Faults for "response_url" apply here as to a method: late, 429 or 5xx (not applied).
+        fault = world.take_fault("response_url")
+        if fault and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault and (fault.status == 429 or fault.status >= 500):
+            headers = {"Retry-After": str(fault.retry_after or 1)} if fault.status == 429 else {}
+            world.record("response_url", {}, fault.status, {"ok": False})
+            return JSONResponse({"ok": False}, status_code=fault.status, headers=headers)
         try:
-            payload = json.loads(await request.body() or b"{}")
+            payload = json.loads(raw or b"{}")
             world.respond(request.path_params["token"], payload)
         except SlackError as error:
             world.record("response_url", {}, 404, error.body())

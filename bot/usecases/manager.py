@@ -25,7 +25,7 @@ from bot.core import flow
 from bot.core.events import InviteResent
 from bot.core.flow import END_STATES, IllegalTransition
 from bot.core.model import Actor, InviteStatus, StartRequest
-from bot.outbox import enqueue_once, halt_delivery
+from bot.outbox import enqueue_once
 from bot.ports import InviteRedraw
 from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
@@ -188,16 +188,6 @@ class ManagerTools:
             context.save()
             uow.commit()
             return context.client.name
-
-    def halt_sending(self, *, team_id: str, reason: str) -> None:
-        """Slack took our access away (app_uninstalled, tokens_revoked): record it and stop
-        every message from now on."""
-        now = self._clock.now()
-        with self._unit_of_work() as uow:
-            halt_delivery(uow.session, team_id=team_id, reason=reason, now=now)
-            uow.audit.record(reason, actor="slack", detail={"team_id": team_id}, at=now)
-            uow.commit()
-        logger.warning("Slack reported %s for team %s: all sending stopped", reason, team_id)
 
     # --- scheduled work ---------------------------------------------------------------------
 

@@ -4,13 +4,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.outbox import delivery_halt, halt_delivery
 from bot.settings import Settings
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
@@ -19,6 +21,7 @@ from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import SqlUnitOfWork
 
 TOKEN = "5f4e3d2c1b0a99887766554433221100"
+HALTED_AT = datetime(2026, 11, 30, 22, 15, tzinfo=UTC)
 runner = CliRunner()
 
 
@@ -358,3 +361,28 @@ def test_serve_with_several_workers_refuses_sqlite(
 
     assert result.exit_code == 1
     assert "--workers above 1 needs HTTP mode on PostgreSQL" in result.stderr
+
+
+def test_outbox_resume_lifts_a_halt_and_says_what_it_lifted(bot_environment: str) -> None:
+    engine = make_engine(bot_environment)
+    with Session(engine) as session:
+        halt_delivery(session, team_id="T0OURS", reason="app_uninstalled", now=HALTED_AT)
+        session.commit()
+
+    result = runner.invoke(app, ["outbox", "resume"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "lifted the halt of 2026-11-30T22:15:00+00:00 (app_uninstalled for team T0OURS)",
+        "delivery resumed: the waiting messages go out while `onboard-bot serve` runs",
+    ]
+    with Session(engine) as session:
+        assert delivery_halt(session) is None
+    engine.dispose()
+
+
+def test_outbox_resume_without_a_halt_changes_nothing(bot_environment: str) -> None:
+    result = runner.invoke(app, ["outbox", "resume"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "delivery was not halted; nothing changed\n"

@@ -220,7 +220,7 @@ def test_make_demo_runs_with_no_configuration_and_ctrl_c_stops_everything(
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             try:
-                assert get_json(f"{bot_url}/healthz") == {"ok": True}
+                assert get_json(f"{bot_url}/healthz") == {"ok": True, "delivery": "running"}
                 break
             except OSError:
                 assert time.monotonic() < deadline, "the bot did not start"

@@ -40,6 +40,14 @@ class LaterClock:
         return clock.now() + self.shift
 
 
+class FixedClock:
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
@@ -55,10 +63,16 @@ def slack() -> Iterator[DevSlack]:
 
 
 def worker(engine: Engine, slack: DevSlack, **options) -> OutboxWorker:
-    options = {"channel_interval": 0.0, "poll_seconds": 0.02, "backoff_base": 0.05, **options}
+    options = {
+        "clock": clock,
+        "channel_interval": 0.0,
+        "poll_seconds": 0.02,
+        "backoff_base": 0.05,
+        **options,
+    }
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     delivery = SlackDelivery(client, SlackRenderer(calendar=WorkingCalendar("Europe/Amsterdam")))
-    return OutboxWorker(engine, delivery, clock=clock, **options)
+    return OutboxWorker(engine, delivery, **options)
 
 
 def drawn(kind: str, channel: str, text: str, dedupe_key: str | None = None) -> Notice:
@@ -209,6 +223,34 @@ async def test_after_an_uninstall_nothing_is_sent(engine: Engine, slack: DevSlac
 
     assert slack.calls("chat.postMessage") == []
     assert rows(engine)[0].status == "pending"
+
+
+async def test_while_halted_the_worker_says_so_at_most_once_per_interval(
+    engine: Engine, slack: DevSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    halted_clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    with Session(engine) as session:
+        halt_delivery(session, team_id="T0OURS", reason="tokens_revoked", now=halted_clock.now())
+        session.commit()
+    queue(engine, report("blijft liggen"))
+    outbox_worker = worker(
+        engine, slack, clock=halted_clock, halt_log_interval=timedelta(minutes=15)
+    )
+
+    for minutes in (0, 14, 1, 1):
+        halted_clock.moment += timedelta(minutes=minutes)
+        assert await outbox_worker.deliver_due() == 0
+
+    said = [r for r in caplog.records if r.getMessage().startswith("delivery halted since")]
+    assert [record.levelname for record in said] == ["WARNING", "WARNING"]
+    assert (
+        said[0]
+        .getMessage()
+        .startswith(
+            "delivery halted since 2026-12-01T09:00:00+00:00 (tokens_revoked for team T0OURS): "
+            "1 messages wait;"
+        )
+    )
 
 
 async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(

@@ -185,6 +185,18 @@ def test_the_note_that_the_modal_did_not_open_is_retried_too(
     assert faults_hit(slack, ("chat.postEphemeral",), status) == {"chat.postEphemeral": True}
 
 
+@pytest.mark.parametrize("status", [429, 500])
+def test_a_reply_through_the_response_url_is_retried(
+    fresh_bot: ServedBot, slack: DevSlack, manager: SlackUser, status: int
+) -> None:
+    """`/onboard status` answers through its response_url, refused once: asked again, shown."""
+    slack.fail("response_url", status=status, retry_after=1)
+    manager.command("/onboard", "status", channel=CHANNEL)
+    reply = manager.wait_for_message(CHANNEL, lambda message: bool(message.text), timeout=10)
+    assert [call.status for call in slack.calls("response_url")] == [status, 200]
+    assert len(manager.messages(CHANNEL)) == 1 and reply.text
+
+
 # --- timeouts: Slack does not answer in time -------------------------------------------------
 
 
@@ -198,6 +210,17 @@ def test_start_when_views_open_times_out(
     customer.wait_for_message(CHANNEL, lambda message: message.text == told)
     assert fresh_bot.onboarding(onboarding_id).state == "invited"
     assert start_again(customer).callback_id == CALLBACK_TERMS
+
+
+def test_a_reply_through_the_response_url_that_times_out_is_sent_again(
+    fresh_bot: ServedBot, slack: DevSlack, manager: SlackUser
+) -> None:
+    """A reply is ephemeral: shown twice (the late one arrives too) does less harm than never."""
+    slack.slow("response_url", TOO_SLOW)
+    manager.command("/onboard", "status", channel=CHANNEL)
+    slack.wait_for(lambda: len(slack.calls("response_url")) == 2, timeout=10)
+    assert all(call.status == 200 for call in slack.calls("response_url"))
+    assert manager.messages(CHANNEL)
 
 
 def test_credentials_when_the_next_screen_times_out(

@@ -17,7 +17,6 @@ from bot.core.events import EventBus
 from bot.core.flow import IllegalTransition
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
-from bot.outbox import delivery_halted
 from bot.reports import OnboardingSummary, StatusNotices, invite_update
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
@@ -295,17 +294,6 @@ def test_an_expired_invite_message_is_redrawn_without_its_start_button(
     assert (update.recipient, draw_row(update).payload["ts"]) == ("C0SHARED", "1.5")
     assert "verlopen" in str(draw_row(update).payload["blocks"])
     assert "start_onboarding" not in str(draw_row(update).payload["blocks"])
-
-
-def test_an_uninstall_stops_all_sending_and_is_recorded(
-    tools: ManagerTools, engine: Engine
-) -> None:
-    tools.halt_sending(team_id="T0OURS", reason="app_uninstalled")
-
-    with Session(engine) as session:
-        assert delivery_halted(session)
-        [event] = session.exec(select(AuditEvent).where(AuditEvent.kind == "app_uninstalled"))
-    assert event.detail == {"team_id": "T0OURS"}
 
 
 def test_the_digest_counts_what_ended_since_the_previous_working_day(

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.notices import Notice
 from bot.outbox import DeliveryFailed
 from bot.transports.slack.render import SlackRenderer
+from bot.transports.slack.session import SharedSession
 
 logger = logging.getLogger(__name__)
 
@@ -44,26 +45,23 @@ class SlackDelivery:
 
     transport = "slack"
 
-    def __init__(self, client: AsyncWebClient, renderer: SlackRenderer):
-        self.client = client
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        renderer: SlackRenderer,
+        *,
+        session: SharedSession | None = None,
+    ):
+        # The process's one Web API session (bot.bootstrap), else one of the worker's own.
+        self.session = session or SharedSession(timeout=client.timeout)
+        self.client = self.session.share_with(client)
         self.renderer = renderer
 
     @asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
-        """One aiohttp session (a pool of kept-alive connections) for as long as the worker
-        runs, as the served app gives bolt's client (bot.transports.slack.http); without it
-        every call opens and closes a connection of its own."""
-        # The client applies its timeout only to sessions it makes itself: give it to this one.
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100),
-            timeout=aiohttp.ClientTimeout(total=self.client.timeout),
-        )
-        self.client.session = session
-        try:
+        """The Web API session held open for as long as the worker runs."""
+        async with self.session.open():
             yield
-        finally:
-            self.client.session = None
-            await session.close()
 
     async def deliver(self, recipient: str, notice: Notice) -> str | None:
         try:

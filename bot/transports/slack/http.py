@@ -9,8 +9,12 @@
   Before any of that the body is read with a cap: a `Content-Length` above MAX_BODY_BYTES is
   413 at once, a body without one (chunked) is 413 as soon as it passes the cap, the rest
   unread; a body slower than BODY_TIMEOUT_SECONDS is 408. Both close the connection.
-- `GET /healthz`: 200 `{"ok": true}` when the database answers, else 503 `{"ok": false, ...}`,
-  so a load balancer takes an instance without a database out of rotation.
+- `GET /healthz`: 200 `{"ok": true, "delivery": "running"}` when the database answers, else 503
+  `{"ok": false, ...}`, so a load balancer takes an instance without a database out of rotation.
+  While delivery is halted (the app uninstalled or its token revoked, bot.outbox) it is still
+  200, with `"delivery": "halted"`, `"halted_since"` and `"reason"`: the instance is healthy and
+  must keep answering Slack; the halt is the same on every instance, and a 503 would take them
+  all out of rotation. Monitoring alerts on the `delivery` field.
 
 Every request has an id (the proxy's `X-Request-ID`, else a new one), sent back in
 `X-Request-ID` and added to every log record written while it is handled, also after the ack
@@ -31,7 +35,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
 
-import aiohttp
 from slack_bolt.adapter.starlette.async_handler import (
     to_async_bolt_request,
     to_starlette_response,
@@ -46,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.logs import request_id
 from bot.transports.slack.payload_shape import BAD_REQUEST, shape_error
+from bot.transports.slack.session import SharedSession
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,8 @@ BODY_TIMEOUT_SECONDS = 10.0
 
 # Returns normally when healthy; any exception means the database cannot be reached.
 HealthCheck = Callable[[], Awaitable[None]]
+# Whether messages go out: {"delivery": "running"}, or "halted" with since when and why.
+DeliveryStatus = Callable[[], Awaitable[Mapping[str, str]]]
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -154,7 +160,15 @@ def create_asgi_app(
     signing_secret: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
+    delivery_status: DeliveryStatus | None = None,
+    web_api: SharedSession | None = None,
 ) -> Starlette:
+    """The routes around `bolt_app`; `web_api` is the process's Web API session (its clients,
+    bolt's among them, already given to it), else one for bolt's client alone."""
+    if web_api is None:
+        web_api = SharedSession(timeout=bolt_app.client.timeout)
+        web_api.share_with(bolt_app.client)
+
     async def slack_events(request: Request) -> Response:
         try:
             async with asyncio.timeout(body_timeout_seconds):
@@ -183,11 +197,12 @@ def create_asgi_app(
     async def healthz(_request: Request) -> Response:
         try:
             await health_check()
+            delivery = {} if delivery_status is None else await delivery_status()
         except Exception as error:
             # The type only: driver messages can carry connection strings.
             logger.warning("health check failed: database unreachable (%s)", type(error).__name__)
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
-        return JSONResponse({"ok": True})
+        return JSONResponse({"ok": True, **delivery})
 
     return Starlette(
         routes=[
@@ -195,29 +210,17 @@ def create_asgi_app(
             Route(HEALTH_PATH, healthz, methods=["GET"]),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
-        lifespan=shared_slack_session(bolt_app),
+        lifespan=held_open(web_api),
     )
 
 
-def shared_slack_session(
-    bolt_app: AsyncApp,
-) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """A lifespan giving bolt's Web API client one aiohttp session (a pool of kept-alive
-    connections) for as long as the app is served. Without it every Web API call opens and
-    closes a connection of its own, about a fifth of the event loop's time under load."""
+def held_open(web_api: SharedSession) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A lifespan holding the Web API session open (bot.transports.slack.session) for as long
+    as the app is served; bolt's per-request clients copy the session of its client."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        # The client applies its timeout only to sessions it makes itself: give it to this one.
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100),
-            timeout=aiohttp.ClientTimeout(total=bolt_app.client.timeout),
-        )
-        bolt_app.client.session = session  # bolt's per-request clients copy it
-        try:
+        async with web_api.open():
             yield
-        finally:
-            bolt_app.client.session = None
-            await session.close()
 
     return lifespan

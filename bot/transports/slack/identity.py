@@ -85,6 +85,10 @@ class SlackDirectory:
     async def home_team(self) -> str:
         return str((await self._auth())["team_id"])
 
+    async def bot_user_id(self) -> str:
+        """The bot's own user id (what Slack lists when it revokes the bot's token)."""
+        return str((await self._auth()).get("user_id") or "")
+
     async def bot_name(self) -> str:
         return str((await self._auth()).get("user") or "onboarding")
 

@@ -18,7 +18,7 @@ from bot.logs import JsonFormatter, RequestIdFilter, configure_logging
 from bot.settings import Settings
 from bot.transports.slack.http import create_asgi_app
 from storage.crypto import generate_key
-from storage.db import check_connection, make_engine
+from storage.db import check_connection, make_engine, upgrade
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -122,13 +122,14 @@ async def test_the_composed_app_checks_its_own_database(tmp_path) -> None:
         encryption_keys=generate_key(),
         database_url=f"sqlite:///{tmp_path / 'onboarding.db'}",
     )
+    upgrade(settings.database_url)
     container = build_container(settings)
     try:
         async with client_for(create_asgi_app_for(container)) as client:
             response = await client.get("/healthz")
     finally:
         container.close()
-    assert response.status_code == 200
+    assert (response.status_code, response.json()) == (200, {"ok": True, "delivery": "running"})
 
 
 def logged_during(app, headers: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@
 - links: after the link: relink, change companies, stop and remove, and their modals
 
 The other surfaces get the services; the account manager's two get their shared Slack side
-(bot.transports.slack.managers), built here once.
+(bot.transports.slack.managers), built here once; events get its directory (who we are).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bot.services import Services
 
-SERVICE_SURFACES = (actions, views, options, links, events)
+SERVICE_SURFACES = (actions, views, options, links)
 MANAGER_SURFACES = (commands, home)
 
 
@@ -32,5 +32,7 @@ def register_listeners(app: AsyncApp, services: Services) -> None:
     for surface in SERVICE_SURFACES:
         surface.register(app, services)
     manager = ManagerSlack.build(app.client, services)
+    # Whether an uninstall or a revocation is about us: the identity the managers' side reads.
+    events.register(app, services, manager.directory)
     for manager_surface in MANAGER_SURFACES:
         manager_surface.register(app, manager)
