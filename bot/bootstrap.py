@@ -43,7 +43,7 @@ from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
-from bot.usecases.scheduled import link_jobs, scheduled_jobs
+from bot.usecases.scheduled import link_jobs, outbox_jobs, scheduled_jobs
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
@@ -132,7 +132,11 @@ class Container:
     @cached_property
     def delivery(self) -> DeliveryControl:
         """Halting and resuming delivery (bot.usecases.delivery)."""
-        return DeliveryControl(unit_of_work=self.unit_of_work, clock=self.clock)
+        return DeliveryControl(
+            unit_of_work=self.unit_of_work,
+            clock=self.clock,
+            retention_days=self.settings.outbox_retention_days,
+        )
 
     @cached_property
     def link_maintenance(self) -> LinkMaintenance:
@@ -240,11 +244,12 @@ def outbox_worker(container: Container) -> OutboxWorker:
 
 def job_scheduler(container: Container) -> Scheduler:
     """The account manager's scheduled work (digest, nudges, expiry), the daily verification
-    of every link and the retention job."""
+    of every link, the retention job and the outbox's pruning."""
     settings = container.settings
     calendar = working_calendar(settings)
     jobs = scheduled_jobs(container.manager, calendar=calendar, settings=settings)
     jobs += link_jobs(container.link_maintenance, calendar=calendar, settings=settings)
+    jobs += outbox_jobs(container.delivery, calendar=calendar)
     return Scheduler(
         container.engine, container.clock, jobs, poll_seconds=settings.scheduler_poll_seconds
     )

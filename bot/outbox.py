@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, exists, func, or_, update
+from sqlalchemy import Engine, and_, delete, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -155,6 +155,23 @@ def lift_halts(session: Session, *, recorded_before: datetime | None = None) -> 
     for row in rows:
         session.delete(row)
     return [Halt(team_id=row.team_id, reason=row.reason, since=row.at) for row in rows]
+
+
+PRUNED = "pruned"
+
+
+def prune_sent(session: Session, *, sent_before: datetime) -> int:
+    """Remove what was sent before `sent_before`, in the caller's transaction; returns the rows
+    pruned. A row with a dedupe key stays as that key's record (so its notice is never queued
+    again, and a later update finds the message) but loses what it said."""
+    old = and_(OutboxMessage.status == SENT, OutboxMessage.sent_at < sent_before)
+    deleted = session.execute(delete(OutboxMessage).where(old, OutboxMessage.dedupe_key.is_(None)))
+    emptied = session.execute(
+        update(OutboxMessage)
+        .where(old, OutboxMessage.dedupe_key.is_not(None), OutboxMessage.kind != PRUNED)
+        .values(kind=PRUNED, notice={}, last_error=None)
+    )
+    return int(deleted.rowcount or 0) + int(emptied.rowcount or 0)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     outbox_channel_interval_seconds: float = Field(default=1.0, ge=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
+    # Sent messages are pruned this many days after they went out.
+    outbox_retention_days: int = Field(default=14, ge=1)
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
     # How often the bot token is checked with auth.test (a good answer lifts a delivery halt).
     slack_token_check_minutes: float = Field(default=60.0, gt=0)

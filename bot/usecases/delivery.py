@@ -1,5 +1,5 @@
-"""Halting and resuming delivery (`DeliveryControl`): the chat tool took our access away, or gave
-it back.
+"""Halting and resuming delivery, and the outbox's retention (`DeliveryControl`): the chat tool
+took our access away, or gave it back; sent messages are pruned after OUTBOX_RETENTION_DAYS.
 
 A halt is recorded when the chat tool says our own installation was removed or its token revoked
 (the transport decides whether an event is about us). It lasts across restarts, as a row, until
@@ -10,10 +10,10 @@ hand (`resume`, `onboard-bot outbox resume`). Each change is one transaction wit
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.outbox import Halt, delivery_halt, halt_delivery, lift_halts
+from bot.outbox import Halt, delivery_halt, halt_delivery, lift_halts, prune_sent
 from storage.repository import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -22,9 +22,20 @@ RESUMED = "delivery_resumed"
 
 
 class DeliveryControl:
-    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, retention_days: int = 14):
         self._unit_of_work = unit_of_work
         self._clock = clock
+        self._retention = timedelta(days=retention_days)
+
+    def prune(self, due_at: datetime) -> int:
+        """The retention job: remove what was sent more than the retention period before
+        `due_at`, in one transaction; returns the rows pruned."""
+        with self._unit_of_work() as uow:
+            pruned = prune_sent(uow.session, sent_before=due_at - self._retention)
+            uow.commit()
+        if pruned:
+            logger.info("pruned %s sent outbox messages", pruned)
+        return pruned
 
     def halt(self, *, team_id: str, reason: str) -> None:
         """Our access was taken away (app_uninstalled, tokens_revoked): record it and stop

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from bot.clock import WorkingCalendar
 from bot.schedule import Job, daily, daily_on_working_days, hourly
 from bot.settings import Settings
+from bot.usecases.delivery import DeliveryControl
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
 
@@ -38,3 +39,12 @@ def link_jobs(
         Job("verify_links", daily(calendar, settings.link_verify_time), verify),
         Job("erase_ended_data", hourly(calendar), erase),
     ]
+
+
+# When the outbox is pruned, local time (a quiet hour).
+OUTBOX_PRUNE_TIME = time(3, 0)
+
+
+def outbox_jobs(delivery: DeliveryControl, *, calendar: WorkingCalendar) -> list[Job]:
+    """The outbox's retention: sent messages pruned daily (OUTBOX_RETENTION_DAYS)."""
+    return [Job("prune_outbox", daily(calendar, OUTBOX_PRUNE_TIME), delivery.prune)]
