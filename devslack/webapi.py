@@ -66,6 +66,7 @@ def _methods(world: World) -> dict[str, Callable[[dict], dict]]:
             int(args.get("limit") or 100),
         ),
         "conversations.open": _open_conversation(world),
+        "conversations.history": world.history,
         "team.info": lambda args: {"team": world.team_info(args.get("team"))},
         "usergroups.users.list": lambda args: {
             "users": world.usergroup_users(str(args.get("usergroup", "")))

@@ -28,6 +28,8 @@ class Message:
     visible_to: str | None = None
     edited_ts: str | None = None
     entered: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # Message metadata ({"event_type", "event_payload"}) the poster attached, as Slack keeps it.
+    metadata: dict | None = None
 
     @property
     def is_ephemeral(self) -> bool:
@@ -50,6 +52,13 @@ class Message:
             message["thread_ts"] = self.thread_ts
         if self.edited_ts:
             message["edited"] = {"user": self.user, "ts": self.edited_ts}
+        return message
+
+    def in_history(self, *, include_metadata: bool) -> dict:
+        """The message as conversations.history lists it (metadata only when asked for)."""
+        message = self.as_slack()
+        if include_metadata and self.metadata:
+            message["metadata"] = copy.deepcopy(self.metadata)
         return message
 
 
@@ -107,6 +116,7 @@ class WorldMessages(WorldDirectory):
             team=bot.home_team,
             thread_ts=args.get("thread_ts"),
             visible_to=visible_to,
+            metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
         )
         self.messages.setdefault(channel.id, []).append(message)
         self._touch()
@@ -117,6 +127,27 @@ class WorldMessages(WorldDirectory):
             channel = self._target_channel(required(args, "channel"))
             message = self._new_message(channel, args, visible_to=None)
             return {"channel": channel.id, "ts": message.ts, "message": message.as_slack()}
+
+    def history(self, args: dict) -> dict:
+        """conversations.history: the channel's messages newest first, after `oldest` (a ts,
+        exclusive), at most `limit`; ephemeral ones are nobody's history. The bot must be in the
+        channel; metadata comes only with `include_all_metadata`."""
+        with self.lock:
+            channel = self.channel(required(args, "channel"))
+            if self.workspace.bot_user not in channel.members:
+                raise SlackError("not_in_channel")
+            oldest = float(args.get("oldest") or 0)
+            limit = int(args.get("limit") or 100)
+            with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+            listed = [
+                message
+                for message in reversed(self.messages.get(channel.id, []))
+                if not message.is_ephemeral and float(message.ts) > oldest
+            ]
+            return {
+                "messages": [m.in_history(include_metadata=with_metadata) for m in listed[:limit]],
+                "has_more": len(listed) > limit,
+            }
 
     def post_ephemeral(self, args: dict) -> dict:
         with self.lock:

@@ -93,6 +93,23 @@ def test_updating_an_unknown_message_is_message_not_found(web):
     assert error.response["error"] == "message_not_found"
 
 
+def test_history_lists_messages_newest_first_with_metadata_when_asked(web):
+    mark = {"event_type": "onboarding_invite", "event_payload": {"onboarding_id": 7}}
+    first = web.chat_postMessage(channel=SHARED_CHANNEL, text="een", metadata=mark)["ts"]
+    second = web.chat_postMessage(channel=SHARED_CHANNEL, text="twee")["ts"]
+
+    listed = web.conversations_history(channel=SHARED_CHANNEL, include_all_metadata=True)
+    plain = web.conversations_history(channel=SHARED_CHANNEL)
+    after = web.conversations_history(channel=SHARED_CHANNEL, oldest=first)
+
+    assert [(m["ts"], m.get("metadata")) for m in listed["messages"]] == [
+        (second, None),
+        (first, mark),
+    ]
+    assert all("metadata" not in m for m in plain["messages"])
+    assert [m["ts"] for m in after["messages"]] == [second]
+
+
 def test_an_unknown_channel_is_channel_not_found(web):
     error = error_of(lambda: web.chat_postMessage(channel="C0NOPE", text="x"))
     assert error.response["error"] == "channel_not_found"

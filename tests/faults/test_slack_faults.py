@@ -14,7 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from bot.i18n import catalogue
-from bot.transports.slack.views.manager import CALLBACK_RESULT, CALLBACK_START
+from bot.transports.slack.views.manager import (
+    ACTION_RESEND_RUNNING,
+    CALLBACK_RESULT,
+    CALLBACK_START,
+)
 from bot.transports.slack.views.onboarding import (
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
@@ -300,6 +304,35 @@ def test_the_manager_is_told_when_starting_times_out_and_can_try_again(
     title = NL.text(f"manager.result.{then}")
     manager.wait_for_modal(lambda view: view.title == title, timeout=10)
     assert len(database_rows(fresh_bot.container.engine)["onboarding"]) == 1
+
+
+def test_an_invite_whose_post_timed_out_is_recorded_not_posted_again(
+    fresh_bot: ServedBot, slack: DevSlack, manager: SlackUser
+) -> None:
+    """The invite's post gets no answer in time, but Slack posts it after all; posting it again
+    (the manager's "post again" on the running onboarding) finds it and records it instead."""
+    slack.slow("chat.postMessage", TOO_SLOW)
+    start_for_the_shared_channel(manager)
+    manager.wait_for_modal(lambda view: view.title == NL.text("manager.result.title_failed"))
+    [late] = slack.wait_for(lambda: invites_in(slack), timeout=10)
+    manager.close(everything=True)
+
+    start_for_the_shared_channel(manager)
+    running = manager.wait_for_modal(
+        lambda view: view.title == NL.text("manager.result.title_running"), timeout=10
+    )
+    manager.click(running, ACTION_RESEND_RUNNING)
+    manager.wait_for_modal(
+        lambda view: view.title == NL.text("manager.result.title_resent"), timeout=10
+    )
+
+    assert invites_in(slack) == [late]
+    [onboarding] = database_rows(fresh_bot.container.engine)["onboarding"]
+    assert late.ts in onboarding
+
+
+def invites_in(slack: DevSlack) -> list:
+    return [m for m in slack.messages(CHANNEL) if "start_onboarding" in json.dumps(m.blocks)]
 
 
 def test_the_app_home_when_publishing_times_out(

@@ -1,7 +1,9 @@
 """The invite message in the client's channel: posting it, redrawing it, and the Slack side of
 the account manager's InviteDesk.
 
-- `post_invite(...)`: posts the invite with its Start button and remembers where it is.
+- `post_invite(...)`: posts the invite with its Start button and remembers where it is; marked
+  with message metadata, so a post that timed out is found in the channel's history and never
+  doubled (needs channels:history / groups:history; without them it posts as before).
 - `refresh_invite(...)`: redraws it at once after a step; a failure is logged, the next step
   redraws it again.
 - `SlackInviteChannel`: the channel checks, the post and the contact's direct message
@@ -11,6 +13,7 @@ the account manager's InviteDesk.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -27,19 +30,69 @@ from bot.usecases.onboarding import OnboardingService
 logger = logging.getLogger(__name__)
 
 
+# The mark on every invite message: an invite whose post got no answer (a timeout) but went out
+# after all is found again in the channel's history, so it is recorded, not posted a second time.
+INVITE_EVENT = "onboarding_invite"
+# How far back the channel's history is searched for such an invite (newest first).
+HISTORY_LOOKBACK = 50
+
+
+def invite_metadata(onboarding_id: int) -> dict[str, Any]:
+    return {"event_type": INVITE_EVENT, "event_payload": {"onboarding_id": onboarding_id}}
+
+
+async def unrecorded_invite(client: AsyncWebClient, status: InviteStatus) -> str | None:
+    """The ts of an invite of this onboarding newer than the recorded one (a post whose answer
+    never came), or None: there is none, or Slack cannot say (then posting goes ahead)."""
+    arguments: dict[str, Any] = {
+        "channel": status.channel_id,
+        "include_all_metadata": True,
+        "limit": HISTORY_LOOKBACK,
+    }
+    if status.message_ts is not None:
+        arguments["oldest"] = status.message_ts
+    try:
+        answer = await client.conversations_history(**arguments)
+    except SlackApiError as error:
+        logger.warning("could not look for an earlier invite: %s", error.response.get("error"))
+        return None
+    except (TimeoutError, aiohttp.ClientError) as error:
+        logger.warning("could not look for an earlier invite: %s", type(error).__name__)
+        return None
+    for message in answer.get("messages") or []:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == INVITE_EVENT and str(payload.get("onboarding_id")) == str(
+            status.onboarding_id
+        ):
+            return str(message["ts"])
+    return None
+
+
 async def post_invite(
     client: AsyncWebClient, service: OnboardingService, status: InviteStatus
 ) -> InviteStatus:
-    """Post the invite message with its Start button and remember where it is."""
-    message = invite_message(status)
-    response = await client.chat_postMessage(
-        channel=status.channel_id, text=message.text, blocks=message.blocks
-    )
+    """Post the invite message with its Start button and remember where it is, once: an invite
+    of this onboarding in the channel that was never recorded (its post timed out, and Slack
+    posted it after all) is recorded instead of posting another, and a post that times out is
+    looked for before it counts as failed."""
+    channel, ts = status.channel_id, await unrecorded_invite(client, status)
+    if ts is None:
+        message = invite_message(status)
+        try:
+            response = await client.chat_postMessage(
+                channel=status.channel_id,
+                text=message.text,
+                blocks=message.blocks,
+                metadata=invite_metadata(status.onboarding_id),
+            )
+            channel, ts = response["channel"], response["ts"]
+        except (TimeoutError, aiohttp.ClientError):
+            ts = await unrecorded_invite(client, status)
+            if ts is None:
+                raise
     await run_blocking(
-        service.record_invite,
-        status.onboarding_id,
-        channel_id=response["channel"],
-        message_ts=response["ts"],
+        service.record_invite, status.onboarding_id, channel_id=channel, message_ts=ts
     )
     return await run_blocking(service.invite_status, status.onboarding_id)
 
