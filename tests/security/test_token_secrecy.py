@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
-from bot.bootstrap import outbox_worker
+from bot.bootstrap import build_container, outbox_worker
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
@@ -122,9 +122,15 @@ def _holds(value: Any, secret: str) -> bool:
 
 
 def drain_outbox(bot: ServedBot) -> None:
-    worker = outbox_worker(bot.container)
-    while asyncio.run(worker.deliver_due()):
-        pass
+    """Deliver what is queued, as a worker of its own would (its own Web API session: the served
+    bot's belongs to the served app's event loop)."""
+    container = build_container(bot.settings)
+    worker = outbox_worker(container)
+    try:
+        while asyncio.run(worker.deliver_due()):
+            pass
+    finally:
+        container.close()
 
 
 def test_the_token_is_in_plaintext_nowhere_after_a_whole_onboarding(

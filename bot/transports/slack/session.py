@@ -5,7 +5,8 @@ Without it every Web API call opens and closes a connection of its own (about a 
 loop's time under load). Whatever needs the session holds it open with `async with
 session.open():` (the served app's lifespan, the outbox worker); the first opener creates it and
 hands it to every client `share_with` was given, the last one closes it, so it lives exactly as
-long as the process serves.
+long as the process serves. The session belongs to the event loop that opened it: a client used
+on another loop meanwhile (a test's `asyncio.run`) needs a container of its own.
 """
 
 from __future__ import annotations
