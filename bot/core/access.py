@@ -11,17 +11,37 @@ from bot.core.model import Actor
 # Why a customer's action is refused.
 WRONG_CHANNEL = "wrong_channel"
 NOT_A_MEMBER = "not_a_member"
+OTHER_ORGANISATION = "other_organisation"
 
 
-def channel_refusal(
-    actor: Actor, client_channel: str, is_member: Callable[[str, str], bool]
+@dataclass(frozen=True)
+class ClientPlace:
+    """Where a client meets us in the chat tool: its own workspace (the organisation the invite
+    was for) and the conversation shared with it."""
+
+    workspace_id: str
+    conversation_id: str
+
+
+def customer_refusal(
+    actor: Actor,
+    client: ClientPlace,
+    is_member: Callable[[str, str], bool],
+    *,
+    account_manager: str | None = None,
 ) -> str | None:
-    """Why `actor` may not act on the client of `client_channel` (a click from another channel,
-    or a person not in the client's channel), or None when they may. `is_member` is asked only
-    when the channel matches."""
-    if actor.channel_id is not None and actor.channel_id != client_channel:
+    """Why `actor` may not act on the onboarding and link of `client`, or None when they may.
+
+    Refused: a click from another channel; a person of another organisation than the client's
+    (our own staff, or a third organisation in a channel shared with several), the chat tool
+    saying which workspace the person belongs to (an unknown one is refused too); a person not
+    in the client's channel. `account_manager` (who started the onboarding, given for stopping
+    it) passes the organisation check. `is_member` is asked last, only when all else passes."""
+    if actor.channel_id is not None and actor.channel_id != client.conversation_id:
         return WRONG_CHANNEL
-    if not is_member(client_channel, actor.user_id):
+    if actor.team_id != client.workspace_id and actor.user_id != account_manager:
+        return OTHER_ORGANISATION
+    if not is_member(client.conversation_id, actor.user_id):
         return NOT_A_MEMBER
     return None
 

@@ -196,11 +196,12 @@ class OnboardingExpired(OnboardingEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class AccessRefused(OnboardingEvent):
-    """Someone outside the client's channel tried to act on its onboarding."""
+    """Someone outside the client's channel, or of another organisation, tried to act on its
+    onboarding."""
 
     kind = "access_refused"
     user_team_id: str | None
-    reason: str  # "not_a_member" or "wrong_channel"
+    reason: str  # bot.core.access: "not_a_member", "wrong_channel" or "other_organisation"
 
 
 # --- by the account manager -----------------------------------------------------------------

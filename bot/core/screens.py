@@ -89,7 +89,10 @@ class EndedScreen:
 
 @dataclass(frozen=True)
 class RefusedScreen:
-    """The actor is not in the client's channel."""
+    """The actor may not act on this onboarding: not in the client's channel, or (when
+    `other_organisation`) not of the client's own organisation."""
+
+    other_organisation: bool = False
 
 
 @dataclass(frozen=True)

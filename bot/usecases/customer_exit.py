@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core import flow
+from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import LinkEvent, LinkRemovedByCustomer, OnboardingStoppedByCustomer
 from bot.core.flow import Event
 from bot.core.model import Actor, InviteStatus
@@ -28,11 +29,12 @@ STOPPED = "stopped"
 REMOVED = "removed"
 ALREADY_ENDED = "already_ended"
 REFUSED = "refused"
+REFUSED_OTHER_ORGANISATION = "refused_other_organisation"
 
 
 @dataclass(frozen=True)
 class StopResult:
-    kind: str  # STOPPED, REMOVED, ALREADY_ENDED or REFUSED
+    kind: str  # STOPPED, REMOVED, ALREADY_ENDED, REFUSED or REFUSED_OTHER_ORGANISATION
     language: str
     invite: InviteStatus | None = None
 
@@ -43,7 +45,7 @@ class CustomerExit(LinkSteps):
 
         def stop() -> StopResult:
             with self._unit_of_work() as uow:
-                context = self._customer(uow, onboarding_id, actor)
+                context = self._customer(uow, onboarding_id, actor, stopping=True)
                 if isinstance(context, StopResult):
                     return context
                 if not flow.allows(context.onboarding.state, Event.CANCEL):
@@ -75,11 +77,16 @@ class CustomerExit(LinkSteps):
         return retry_on_stale(remove, what=f"onboarding {onboarding_id}")
 
     def _customer(
-        self, uow: SqlUnitOfWork, onboarding_id: int, actor: Actor
+        self, uow: SqlUnitOfWork, onboarding_id: int, actor: Actor, *, stopping: bool = False
     ) -> OnboardingContext | StopResult:
-        """The onboarding of a member of the client's channel; REFUSED for anyone else."""
+        """The onboarding of a member of the client's channel and organisation (the account
+        manager who started it may also stop it); refused for anyone else."""
         context = load(uow, uow.onboardings.require(onboarding_id), actor, self._clock.now())
-        if customer_refusal(self._membership, context.client, actor):
+        manager = context.onboarding.started_by if stopping else None
+        reason = customer_refusal(self._membership, context.client, actor, account_manager=manager)
+        if reason == OTHER_ORGANISATION:
+            return StopResult(REFUSED_OTHER_ORGANISATION, context.client.language)
+        if reason is not None:
             return StopResult(REFUSED, context.client.language)
         return context
 

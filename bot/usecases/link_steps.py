@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.core import flow, link_flow
+from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import EventBus, LinkCompaniesChanged, LinkEvent, LinkRelinked
 from bot.core.link_flow import LinkMove, LinkSession, LinkStatus, LinkStep, SessionKind, Stage
 from bot.core.model import Actor, Company, StepRef
@@ -364,7 +365,10 @@ class LinkSteps:
                     detail={"reason": reason, "user_team_id": actor.team_id},
                 )
                 uow.commit()
-            return Outcome(screen=RefusedScreen(), language=client.language)
+            return Outcome(
+                screen=RefusedScreen(other_organisation=reason == OTHER_ORGANISATION),
+                language=client.language,
+            )
         progress = OnboardingProgress.from_json(onboarding.step_data)
         session = progress.link_session or LinkSession()
         return LinkContext(

@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.core import events, flow
+from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
 from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
@@ -525,7 +526,10 @@ class OnboardingService:
             )
             uow.commit()
         logger.info("refused %s on onboarding %s: %s", actor.user_id, onboarding_id, reason)
-        return Outcome(screen=RefusedScreen(), language=context.client.language)
+        return Outcome(
+            screen=RefusedScreen(other_organisation=reason == OTHER_ORGANISATION),
+            language=context.client.language,
+        )
 
     def _replay_or_refuse(
         self, context: OnboardingContext, ref: StepRef, step: Step

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core import events, flow
-from bot.core.access import channel_refusal
+from bot.core import access, events, flow
 from bot.core.events import EventBus, OnboardingEvent
 from bot.core.flow import Event, State
 from bot.core.model import Actor, InviteStatus
@@ -65,9 +64,15 @@ def load(
     )
 
 
-def customer_refusal(membership: Membership, client: Client, actor: Actor) -> str | None:
-    """Why `actor` may not act on `client`'s onboarding, or None when they may."""
-    return channel_refusal(actor, client.conversation_id, membership.is_member)
+def customer_refusal(
+    membership: Membership, client: Client, actor: Actor, *, account_manager: str | None = None
+) -> str | None:
+    """Why `actor` may not act on `client`'s onboarding and link, or None when they may (the
+    rule: `bot.core.access.customer_refusal`)."""
+    place = access.ClientPlace(client.workspace_id, client.conversation_id)
+    return access.customer_refusal(
+        actor, place, membership.is_member, account_manager=account_manager
+    )
 
 
 def transition(context: OnboardingContext, event: Event) -> None:

@@ -179,7 +179,7 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
         CompletedScreen: lambda: _completed(texts, screen),
         HandoffScreen: lambda: _handoff(texts, screen),
         EndedScreen: lambda: _ended(texts, screen),
-        RefusedScreen: lambda: _refused(texts),
+        RefusedScreen: lambda: _refused(texts, other_organisation=screen.other_organisation),
         ErrorScreen: lambda: _error(texts, screen.reason),
     }
     view = builders[type(screen)]()
@@ -539,8 +539,9 @@ def _ended(texts: Catalogue, screen: EndedScreen) -> View:
     )
 
 
-def _refused(texts: Catalogue) -> View:
-    return _modal(texts, title="refused", blocks=[_section(texts.text("customer.refused.text"))])
+def _refused(texts: Catalogue, *, other_organisation: bool = False) -> View:
+    key = "customer.refused.other_organisation" if other_organisation else "customer.refused.text"
+    return _modal(texts, title="refused", blocks=[_section(texts.text(key))])
 
 
 def _error(texts: Catalogue, reason: str) -> View:

@@ -44,6 +44,9 @@ class ReportMessages:
         self._extra_values: dict[str, Callable[[OnboardingEvent], dict[str, Any]]] = {
             "terms_accepted": lambda event: {"package": self._package(event)},
             "handed_off": lambda event: {"reason": self._handoff_reason(event)},
+            "access_refused": lambda event: {
+                "why": self.texts.text(f"reports.refusal.{event.reason}")  # type: ignore[attr-defined]
+            },
             "credential_attempts_blocked": lambda event: {
                 "until": self.format_time(datetime.fromisoformat(event.blocked_until))  # type: ignore[attr-defined]
             },
