@@ -236,6 +236,11 @@ class LinkEvent(DomainEvent):
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     companies_seen: int = 0
+    # A relink's login and Nmbrs environment, before and after (none for other events).
+    previous_login: str | None = None
+    login: str | None = None
+    previous_environment: str | None = None
+    environment: str | None = None
     # The client-channel notice asking for a relink: its outbox key, and its ts once sent.
     notice_key: str | None = None
     notice_ts: str | None = None
@@ -265,6 +270,20 @@ class LinkRecovered(LinkEvent):
 @dataclass(frozen=True, kw_only=True)
 class LinkRelinked(LinkEvent):
     kind = "link_relinked"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkEnvironmentUnconfirmed(LinkEvent):
+    """A relink's new login is of another Nmbrs environment: it waits for the account manager."""
+
+    kind = "link_environment_unconfirmed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkEnvironmentConfirmed(LinkEvent):
+    """The account manager confirmed a relink to another Nmbrs environment."""
+
+    kind = "link_environment_confirmed"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,10 @@ Link status:
 A relink or company change is a session kept with the onboarding (`LinkSession`); every step of
 it may run from some stages only (`LINK_STEPS`), and every move goes to a stage the table allows
 from the current one (`STAGE_MOVES`). Anything else raises `IllegalLinkStep`.
+
+A relink whose new login belongs to another Nmbrs environment than the link's stops at
+CONFIRM_ENVIRONMENT, changing nothing, until an account manager confirms the switch
+(`needs_confirmation`; `LinkStep.CONFIRM_ENVIRONMENT`); then it goes on as any relink.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class Stage(StrEnum):
     OVER_ACCESS = "over_access"
     HANDOFF = "handoff"
     RELINK_FIRST = "relink_first"
+    CONFIRM_ENVIRONMENT = "confirm_environment"  # another environment: a manager must confirm
     DONE = "done"
 
 
@@ -90,6 +95,7 @@ class LinkStep(StrEnum):
     CHOOSE_COMPANIES = "choose_companies"
     CONFIRM_COMPANIES = "confirm_companies"
     BACK_TO_CHOICE = "back_to_choice"
+    CONFIRM_ENVIRONMENT = "confirm_environment"  # the account manager's, not the customer's
 
 
 RELINK, COMPANIES = SessionKind.RELINK, SessionKind.COMPANIES
@@ -113,6 +119,7 @@ LINK_STEPS: dict[LinkStep, dict[SessionKind, frozenset[Stage]]] = {
         RELINK: frozenset({Stage.OVER_ACCESS}),
         COMPANIES: frozenset({Stage.OVER_ACCESS}),
     },
+    LinkStep.CONFIRM_ENVIRONMENT: {RELINK: frozenset({Stage.CONFIRM_ENVIRONMENT})},
 }
 
 # Where a relink's credential check leads; CREDENTIALS also when the kept token is gone.
@@ -124,9 +131,12 @@ _RELINK_CHECKED = frozenset(
         Stage.PERMISSIONS,
         Stage.NO_COMPANIES,
         Stage.CHOOSE,
+        Stage.CONFIRM_ENVIRONMENT,
         Stage.DONE,
     }
 )
+# Where a confirmed change of environment leads: on as after a check in the link's own one.
+_ENVIRONMENT_CONFIRMED = _RELINK_CHECKED - {Stage.CONFIRM_ENVIRONMENT, Stage.HANDOFF}
 # Where listing a link's companies leads.
 _COMPANIES_LISTED = frozenset({Stage.CHOOSE, Stage.UNAVAILABLE, Stage.RELINK_FIRST})
 _CHOSEN = frozenset({Stage.OVER_ACCESS, Stage.DONE, Stage.UNAVAILABLE, Stage.CREDENTIALS})
@@ -139,6 +149,7 @@ STAGE_MOVES: dict[SessionKind, dict[Stage, frozenset[Stage]]] = {
         Stage.NO_COMPANIES: _RELINK_CHECKED,
         Stage.CHOOSE: _RELINK_CHECKED | _CHOSEN,
         Stage.OVER_ACCESS: frozenset({Stage.DONE, Stage.CHOOSE, Stage.CREDENTIALS}),
+        Stage.CONFIRM_ENVIRONMENT: _ENVIRONMENT_CONFIRMED,
     },
     COMPANIES: {
         Stage.UNAVAILABLE: _COMPANIES_LISTED,
@@ -172,6 +183,14 @@ def move(session: LinkSession, stage: Stage) -> None:
     if stage not in allowed:
         raise IllegalLinkStep(session.kind, session.stage, f"move to {stage.value}")
     session.stage = stage.value
+
+
+def needs_confirmation(session: LinkSession, link_environment: str) -> bool:
+    """A relink's checked login is of another environment than the link's (and no account
+    manager has confirmed that one for this relink)."""
+    checked = (session.domain or "").casefold()
+    confirmed = (session.confirmed_domain or "").casefold()
+    return checked != link_environment.casefold() and checked != confirmed
 
 
 def start(kind: SessionKind, stage: Stage, now: datetime) -> LinkSession:

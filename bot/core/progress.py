@@ -92,10 +92,12 @@ class LinkSession:
     chosen_ids: tuple[int, ...] | None = None
     chosen: tuple[Company, ...] | None = None
     reason: str | None = None
+    # The other environment an account manager confirmed for this relink.
+    confirmed_domain: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        simple = ("kind", "stage", "username", "wrong", "domain", "reason")
+        simple = ("kind", "stage", "username", "wrong", "domain", "reason", "confirmed_domain")
         for key in simple:
             value = getattr(self, key)
             if value is not None:
@@ -133,6 +135,7 @@ class LinkSession:
             chosen_ids=tuple(data["chosen_ids"]) if "chosen_ids" in data else None,
             chosen=from_dicts(data["chosen"]) if "chosen" in data else None,
             reason=data.get("reason"),
+            confirmed_domain=data.get("confirmed_domain"),
         )
 
 

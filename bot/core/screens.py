@@ -108,6 +108,15 @@ class RelinkFirstScreen:
 
 
 @dataclass(frozen=True)
+class EnvironmentConfirmationScreen:
+    """The relink's new login is of another Nmbrs environment than the link's: nothing changes
+    until the account manager confirms."""
+
+    link_domain: str
+    new_domain: str
+
+
+@dataclass(frozen=True)
 class StaleScreen:
     """The window belongs to a relink or change that is over or was dropped."""
 
@@ -128,6 +137,7 @@ Screen = (
     | RefusedScreen
     | ErrorScreen
     | RelinkFirstScreen
+    | EnvironmentConfirmationScreen
     | StaleScreen
 )
 
@@ -261,6 +271,10 @@ def link_screen(
     if stage == Stage.HANDOFF:
         return HandoffScreen(
             reason=flow.HANDOFF_NO_SUBSCRIPTION, support_phone=settings.support_phone
+        )
+    if stage == Stage.CONFIRM_ENVIRONMENT:
+        return EnvironmentConfirmationScreen(
+            link_domain=link_domain, new_domain=session.domain or ""
         )
     if stage == Stage.RELINK_FIRST:
         return RelinkFirstScreen(reason=session.reason or link_flow.REASON_WRONG_CREDENTIALS)

@@ -136,6 +136,7 @@ class LinkSteps:
         assert link.id is not None and onboarding.pending_token is not None
         notice = notice_key(link.id, (link.problem or {}).get("since", ""))
         was_broken = link.status == LinkStatus.NEEDS_RELINK
+        previous_login, previous_environment = link.account_label, link.environment["domain"]
         link.account_label = session.username or ""
         link.environment = {"domain": session.domain or ""}
         link.encrypted_secret = onboarding.pending_token
@@ -160,6 +161,10 @@ class LinkSteps:
                 companies_seen=len(session.seen or ()),
                 notice_key=notice if was_broken else None,
                 notice_ts=sent_ts(uow, notice) if was_broken else None,
+                previous_login=previous_login,
+                login=link.account_label,
+                previous_environment=previous_environment,
+                environment=link.environment["domain"],
             ),
         )
         self._done(context, companies, domain=link.environment["domain"])
@@ -369,6 +374,19 @@ class LinkSteps:
                 screen=RefusedScreen(other_organisation=reason == OTHER_ORGANISATION),
                 language=client.language,
             )
+        progress = OnboardingProgress.from_json(onboarding.step_data)
+        session = progress.link_session or LinkSession()
+        return LinkContext(
+            uow, onboarding, client, link, actor, self._clock.now(), progress, session
+        )
+
+    def _manager_context(self, uow: SqlUnitOfWork, link_id: int, actor: Actor) -> LinkContext:
+        """A link and its onboarding for the account manager (checked by the transport's gate,
+        not as a customer); NotFound when the link does not exist."""
+        link = uow.links.require(link_id)
+        onboarding = uow.onboardings.require(link.onboarding_id)
+        client = uow.clients.get(onboarding.client_id)
+        assert client is not None
         progress = OnboardingProgress.from_json(onboarding.step_data)
         session = progress.link_session or LinkSession()
         return LinkContext(

@@ -5,7 +5,7 @@
   use cases. Resend, cancel, lift a token block and unlink act on one onboarding each; every one
   is audited and reported.
 - Overviews: the open onboardings (stalled first) for `/onboard status`, the App Home and the
-  digest; active links for unlinking.
+  digest; active links for unlinking; relinks to another Nmbrs environment to confirm.
 - Scheduled work: the daily digest, nudges in the client's channel, expiry.
 
 No chat calls here beyond the outbox: posting the invite and drawing views is the transport's
@@ -15,16 +15,18 @@ job, reached through `bot.ports.InviteChannel` (see `bot.usecases.invites.Invite
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import col, select
 
 from bot.clock import Clock
-from bot.core import flow
+from bot.core import flow, link_flow
 from bot.core.events import InviteResent
 from bot.core.flow import END_STATES, IllegalTransition
+from bot.core.link_flow import LinkStep
 from bot.core.model import Actor, InviteStatus, StartRequest
+from bot.core.progress import OnboardingProgress
 from bot.outbox import enqueue_once
 from bot.ports import InviteRedraw
 from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
@@ -48,11 +50,27 @@ class LinkRow:
 
 
 @dataclass(frozen=True)
+class RelinkToConfirm:
+    """A relink waiting for the account manager: its new login is of another Nmbrs environment
+    than the link's."""
+
+    link_id: int
+    client_name: str
+    channel_id: str
+    previous_login: str
+    previous_environment: str
+    login: str
+    environment: str
+
+
+@dataclass(frozen=True)
 class Dashboard:
-    """The App Home: open onboardings (stalled first) and the links that can be unlinked."""
+    """The App Home: relinks to confirm, open onboardings (stalled first) and the links that
+    can be unlinked."""
 
     open: list[OnboardingSummary]
     links: list[LinkRow]
+    relinks: list[RelinkToConfirm] = field(default_factory=list)
 
 
 class ManagerTools:
@@ -92,7 +110,9 @@ class ManagerTools:
         )
 
     def dashboard(self) -> Dashboard:
+        now = self._clock.now()
         with self._unit_of_work() as uow:
+            active = [s for s in uow.links.list_summaries() if s.link.revoked_at is None]
             links = [
                 LinkRow(
                     link_id=summary.link.id or 0,
@@ -102,11 +122,31 @@ class ManagerTools:
                     companies=len(summary.companies),
                     created_at=summary.link.created_at,
                 )
-                for summary in uow.links.list_summaries()
-                if summary.link.revoked_at is None
+                for summary in active
+            ]
+            ids = [summary.link.onboarding_id for summary in active]
+            onboardings = uow.session.exec(select(Onboarding).where(col(Onboarding.id).in_(ids)))
+            sessions = {
+                onboarding.id: OnboardingProgress.from_json(onboarding.step_data).link_session
+                for onboarding in onboardings
+            }
+            relinks = [
+                RelinkToConfirm(
+                    link_id=summary.link.id or 0,
+                    client_name=summary.client.name,
+                    channel_id=summary.client.conversation_id,
+                    previous_login=summary.link.account_label,
+                    previous_environment=summary.link.environment["domain"],
+                    login=session.username or "",
+                    environment=session.domain or "",
+                )
+                for summary in active
+                if (session := sessions.get(summary.link.onboarding_id)) is not None
+                and link_flow.may_run(LinkStep.CONFIRM_ENVIRONMENT, session)
+                and not link_flow.is_abandoned(session, now)
             ]
         links.sort(key=lambda row: row.created_at, reverse=True)
-        return Dashboard(open=self.open_onboardings(), links=links)
+        return Dashboard(open=self.open_onboardings(), links=links, relinks=relinks)
 
     def summary(self, onboarding_id: int) -> OnboardingSummary:
         now = self._clock.now()

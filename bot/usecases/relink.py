@@ -1,11 +1,16 @@
 """Relinking: the same credential screens as the onboarding; the link is updated in place
-when the new username and token work, chosen companies kept where still visible."""
+when the new username and token work, chosen companies kept where still visible. A login of
+another Nmbrs environment than the link's changes nothing until the account manager confirms
+it (`confirm_environment`, from the App Home)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.core import flow, link_flow
+from bot.core.events import LinkEnvironmentConfirmed, LinkEnvironmentUnconfirmed
 from bot.core.link_flow import LinkStep, SessionKind, Stage
-from bot.core.model import Actor, Company, InvalidInput, StepRef, clean_token
+from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
 from bot.core.payroll import (
     AccountCheck,
     Connection,
@@ -16,9 +21,20 @@ from bot.core.payroll import (
 )
 from bot.core.screens import Outcome
 from bot.usecases.credentials import company_row
+from bot.usecases.link_notices import publish_link_event
 from bot.usecases.link_steps import LinkContext, LinkSteps
+from bot.usecases.steps import retry_on_stale
 
 AUDIT_RELINK_REJECTED = "link_relink_rejected"
+
+
+@dataclass(frozen=True)
+class ConfirmedRelink:
+    """What the account manager's confirmation did: the client, and its invite to redraw
+    when the link was updated."""
+
+    client_name: str
+    invite: InviteStatus | None
 
 
 class Relink(LinkSteps):
@@ -74,30 +90,90 @@ class Relink(LinkSteps):
             session.domain = check.environment if check else context.link.environment["domain"]
             session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in companies)
             session.guids = {c.id: c.guid for c in companies if c.guid}
-            if check and check.missing_access:
-                session.missing = tuple(check.missing_access)
-                link_flow.move(session, Stage.PERMISSIONS)
-                return
-            if not companies:
-                link_flow.move(session, Stage.NO_COMPANIES)
-                return
-            visible = {company.id: company for company in companies}
-            kept = tuple(
-                Company(
-                    id=int(row.provider_company_ref),
-                    number=visible[int(row.provider_company_ref)].number,
-                    name=visible[int(row.provider_company_ref)].name,
-                    guid=visible[int(row.provider_company_ref)].guid or row.guid,
+            missing = tuple(check.missing_access) if check else ()
+            session.missing = missing or None
+            if link_flow.needs_confirmation(session, context.link.environment["domain"]):
+                link_flow.move(session, Stage.CONFIRM_ENVIRONMENT)
+                publish_link_event(
+                    uow,
+                    self._notices,
+                    self._event(context, LinkEnvironmentUnconfirmed, **self._logins(context)),
                 )
-                for row in uow.links.companies(context.link.id or 0)
-                if int(row.provider_company_ref) in visible
+                return
+            self._go_on(context)
+
+    def confirm_environment(self, link_id: int, *, manager: str) -> ConfirmedRelink | None:
+        """The account manager confirms a relink to another Nmbrs environment, which then goes
+        on as any relink (the link is updated when the login still sees linked companies).
+        None when no relink of this link waits for it (confirmed, dropped or unlinked since)."""
+
+        def confirm() -> ConfirmedRelink | None:
+            with self._unit_of_work() as uow:
+                context = self._manager_context(uow, link_id, Actor(manager))
+                session = context.session
+                if (
+                    context.link.revoked_at is not None
+                    or not link_flow.may_run(LinkStep.CONFIRM_ENVIRONMENT, session)
+                    or link_flow.is_abandoned(session, context.now)
+                ):
+                    return None
+                session.confirmed_domain = session.domain
+                publish_link_event(
+                    uow,
+                    self._notices,
+                    self._event(context, LinkEnvironmentConfirmed, **self._logins(context)),
+                )
+                if context.onboarding.pending_token is None:
+                    self._back_to_credentials(context)
+                else:
+                    self._go_on(context)
+                self._record(context)
+                uow.commit()
+                return ConfirmedRelink(
+                    client_name=context.client.name,
+                    invite=self._outcome(context).invite,
+                )
+
+        return retry_on_stale(confirm, what=f"link {link_id}")
+
+    def _go_on(self, context: LinkContext) -> None:
+        """After a check in the link's own environment, or in one the account manager
+        confirmed: the permissions, the companies, or the link updated at once."""
+        uow, session = context.uow, context.session
+        if session.missing:
+            link_flow.move(session, Stage.PERMISSIONS)
+            return
+        visible = {company.id: company for company in session.seen or ()}
+        if not visible:
+            link_flow.move(session, Stage.NO_COMPANIES)
+            return
+        guids = session.guids or {}
+        kept = tuple(
+            Company(
+                id=company.id,
+                number=company.number,
+                name=company.name,
+                guid=guids.get(company.id) or row.guid,
             )
-            if kept:
-                session.chosen = kept
-                self._finish_relink(context)
-            else:
-                session.chosen_ids = ()
-                link_flow.move(session, Stage.CHOOSE)
+            for row in uow.links.companies(context.link.id or 0)
+            if (company := visible.get(int(row.provider_company_ref))) is not None
+        )
+        if kept:
+            session.chosen = kept
+            self._finish_relink(context)
+        else:
+            session.chosen_ids = ()
+            link_flow.move(session, Stage.CHOOSE)
+
+    def _logins(self, context: LinkContext) -> dict[str, str]:
+        """The link's login and environment, and the relink's new ones."""
+        link, session = context.link, context.session
+        return {
+            "previous_login": link.account_label,
+            "previous_environment": link.environment["domain"],
+            "login": session.username or "",
+            "environment": session.domain or "",
+        }
 
     def _reject(self, context: LinkContext) -> None:
         onboarding, progress = context.onboarding, context.progress

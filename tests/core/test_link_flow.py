@@ -53,3 +53,25 @@ def test_a_session_is_abandoned_after_a_day_unless_it_is_done():
     assert link_flow.is_abandoned(session, NOW + timedelta(hours=24))
     session.stage = Stage.DONE
     assert not link_flow.is_abandoned(session, NOW + timedelta(days=30))
+
+
+def test_a_relink_in_another_environment_needs_the_account_managers_confirmation():
+    session = link_flow.start(SessionKind.RELINK, Stage.CREDENTIALS, NOW)
+    session.domain = "voorbeeld"
+    assert not link_flow.needs_confirmation(session, "Voorbeeld")
+    session.domain = "anderekantoor"
+    assert link_flow.needs_confirmation(session, "voorbeeld")
+    session.confirmed_domain = "anderekantoor"
+    assert not link_flow.needs_confirmation(session, "voorbeeld")
+
+
+def test_only_a_relink_waiting_for_it_is_confirmed_and_it_then_goes_on_as_any_relink():
+    session = link_flow.start(SessionKind.RELINK, Stage.CREDENTIALS, NOW)
+    assert not link_flow.may_run(LinkStep.CONFIRM_ENVIRONMENT, session)
+    link_flow.move(session, Stage.CONFIRM_ENVIRONMENT)
+    assert link_flow.may_run(LinkStep.CONFIRM_ENVIRONMENT, session)
+    assert not link_flow.may_run(LinkStep.CHECK_AGAIN, session)
+    assert not link_flow.may_run(LinkStep.SUBMIT_RELINK, session)
+    with pytest.raises(IllegalLinkStep):
+        link_flow.move(session, Stage.HANDOFF)
+    link_flow.move(session, Stage.DONE)

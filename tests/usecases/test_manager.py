@@ -20,9 +20,9 @@ from bot.i18n import catalogue
 from bot.reports import OnboardingSummary, StatusNotices, invite_update
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
-from bot.transports.slack.views.home import home_view
+from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_view
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
-from bot.usecases.manager import Dashboard, LinkRow, ManagerTools
+from bot.usecases.manager import Dashboard, LinkRow, ManagerTools, RelinkToConfirm
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.scheduled import scheduled_jobs
 from payroll.nmbrs_soap.model import Company
@@ -393,6 +393,40 @@ def test_a_big_app_home_stays_within_100_blocks_and_says_how_many_more() -> None
     text = json.dumps(blocks)
     assert "en nog 50" in text and "en nog 35" in text
     assert "Klant 1 &lt;&amp;&gt;" in text
+
+
+def test_relinks_to_another_environment_are_first_in_the_app_home_each_with_a_confirm_button() -> (
+    None
+):
+    now = VIEWED_AT
+    relinks = [
+        RelinkToConfirm(
+            link_id=n,
+            client_name=f"K{n}",
+            channel_id="C0",
+            previous_login="oud@voorbeeld.nl",
+            previous_environment="voorbeeld",
+            login="nieuw@elders.nl",
+            environment="elders",
+        )
+        for n in range(5)
+    ]
+    links = [LinkRow(n, n, f"K{n}", "C0", companies=2, created_at=now) for n in range(60)]
+    dashboard = Dashboard(
+        open=[summary_row(n, blocked=True) for n in range(80)], links=links, relinks=relinks
+    )
+    view = home_view(dashboard, now=now, language="nl", calendar=calendar, notice="Klaar.")
+    blocks = view.to_dict()["blocks"]
+    assert len(blocks) <= 100
+    assert blocks[3]["text"]["text"] == "Te bevestigen koppelingen (5)"
+    buttons = [
+        b["accessory"]
+        for b in blocks
+        if b.get("accessory", {}).get("action_id") == (ACTION_CONFIRM_ENVIRONMENT)
+    ]
+    assert [button["value"] for button in buttons] == ["0", "1", "2"]
+    assert "`nieuw@elders.nl`" in blocks[4]["text"]["text"]
+    assert "`oud@voorbeeld.nl` in `voorbeeld`" in blocks[4]["text"]["text"]
 
 
 def test_the_status_list_shows_at_most_twenty_rows() -> None:

@@ -13,6 +13,7 @@ from bot.core.screens import (
     CompletedScreen,
     CredentialsScreen,
     EndedScreen,
+    EnvironmentConfirmationScreen,
     ErrorScreen,
     HandoffScreen,
     NoCompaniesScreen,
@@ -26,6 +27,7 @@ from bot.core.screens import (
 )
 from bot.transports.slack.views import onboarding as views
 from bot.transports.slack.views.invite import ACTION_START, invite_message, parse_start_value
+from bot.transports.slack.views.links import link_view
 from devslack.blockkit import message_problems, view_problems
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 
@@ -59,6 +61,7 @@ SCREENS = [
     EndedScreen(State.EXPIRED),
     EndedScreen(State.UNLINKED),
     RefusedScreen(),
+    RefusedScreen(other_organisation=True),
     ErrorScreen("not_found"),
     ErrorScreen("illegal_step"),
     ErrorScreen("invalid_choice"),
@@ -256,3 +259,12 @@ def test_the_invite_says_who_completed_and_drops_the_button():
 
 def test_the_invite_after_a_handoff_says_someone_will_call():
     assert "telefonisch" in str(invite_message(invite_status(State.HANDOFF)).blocks)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_relink_waiting_for_the_account_manager_says_so_in_a_modal_slack_accepts(language):
+    screen = EnvironmentConfirmationScreen(link_domain="voorbeeld", new_domain="elders")
+    view = link_view(Outcome(screen=screen, language=language), private_metadata=None)
+    assert view_problems(view) == []
+    text = str(view["blocks"])
+    assert "`elders`" in text and "`voorbeeld`" in text

@@ -2,9 +2,9 @@
 the use case's Dashboard).
 
 - `app_home_opened` publishes the dashboard for an account manager, a short note for anyone else.
-- The dashboard's buttons (resend, cancel, lift a token block, unlink) each ack, check the
-  account manager again, run one use case and publish the refreshed dashboard with a line
-  saying what happened (or why not).
+- The dashboard's buttons (resend, cancel, lift a token block, unlink, confirm a relink to
+  another Nmbrs environment) each ack, check the account manager again, run one use case and
+  publish the refreshed dashboard with a line saying what happened (or why not).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.managers import ManagerSlack
 from bot.transports.slack.views.home import (
     ACTION_CANCEL,
+    ACTION_CONFIRM_ENVIRONMENT,
     ACTION_LIFT_BLOCK,
     ACTION_RESEND,
     ACTION_UNLINK,
@@ -47,6 +48,7 @@ HomeAction = Callable[[str, int], Awaitable[str]]
 def register(app: AsyncApp, manager: ManagerSlack) -> None:
     language = manager.language
     tools = manager.services.manager
+    links = manager.services.links
     calendar = manager.services.calendar
     clock = manager.services.clock
 
@@ -114,7 +116,16 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
             return notice_text(language, "already")
         return notice_text(language, "unlinked", client=client_name)
 
+    async def confirm_environment(user_id: str, link_id: int) -> str:
+        confirmed = await asyncio.to_thread(links.confirm_environment, link_id, manager=user_id)
+        if confirmed is None:
+            return notice_text(language, "already")
+        if confirmed.invite is not None:
+            await refresh_invite(app.client, confirmed.invite)
+        return notice_text(language, "environment_confirmed", client=confirmed.client_name)
+
     on_button(ACTION_RESEND, resend)
     on_button(ACTION_CANCEL, cancel)
     on_button(ACTION_LIFT_BLOCK, lift_block)
     on_button(ACTION_UNLINK, unlink)
+    on_button(ACTION_CONFIRM_ENVIRONMENT, confirm_environment)

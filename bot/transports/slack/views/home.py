@@ -1,5 +1,6 @@
-"""The App Home tab for account managers: open onboardings (stalled first) with their buttons,
-and the active links with an unlink button. Pure; stays within Slack's 100 blocks."""
+"""The App Home tab for account managers: relinks to another Nmbrs environment to confirm, open
+onboardings (stalled first) with their buttons, and the active links with an unlink button.
+Pure; stays within Slack's 100 blocks."""
 
 from __future__ import annotations
 
@@ -23,16 +24,19 @@ from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary
 from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape
 from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
-from bot.usecases.manager import Dashboard, LinkRow
+from bot.usecases.manager import Dashboard, LinkRow, RelinkToConfirm
 
 ACTION_RESEND = "home_resend"
 ACTION_CANCEL = "home_cancel"
 ACTION_LIFT_BLOCK = "home_lift_block"
 ACTION_UNLINK = "home_unlink"
+ACTION_CONFIRM_ENVIRONMENT = "home_confirm_environment"
 
-# Two blocks per open onboarding, one per link, and room for headings: under 100 in all.
+# Two blocks per open onboarding, one per link and per relink to confirm, and room for
+# headings: under 100 in all.
 OPEN_ROWS_LIMIT = 30
 LINK_ROWS_LIMIT = 25
+RELINK_ROWS_LIMIT = 3
 
 
 def home_view(
@@ -50,6 +54,10 @@ def home_view(
     ]
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=notice)))
+    if dashboard.relinks:
+        title = texts.text("manager.home.relinks_title", count=len(dashboard.relinks))
+        blocks.append(HeaderBlock(text=title))
+        blocks += [_relink_row(texts, row) for row in dashboard.relinks[:RELINK_ROWS_LIMIT]]
     blocks += [
         DividerBlock(),
         HeaderBlock(text=texts.text("manager.home.open_title", count=len(dashboard.open))),
@@ -133,6 +141,30 @@ def _link_row(texts: Catalogue, link: LinkRow, calendar: WorkingCalendar) -> Sec
             value=str(link.link_id),
             style="danger",
             confirm=_confirm(texts, "unlink", client),
+        ),
+    )
+
+
+def _relink_row(texts: Catalogue, row: RelinkToConfirm) -> SectionBlock:
+    client = bold(escape(row.client_name))
+    text = texts.text(
+        "manager.home.relink_row",
+        client=client,
+        channel=channel(row.channel_id),
+        login=code(row.login),
+        environment=code(row.environment),
+        previous_login=code(row.previous_login),
+        previous_environment=code(row.previous_environment),
+    )
+    return SectionBlock(
+        block_id=f"relink_{row.link_id}",
+        text=MarkdownTextObject(text=text),
+        accessory=ButtonElement(
+            action_id=ACTION_CONFIRM_ENVIRONMENT,
+            text=texts.text("manager.home.confirm_environment"),
+            value=str(row.link_id),
+            style="primary",
+            confirm=_confirm(texts, "relink", client),
         ),
     )
 

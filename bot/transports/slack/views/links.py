@@ -30,6 +30,8 @@ from slack_sdk.models.views import View
 
 from bot.core.events import (
     LinkCompaniesChanged,
+    LinkEnvironmentConfirmed,
+    LinkEnvironmentUnconfirmed,
     LinkEvent,
     LinkNeedsRelink,
     LinkOverAccessWarned,
@@ -40,7 +42,13 @@ from bot.core.events import (
 from bot.core.flow import State
 from bot.core.link_flow import REASON_COMPANIES_GONE, REASON_PERMISSIONS_MISSING
 from bot.core.model import InviteStatus
-from bot.core.screens import CredentialsScreen, Outcome, RelinkFirstScreen, StaleScreen
+from bot.core.screens import (
+    CredentialsScreen,
+    EnvironmentConfirmationScreen,
+    Outcome,
+    RelinkFirstScreen,
+    StaleScreen,
+)
 from bot.i18n import Catalogue, catalogue
 from bot.transports.slack.mrkdwn import bold, channel, code, escape, is_person, mention, with_lead
 from bot.transports.slack.views.onboarding import (
@@ -105,6 +113,13 @@ def link_view(outcome: Outcome, *, private_metadata: str | None) -> dict[str, An
         return _relink_first(texts, screen, private_metadata)
     if isinstance(screen, StaleScreen):
         return _info(texts, "stale", [_section(texts.text("links.modal.stale"))])
+    if isinstance(screen, EnvironmentConfirmationScreen):
+        text = texts.text(
+            "links.modal.confirm_environment",
+            new=code(screen.new_domain),
+            old=code(screen.link_domain),
+        )
+        return _info(texts, "confirm_environment", [_section(text)])
     view = render(outcome, private_metadata=private_metadata).to_dict()
     if isinstance(screen, CredentialsScreen):
         intro = _section(with_lead(texts, "links.modal.relink_intro")).to_dict()
@@ -232,10 +247,16 @@ class LinkMessages:
             "companies": _short_list(texts, (escape(name) for name in event.companies)),
             "added": _short_list(texts, (escape(name) for name in event.added)) or "-",
             "removed": _short_list(texts, (escape(name) for name in event.removed)) or "-",
+            "login": code(event.login or "-"),
+            "previous_login": code(event.previous_login or "-"),
+            "environment": code(event.environment or "-"),
+            "previous_environment": code(event.previous_environment or "-"),
         }
         if event.kind == LinkNeedsRelink.kind:
             values["reason"] = _reason(texts, event.reason or "", event)
         text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
+        if event.kind == LinkRelinked.kind and event.environment != event.previous_environment:
+            text += " " + texts.text("links.report.relinked_environment", **values)
         if event.kind == LinkRelinked.kind and event.removed:
             text += " " + texts.text("links.report.relinked_dropped", removed=values["removed"])
         return text
@@ -288,6 +309,8 @@ _REPORT_KEYS = {
     LinkNeedsRelink.kind: "needs_relink",
     LinkRecovered.kind: "recovered",
     LinkRelinked.kind: "relinked",
+    LinkEnvironmentUnconfirmed.kind: "environment_unconfirmed",
+    LinkEnvironmentConfirmed.kind: "environment_confirmed",
     LinkCompaniesChanged.kind: "companies_changed",
     LinkOverAccessWarned.kind: "over_access",
 }
