@@ -12,7 +12,8 @@ from the current one (`STAGE_MOVES`). Anything else raises `IllegalLinkStep`.
 
 A relink whose new login belongs to another Nmbrs environment than the link's stops at
 CONFIRM_ENVIRONMENT, changing nothing, until an account manager confirms the switch
-(`needs_confirmation`; `LinkStep.CONFIRM_ENVIRONMENT`); then it goes on as any relink.
+(`needs_confirmation`; `LinkStep.CONFIRM_ENVIRONMENT`); then it goes on as any relink. Until
+then the customer may enter another login instead (`LinkStep.OTHER_LOGIN`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class LinkStep(StrEnum):
     CONFIRM_COMPANIES = "confirm_companies"
     BACK_TO_CHOICE = "back_to_choice"
     CONFIRM_ENVIRONMENT = "confirm_environment"  # the account manager's, not the customer's
+    OTHER_LOGIN = "other_login"  # the customer drops the waiting login to enter another
 
 
 RELINK, COMPANIES = SessionKind.RELINK, SessionKind.COMPANIES
@@ -120,6 +122,7 @@ LINK_STEPS: dict[LinkStep, dict[SessionKind, frozenset[Stage]]] = {
         COMPANIES: frozenset({Stage.OVER_ACCESS}),
     },
     LinkStep.CONFIRM_ENVIRONMENT: {RELINK: frozenset({Stage.CONFIRM_ENVIRONMENT})},
+    LinkStep.OTHER_LOGIN: {RELINK: frozenset({Stage.CONFIRM_ENVIRONMENT})},
 }
 
 # Where a relink's credential check leads; CREDENTIALS also when the kept token is gone.

@@ -136,6 +136,16 @@ class Relink(LinkSteps):
 
         return retry_on_stale(confirm, what=f"link {link_id}")
 
+    def other_login(self, ref: StepRef, actor: Actor) -> Outcome:
+        """Instead of waiting for the account manager, the customer enters another login: the
+        waiting one's token is erased and the credentials form shown again."""
+
+        def apply(context: LinkContext) -> None:
+            context.uow.onboardings.erase_pending_token(context.onboarding)
+            self._back_to_credentials(context)
+
+        return self._run(ref.onboarding_id, actor, apply, ref=ref, step=LinkStep.OTHER_LOGIN)
+
     def _go_on(self, context: LinkContext) -> None:
         """After a check in the link's own environment, or in one the account manager
         confirmed: the permissions, the companies, or the link updated at once."""

@@ -1,5 +1,6 @@
 """Served: a relink with a login of another Nmbrs environment stops and tells the customer so;
-the account manager confirms it in the App Home, and only then is the link switched."""
+the account manager confirms it in the App Home, and only then is the link switched (or the
+customer enters another login instead)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import pytest
 
 from bot.i18n import catalogue
 from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT
-from bot.transports.slack.views.links import ACTION_RELINK, CALLBACK_LINK_CREDENTIALS
+from bot.transports.slack.views.links import (
+    ACTION_LINK_OTHER_LOGIN,
+    ACTION_RELINK,
+    CALLBACK_LINK_CREDENTIALS,
+)
 from bot.transports.slack.views.onboarding import ACTION_TOKEN, ACTION_USERNAME
 from devslack import DevSlack
 from payroll.nmbrs_soap.sandbox import (
@@ -86,3 +91,23 @@ def test_a_relink_to_another_environment_is_switched_only_once_the_manager_confi
     report = channel_message(manager, STATUS, "opnieuw gekoppeld door <@U0MANAGER>")
     assert OTHER_LOGIN in report.text and DEMO_USERNAME in report.text
     assert ACTION_CONFIRM_ENVIRONMENT not in str(manager.home.blocks)
+
+
+def test_the_customer_waiting_for_a_confirmation_may_enter_another_login(bot, customer, nmbrs):
+    onboarding_id = completed_onboarding(bot, customer)
+    nmbrs.accounts.add(SandboxAccount(OTHER_LOGIN, OTHER_TOKEN, "anderekantoor", demo_companies()))
+    nmbrs.accounts[DEMO_USERNAME].token = NEW_TOKEN
+    bot.container.link_maintenance.verify_all()
+    customer.click(channel_message(customer, CHANNEL, ACTION_RELINK), ACTION_RELINK)
+    form = settled(customer, CALLBACK_LINK_CREDENTIALS)
+    customer.fill(form, {ACTION_USERNAME: OTHER_LOGIN, ACTION_TOKEN: OTHER_TOKEN})
+    customer.submit(form)
+
+    customer.click(settled(customer), ACTION_LINK_OTHER_LOGIN)
+    again = settled(customer, CALLBACK_LINK_CREDENTIALS, after=form)
+    customer.fill(again, {ACTION_USERNAME: DEMO_USERNAME, ACTION_TOKEN: NEW_TOKEN})
+    customer.submit(again)
+    assert settled(customer).title == "Koppeling voltooid"
+    link, _, token = bot.link(onboarding_id)
+    assert link_state(link) == ACTIVE and token == NEW_TOKEN
+    assert link.environment == {"domain": "voorbeeld"}

@@ -149,3 +149,19 @@ def test_nothing_waits_for_a_confirmation_after_a_relink_in_the_own_environment(
     relink_as(world, onboarding_id, SAME_ENVIRONMENT_LOGIN)
     assert world.links.confirm_environment(world.link_id(onboarding_id), manager=MANAGER) is None
     assert stored(world, onboarding_id)[0].account_label == SAME_ENVIRONMENT_LOGIN
+
+
+def test_instead_of_waiting_the_customer_may_enter_another_login(world):
+    onboarding_id = broken_link(world)
+    add_login(world, OTHER_ENVIRONMENT_LOGIN, "anderekantoor")
+    waiting = relink_as(world, onboarding_id, OTHER_ENVIRONMENT_LOGIN)
+
+    form = world.links.other_login(waiting.ref, CUSTOMER)
+
+    assert isinstance(form.screen, CredentialsScreen)
+    with world.storage.unit_of_work() as uow:
+        assert uow.onboardings.require(onboarding_id).pending_token is None
+    assert world.links.confirm_environment(world.link_id(onboarding_id), manager=MANAGER) is None
+    done = world.links.submit_relink(form.ref, CUSTOMER, username=DEMO_USERNAME, token=NEW_TOKEN)
+    assert isinstance(done.screen, CompletedScreen)
+    assert stored(world, onboarding_id)[0].environment == {"domain": "voorbeeld"}

@@ -46,6 +46,7 @@ from bot.transports.slack.views.links import (
     ACTION_LINK_BACK,
     ACTION_LINK_CHECK_AGAIN,
     ACTION_LINK_COMPANY_SEARCH,
+    ACTION_LINK_OTHER_LOGIN,
     ACTION_RELINK,
     ACTION_RELINK_HERE,
     ACTION_REMOVE_LINK,
@@ -171,6 +172,11 @@ def register(app: AsyncApp, services: Services) -> None:
         await modal_button(
             body, client, use_case=service.check_again, working_kind=WORKING_CHECKING
         )
+
+    @app.action(ACTION_LINK_OTHER_LOGIN)
+    async def other_login(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(body, client, use_case=service.other_login, working_kind=WORKING_MOMENT)
 
     @app.action(ACTION_LINK_BACK)
     async def back(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -77,6 +77,7 @@ ACTION_LINK_CHECK_AGAIN = "link_check_again"
 ACTION_LINK_BACK = "link_back_to_choice"
 ACTION_LINK_COMPANY_SEARCH = "link_search_companies"
 ACTION_RELINK_HERE = "link_relink_here"
+ACTION_LINK_OTHER_LOGIN = "link_other_login"
 
 # The onboarding's ids in a shared screen, and what they become in a link modal.
 CALLBACKS = {
@@ -114,12 +115,7 @@ def link_view(outcome: Outcome, *, private_metadata: str | None) -> dict[str, An
     if isinstance(screen, StaleScreen):
         return _info(texts, "stale", [_section(texts.text("links.modal.stale"))])
     if isinstance(screen, EnvironmentConfirmationScreen):
-        text = texts.text(
-            "links.modal.confirm_environment",
-            new=code(screen.new_domain),
-            old=code(screen.link_domain),
-        )
-        return _info(texts, "confirm_environment", [_section(text)])
+        return _confirm_environment(texts, screen, private_metadata)
     view = render(outcome, private_metadata=private_metadata).to_dict()
     if isinstance(screen, CredentialsScreen):
         intro = _section(with_lead(texts, "links.modal.relink_intro")).to_dict()
@@ -155,6 +151,29 @@ def _relink_first(
         ),
     ]
     view = _info(texts, "relink_first", blocks)
+    view["private_metadata"] = private_metadata
+    return view
+
+
+def _confirm_environment(
+    texts: Catalogue, screen: EnvironmentConfirmationScreen, private_metadata: str | None
+) -> dict[str, Any]:
+    text = texts.text(
+        "links.modal.confirm_environment",
+        new=code(screen.new_domain),
+        old=code(screen.link_domain),
+    )
+    blocks: list[Block] = [
+        _section(text),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ACTION_LINK_OTHER_LOGIN, text=texts.text("links.button.other_login")
+                )
+            ]
+        ),
+    ]
+    view = _info(texts, "confirm_environment", blocks)
     view["private_metadata"] = private_metadata
     return view
 
