@@ -236,9 +236,10 @@ class LinkEvent(DomainEvent):
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     companies_seen: int = 0
-    # A relink's login and Nmbrs environment, before and after (none for other events).
-    previous_login: str | None = None
-    login: str | None = None
+    # A relink's Nmbrs login and environment, before and after (none for other events); named
+    # `..._username` so the retention job drops them from the audit trail with the others.
+    previous_username: str | None = None
+    username: str | None = None
     previous_environment: str | None = None
     environment: str | None = None
     # The client-channel notice asking for a relink: its outbox key, and its ts once sent.

@@ -179,9 +179,9 @@ class Relink(LinkSteps):
         """The link's login and environment, and the relink's new ones."""
         link, session = context.link, context.session
         return {
-            "previous_login": link.account_label,
+            "previous_username": link.account_label,
             "previous_environment": link.environment["domain"],
-            "login": session.username or "",
+            "username": session.username or "",
             "environment": session.domain or "",
         }
 

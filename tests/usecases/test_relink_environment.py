@@ -165,3 +165,16 @@ def test_instead_of_waiting_the_customer_may_enter_another_login(world):
     done = world.links.submit_relink(form.ref, CUSTOMER, username=DEMO_USERNAME, token=NEW_TOKEN)
     assert isinstance(done.screen, CompletedScreen)
     assert stored(world, onboarding_id)[0].environment == {"domain": "voorbeeld"}
+
+
+def test_the_logins_a_relink_audits_are_forgotten_with_the_other_usernames(world):
+    onboarding_id = broken_link(world)
+    add_login(world, OTHER_ENVIRONMENT_LOGIN, "anderekantoor")
+    relink_as(world, onboarding_id, OTHER_ENVIRONMENT_LOGIN)
+    world.links.confirm_environment(world.link_id(onboarding_id), manager=MANAGER)
+    with world.storage.unit_of_work() as uow:
+        before = str([event.detail for event in uow.audit.for_onboarding(onboarding_id)])
+        uow.audit.forget_usernames(onboarding_id)
+        after = str([event.detail for event in uow.audit.for_onboarding(onboarding_id)])
+    assert OTHER_ENVIRONMENT_LOGIN in before and DEMO_USERNAME in before
+    assert OTHER_ENVIRONMENT_LOGIN not in after and DEMO_USERNAME not in after

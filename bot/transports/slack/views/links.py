@@ -266,8 +266,8 @@ class LinkMessages:
             "companies": _short_list(texts, (escape(name) for name in event.companies)),
             "added": _short_list(texts, (escape(name) for name in event.added)) or "-",
             "removed": _short_list(texts, (escape(name) for name in event.removed)) or "-",
-            "login": code(event.login or "-"),
-            "previous_login": code(event.previous_login or "-"),
+            "login": code(event.username or "-"),
+            "previous_login": code(event.previous_username or "-"),
             "environment": code(event.environment or "-"),
             "previous_environment": code(event.previous_environment or "-"),
         }
