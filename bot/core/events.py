@@ -102,8 +102,10 @@ class HandedOff(OnboardingEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class CredentialsRejected(OnboardingEvent):
+    """A wrong username or token. The username is not named: a rejected one may be anything
+    the person typed, a token among them."""
+
     kind = "credentials_rejected"
-    username: str
     attempts_left: int
 
 
@@ -112,7 +114,6 @@ class CredentialAttemptsBlocked(OnboardingEvent):
     """Too many wrong tokens; the account manager can lift the block."""
 
     kind = "credential_attempts_blocked"
-    username: str
     blocked_until: str  # ISO 8601, UTC
 
 

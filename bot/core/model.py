@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.core.flow import State
@@ -72,3 +73,28 @@ class InvalidInput(ValueError):
 def clean_token(value: str) -> str:
     """A pasted token without the spaces and line breaks pasting brings along."""
     return "".join(value.split())
+
+
+# An Nmbrs API token is 32 hexadecimal digits (some tools show it as a dashed GUID); other
+# secrets pasted by mistake are long runs of random base64 characters. A username is an e-mail
+# address or a name: it has an '@', or words broken by spaces, dots or dashes, far shorter
+# than these runs.
+_HEX_RUN = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def looks_like_token(value: str) -> bool:
+    """True when what was typed as a username can only be a pasted token or secret: no '@'
+    and a run of 32 hex digits (spaces and line breaks that pasting brings left out), or an
+    unbroken run of at least 40 base64 characters with digits strewn among its letters."""
+    if "@" in value:
+        return False
+    if _HEX_RUN.search(clean_token(value)):
+        return True
+    return any(_random_looking(run.group()) for run in _BASE64_RUN.finditer(value))
+
+
+def _random_looking(run: str) -> bool:
+    """Letters with digits strewn among them (a name or a word ends in a number, at most)."""
+    return any(char.isalpha() for char in run) and len(_DIGITS.findall(run)) >= 3

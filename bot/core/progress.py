@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.core.model import Company
+from bot.core.model import Company, looks_like_token
 
 # What the retention job keeps of an erased onboarding.
 KEPT_AFTER_ERASURE = ("step", "last", "started_at")
@@ -43,7 +43,8 @@ class LastStep:
 
 @dataclass
 class Draft:
-    """What a closed modal held (never the token), so Start continues with it."""
+    """What a closed modal held (never the token, nor a token typed as the username), so Start
+    continues with it."""
 
     package: str | None = None
     terms_ticked: bool | None = None
@@ -56,6 +57,8 @@ class Draft:
         known = {key: value for key, value in values.items() if key in self.FIELDS}
         if "chosen_ids" in known and known["chosen_ids"] is not None:
             known["chosen_ids"] = tuple(int(i) for i in known["chosen_ids"])
+        if known.get("username") and looks_like_token(str(known["username"])):
+            known["username"] = None
         return replace(self, **known)
 
     def to_json(self) -> dict[str, Any]:

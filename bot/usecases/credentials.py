@@ -8,7 +8,7 @@ import logging
 from bot.core import events, flow
 from bot.core.events import EventBus
 from bot.core.flow import CheckAnswer, Event
-from bot.core.model import Company
+from bot.core.model import Company, InvalidInput, clean_token, looks_like_token
 from bot.core.payroll import (
     AccountCheck,
     Connection,
@@ -52,6 +52,17 @@ def hand_off(
     publish(bus, context, events.HandedOff, reason=reason, package=package)
 
 
+def typed_connection(username: str, token: str) -> Connection:
+    """The username and token as typed, cleaned; InvalidInput when one is missing or the
+    username is a pasted token (refused before Nmbrs sees it, and never named)."""
+    username, token = username.strip(), clean_token(token)
+    if not username or not token:
+        raise InvalidInput("username and token are both required")
+    if looks_like_token(username):
+        raise InvalidInput("the username looks like a token")
+    return Connection(account=username, secret=token)
+
+
 def check_account(
     provider: PayrollProvider, connection: Connection
 ) -> AccountCheck | ProviderError:
@@ -78,7 +89,7 @@ def apply_check(
     if answer is CheckAnswer.WRONG_CREDENTIALS:
         if trigger is not None:
             transition(context, trigger)
-        reject_credentials(bus, context, connection)
+        reject_credentials(bus, context)
     elif answer is CheckAnswer.NO_SUBSCRIPTION:
         hand_off(bus, context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS)
     elif answer is CheckAnswer.UNAVAILABLE:
@@ -92,10 +103,14 @@ def apply_check(
         accept_credentials(bus, context, connection, check)
 
 
-def reject_credentials(bus: EventBus, context: OnboardingContext, connection: Connection) -> None:
+def reject_credentials(bus: EventBus, context: OnboardingContext) -> None:
+    """A wrong username or token: counted, reported, and not kept (a rejected username may be
+    anything the person typed, a token among them, so it is neither stored nor shown again)."""
     onboarding, progress = context.onboarding, context.progress
     context.uow.onboardings.erase_pending_token(onboarding)
     progress.companies = progress.check = progress.domain = progress.chosen = None
+    progress.username = None
+    progress.save_draft({"username": None})
     record = flow.register_failed_attempt(progress.failures, context.now)
     progress.credentials_error = "wrong_credentials"
     progress.failed_attempts = record.failures
@@ -105,7 +120,6 @@ def reject_credentials(bus: EventBus, context: OnboardingContext, connection: Co
             bus,
             context,
             events.CredentialAttemptsBlocked,
-            username=connection.account,
             blocked_until=record.blocked_until.isoformat(),
         )
     else:
@@ -113,7 +127,6 @@ def reject_credentials(bus: EventBus, context: OnboardingContext, connection: Co
             bus,
             context,
             events.CredentialsRejected,
-            username=connection.account,
             attempts_left=record.attempts_left,
         )
 

@@ -28,7 +28,7 @@ from bot.core import events, flow
 from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
-from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
+from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
 from bot.core.payroll import Connection, PayrollProvider, ProviderCompany, ProviderError
 from bot.core.progress import (
     LastStep,
@@ -53,6 +53,7 @@ from bot.usecases.credentials import (
     hand_off,
     provider_company,
     record_failure,
+    typed_connection,
 )
 from bot.usecases.steps import StepRunner, retry_on_stale
 from bot.usecases.transitions import (
@@ -266,13 +267,10 @@ class OnboardingService:
         self, ref: StepRef, actor: Actor, *, username: str, token: str
     ) -> Outcome:
         """Check a username and token at the provider and move on according to the answer."""
-        username, token = username.strip(), clean_token(token)
-        if not username or not token:
-            raise InvalidInput("username and token are both required")
+        connection = typed_connection(username, token)
         early = self._precheck(ref, actor, Step.CREDENTIALS)
         if early is not None:
             return early
-        connection = Connection(account=username, secret=token)
         result = check_account(self._provider, connection)
         return self._step(
             ref,

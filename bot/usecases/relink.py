@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bot.core import flow, link_flow
 from bot.core.events import LinkEnvironmentConfirmed, LinkEnvironmentUnconfirmed
 from bot.core.link_flow import LinkStep, SessionKind, Stage
-from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef, clean_token
+from bot.core.model import Actor, Company, InviteStatus, StepRef
 from bot.core.payroll import (
     AccountCheck,
     Connection,
@@ -20,7 +20,7 @@ from bot.core.payroll import (
     WrongCredentials,
 )
 from bot.core.screens import Outcome
-from bot.usecases.credentials import company_row
+from bot.usecases.credentials import company_row, typed_connection
 from bot.usecases.link_notices import publish_link_event
 from bot.usecases.link_steps import LinkContext, LinkSteps
 from bot.usecases.steps import retry_on_stale
@@ -52,14 +52,11 @@ class Relink(LinkSteps):
 
     def submit_relink(self, ref: StepRef, actor: Actor, *, username: str, token: str) -> Outcome:
         """Check the new username and token; the link is updated in place when they work."""
-        username, token = username.strip(), clean_token(token)
-        if not username or not token:
-            raise InvalidInput("username and token are both required")
+        connection = typed_connection(username, token)
         step = LinkStep.SUBMIT_RELINK
         early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
-        connection = Connection(account=username, secret=token)
         result = self._check(connection, snapshot.linked_ids)
         return self._run(
             ref.onboarding_id,
@@ -76,6 +73,7 @@ class Relink(LinkSteps):
         session.username, session.wrong = connection.account, False
         if isinstance(result, WrongCredentials):
             uow.onboardings.erase_pending_token(onboarding)
+            session.username = None  # a rejected username is neither kept nor shown again
             self._reject(context)
         elif isinstance(result, NoSubscription):
             uow.onboardings.erase_pending_token(onboarding)
@@ -198,9 +196,6 @@ class Relink(LinkSteps):
             actor=context.actor.user_id,
             onboarding_id=onboarding.id,
             link_id=context.link.id,
-            detail={
-                "username": context.session.username or "",
-                "blocked": record.blocked_until is not None,
-            },
+            detail={"blocked": record.blocked_until is not None},
             at=context.now,
         )

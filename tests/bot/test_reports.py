@@ -51,11 +51,8 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
         {"reason": "package_not_listed"},
         ["het salarispakket staat niet in de lijst"],
     ),
-    events.CredentialsRejected: ({"username": "api@bakkerij", "attempts_left": 3}, ["nog 3"]),
-    events.CredentialAttemptsBlocked: (
-        {"username": "api@bakkerij", "blocked_until": "2026-11-26T11:00:00+00:00"},
-        ["12:00"],
-    ),
+    events.CredentialsRejected: ({"attempts_left": 3}, ["nog 3"]),
+    events.CredentialAttemptsBlocked: ({"blocked_until": "2026-11-26T11:00:00+00:00"}, ["12:00"]),
     events.CredentialBlockLifted: ({"actor": "U0MANAGER"}, ["opgeheven door <@U0MANAGER>"]),
     events.CredentialsVerified: (
         {"username": "api@bakkerij", "domain": "bakkerij", "companies_seen": 3},

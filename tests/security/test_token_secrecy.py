@@ -20,6 +20,7 @@ from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANIES,
     CALLBACK_COMPANIES,
+    CALLBACK_CREDENTIALS,
 )
 from devslack import DevSlack
 from devslack.workspace import MANAGER, STATUS_CHANNEL
@@ -31,6 +32,7 @@ from tests.e2e.journey import (
     ServedBot,
     enter_credentials,
     settled,
+    start,
     to_credentials,
 )
 from tests.served import bot_settings
@@ -174,3 +176,40 @@ def test_the_token_is_in_plaintext_nowhere_after_a_whole_onboarding(
         assert token not in everything_sent
         assert token not in everything_logged
         assert columns_holding(engine, token) == []
+
+
+TOKEN_AS_USERNAME = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+MISTYPED_USERNAME = "salaris@bakkerij-de-vires.example"
+
+
+def test_a_token_typed_as_the_username_is_refused_inline_and_kept_nowhere(
+    secret_bot: ServedBot, slack: DevSlack, nmbrs: SandboxHandle, every_log
+) -> None:
+    bot = secret_bot
+    bot.invite(language="en")
+    customer = slack.user(CUSTOMER)
+    to_credentials(customer)
+    nmbrs_calls = len(nmbrs.calls)
+
+    refused = enter_credentials(customer, f"{TOKEN_AS_USERNAME}\n", DEMO_TOKEN)
+    assert refused.callback_id == CALLBACK_CREDENTIALS
+    assert list(refused.errors.values()) == [
+        "This looks like an API token, not a username. Enter the username here (usually an "
+        "e-mail address) and paste the token in the API token field."
+    ]
+    assert len(nmbrs.calls) == nmbrs_calls  # Nmbrs never saw it
+    customer.close(refused)  # a closed form keeps a draft
+    start(customer)
+
+    wrong = enter_credentials(customer, MISTYPED_USERNAME, WRONG_TOKEN)
+    assert wrong.callback_id == CALLBACK_CREDENTIALS and "wrong" in wrong.text()
+    drain_outbox(bot)
+    assert slack.messages(STATUS_CHANNEL)  # the rejection was reported
+
+    everything_sent = sent_to_slack(slack)
+    assert TOKEN_AS_USERNAME not in everything_sent
+    assert TOKEN_AS_USERNAME not in logged(every_log)
+    assert columns_holding(bot.container.engine, TOKEN_AS_USERNAME) == []
+    # A rejected username is not kept or shown again either (it may be anything typed).
+    assert MISTYPED_USERNAME not in everything_sent
+    assert columns_holding(bot.container.engine, MISTYPED_USERNAME) == []

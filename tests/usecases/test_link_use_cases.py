@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.bootstrap import build_container, job_scheduler
 from bot.core.events import LinkNeedsRelink
 from bot.core.flow import State
-from bot.core.model import Actor, StepRef
+from bot.core.model import Actor, InvalidInput, StepRef
 from bot.core.screens import (
     BlockedScreen,
     CompanyChoiceScreen,
@@ -39,7 +39,7 @@ from payroll.nmbrs_soap.sandbox import (
 )
 from storage.crypto import generate_key
 from storage.links import ACTIVE, NEEDS_RELINK, UNLINKED, link_state
-from storage.models import OutboxMessage
+from storage.models import Onboarding, OutboxMessage
 from tests.slack_drawn import draw_row
 from tests.storage.scratch import ScratchStorage
 from tests.usecases.link_world import (
@@ -310,6 +310,24 @@ def test_a_wrong_token_asks_again_and_five_block_the_relink(world):
     assert isinstance(outcome.screen, BlockedScreen)
     _, _, token = world.link(onboarding_id)
     assert token == DEMO_TOKEN
+
+
+def test_a_wrong_relink_keeps_and_shows_neither_the_rejected_username_nor_a_token_typed_as_one(
+    world,
+):
+    onboarding_id = world.linked_client()
+    opened = world.links.open_relink(onboarding_id, CUSTOMER)
+    with pytest.raises(InvalidInput):
+        world.links.submit_relink(opened.ref, CUSTOMER, username=NEW_TOKEN, token=NEW_TOKEN)
+    mistyped = "salaris@bakkerij-de-vires.example"
+    outcome = world.links.submit_relink(opened.ref, CUSTOMER, username=mistyped, token="wrong")
+    assert isinstance(outcome.screen, CredentialsScreen) and outcome.screen.wrong_credentials
+    assert outcome.screen.username == DEMO_USERNAME  # the link's own login, as before
+    [rejected] = world.audit("link_relink_rejected")
+    assert mistyped not in str(rejected.detail)
+    with Session(world.storage.engine) as session:
+        step_data = str(session.get(Onboarding, onboarding_id).step_data)
+    assert mistyped not in step_data and NEW_TOKEN not in step_data
 
 
 def test_a_relink_with_permissions_off_continues_after_check_again(world):

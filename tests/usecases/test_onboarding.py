@@ -161,15 +161,16 @@ def test_after_the_preparation_the_credentials_are_asked(world):
     assert outcome.screen == CredentialsScreen()
 
 
-def test_a_wrong_token_shows_the_form_again_with_the_username_kept(world):
+def test_a_wrong_token_shows_the_form_again_without_keeping_or_reporting_the_username(world):
     world.to_credentials()
+    world.service.save_draft(world.onboarding_id, CUSTOMER, {"username": USERNAME})
     outcome = world.service.submit_credentials(
         world.ref(), CUSTOMER, username=USERNAME, token="wrong"
     )
-    assert outcome.screen == CredentialsScreen(
-        username=USERNAME, wrong_credentials=True, attempts_left=4
-    )
-    assert world.onboarding().pending_token is None
+    assert outcome.screen == CredentialsScreen(wrong_credentials=True, attempts_left=4)
+    onboarding = world.onboarding()
+    assert onboarding.pending_token is None
+    assert USERNAME not in str(onboarding.step_data)
     assert world.published[-1] == events.CredentialsRejected(
         onboarding_id=world.onboarding_id,
         client_id=world.published[-1].client_id,
@@ -177,9 +178,28 @@ def test_a_wrong_token_shows_the_form_again_with_the_username_kept(world):
         channel_id=CHANNEL,
         actor="U0CUSTOMER",
         at=world.clock.moment,
-        username=USERNAME,
         attempts_left=4,
     )
+    with world.storage.unit_of_work() as uow:
+        assert all(
+            USERNAME not in str(row.detail) for row in uow.audit.for_onboarding(world.onboarding_id)
+        )
+
+
+def test_a_token_typed_as_the_username_is_refused_before_the_provider_is_asked(world):
+    world.to_credentials()
+    with pytest.raises(InvalidInput) as refused:
+        world.service.submit_credentials(world.ref(), CUSTOMER, username=TOKEN, token=TOKEN)
+    assert TOKEN not in str(refused.value)
+    assert world.provider.checks == []
+    assert world.onboarding().state == "terms_accepted"
+
+
+def test_a_closed_form_does_not_keep_a_token_typed_as_the_username(world):
+    world.to_credentials()
+    world.service.save_draft(world.onboarding_id, CUSTOMER, {"username": TOKEN})
+    assert TOKEN not in str(world.onboarding().step_data)
+    assert world.service.open(world.onboarding_id, CUSTOMER).screen == CredentialsScreen()
 
 
 def test_the_right_token_after_a_wrong_one_shows_the_companies(world):
@@ -216,7 +236,7 @@ def test_five_wrong_tokens_within_an_hour_block_attempts_for_an_hour(world):
 
     world.clock.moment += timedelta(hours=1)
     reopened = world.service.open(world.onboarding_id, CUSTOMER)
-    assert reopened.screen == CredentialsScreen(username=USERNAME, wrong_credentials=True)
+    assert reopened.screen == CredentialsScreen(wrong_credentials=True)
 
 
 def test_the_account_manager_can_lift_the_block(world):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.flow import PACKAGES
+from bot.core.model import looks_like_token
 from bot.i18n import catalogue
 from bot.transports.slack.views.links import ACTION_LINK_COMPANY_SEARCH
 from bot.transports.slack.views.onboarding import (
@@ -90,12 +91,19 @@ def terms_errors(form: Form, language: str) -> dict[str, str]:
 
 
 def credentials_errors(form: Form, language: str) -> dict[str, str]:
+    """Inline errors of a credentials form: a field left empty, or a token typed as the
+    username (refused here, before Nmbrs is asked, so it is never stored or shown again)."""
     texts = catalogue(language)
-    return {
+    errors = {
         form.block_ids.get(action_id, action_id): texts.text("customer.credentials.required")
         for action_id in (ACTION_USERNAME, ACTION_TOKEN)
         if not (form.value(action_id) or "").strip()
     }
+    if looks_like_token(form.value(ACTION_USERNAME) or ""):
+        errors[form.block_ids.get(ACTION_USERNAME, ACTION_USERNAME)] = texts.text(
+            "customer.credentials.username_is_token"
+        )
+    return errors
 
 
 def companies_errors(form: Form, language: str) -> dict[str, str]:

@@ -71,3 +71,20 @@ def test_companies_come_from_checkboxes_or_the_type_ahead():
         assert forms.companies_errors(form, "nl") == {}
     empty = forms.read_form(state(companies=("choose_companies", {"type": "checkboxes"})))
     assert forms.companies_errors(empty, "nl") == {"companies": "Kies minstens één bedrijf."}
+
+
+def test_a_token_typed_as_the_username_is_an_inline_error_on_the_username():
+    view = state(
+        **{
+            "username-1": (
+                "username",
+                {"type": "plain_text_input", "value": "5f2b8c1e7a9d4036b1e8c2f47a6d9e03"},
+            ),
+            "token-1": ("token", {"type": "plain_text_input", "value": "5f2b8c1e7a9d4036"}),
+        }
+    )
+    form = forms.read_form(view)
+    for language, says in (("en", "looks like an API token"), ("nl", "lijkt een API-token")):
+        errors = forms.credentials_errors(form, language)
+        assert set(errors) == {"username-1"}
+        assert says in errors["username-1"]
