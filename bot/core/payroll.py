@@ -112,6 +112,13 @@ class QuotaExceeded(ProviderUnavailable):
     code = "quota_exceeded"
 
 
+class UnexpectedAnswer(ProviderUnavailable):
+    """An answer no real one looks like: larger than any real answer, or a value out of shape
+    (a domain that is no hostname, a name longer than a name). Nothing of it is kept."""
+
+    code = "unexpected_answer"
+
+
 class PayrollProvider(Protocol):
     """Blocking calls: async callers run them in a thread pool."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -35,16 +36,19 @@ from bot.core.payroll import (
     PermissionsMissing,
     ProviderError,
     ProviderUnavailable,
+    UnexpectedAnswer,
     WrongCredentials,
 )
 from payroll.nmbrs_soap import redaction
 from payroll.nmbrs_soap.model import (
     GUIDS_FOR_ALL_UP_TO,
+    MAX_NAME_LENGTH,
     REQUIRED_PERMISSIONS,
     AccountCheck,
     Company,
     Credentials,
     Environment,
+    is_hostname,
 )
 from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 
@@ -56,6 +60,12 @@ WSDL_DIR = Path(__file__).with_name("wsdl")
 
 MAX_CALLS_PER_SECOND = 150  # Nmbrs' fair-use limit per account
 MAX_CONCURRENT_CALLS = 24
+# The largest answer read. A real one is far smaller: the list of 5,000 companies is 1.2 MB (the
+# sandbox's); a permission probe may list every employee of a company, but its answer is not
+# needed (an answer too large to read is no fault, so the permission is on).
+MAX_ANSWER_BYTES = 8 * 2**20
+_READ_CHUNK_BYTES = 64 * 2**10
+_MAX_INT = 2**31 - 1  # an xs:int, as company ids and numbers are
 
 ENVIRONMENT_GET = "DebtorService.Environment_Get"
 LIST_COMPANIES = "CompanyService.List_GetAll"
@@ -95,15 +105,21 @@ def service_url(base_url: str, service: str) -> str:
     return f"{normalize_base_url(base_url)}/soap/v3/{service}.asmx"
 
 
+class AnswerTooLarge(UnexpectedAnswer):
+    """A normal (HTTP 200) answer beyond MAX_ANSWER_BYTES: data, not a fault, and not read."""
+
+
 class _NmbrsTransport(zeep.Transport):
     """Turns what cannot be a SOAP answer (timeout, refused connection, an HTTP status other than
-    200 or a fault's 500, a body that is not XML) into ProviderUnavailable before zeep reads it.
+    200 or a fault's 500, a body larger than MAX_ANSWER_BYTES or not XML) into
+    ProviderUnavailable before zeep reads it. The body is read as a stream and given up at the
+    cap, whether or not the answer declares its length.
 
     Logs operation, HTTP status and size at DEBUG, never a SOAP body: requests carry the token
     and answers personal data (a permission probe of PersonalInfo_GetAll_AllEmployeesByCompany
     returns every employee of the first company)."""
 
-    _xml_parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    _xml_parser = etree.XMLParser(resolve_entities=False, no_network=True)
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
         operation = _operation(address, headers)
@@ -111,8 +127,14 @@ class _NmbrsTransport(zeep.Transport):
             self.logger.debug("SOAP %s: sending %d bytes", operation, len(message or b""))
         try:
             response = self.session.post(
-                address, data=message, headers=headers, timeout=self.operation_timeout
+                address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
             )
+            with response:
+                if response.status_code not in (200, 500):
+                    raise ProviderUnavailable(
+                        f"Nmbrs answered HTTP {response.status_code} ({address})"
+                    )
+                response._content = _capped_body(response, address)
         except requests.Timeout:
             raise ProviderUnavailable(f"Nmbrs did not answer in time ({address})") from None
         except requests.RequestException as exc:
@@ -126,8 +148,6 @@ class _NmbrsTransport(zeep.Transport):
                 response.status_code,
                 len(response.content),
             )
-        if response.status_code not in (200, 500):
-            raise ProviderUnavailable(f"Nmbrs answered HTTP {response.status_code} ({address})")
         try:
             etree.fromstring(response.content, self._xml_parser)
         except etree.XMLSyntaxError:
@@ -135,6 +155,25 @@ class _NmbrsTransport(zeep.Transport):
                 f"Nmbrs sent an answer that is not XML (HTTP {response.status_code}, {address})"
             ) from None
         return response
+
+
+def _capped_body(response: requests.Response, address: str) -> bytes:
+    """The body, read in chunks (decompressed, if it came compressed) and given up as soon as
+    it is known to exceed MAX_ANSWER_BYTES."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise _too_large(response, address)
+    body = bytearray()
+    for chunk in response.iter_content(_READ_CHUNK_BYTES):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise _too_large(response, address)
+    return bytes(body)
+
+
+def _too_large(response: requests.Response, address: str) -> UnexpectedAnswer:
+    error = AnswerTooLarge if response.status_code == 200 else UnexpectedAnswer
+    return error(f"Nmbrs sent an answer over {MAX_ANSWER_BYTES // 2**20} MiB ({address})")
 
 
 def _operation(address: str, headers: dict[str, str]) -> str:
@@ -146,9 +185,7 @@ def _operation(address: str, headers: dict[str, str]) -> str:
 
 # Lenient reading: an answer with elements our WSDL subset does not know, in any position, still
 # reads (well-formedness is checked by the transport first).
-_SETTINGS = zeep.Settings(
-    strict=False, xsd_ignore_sequence_order=True, forbid_external=True, xml_huge_tree=True
-)
+_SETTINGS = zeep.Settings(strict=False, xsd_ignore_sequence_order=True, forbid_external=True)
 
 _lock = threading.Lock()
 _documents: dict[str, Document] = {}
@@ -290,7 +327,13 @@ class SoapNmbrsClient:
         result = self._call(credentials, ENVIRONMENT_GET, domain=None)
         # zeep unwraps a result type with a single element to that element's value.
         subdomain = result if isinstance(result, str) else getattr(result, "SubDomain", None)
-        return Environment(domain=(subdomain or "").strip())
+        domain = (subdomain or "").strip()
+        if domain and not is_hostname(domain):
+            raise UnexpectedAnswer(
+                f"{ENVIRONMENT_GET}: Nmbrs sent a subdomain that is no host name "
+                f"({len(domain)} characters)"
+            )
+        return Environment(domain=domain)
 
     def list_companies(
         self,
@@ -415,10 +458,7 @@ class SoapNmbrsClient:
 
     def _list_companies(self, credentials: Credentials, environment: Environment) -> list[Company]:
         result = self._call(credentials, LIST_COMPANIES, domain=environment.domain)
-        return [
-            Company(id=item.ID, number=item.Number, name=(item.Name or "").strip())
-            for item in _items(result, "Company")
-        ]
+        return [_company(item) for item in _items(result, "Company")]
 
     def _list_companies_unless_off(
         self, credentials: Credentials, environment: Environment
@@ -434,7 +474,10 @@ class SoapNmbrsClient:
         guid = self._call(
             credentials, COMPANY_GUID, domain=environment.domain, CompanyId=company_id
         )
-        return str(guid).lower()
+        try:
+            return str(uuid.UUID(str(guid)))
+        except ValueError:
+            raise UnexpectedAnswer(f"{COMPANY_GUID}: Nmbrs sent a GUID that is none") from None
 
     def _company_guid_unless_off(
         self, credentials: Credentials, environment: Environment, company_id: int
@@ -459,7 +502,7 @@ class SoapNmbrsClient:
             self._call(credentials, permission, domain=domain, **arguments[permission])
         except PermissionsMissing:
             return False
-        except NoAccess:
+        except (NoAccess, AnswerTooLarge):
             return True
         except ProviderError as error:
             if type(error) is ProviderError:  # a data fault with a code of its own
@@ -493,6 +536,20 @@ class SoapNmbrsClient:
         if with_guids_for is None:
             return [c.id for c in companies] if len(companies) <= GUIDS_FOR_ALL_UP_TO else []
         return [c.id for c in companies if c.id in with_guids_for]
+
+
+def _company(item: Any) -> Company:
+    """A company of the list; UnexpectedAnswer when it is out of shape."""
+    name = (item.Name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise UnexpectedAnswer(
+            f"{LIST_COMPANIES}: Nmbrs sent a company name of {len(name)} characters"
+        )
+    if not all(
+        isinstance(value, int) and 0 <= value <= _MAX_INT for value in (item.ID, item.Number)
+    ):
+        raise UnexpectedAnswer(f"{LIST_COMPANIES}: Nmbrs sent a company without a valid id")
+    return Company(id=item.ID, number=item.Number, name=name)
 
 
 def _items(result: Any, element: str) -> list[Any]:

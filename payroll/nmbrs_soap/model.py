@@ -6,6 +6,7 @@ The bot sees none of it: `payroll.nmbrs_soap.provider` translates to the core's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,20 @@ REQUIRED_PERMISSIONS: tuple[str, ...] = tuple(
     for service, operations in REQUIRED_PERMISSIONS_BY_SERVICE.items()
     for operation in operations
 )
+
+# Limits of what an answer may hold, far above any real one: a real Nmbrs subdomain is one short
+# label, a real company name fits Nmbrs' own field. A value beyond them is an unexpected answer.
+MAX_DOMAIN_LENGTH = 253  # a whole DNS name
+MAX_NAME_LENGTH = 255
+_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_hostname(value: str) -> bool:
+    """Whether `value` is shaped like a DNS name (an Nmbrs subdomain is its first label)."""
+    return len(value) <= MAX_DOMAIN_LENGTH and all(
+        _HOSTNAME_LABEL.fullmatch(label) for label in value.split(".")
+    )
+
 
 # A listing with more companies than this comes without GUIDs unless they are asked for:
 # Nmbrs converts one company per call.

@@ -117,6 +117,7 @@ class SandboxState:
 
     accounts: AccountRegistry
     latency: float = 0.0
+    chunked: bool = False  # answer without Content-Length, in chunks
     calls: list[RecordedCall] = field(default_factory=list)
     started_reports: list[StartedReport] = field(default_factory=list)
     _tasks: dict[str, tuple[str, str]] = field(default_factory=dict)

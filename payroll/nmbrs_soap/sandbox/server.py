@@ -25,12 +25,14 @@ from payroll.nmbrs_soap.sandbox.answers import (
 logger = logging.getLogger(__name__)
 
 WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
+_CHUNK_BYTES = 64 * 1024
 _SERVICE_PATH = re.compile(r"^/soap/v3/(?P<service>\w+)\.asmx$", re.IGNORECASE)
 
 
 @dataclass
 class SandboxHandle:
-    """A running sandbox. `accounts`, `latency` and every account may be changed while it runs."""
+    """A running sandbox. `accounts`, `latency`, `chunked` and every account may be changed while
+    it runs."""
 
     base_url: str
     state: SandboxState
@@ -46,6 +48,15 @@ class SandboxHandle:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self.state.latency = seconds
+
+    @property
+    def chunked(self) -> bool:
+        """Whether answers come in chunks without a Content-Length (as a stream may)."""
+        return self.state.chunked
+
+    @chunked.setter
+    def chunked(self, value: bool) -> None:
+        self.state.chunked = value
 
     @property
     def calls(self) -> list[RecordedCall]:
@@ -117,7 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait()
             self.close_connection = True
             return
-        self._send(reply.status, reply.body, reply.content_type)
+        if self.server.state.chunked:
+            self._send_chunked(reply.status, reply.body, reply.content_type)
+        else:
+            self._send(reply.status, reply.body, reply.content_type)
 
     def _service(self, path: str) -> str | None:
         match = _SERVICE_PATH.match(path)
@@ -130,7 +144,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading
+
+    def _send_chunked(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, len(body), _CHUNK_BYTES):
+                chunk = body[start : start + _CHUNK_BYTES]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped reading
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         logger.debug("%s %s", self.address_string(), format % args)

@@ -36,6 +36,7 @@ def running_sandbox() -> Iterator[SandboxHandle]:
 def sandbox(running_sandbox: SandboxHandle) -> SandboxHandle:
     running_sandbox.accounts.reset(demo_accounts())
     running_sandbox.latency = 0.0
+    running_sandbox.chunked = False
     running_sandbox.clear_calls()
     return running_sandbox
 

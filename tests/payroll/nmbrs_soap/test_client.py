@@ -15,17 +15,24 @@ from bot.core.payroll import (
     PermissionsMissing,
     ProviderError,
     ProviderUnavailable,
+    UnexpectedAnswer,
     WrongCredentials,
 )
 from payroll.nmbrs_soap.client import (
     COMPANY_GUID,
+    MAX_ANSWER_BYTES,
     SoapNmbrsClient,
     fault_error,
     probe_arguments,
     service_url,
     shared_services,
 )
-from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, Credentials, Environment
+from payroll.nmbrs_soap.model import (
+    MAX_NAME_LENGTH,
+    REQUIRED_PERMISSIONS,
+    Credentials,
+    Environment,
+)
 from payroll.nmbrs_soap.sandbox import (
     DEMO_PERMISSIONS_OFF,
     DEMO_TOKEN,
@@ -39,6 +46,7 @@ from payroll.nmbrs_soap.sandbox import (
     PERMISSIONS_OFF_USERNAME,
     SandboxCompany,
     demo_companies,
+    many_companies,
     soap_fault,
 )
 from tests.payroll.nmbrs_soap.conftest import credentials_of
@@ -230,6 +238,60 @@ def test_a_hanging_server_is_unavailable_after_the_read_timeout(impatient_provid
 
     with pytest.raises(ProviderUnavailable, match="did not answer in time"):
         impatient_provider.check_account(demo)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_answer_over_the_size_cap_is_unexpected_and_not_read(provider, sandbox, demo, chunked):
+    sandbox.chunked = chunked
+    sandbox.accounts[DEMO_USERNAME].subdomain = "a" * (MAX_ANSWER_BYTES + 1024)
+
+    with pytest.raises(UnexpectedAnswer, match="answer over 8 MiB"):
+        provider.check_credentials(demo)
+
+
+def test_a_list_of_20_000_companies_four_times_the_largest_real_one_is_read(provider, sandbox, demo):
+    sandbox.chunked = True
+    sandbox.accounts[DEMO_USERNAME].companies = many_companies(20_000)
+
+    assert len(provider.list_companies(demo, VOORBEELD, with_guids_for=set())) == 20_000
+
+
+@pytest.mark.parametrize(
+    "subdomain",
+    ["a" * 254, "voorbeeld.nmbrs.nl/../evil", "voor beeld", "-voorbeeld", "x" * 64 + ".nl"],
+    ids=["too-long", "path", "space", "leading-dash", "long-label"],
+)
+def test_a_subdomain_that_is_no_host_name_is_unexpected(provider, sandbox, demo, subdomain):
+    sandbox.accounts[DEMO_USERNAME].subdomain = subdomain
+
+    with pytest.raises(UnexpectedAnswer, match="no host name") as raised:
+        provider.check_credentials(demo)
+    assert subdomain not in str(raised.value)
+
+
+def test_a_subdomain_with_dots_and_dashes_is_a_host_name(provider, sandbox, demo):
+    sandbox.accounts[DEMO_USERNAME].subdomain = "bakkerij-de-vries.eu"
+
+    assert provider.check_credentials(demo) == Environment("bakkerij-de-vries.eu")
+
+
+def test_a_company_name_longer_than_a_name_is_unexpected(provider, sandbox, demo):
+    companies = sandbox.accounts[DEMO_USERNAME].companies
+    companies[0].name = "N" * MAX_NAME_LENGTH
+    assert (
+        provider.list_companies(demo, VOORBEELD, with_guids_for=set())[0].name == companies[0].name
+    )
+    companies[1].name = "N" * (MAX_NAME_LENGTH + 1)
+
+    with pytest.raises(UnexpectedAnswer, match="company name of 256 characters"):
+        provider.check_account(demo)
+
+
+def test_a_guid_that_is_none_is_unexpected(provider, sandbox, demo):
+    sandbox.accounts[DEMO_USERNAME].companies[0].guid = "g" * 1000
+
+    with pytest.raises(UnexpectedAnswer, match="GUID"):
+        provider.company_guids(demo, VOORBEELD, [demo_companies()[0].id])
 
 
 def test_a_server_that_is_not_there_is_unavailable(demo):

@@ -13,8 +13,10 @@ from bot.core.payroll import (
     NoSubscription,
     PermissionsMissing,
     ProviderUnavailable,
+    UnexpectedAnswer,
     WrongCredentials,
 )
+from payroll.nmbrs_soap.client import MAX_ANSWER_BYTES
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, Company, Credentials, Environment
 
 ALICE = Credentials("salaris@dekorst.nl", "b7e4f1a2c9d84e6f8a3b5c7d9e1f2a4b")
@@ -165,3 +167,25 @@ def test_a_fault_that_echoes_the_request_keeps_the_token_out_of_the_error(
         fixture_provider.list_companies(ALICE, DOMAIN)
     assert "2100" in str(raised.value)
     assert ALICE.token not in "".join(traceback.format_exception(raised.value))
+
+
+def test_a_probe_answer_too_large_to_read_is_no_fault_so_the_permission_is_on(
+    fixture_server, fixture_provider
+):
+    every_employee = b"<soap:Envelope>" + b" " * MAX_ANSWER_BYTES + b"</soap:Envelope>"
+    fixture_server.script["EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany"] = (
+        lambda request: (200, every_employee)
+    )
+    fixture_server.default = (500, "fault_2004.xml")  # no access to that company's data: on
+
+    assert fixture_provider.check_permissions(ALICE, DOMAIN, company_id=91001) == []
+
+
+def test_a_fault_too_large_to_read_is_unexpected(fixture_server, fixture_provider):
+    fixture_server.script["CompanyService.List_GetAll"] = lambda request: (
+        500,
+        b"<soap:Envelope>" + b" " * MAX_ANSWER_BYTES + b"</soap:Envelope>",
+    )
+
+    with pytest.raises(UnexpectedAnswer):
+        fixture_provider.list_companies(ALICE, DOMAIN)
