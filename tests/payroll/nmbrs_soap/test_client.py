@@ -423,3 +423,10 @@ def test_the_token_never_appears_in_exception_text(provider, sandbox, demo, faul
     with pytest.raises(ProviderError) as raised:
         provider.check_credentials(demo)
     assert DEMO_TOKEN not in formatted(raised.value)
+
+
+def test_a_company_id_beyond_an_int_is_unexpected(provider, sandbox, demo):
+    sandbox.accounts[DEMO_USERNAME].companies[0].id = 2**31
+
+    with pytest.raises(UnexpectedAnswer, match="valid id"):
+        provider.list_companies(demo, VOORBEELD, with_guids_for=set())
