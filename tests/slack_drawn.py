@@ -42,3 +42,22 @@ def draw(notice: Notice) -> Drawn:
 
 def draw_row(row: OutboxMessage) -> Drawn:
     return draw(stored_notice(row))
+
+
+def mrkdwn_objects(payload: Any) -> list[dict[str, Any]]:
+    """Every mrkdwn text object in a payload (a message's blocks, a view, nested anywhere)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(payload, dict):
+        if payload.get("type") == "mrkdwn" and "text" in payload:
+            found.append(payload)
+        for value in payload.values():
+            found += mrkdwn_objects(value)
+    elif isinstance(payload, list):
+        for value in payload:
+            found += mrkdwn_objects(value)
+    return found
+
+
+def not_verbatim(payload: Any) -> list[str]:
+    """The texts of the mrkdwn objects Slack would auto-link (bare URLs, channel names)."""
+    return [obj["text"] for obj in mrkdwn_objects(payload) if obj.get("verbatim") is not True]

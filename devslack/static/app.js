@@ -269,7 +269,7 @@
       const done = (answer) => { layer.hidden = true; layer.replaceChildren(); resolve(answer); };
       layer.replaceChildren(el("div", { class: "dialog", role: "alertdialog", "aria-label": plain(dialog.title) },
         el("h2", {}, plain(dialog.title)),
-        el("div", { class: "mrkdwn", html: BlockKit.mrkdwn(dialog.text.text, {}) }),
+        el("div", { class: "mrkdwn", html: BlockKit.mrkdwn(dialog.text.text, {}, dialog.text.verbatim === true) }),
         el("footer", {},
           el("button", { type: "button", class: "btn", onclick: () => done(false) }, plain(dialog.deny) || "Cancel"),
           el("button", { type: "button", class: `btn ${dialog.style === "danger" ? "danger" : "primary"}`, onclick: () => done(true) },

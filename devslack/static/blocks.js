@@ -65,18 +65,19 @@ const BlockKit = (() => {
   }
 
   // Slack mrkdwn: *bold*, _italic_, ~strike~, `code`, ```pre```, > quotes, <links|labels>,
-  // <@U…> mentions and <#C…|name> channels. Everything is escaped before formatting.
-  function mrkdwn(source, ctx) {
+  // <@U…> mentions and <#C…|name> channels. Everything is escaped before formatting. Unless the
+  // text object is `verbatim`, a bare URL becomes a link too, as Slack's automatic parsing does.
+  function mrkdwn(source, ctx, verbatim = false) {
     const parts = [];
     let last = 0;
     const pattern = /<([^<>\n]+)>/g;
     let match;
     while ((match = pattern.exec(source)) !== null) {
-      parts.push(formatText(decodeEntities(source.slice(last, match.index))));
+      parts.push(formatText(decodeEntities(source.slice(last, match.index)), !verbatim));
       parts.push(special(match[1], ctx));
       last = pattern.lastIndex;
     }
-    parts.push(formatText(decodeEntities(source.slice(last))));
+    parts.push(formatText(decodeEntities(source.slice(last)), !verbatim));
     return parts.join("");
   }
 
@@ -97,12 +98,16 @@ const BlockKit = (() => {
     return `<a href="${escapeHtml(href)}" target="_blank" rel="noopener">${escapeHtml(label || target)}</a>`;
   }
 
-  function formatText(text) {
+  function formatText(text, autolink = false) {
     const blocks = text.split(/```/);
     return blocks.map((chunk, i) => {
       if (i % 2 === 1) return `<pre>${escapeHtml(chunk.replace(/^\n/, ""))}</pre>`;
       return chunk.split("\n").map((line) => {
         let html = emoji(escapeHtml(line));
+        if (autolink) {
+          html = html.replace(/(^|[\s(])(https?:\/\/[^\s<]+)/g,
+            '$1<a href="$2" target="_blank" rel="noopener">$2</a>');
+        }
         const quoted = html.startsWith("&gt; ") || html === "&gt;";
         if (quoted) html = html.replace(/^&gt; ?/, "");
         html = html
@@ -117,8 +122,7 @@ const BlockKit = (() => {
 
   function textNode(obj, ctx, tag = "span") {
     if (!obj) return el(tag);
-    if (obj.type === "mrkdwn" && !obj.verbatim) return el(tag, { class: "mrkdwn", html: mrkdwn(obj.text, ctx) });
-    if (obj.type === "mrkdwn") return el(tag, { class: "mrkdwn", html: formatText(obj.text) });
+    if (obj.type === "mrkdwn") return el(tag, { class: "mrkdwn", html: mrkdwn(obj.text, ctx, obj.verbatim === true) });
     return el(tag, {}, plain(obj));
   }
 

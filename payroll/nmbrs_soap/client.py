@@ -49,6 +49,7 @@ from payroll.nmbrs_soap.model import (
     Credentials,
     Environment,
     is_hostname,
+    one_line,
 )
 from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 
@@ -539,8 +540,8 @@ class SoapNmbrsClient:
 
 
 def _company(item: Any) -> Company:
-    """A company of the list; UnexpectedAnswer when it is out of shape."""
-    name = (item.Name or "").strip()
+    """A company of the list, its name on one line; UnexpectedAnswer when it is out of shape."""
+    name = one_line(item.Name)
     if len(name) > MAX_NAME_LENGTH:
         raise UnexpectedAnswer(
             f"{LIST_COMPANIES}: Nmbrs sent a company name of {len(name)} characters"

@@ -20,7 +20,7 @@ from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
-from tests.slack_drawn import Drawn, draw, draw_row
+from tests.slack_drawn import Drawn, draw, draw_row, not_verbatim
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -159,6 +159,15 @@ def test_each_event_says_what_happened_in_the_status_channel(
     assert "Bakkerij &lt;de Vries&gt; &amp; Zn" in message.text
     for fragment in expected:
         assert fragment in message.text
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_report_is_drawn_in_verbatim_sections_so_no_name_becomes_a_link(language) -> None:
+    drawn = [reports(language).message_for(sample(event_class)) for event_class in SAMPLES]
+    for message in [message for message in drawn if message is not None]:
+        sections = message.payload["blocks"]
+        assert not_verbatim(sections) == []
+        assert "\n".join(section["text"]["text"] for section in sections) == message.text
 
 
 def test_every_report_kind_fits_the_outbox_column() -> None:

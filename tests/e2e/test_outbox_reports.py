@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,12 @@ from bot.transports.slack.views.onboarding import (
 )
 from devslack import DevSlack, SlackUser
 from devslack.workspace import BOT_USER, CUSTOMER_TEAM, OUR_TEAM, Channel
-from payroll.nmbrs_soap.sandbox import PERMISSIONS_OFF_USERNAME, SandboxHandle
+from payroll.nmbrs_soap.sandbox import (
+    DEMO_TOKEN,
+    DEMO_USERNAME,
+    PERMISSIONS_OFF_USERNAME,
+    SandboxHandle,
+)
 from storage.models import OutboxMessage
 from tests.e2e.journey import (
     accept_terms,
@@ -42,7 +48,7 @@ from tests.e2e.test_manager import (
     open_start_modal,
     result,
 )
-from tests.slack_drawn import draw_row
+from tests.slack_drawn import draw_row, not_verbatim
 
 PERMISSIONS_OFF_IDS = ["48201", "48202", "48203"]
 
@@ -164,3 +170,57 @@ def test_every_meaningful_event_yields_exactly_one_report(
     assert "Bakkerij De Gouden Korst B.V." in completed and "2 bedrijven" in completed
     everything = "\n".join(m.text for m in posted)
     assert account.token not in everything and "wrong-" not in everything
+
+
+def sent_payloads(slack: DevSlack) -> list[Any]:
+    """What the bot sent: every Web API call's arguments and every answer to Slack's requests
+    (a view in an ack), JSON read where it came as a string."""
+    payloads: list[Any] = [call.args for call in slack.calls()]
+    for delivery in slack.deliveries:
+        try:
+            payloads.append(json.loads(delivery.response_text or "null"))
+        except ValueError:
+            continue
+    return [_read_json_strings(payload) for payload in payloads]
+
+
+def _read_json_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _read_json_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_read_json_strings(item) for item in value]
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return _read_json_strings(json.loads(value))
+        except ValueError:
+            return value
+    return value
+
+
+def test_a_company_name_with_a_line_break_and_a_url_stays_one_line_and_is_never_a_link(
+    reporting: ManagerBot, slack: DevSlack, nmbrs: SandboxHandle
+) -> None:
+    nmbrs.accounts[DEMO_USERNAME].companies[0].name = "Gouden Korst B.V.\n\thttps://evil.example/x"
+    manager, customer = slack.user(MANAGER), slack.user(CUSTOMER)
+    invite_via_onboard(manager, SHARED, "Bakkerij de Vries")
+    to_credentials(customer)
+    companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
+    customer.fill(companies, {ACTION_COMPANIES: ["48201"]})
+    customer.submit(companies)
+    customer.submit(settled(customer, CALLBACK_OVER_ACCESS))
+    assert "Gouden Korst B.V. https://evil.example/x" in json.dumps(settled(customer).blocks)
+    manager.open_home()
+    manager.command("/onboard", "status", channel=SHARED)
+    completed = eventually(
+        lambda: next((m for m in slack.messages(STATUS) if "evil.example" in m.text), None),
+        timeout=15,
+    )
+
+    assert "Gouden Korst B.V. https://evil.example/x" in completed.text
+    assert not_verbatim(completed.blocks) == []
+    for payload in sent_payloads(slack):
+        assert not_verbatim(payload) == [], payload
+    posts = slack.calls("chat.postMessage")
+    assert posts and all(
+        (call.args["unfurl_links"], call.args["unfurl_media"]) == (False, False) for call in posts
+    )

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.notices import Notice
 from bot.outbox import DeliveryFailed
+from bot.transports.slack.mrkdwn import NO_UNFURL
 from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.session import SharedSession
 
@@ -76,6 +77,8 @@ class SlackDelivery:
         method = "chat.postMessage"
         if notice.updates is not None:
             method, arguments["ts"] = "chat.update", notice.updates
+        else:
+            arguments.update(NO_UNFURL)
         try:
             response = await self.client.api_call(method, json=arguments)
         except SlackApiError as error:

@@ -23,6 +23,7 @@ from bot.core.model import InviteStatus
 from bot.ports import ChannelInfo, InviteFailed
 from bot.transports.slack.answers import run_blocking
 from bot.transports.slack.identity import SlackDirectory
+from bot.transports.slack.mrkdwn import NO_UNFURL, verbatim_sections
 from bot.transports.slack.views.invite import invite_message
 from bot.transports.slack.views.manager import dm_text
 from bot.usecases.onboarding import OnboardingService
@@ -85,6 +86,7 @@ async def post_invite(
                 text=message.text,
                 blocks=message.blocks,
                 metadata=invite_metadata(status.onboarding_id),
+                **NO_UNFURL,
             )
             channel, ts = response["channel"], response["ts"]
         except (TimeoutError, aiohttp.ClientError):
@@ -150,8 +152,12 @@ class SlackInviteChannel:
     async def send_dm(self, user_id: str, status: InviteStatus) -> str | None:
         try:
             opened = await self._client.conversations_open(users=user_id)
+            text = dm_text(status)
             await self._client.chat_postMessage(
-                channel=opened["channel"]["id"], text=dm_text(status)
+                channel=opened["channel"]["id"],
+                text=text,
+                blocks=verbatim_sections(text),
+                **NO_UNFURL,
             )
         except SlackApiError as error:
             code = str(error.response.get("error"))

@@ -7,10 +7,42 @@ in bold, a channel as `<#C…>`, a person as `<@U…>`, a link as `<url|label>`.
 
 from __future__ import annotations
 
+from typing import Any
+
+from slack_sdk.models.blocks import MarkdownTextObject
+
 from bot.i18n import Catalogue
 
 # The slash command of manifest.yml, as the texts name it.
 ONBOARD_COMMAND = "/onboard"
+# A section's text holds at most this many characters.
+SECTION_TEXT_LIMIT = 3000
+# Posted messages carry names of clients and companies, which are data: no previews of what
+# they may hold.
+NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
+
+
+def verbatim(text: str) -> MarkdownTextObject:
+    """mrkdwn exactly as written here: Slack links only what `mention`, `channel` and `link`
+    spell, never a bare URL, channel name or @name inside a client's or company's name."""
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def verbatim_sections(text: str) -> list[dict[str, Any]]:
+    """A message's text as section blocks of `verbatim` mrkdwn (a message's own text is
+    auto-linked by Slack), split between lines to fit SECTION_TEXT_LIMIT."""
+    chunks: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > SECTION_TEXT_LIMIT:
+            chunks.append(line[:SECTION_TEXT_LIMIT])
+            line = line[SECTION_TEXT_LIMIT:]
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_TEXT_LIMIT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return [
+        {"type": "section", "text": verbatim(chunk).to_dict()} for chunk in chunks if chunk.strip()
+    ]
 
 
 def escape(text: str) -> str:

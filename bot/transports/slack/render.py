@@ -2,7 +2,8 @@
 
 The kind of a notice says what to draw, its values what from: the event of a report or link
 notice, the summaries of the digest and a nudge, the invite's status. Rows queued before
-notices existed hold Slack's finished payload (`slack_payload`), drawn as it is.
+notices existed hold Slack's finished payload (`slack_payload`), drawn as it is. Every message
+has blocks whose mrkdwn is verbatim: names of clients and companies are data, never links.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.core.events import LinkEvent, OnboardingEvent, event_type
 from bot.core.model import InviteStatus
 from bot.core.notices import Notice, from_values
 from bot.reports import OnboardingSummary
+from bot.transports.slack.mrkdwn import verbatim_sections
 from bot.transports.slack.views.invite import invite_message
 from bot.transports.slack.views.links import LinkMessages
 from bot.transports.slack.views.reports import ReportMessages
@@ -39,6 +41,14 @@ class SlackRenderer:
         self.calendar = calendar
 
     def render(self, notice: Notice) -> SlackMessage:
+        """The notice drawn; a message of text alone gets that text as verbatim sections too,
+        so the names in it are shown as written (Slack links bare URLs in a message's text)."""
+        message = self._draw(notice)
+        if message.blocks:
+            return message
+        return SlackMessage(message.text, verbatim_sections(message.text))
+
+    def _draw(self, notice: Notice) -> SlackMessage:
         values = notice.values
         if SLACK_PAYLOAD in values:
             payload = values[SLACK_PAYLOAD]

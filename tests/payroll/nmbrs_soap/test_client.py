@@ -249,7 +249,9 @@ def test_an_answer_over_the_size_cap_is_unexpected_and_not_read(provider, sandbo
         provider.check_credentials(demo)
 
 
-def test_a_list_of_20_000_companies_four_times_the_largest_real_one_is_read(provider, sandbox, demo):
+def test_a_list_of_20_000_companies_four_times_the_largest_real_one_is_read(
+    provider, sandbox, demo
+):
     sandbox.chunked = True
     sandbox.accounts[DEMO_USERNAME].companies = many_companies(20_000)
 
@@ -273,6 +275,15 @@ def test_a_subdomain_with_dots_and_dashes_is_a_host_name(provider, sandbox, demo
     sandbox.accounts[DEMO_USERNAME].subdomain = "bakkerij-de-vries.eu"
 
     assert provider.check_credentials(demo) == Environment("bakkerij-de-vries.eu")
+
+
+def test_a_company_name_is_read_on_one_line(provider, sandbox, demo):
+    sandbox.accounts[DEMO_USERNAME].companies[
+        0
+    ].name = "Bakkerij\n\thttps://evil.example/login\u2028"
+
+    [first, *_] = provider.list_companies(demo, VOORBEELD, with_guids_for=set())
+    assert first.name == "Bakkerij https://evil.example/login"
 
 
 def test_a_company_name_longer_than_a_name_is_unexpected(provider, sandbox, demo):

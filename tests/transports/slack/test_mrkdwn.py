@@ -2,6 +2,7 @@
 
 from bot.i18n import catalogue
 from bot.transports.slack.mrkdwn import (
+    SECTION_TEXT_LIMIT,
     bold,
     button_label,
     channel,
@@ -9,6 +10,7 @@ from bot.transports.slack.mrkdwn import (
     is_person,
     link,
     mention,
+    verbatim_sections,
     with_lead,
 )
 
@@ -45,3 +47,12 @@ def test_a_button_named_in_a_sentence_is_its_own_text_in_bold():
 def test_only_user_ids_are_people():
     assert is_person("U0CUSTOMER") and is_person("W0ENTERPRISE")
     assert not is_person("system") and not is_person("cli") and not is_person("U0 X")
+
+
+def test_verbatim_sections_keep_a_message_text_whole_within_slacks_limit():
+    lines = [f"line {n} " + "x" * 990 for n in range(7)]
+    sections = verbatim_sections("\n".join(lines))
+    assert all(section["text"]["verbatim"] is True for section in sections)
+    assert all(len(section["text"]["text"]) <= SECTION_TEXT_LIMIT for section in sections)
+    assert "\n".join(section["text"]["text"] for section in sections) == "\n".join(lines)
+    assert verbatim_sections("y" * 7000)[2]["text"]["text"] == "y" * 1000

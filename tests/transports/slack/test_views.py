@@ -30,6 +30,7 @@ from bot.transports.slack.views.invite import ACTION_START, invite_message, pars
 from bot.transports.slack.views.links import link_view
 from devslack.blockkit import message_problems, view_problems
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
+from tests.slack_drawn import not_verbatim
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 METADATA = "7.3.nl." + "a" * 16
@@ -87,6 +88,20 @@ def test_every_screen_is_a_modal_slack_accepts(screen, language):
     assert view_problems(view) == []
     assert len(view["title"]["text"]) <= 24
     assert view["private_metadata"] == METADATA
+
+
+@pytest.mark.parametrize(
+    "screen",
+    [
+        *SCREENS,
+        CompletedScreen(
+            companies=(CompanyRow(1, 1, "Acme https://evil.example/login"),), domain="acme"
+        ),
+    ],
+    ids=lambda screen: type(screen).__name__,
+)
+def test_every_screen_shows_its_mrkdwn_verbatim_so_no_name_becomes_a_link(screen):
+    assert not_verbatim(rendered(screen, "en", notice="already_done")) == []
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
@@ -240,6 +255,12 @@ def test_the_invite_message_fits_slack_in_every_state(state):
     message = invite_message(invite_status(state, companies_linked=2, completed_by="U0CUSTOMER"))
     assert message_problems(message.blocks) == []
     assert "Acme" in message.text
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_the_invite_message_shows_its_mrkdwn_verbatim_in_every_state(state):
+    status = invite_status(state, companies_linked=2, completed_by="U0CUSTOMER")
+    assert not_verbatim(invite_message(status).blocks) == []
 
 
 def test_the_invite_has_a_start_button_carrying_the_onboarding():

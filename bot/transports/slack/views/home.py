@@ -14,7 +14,6 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
-    MarkdownTextObject,
     SectionBlock,
 )
 from slack_sdk.models.views import View
@@ -22,7 +21,7 @@ from slack_sdk.models.views import View
 from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary
-from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape
+from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape, verbatim
 from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
 from bot.usecases.manager import Dashboard, LinkRow, RelinkToConfirm
 
@@ -53,7 +52,7 @@ def home_view(
         _context(texts.text("manager.home.updated", time=local_time(texts, calendar, now))),
     ]
     if notice:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=notice)))
+        blocks.append(SectionBlock(text=verbatim(notice)))
     if dashboard.relinks:
         title = texts.text("manager.home.relinks_title", count=len(dashboard.relinks))
         blocks.append(HeaderBlock(text=title))
@@ -66,7 +65,7 @@ def home_view(
         blocks.append(_context(texts.text("manager.home.none_open", command=code(ONBOARD_COMMAND))))
     for row in dashboard.open[:OPEN_ROWS_LIMIT]:
         line = onboarding_line(texts, row, now=now, calendar=calendar)
-        blocks += [SectionBlock(text=MarkdownTextObject(text=line)), _row_actions(texts, row)]
+        blocks += [SectionBlock(text=verbatim(line)), _row_actions(texts, row)]
     if len(dashboard.open) > OPEN_ROWS_LIMIT:
         more = len(dashboard.open) - OPEN_ROWS_LIMIT
         blocks.append(_context(texts.text("manager.home.more", count=more)))
@@ -89,7 +88,7 @@ def not_a_manager_home(language: str) -> View:
         type="home",
         blocks=[
             HeaderBlock(text=texts.text("manager.home.title")),
-            SectionBlock(text=MarkdownTextObject(text=texts.text("manager.home.not_a_manager"))),
+            SectionBlock(text=verbatim(texts.text("manager.home.not_a_manager"))),
         ],
     )
 
@@ -134,7 +133,7 @@ def _link_row(texts: Catalogue, link: LinkRow, calendar: WorkingCalendar) -> Sec
     )
     return SectionBlock(
         block_id=f"link_{link.link_id}",
-        text=MarkdownTextObject(text=text),
+        text=verbatim(text),
         accessory=ButtonElement(
             action_id=ACTION_UNLINK,
             text=texts.text("manager.home.unlink"),
@@ -172,9 +171,7 @@ def _relink_row(texts: Catalogue, row: RelinkToConfirm) -> SectionBlock:
 def _confirm(texts: Catalogue, what: str, client: str) -> ConfirmObject:
     return ConfirmObject(
         title=texts.text(f"manager.home.{what}_confirm_title"),
-        text=MarkdownTextObject(
-            text=texts.text(f"manager.home.{what}_confirm_text", client=client)
-        ),
+        text=verbatim(texts.text(f"manager.home.{what}_confirm_text", client=client)),
         confirm=texts.text(f"manager.home.confirm_{what}"),
         deny=texts.text("manager.home.deny"),
         style="danger",
@@ -182,4 +179,4 @@ def _confirm(texts: Catalogue, what: str, client: str) -> ConfirmObject:
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return ContextBlock(elements=[verbatim(text)])

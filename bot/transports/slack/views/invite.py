@@ -10,14 +10,13 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
-    MarkdownTextObject,
     SectionBlock,
 )
 
 from bot.core.flow import OPEN_STATES, State
 from bot.core.model import InviteStatus
 from bot.i18n import catalogue
-from bot.transports.slack.mrkdwn import bold, escape, mention
+from bot.transports.slack.mrkdwn import bold, escape, mention, verbatim
 from bot.transports.slack.views.links import link_actions, stop_button
 
 ACTION_START = "start_onboarding"
@@ -55,10 +54,8 @@ def invite_message(status: InviteStatus) -> InviteMessage:
     else:
         line = texts.text(f"customer.invite.status.{state}")
     blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(text=texts.text("customer.invite.intro", client=client))
-        ),
-        ContextBlock(elements=[MarkdownTextObject(text=line)]),
+        SectionBlock(text=verbatim(texts.text("customer.invite.intro", client=client))),
+        ContextBlock(elements=[verbatim(line)]),
     ]
     if state in OPEN_STATES:
         label = "customer.invite.start" if state == State.INVITED else "customer.invite.continue"

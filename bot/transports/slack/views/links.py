@@ -23,7 +23,6 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ConfirmObject,
-    MarkdownTextObject,
     SectionBlock,
 )
 from slack_sdk.models.views import View
@@ -50,7 +49,16 @@ from bot.core.screens import (
     StaleScreen,
 )
 from bot.i18n import Catalogue, catalogue
-from bot.transports.slack.mrkdwn import bold, channel, code, escape, is_person, mention, with_lead
+from bot.transports.slack.mrkdwn import (
+    bold,
+    channel,
+    code,
+    escape,
+    is_person,
+    mention,
+    verbatim,
+    with_lead,
+)
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANY_SEARCH,
@@ -232,9 +240,7 @@ def link_actions(status: InviteStatus) -> list[Block]:
 def _confirm(texts: Catalogue, what: str, client_name: str) -> ConfirmObject:
     return ConfirmObject(
         title=texts.text(f"links.confirm.{what}_title"),
-        text=MarkdownTextObject(
-            text=texts.text(f"links.confirm.{what}_text", client=bold(escape(client_name)))
-        ),
+        text=verbatim(texts.text(f"links.confirm.{what}_text", client=bold(escape(client_name)))),
         confirm=texts.text(f"links.confirm.{what}_yes"),
         deny=texts.text("links.confirm.no"),
         style="danger",
@@ -358,4 +364,4 @@ def _short_list(texts: Catalogue, items: Iterable[str]) -> str:
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return SectionBlock(text=verbatim(text))

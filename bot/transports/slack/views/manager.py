@@ -17,7 +17,6 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     ConversationSelectElement,
     InputBlock,
-    MarkdownTextObject,
     Option,
     PlainTextInputElement,
     SectionBlock,
@@ -39,6 +38,7 @@ from bot.transports.slack.mrkdwn import (
     code,
     escape,
     mention,
+    verbatim,
     with_lead,
 )
 from bot.usecases.invites import ALREADY_RUNNING, BOT_NOT_IN_CHANNEL, POST_FAILED, StartResult
@@ -158,18 +158,16 @@ def status_message(
     texts = catalogue(language)
     if not rows:
         text = texts.text("manager.status.none")
-        return text, [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
+        return text, [SectionBlock(text=verbatim(text)).to_dict()]
     title = with_lead(texts, "manager.status.title", count=len(rows))
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=title))]
+    blocks: list[Block] = [SectionBlock(text=verbatim(title))]
     blocks += [
-        SectionBlock(
-            text=MarkdownTextObject(text=onboarding_line(texts, row, now=now, calendar=calendar))
-        )
+        SectionBlock(text=verbatim(onboarding_line(texts, row, now=now, calendar=calendar)))
         for row in rows[:STATUS_ROWS_LIMIT]
     ]
     if len(rows) > STATUS_ROWS_LIMIT:
         more = texts.text("manager.status.more", count=len(rows) - STATUS_ROWS_LIMIT)
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+        blocks.append(ContextBlock(elements=[verbatim(more)]))
     return title, [block.to_dict() for block in blocks]
 
 
@@ -332,8 +330,8 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
         )
         replace_confirm = ConfirmObject(
             title=texts.text("manager.result.replace_confirm_title"),
-            text=MarkdownTextObject(
-                text=texts.text(
+            text=verbatim(
+                texts.text(
                     "manager.result.replace_confirm_text",
                     client=bold(escape(running.client_name)),
                     new_client=bold(escape(request.client_name)),
@@ -417,7 +415,7 @@ def _result_modal(
     actions: Sequence[ButtonElement] = (),
     metadata: str | None = None,
 ) -> View:
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=line)) for line in lines]
+    blocks: list[Block] = [SectionBlock(text=verbatim(line)) for line in lines]
     if actions:
         blocks.append(ActionsBlock(elements=list(actions)))
     return View(

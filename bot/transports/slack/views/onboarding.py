@@ -20,7 +20,6 @@ from slack_sdk.models.blocks import (
     ExternalDataMultiSelectElement,
     InputBlock,
     LinkButtonElement,
-    MarkdownTextObject,
     Option,
     PlainTextInputElement,
     SectionBlock,
@@ -49,7 +48,16 @@ from bot.core.screens import (
     UnavailableScreen,
 )
 from bot.i18n import Catalogue, catalogue
-from bot.transports.slack.mrkdwn import bold, button_label, code, escape, italic, link, with_lead
+from bot.transports.slack.mrkdwn import (
+    bold,
+    button_label,
+    code,
+    escape,
+    italic,
+    link,
+    verbatim,
+    with_lead,
+)
 from bot.usecases.company_search import MIN_QUERY_LENGTH
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
@@ -103,11 +111,11 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return SectionBlock(text=verbatim(text))
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return ContextBlock(elements=[verbatim(text)])
 
 
 def _modal(
@@ -469,7 +477,7 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
     blocks.append(DividerBlock())
     blocks.append(
         SectionBlock(
-            text=MarkdownTextObject(text=texts.text("customer.companies.filter_changed")),
+            text=verbatim(texts.text("customer.companies.filter_changed")),
             accessory=ButtonElement(
                 action_id=ACTION_CHECK_AGAIN, text=texts.text("customer.modal.check_again")
             ),
