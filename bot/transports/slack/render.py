@@ -2,8 +2,9 @@
 
 The kind of a notice says what to draw, its values what from: the event of a report or link
 notice, the summaries of the digest and a nudge, the invite's status. Rows queued before
-notices existed hold Slack's finished payload (`slack_payload`), drawn as it is. Every message
-has blocks whose mrkdwn is verbatim: names of clients and companies are data, never links.
+notices existed hold Slack's finished payload (`slack_payload`), drawn as it is. Every other
+message has blocks whose mrkdwn is verbatim: names of clients and companies are data, never
+links.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class SlackRenderer:
     def render(self, notice: Notice) -> SlackMessage:
         """The notice drawn; a message of text alone gets that text as verbatim sections too,
         so the names in it are shown as written (Slack links bare URLs in a message's text)."""
+        values = notice.values
+        if SLACK_PAYLOAD in values:
+            payload = values[SLACK_PAYLOAD]
+            return SlackMessage(payload["text"], payload.get("blocks"))
         message = self._draw(notice)
         if message.blocks:
             return message
@@ -50,9 +55,6 @@ class SlackRenderer:
 
     def _draw(self, notice: Notice) -> SlackMessage:
         values = notice.values
-        if SLACK_PAYLOAD in values:
-            payload = values[SLACK_PAYLOAD]
-            return SlackMessage(payload["text"], payload.get("blocks"))
         if notice.kind == "invite_update":
             message = invite_message(from_values(InviteStatus, values["status"]))
             return SlackMessage(message.text, message.blocks)
