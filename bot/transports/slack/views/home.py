@@ -157,7 +157,7 @@ def _relink_row(texts: Catalogue, row: RelinkToConfirm) -> SectionBlock:
     )
     return SectionBlock(
         block_id=f"relink_{row.link_id}",
-        text=MarkdownTextObject(text=text),
+        text=verbatim(text),
         accessory=ButtonElement(
             action_id=ACTION_CONFIRM_ENVIRONMENT,
             text=texts.text("manager.home.confirm_environment"),
