@@ -9,6 +9,7 @@ never look inside the secret.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -117,6 +118,21 @@ class UnexpectedAnswer(ProviderUnavailable):
     (a domain that is no hostname, a name longer than a name). Nothing of it is kept."""
 
     code = "unexpected_answer"
+
+
+# What a provider hands over as a name (a company's, a debtor's): one line, of at most this many
+# characters. Far above any real name; a longer one is an UnexpectedAnswer.
+MAX_NAME_LENGTH = 255
+# Separators besides what str.split() takes for whitespace: the other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str | None) -> str:
+    """A name from the payroll provider as one line: every run of whitespace (line breaks, tabs,
+    Unicode spaces, line and paragraph separators) and of control characters becomes one space,
+    and the ends are stripped. A company name shown to people can then start no line of its
+    own."""
+    return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
 class PayrollProvider(Protocol):

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.core.payroll import (
+    MAX_NAME_LENGTH,
     NoAccess,
     NoSubscription,
     PermissionsMissing,
@@ -28,6 +29,8 @@ from bot.core.payroll import (
     ProviderUnavailable,
     QuotaExceeded,
     Throttled,
+    UnexpectedAnswer,
+    one_line,
 )
 from payroll.nmbrs_rest.http import MAX_ANSWER_BYTES, CappedTransport, timeouts
 from payroll.nmbrs_rest.model import (
@@ -331,9 +334,17 @@ def _text(row: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _name(row: Mapping[str, Any], key: str) -> str:
+    """A name as people will see it, on one line; UnexpectedAnswer when no name is that long."""
+    name = one_line(_text(row, key))
+    if len(name) > MAX_NAME_LENGTH:
+        raise UnexpectedAnswer(f"Nmbrs sent a {key} of {len(name)} characters")
+    return name
+
+
 def _debtor(row: Mapping[str, Any]) -> Debtor:
     return Debtor(
-        debtor_id=_text(row, "debtorId"), number=_text(row, "number"), name=_text(row, "name")
+        debtor_id=_text(row, "debtorId"), number=_text(row, "number"), name=_name(row, "name")
     )
 
 
@@ -349,7 +360,7 @@ def _companies(rows: list[dict[str, Any]]) -> list[Company]:
             Company(
                 company_id=company_id,
                 number=_text(row, "number"),
-                name=_text(row, "name"),
+                name=_name(row, "name"),
                 debtor_id=_text(row, "debtorId"),
             ),
         )
@@ -361,4 +372,4 @@ def _user(body: dict[str, Any]) -> User | None:
     row = rows[0] if isinstance(rows, list) and rows else rows
     if not isinstance(row, dict):
         return None
-    return User(name=_text(row, "name"), email=_text(row, "email"))
+    return User(name=_name(row, "name"), email=_name(row, "email"))

@@ -30,6 +30,7 @@ from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 
 from bot.core.payroll import (
+    MAX_NAME_LENGTH,
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -38,18 +39,17 @@ from bot.core.payroll import (
     ProviderUnavailable,
     UnexpectedAnswer,
     WrongCredentials,
+    one_line,
 )
 from payroll.nmbrs_soap import redaction
 from payroll.nmbrs_soap.model import (
     GUIDS_FOR_ALL_UP_TO,
-    MAX_NAME_LENGTH,
     REQUIRED_PERMISSIONS,
     AccountCheck,
     Company,
     Credentials,
     Environment,
     is_hostname,
-    one_line,
 )
 from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
 

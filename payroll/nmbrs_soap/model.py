@@ -51,19 +51,10 @@ REQUIRED_PERMISSIONS: tuple[str, ...] = tuple(
 )
 
 # Limits of what an answer may hold, far above any real one: a real Nmbrs subdomain is one short
-# label, a real company name fits Nmbrs' own field. A value beyond them is an unexpected answer.
+# label (a name's limit is the port's, bot.core.payroll.MAX_NAME_LENGTH). A value beyond them
+# is an unexpected answer.
 MAX_DOMAIN_LENGTH = 253  # a whole DNS name
-MAX_NAME_LENGTH = 255
 _HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-# Separators besides what str.split() takes for whitespace: the other control characters.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def one_line(text: str | None) -> str:
-    """Text from Nmbrs as one line: every run of whitespace (line breaks, tabs, Unicode spaces,
-    line and paragraph separators) and of control characters becomes one space, and the ends
-    are stripped. A company name shown to people can then start no line of its own."""
-    return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
 def is_hostname(value: str) -> bool:

@@ -4,15 +4,19 @@ read to the last page, several debtors listed per debtor, and Nmbrs' refusals as
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.core.payroll import (
+    MAX_NAME_LENGTH,
     NoAccess,
     NoSubscription,
     PermissionsMissing,
     ProviderUnavailable,
     QuotaExceeded,
     Throttled,
+    UnexpectedAnswer,
 )
 from payroll.nmbrs_rest.client import RestNmbrsClient
 from payroll.nmbrs_rest.identity import NmbrsIdentity
@@ -246,3 +250,26 @@ def test_no_error_message_holds_the_token_or_the_key(nmbrs, client, access):
         client.debtors(access)
 
     assert access not in str(refused.value) and DEMO_SUBSCRIPTION_KEY not in str(refused.value)
+
+
+def named(nmbrs, name: str) -> None:
+    """The fine login's first company, renamed in Nmbrs."""
+    companies = nmbrs.state.logins[FINE_LOGIN].debtors[0].companies
+    companies[0] = replace(companies[0], name=name)
+
+
+def test_a_company_name_is_read_on_one_line(nmbrs, identity, client):
+    named(nmbrs, "Bakkerij\n\thttps://evil.example/x\u2028")
+    grant = consented_grant(nmbrs, identity)
+
+    check = client.check(grant.access_token, grant.scopes)
+
+    assert check.companies[0].name == "Bakkerij https://evil.example/x"
+
+
+def test_a_name_longer_than_any_name_is_an_unexpected_answer(nmbrs, identity, client):
+    named(nmbrs, "N" * (MAX_NAME_LENGTH + 1))
+    grant = consented_grant(nmbrs, identity)
+
+    with pytest.raises(UnexpectedAnswer):
+        client.check(grant.access_token, grant.scopes)

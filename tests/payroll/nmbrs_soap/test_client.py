@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.core.payroll import (
+    MAX_NAME_LENGTH,
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -28,7 +29,6 @@ from payroll.nmbrs_soap.client import (
     shared_services,
 )
 from payroll.nmbrs_soap.model import (
-    MAX_NAME_LENGTH,
     REQUIRED_PERMISSIONS,
     Credentials,
     Environment,

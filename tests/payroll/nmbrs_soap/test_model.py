@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from payroll.nmbrs_soap.model import (
     REQUIRED_PERMISSIONS,
     REQUIRED_PERMISSIONS_BY_SERVICE,
     Credentials,
     group_by_service,
-    one_line,
 )
 
 
@@ -39,25 +36,3 @@ def test_credentials_never_show_the_token():
 
     assert "geheim-token" not in repr(credentials)
     assert "geheim-token" not in str(credentials)
-
-
-@pytest.mark.parametrize(
-    "separator",
-    [
-        "\n",
-        "\r\n",
-        "\t",
-        "\v",
-        "\f",
-        "\x85",
-        "\u00a0",
-        "\u2028",
-        "\u2029",
-        "\u3000",
-        "\x00",
-        "\x1b",
-    ],
-)
-def test_text_from_nmbrs_is_one_line_whatever_separates_its_words(separator):
-    raw = f"{separator} Bakkerij{separator}{separator}https://evil.example/login {separator}"
-    assert one_line(raw) == "Bakkerij https://evil.example/login"
