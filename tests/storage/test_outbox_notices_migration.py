@@ -3,7 +3,7 @@ as notices and still drawn exactly as they were queued, an update with the ts it
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -20,7 +20,7 @@ def test_queued_slack_calls_become_notices_drawn_as_they_were(database_url: str)
     engine = make_engine(database_url)
     try:
         upgrade(engine, "0005_neutral_columns")
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime(2026, 11, 30, 9, 0)  # when the rows were queued, under 0005
         with engine.begin() as connection:
             for kind, method, payload in (
                 ("report.invite_created", "chat.postMessage", '{"text": "uitnodiging"}'),

@@ -118,6 +118,9 @@ class SandboxState:
     accounts: AccountRegistry
     latency: float = 0.0
     chunked: bool = False  # answer without Content-Length, in chunks
+    # Nmbrs' own date, which its payroll runs and current period follow (the real one unless a
+    # test sets another).
+    today: Callable[[], date] = date.today
     calls: list[RecordedCall] = field(default_factory=list)
     started_reports: list[StartedReport] = field(default_factory=list)
     _tasks: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -312,9 +315,9 @@ def _company_fields(company: SandboxCompany) -> Fields:
     ]
 
 
-def _runs(company: SandboxCompany, year: int) -> list[tuple[int, int]]:
+def _runs(state: SandboxState, company: SandboxCompany, year: int) -> list[tuple[int, int]]:
     """(run id, period) of the company's monthly runs: this year's, up to this month."""
-    today = date.today()
+    today = state.today()
     if year != today.year:
         return []
     return [(company.id * 100 + period, period) for period in range(1, today.month + 1)]
@@ -357,7 +360,7 @@ def _company_address(state: SandboxState, call: _Call) -> Any:
 
 def _current_period(state: SandboxState, call: _Call) -> Any:
     call.company()
-    today = date.today()
+    today = state.today()
     return f"{today.year}-{today.month:02d}-M"
 
 
@@ -403,7 +406,7 @@ def _run_list(state: SandboxState, call: _Call) -> Any:
                 ("IsLocked", True),
             ],
         )
-        for run_id, period in _runs(company, year)
+        for run_id, period in _runs(state, company, year)
     ] or None
 
 
@@ -426,7 +429,7 @@ def _wage_components_report(state: SandboxState, call: _Call) -> Any:
     """Starts a report only for a run that exists; otherwise the task fails straight away."""
     company = call.company("companyId")
     run_id, year = call.int_argument("runId"), call.int_argument("year")
-    if run_id not in {run for run, _ in _runs(company, year)}:
+    if run_id not in {run for run, _ in _runs(state, company, year)}:
         return state.add_task("Error")
     report = StartedReport(str(uuid.uuid4()), company.id, run_id, year)
     content = f"<Report><CompanyID>{company.id}</CompanyID><EmployeesList /></Report>"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 import requests
 import zeep
@@ -70,7 +68,7 @@ def test_each_service_serves_its_v3_wsdl_pointing_at_the_sandbox(sandbox, servic
 def test_every_answer_fits_the_wsdl_read_strictly(sandbox):
     clients = {service: strict_client(sandbox, service) for service in SERVICES}
     auth = {"Username": DEMO_USERNAME, "Token": DEMO_TOKEN}
-    arguments = probe_arguments(48201, date.today().year)
+    arguments = probe_arguments(48201, sandbox.state.today().year)
     operations = [*REQUIRED_PERMISSIONS, "DebtorService.List_GetAll"]
     employee_only = {"EmployeeService.Schedule_Get", "EmployeeService.SVW_GetList"}
 
@@ -94,7 +92,7 @@ def test_a_report_for_a_real_run_is_started_and_its_task_succeeds(sandbox):
         "AuthHeaderWithDomain": {"Username": DEMO_USERNAME, "Token": DEMO_TOKEN, "Domain": ""}
     }
     run_id = 48201 * 100 + 1
-    year = date.today().year
+    year = sandbox.state.today().year  # a run of Nmbrs' current year
 
     task_id = client.Reports_Accountant_Company_EmployeeWageComponentsPerRun_Background(
         companyId=48201, runId=run_id, year=year, _soapheaders=headers
