@@ -403,7 +403,10 @@ def test_guid_calls_stay_within_the_fair_use_limit(sandbox):
 
     arrivals = sorted(call.at for call in sandbox.calls_to(COMPANY_GUID))
     assert len(arrivals) == 15
-    busiest = max(sum(1 for t in arrivals if start <= t < start + 0.9) for start in arrivals)
+    # The 11th call starts a second after the 1st; the 1st may arrive late (its connection is
+    # set up first, the machine may be busy), so count arrivals in half a second. The window's
+    # exact length is the limiter's own test (test_ratelimit.py, on a clock).
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 0.5) for start in arrivals)
     assert busiest <= 10
 
 
