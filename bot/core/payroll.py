@@ -135,6 +135,15 @@ def one_line(text: str | None) -> str:
     return " ".join(_CONTROL.sub(" ", text or "").split())
 
 
+def provider_name(text: str | None, what: str) -> str:
+    """`text` as a name people will see: one line; an UnexpectedAnswer, "`what` of N
+    characters", when it is longer than any name."""
+    name = one_line(text)
+    if len(name) > MAX_NAME_LENGTH:
+        raise UnexpectedAnswer(f"{what} of {len(name)} characters")
+    return name
+
+
 class PayrollProvider(Protocol):
     """Blocking calls: async callers run them in a thread pool."""
 

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.core.payroll import (
-    MAX_NAME_LENGTH,
     NoAccess,
     NoSubscription,
     PermissionsMissing,
@@ -29,8 +28,7 @@ from bot.core.payroll import (
     ProviderUnavailable,
     QuotaExceeded,
     Throttled,
-    UnexpectedAnswer,
-    one_line,
+    provider_name,
 )
 from payroll.nmbrs_rest.http import MAX_ANSWER_BYTES, CappedTransport, timeouts
 from payroll.nmbrs_rest.model import (
@@ -335,11 +333,7 @@ def _text(row: Mapping[str, Any], key: str) -> str:
 
 
 def _name(row: Mapping[str, Any], key: str) -> str:
-    """A name as people will see it, on one line; UnexpectedAnswer when no name is that long."""
-    name = one_line(_text(row, key))
-    if len(name) > MAX_NAME_LENGTH:
-        raise UnexpectedAnswer(f"Nmbrs sent a {key} of {len(name)} characters")
-    return name
+    return provider_name(_text(row, key), f"Nmbrs sent a {key}")
 
 
 def _debtor(row: Mapping[str, Any]) -> Debtor:

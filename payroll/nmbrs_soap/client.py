@@ -30,7 +30,6 @@ from zeep.proxy import ServiceProxy
 from zeep.wsdl import Document
 
 from bot.core.payroll import (
-    MAX_NAME_LENGTH,
     InvalidDomain,
     NoAccess,
     NoSubscription,
@@ -39,7 +38,7 @@ from bot.core.payroll import (
     ProviderUnavailable,
     UnexpectedAnswer,
     WrongCredentials,
-    one_line,
+    provider_name,
 )
 from payroll.nmbrs_soap import redaction
 from payroll.nmbrs_soap.model import (
@@ -541,11 +540,7 @@ class SoapNmbrsClient:
 
 def _company(item: Any) -> Company:
     """A company of the list, its name on one line; UnexpectedAnswer when it is out of shape."""
-    name = one_line(item.Name)
-    if len(name) > MAX_NAME_LENGTH:
-        raise UnexpectedAnswer(
-            f"{LIST_COMPANIES}: Nmbrs sent a company name of {len(name)} characters"
-        )
+    name = provider_name(item.Name, f"{LIST_COMPANIES}: Nmbrs sent a company name")
     if not all(
         isinstance(value, int) and 0 <= value <= _MAX_INT for value in (item.ID, item.Number)
     ):
