@@ -92,7 +92,7 @@ def timed_connect(
 ) -> Measured:
     times, calls, rounds, companies = [], 0, 0, 0
     for _ in range(runs):
-        request = provider.authorization_request(redirect_uri=CALLBACK, state="bench")
+        request = provider.authorization_start(redirect_uri=CALLBACK, state="bench")
         latency, nmbrs.latency = nmbrs.latency, 0.0  # the person's clicks are not measured
         code = nmbrs.consent(request.url, case.login)["code"]
         nmbrs.latency = latency

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from bot.clock import Clock, SystemClock
 from bot.core.events import EventBus
-from bot.core.payroll import PayrollProvider
+from bot.core.payroll import NMBRS_REST, NMBRS_SOAP, PayrollProvider
 from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
 from bot.reports import LinkEventNotices, invite_update, status_notices
@@ -43,7 +43,9 @@ from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from bot.usecases.scheduled import link_jobs, outbox_jobs, scheduled_jobs
+from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
@@ -56,10 +58,23 @@ class Container:
     engine: Engine
     cipher: TokenCipher
     unit_of_work: UnitOfWorkFactory
+    # The provider of new onboardings; `providers` has every one links may name.
     payroll_provider: PayrollProvider
+    payroll_providers: Providers | None = None
     # Status events of the onboardings; subscribers (reports) run in the publishing transaction.
     event_bus: EventBus = field(default_factory=EventBus)
     clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def providers(self) -> Providers:
+        """Every payroll provider by name (SOAP and REST) and the one of new onboardings."""
+        return self.payroll_providers or Providers.only(self.payroll_provider)
+
+    @property
+    def link_provider(self) -> PayrollProvider:
+        """The provider of the links' maintenance and relinks: the SOAP API's, until links
+        name theirs."""
+        return self.providers.get(NMBRS_SOAP) if self.payroll_providers else self.payroll_provider
 
     @cached_property
     def web_api(self) -> SharedSession:
@@ -143,7 +158,7 @@ class Container:
         """Verification of links and the retention job (bot.usecases); needs no Slack."""
         return LinkMaintenance(
             unit_of_work=self.unit_of_work,
-            provider=self.payroll_provider,
+            provider=self.link_provider,
             notices=self.link_notices,
             settings=self.settings,
             clock=self.clock,
@@ -154,7 +169,7 @@ class Container:
         """The customer's use cases on a link after the onboarding (bot.usecases.link_service)."""
         return LinkService(
             unit_of_work=self.unit_of_work,
-            provider=self.payroll_provider,
+            provider=self.link_provider,
             membership=self.membership,
             settings=self.settings,
             # The onboarding's events and the unlink's report, in the link use case's transaction.
@@ -185,22 +200,47 @@ class Container:
         await asyncio.to_thread(check_connection, self.engine)
 
     def close(self) -> None:
+        for provider in self.providers.available.values():
+            if isinstance(provider, RestNmbrsProvider):
+                provider.close()
         self.engine.dispose()
+
+
+def payroll_providers(settings: Settings) -> Providers:
+    """SOAP always (its links work until its end date), REST when NMBRS_API chose it or it is
+    configured; new onboardings use NMBRS_API's."""
+    soap = SoapNmbrsProvider(
+        settings.nmbrs_base_url,
+        connect_timeout=settings.nmbrs_connect_timeout,
+        read_timeout=settings.nmbrs_read_timeout,
+    )
+    available: dict[str, PayrollProvider] = {soap.name: soap}
+    if settings.nmbrs_api == "rest" or settings.rest_configured:
+        rest = RestNmbrsProvider(
+            client_id=settings.nmbrs_client_id,
+            client_secret=settings.nmbrs_client_secret.get_secret_value(),
+            subscription_key=settings.nmbrs_subscription_key.get_secret_value(),
+            rest_url=settings.nmbrs_rest_url,
+            identity_url=settings.nmbrs_identity_url,
+            connect_timeout=settings.nmbrs_connect_timeout,
+            read_timeout=settings.nmbrs_read_timeout,
+        )
+        available[rest.name] = rest
+    for_new = NMBRS_REST if settings.nmbrs_api == "rest" else NMBRS_SOAP
+    return Providers(available, for_new, soap_ends_on=settings.nmbrs_soap_end_date)
 
 
 def build_container(settings: Settings) -> Container:
     cipher = TokenCipher(settings.encryption_key_list)
     engine = make_engine(settings.database_url)
+    providers = payroll_providers(settings)
     return Container(
         settings=settings,
         engine=engine,
         cipher=cipher,
         unit_of_work=unit_of_work_factory(engine, cipher),
-        payroll_provider=SoapNmbrsProvider(
-            settings.nmbrs_base_url,
-            connect_timeout=settings.nmbrs_connect_timeout,
-            read_timeout=settings.nmbrs_read_timeout,
-        ),
+        payroll_provider=providers.get(providers.for_new),
+        payroll_providers=providers,
         # Every meaningful event becomes a status report (via the outbox) in STATUS_CHANNEL.
         event_bus=EventBus([status_notices(settings)] if settings.status_channel else []),
     )

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.access import EVERY_FULL_MEMBER
+from bot.core.payroll import NMBRS_SOAP
 from bot.settings import Settings
 from payroll.nmbrs_soap.cli import app as nmbrs_app
 from storage.crypto import EncryptionKeyError, TokenCipher, UndecryptableToken, generate_key
@@ -378,6 +379,12 @@ def outbox_resume() -> None:
 # -- links --------------------------------------------------------------------------------------
 
 
+def company_id(provider: str, ref: str | int) -> int | None:
+    """A linked company's `id` in the JSON: the SOAP int id; None for the REST API, whose
+    companyId is the `guid`."""
+    return int(ref) if provider == NMBRS_SOAP else None
+
+
 def link_as_json(summary: LinkSummary) -> dict[str, Any]:
     """The documented shape of one link (design.md); never the token."""
     link = summary.link
@@ -392,7 +399,7 @@ def link_as_json(summary: LinkSummary) -> dict[str, Any]:
         "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
         "companies": [
             {
-                "id": int(company.provider_company_ref),
+                "id": company_id(link.provider, company.provider_company_ref),
                 "guid": company.guid,
                 "number": company.number,
                 "name": company.name,
@@ -483,8 +490,15 @@ def link_details_as_json(summary: LinkSummary) -> dict[str, Any]:
         **link_as_json(summary),
         "status": link_state(link),
         "verified_at": link.verified_at.isoformat() if link.verified_at else None,
-        "problem": link.problem,
+        "problem": _problem_as_json(link.provider, link.problem),
     }
+
+
+def _problem_as_json(provider: str, problem: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not problem or "companies_gone" not in problem:
+        return problem
+    gone = [{**c, "id": company_id(provider, c["id"])} for c in problem["companies_gone"]]
+    return {**problem, "companies_gone": gone}
 
 
 @links_app.command("show")

@@ -154,6 +154,7 @@ def nmbrs_sandbox(demo: Demo) -> None:
     demo.supply(
         f"Nmbrs sandbox with its demo accounts: {demo.nmbrs.base_url}",
         nmbrs_base_url=demo.nmbrs.base_url,
+        nmbrs_api="soap",
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from datetime import time
+from collections.abc import Iterable
+from datetime import date, time
 from functools import cached_property
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +28,16 @@ REQUIRED_FOR_SERVE = (
     "SUPPORT_PHONE",
     "ACCOUNT_MANAGER_GROUP",
 )
+# What `serve` cannot run without when new links use the Nmbrs REST API (NMBRS_API=rest).
+REQUIRED_FOR_REST = (
+    "NMBRS_CLIENT_ID",
+    "NMBRS_CLIENT_SECRET",
+    "NMBRS_SUBSCRIPTION_KEY",
+    "PUBLIC_URL",
+)
+# Where Nmbrs sends the customer's browser back after the consent, under PUBLIC_URL; the
+# redirect URI to register in the Nmbrs developer portal.
+NMBRS_CALLBACK_PATH = "/nmbrs/callback"
 # A Slack user group's id, as usergroups.list and the group's page show it.
 USER_GROUP_ID = re.compile(r"S[A-Z0-9]+")
 
@@ -46,9 +59,25 @@ class Settings(BaseSettings):
     # Left out of repr: a PostgreSQL URL may hold the password.
     database_url: str = Field(default="sqlite:///./onboarding.db", repr=False)
     encryption_keys: SecretStr = SecretStr("")
+    # Which Nmbrs API new onboardings link through: "rest" (OAuth consent in the browser) or
+    # "soap" (a pasted username and API token), until the SOAP API's end date.
+    nmbrs_api: Literal["rest", "soap"] = "rest"
     nmbrs_base_url: str = "https://api.nmbrs.nl"
+    # The day Nmbrs switches its SOAP API off (spec: 2027-03-01; the day is of medium
+    # confidence, so it is a setting): from then on no SOAP onboarding starts and SOAP links
+    # need a relink through the REST API.
+    nmbrs_soap_end_date: date = date(2027, 3, 1)
+    nmbrs_rest_url: str = "https://api.nmbrsapp.com"
+    nmbrs_identity_url: str = "https://identityservice.nmbrs.com"
+    nmbrs_client_id: str = ""
+    nmbrs_client_secret: SecretStr = SecretStr("")
+    nmbrs_subscription_key: SecretStr = SecretStr("")
     nmbrs_connect_timeout: float = 5.0
     nmbrs_read_timeout: float = 20.0
+    # Where the bot is reached from the internet (https; http only on a loopback host): the
+    # customer's browser comes to {PUBLIC_URL}/nmbrs/start and Nmbrs sends it back to
+    # {PUBLIC_URL}/nmbrs/callback.
+    public_url: str = ""
     status_channel: str = ""
     # Who the account managers are: a user group's id (S…), or "*" for every full member of our
     # workspace. Empty (the default) lets nobody in, and `serve` refuses to start.
@@ -101,6 +130,21 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_https(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an https:// address, e.g. https://onboarding.example.nl")
+        if parts.query or parts.fragment:
+            raise ValueError("must be an address without a query or fragment")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError("must use https (plain http only for localhost or 127.0.0.1)")
+        return value
+
     @model_validator(mode="after")
     def _schedule_in_order(self) -> Settings:
         if self.reminder_second_working_days <= self.reminder_first_working_days:
@@ -121,8 +165,39 @@ class Settings(BaseSettings):
         keys = self.encryption_keys.get_secret_value().split(",")
         return [key.strip() for key in keys if key.strip()]
 
+    @property
+    def nmbrs_redirect_uri(self) -> str:
+        """The address Nmbrs sends the browser back to; register it at Nmbrs."""
+        return self.public_url + NMBRS_CALLBACK_PATH
+
+    @property
+    def rest_configured(self) -> bool:
+        """Everything the REST API needs is set (its client, key and our public address)."""
+        return not self._missing(REQUIRED_FOR_REST)
+
     def missing_for_serve(self, *, socket_mode: bool = False) -> list[str]:
         names = list(REQUIRED_FOR_SERVE)
         if socket_mode:
             names.append("SLACK_APP_TOKEN")
-        return [name for name in names if not getattr(self, name.lower())]
+        if self.nmbrs_api == "rest":
+            names.extend(REQUIRED_FOR_REST)
+        return self._missing(names)
+
+    def _missing(self, names: Iterable[str]) -> list[str]:
+        missing = []
+        for name in names:
+            value = getattr(self, name.lower())
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if not value:
+                missing.append(name)
+        return missing
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

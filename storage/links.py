@@ -53,9 +53,10 @@ def link_state(link: PayrollLink) -> str:
 
 @dataclass(frozen=True)
 class CompanyRef:
-    """A linked company: Nmbrs' int id (for SOAP) and GUID (for REST)."""
+    """A linked company: the provider's ref (SOAP: its int id as digits; REST: its companyId)
+    and its GUID (Nmbrs' company identity across its APIs: the REST companyId)."""
 
-    id: int
+    id: str
     number: int
     name: str
     guid: str | None
@@ -114,9 +115,7 @@ class LinkReader:
             client = uow.clients.get(link.client_id)
             assert client is not None and link.id is not None
             companies = tuple(
-                CompanyRef(
-                    id=int(c.provider_company_ref), number=c.number, name=c.name, guid=c.guid
-                )
+                CompanyRef(id=c.provider_company_ref, number=c.number, name=c.name, guid=c.guid)
                 for c in uow.links.companies(link.id)
             )
             detail = {"reader": self.reader}
@@ -228,7 +227,7 @@ def replace_companies(
 ) -> tuple[list[LinkedCompany], list[LinkedCompany]]:
     """Make the link's companies exactly `companies` (rows kept where the id stays, their GUID
     filled in when it was missing). Returns the (added, removed) rows."""
-    current = {int(row.provider_company_ref): row for row in uow.links.companies(link_id)}
+    current = {row.provider_company_ref: row for row in uow.links.companies(link_id)}
     wanted = {company.id: company for company in companies}
     removed = [row for company_id, row in current.items() if company_id not in wanted]
     for row in removed:

@@ -236,10 +236,10 @@ class OverAccess:
 
     seen: int
     chosen: int
-    not_chosen_ids: tuple[int, ...]
+    not_chosen_ids: tuple[str, ...]
 
 
-def over_access(seen_ids: Sequence[int], chosen_ids: Iterable[int]) -> OverAccess | None:
+def over_access(seen_ids: Sequence[str], chosen_ids: Iterable[str]) -> OverAccess | None:
     """None when the customer chose every company the login can see."""
     chosen = set(chosen_ids)
     not_chosen = tuple(company_id for company_id in seen_ids if company_id not in chosen)

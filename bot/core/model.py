@@ -30,10 +30,11 @@ class StepRef:
 
 @dataclass(frozen=True)
 class Company:
-    """A company as the customer sees and chooses it: the provider's id and GUID, its number
-    in the payroll package and its name."""
+    """A company as the customer sees and chooses it: the provider's ref (`ProviderCompany.ref`:
+    the SOAP int id as digits, the REST companyId) and GUID, its number in the payroll package
+    and its name."""
 
-    id: int
+    id: str
     number: int
     name: str
     guid: str | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,11 @@ def provider_name(text: str | None, what: str) -> str:
     return name
 
 
+# The providers' names, as links record them (`PayrollLink.provider`).
+NMBRS_SOAP = "nmbrs"
+NMBRS_REST = "nmbrs-rest"
+
+
 class PayrollProvider(Protocol):
     """Blocking calls: async callers run them in a thread pool."""
 
@@ -177,4 +182,52 @@ class PayrollProvider(Protocol):
     ) -> list[ProviderCompany]:
         """The chosen companies, in order, with what a link keeps of them filled in (Nmbrs
         SOAP: the GUID, one call per company that has none yet)."""
+        ...
+
+
+# --- a provider the customer connects to by consent in a browser (OAuth 2.0) ---------------
+
+
+@dataclass(frozen=True)
+class AuthorizationStart:
+    """Where to send the customer's browser to approve our app, and the PKCE verifier the
+    callback's code exchange needs (kept server-side, encrypted, until then)."""
+
+    url: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a consent gave, checked: the connection to keep (its secret the grant), the port's
+    check, and who approved for which debtors (shown before anything is linked)."""
+
+    connection: Connection
+    check: AccountCheck
+    approved_by: str
+    debtors: list[str]
+
+
+@runtime_checkable
+class ConsentProvider(PayrollProvider, Protocol):
+    """A provider whose connection comes from the customer's consent at the provider (the Nmbrs
+    REST API) instead of a typed secret. Blocking calls."""
+
+    def authorization_start(self, *, redirect_uri: str, state: str) -> AuthorizationStart:
+        """The authorize URL with `state` and a fresh PKCE challenge; pure, no call."""
+        ...
+
+    def connect(self, code: str, *, redirect_uri: str, code_verifier: str) -> Consent:
+        """The code exchanged and the connection checked. WrongCredentials when the provider
+        refuses the code; NoSubscription, NoAccess or ProviderUnavailable as a check."""
+        ...
+
+    def refresh(self, connection: Connection) -> Connection:
+        """The connection with a new grant. The old grant dies when this returns: store the
+        result in the transaction that asked. WrongCredentials when the grant is no longer
+        honoured (the customer must consent again)."""
+        ...
+
+    def revoke(self, connection: Connection) -> None:
+        """End the grant at the provider (ProviderUnavailable when it could not be told)."""
         ...

@@ -49,14 +49,14 @@ class Draft:
     package: str | None = None
     terms_ticked: bool | None = None
     username: str | None = None
-    chosen_ids: tuple[int, ...] | None = None
+    chosen_ids: tuple[str, ...] | None = None
 
     FIELDS = ("package", "terms_ticked", "username", "chosen_ids")
 
     def merged(self, values: Mapping[str, Any]) -> Draft:
         known = {key: value for key, value in values.items() if key in self.FIELDS}
         if "chosen_ids" in known and known["chosen_ids"] is not None:
-            known["chosen_ids"] = tuple(int(i) for i in known["chosen_ids"])
+            known["chosen_ids"] = tuple(str(i) for i in known["chosen_ids"])
         if known.get("username") and looks_like_token(str(known["username"])):
             known["username"] = None
         return replace(self, **known)
@@ -90,9 +90,9 @@ class LinkSession:
     wrong: bool | None = None
     domain: str | None = None
     seen: tuple[Company, ...] | None = None
-    guids: dict[int, str] | None = None
+    guids: dict[str, str] | None = None
     missing: tuple[str, ...] | None = None
-    chosen_ids: tuple[int, ...] | None = None
+    chosen_ids: tuple[str, ...] | None = None
     chosen: tuple[Company, ...] | None = None
     reason: str | None = None
     # The other environment an account manager confirmed for this relink.
@@ -130,12 +130,12 @@ class LinkSession:
             domain=data.get("domain"),
             seen=from_triples(data["seen"]) if "seen" in data else None,
             guids=(
-                {int(key): guid for key, guid in data["guids"].items() if guid}
+                {str(key): guid for key, guid in data["guids"].items() if guid}
                 if data.get("guids") is not None
                 else None
             ),
             missing=tuple(data["missing"]) if "missing" in data else None,
-            chosen_ids=tuple(data["chosen_ids"]) if "chosen_ids" in data else None,
+            chosen_ids=tuple(str(i) for i in data["chosen_ids"]) if "chosen_ids" in data else None,
             chosen=from_dicts(data["chosen"]) if "chosen" in data else None,
             reason=data.get("reason"),
             confirmed_domain=data.get("confirmed_domain"),
@@ -289,12 +289,13 @@ _KNOWN = frozenset(f.name for f in fields(OnboardingProgress)) - {"extra"}
 
 
 def triples(companies: Iterable[Company]) -> list[list[Any]]:
-    """Companies as compact [id, number, name] triples (lists of thousands are kept)."""
+    """Companies as compact [id, number, name] triples (lists of thousands are kept). Rows
+    written before ids were strings hold SOAP's int ids; they read back as their digits."""
     return [[company.id, company.number, company.name] for company in companies]
 
 
 def from_triples(rows: Iterable[Any]) -> tuple[Company, ...]:
-    return tuple(Company(id=i, number=number, name=name) for i, number, name in rows)
+    return tuple(Company(id=str(i), number=number, name=name) for i, number, name in rows)
 
 
 def company_dicts(companies: Iterable[Company]) -> list[dict[str, Any]]:
@@ -303,7 +304,7 @@ def company_dicts(companies: Iterable[Company]) -> list[dict[str, Any]]:
 
 def from_dicts(rows: Iterable[Mapping[str, Any]]) -> tuple[Company, ...]:
     return tuple(
-        Company(id=row["id"], number=row["number"], name=row["name"], guid=row.get("guid"))
+        Company(id=str(row["id"]), number=row["number"], name=row["name"], guid=row.get("guid"))
         for row in rows
     )
 

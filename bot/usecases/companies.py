@@ -38,10 +38,10 @@ class CompanyChange(LinkSteps):
             lambda context: self._apply_listing(context, snapshot, listing, fresh=True),
         )
 
-    def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[int]) -> Outcome:
+    def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[str]) -> Outcome:
         """Keep the choice; apply it at once unless the login sees more than was chosen, which
         first asks for the over-access confirmation (and tells the account manager)."""
-        chosen_ids = list(dict.fromkeys(int(company_id) for company_id in company_ids))
+        chosen_ids = list(dict.fromkeys(str(company_id) for company_id in company_ids))
         if not chosen_ids:
             raise InvalidInput("choose at least one company")
         step = LinkStep.CHOOSE_COMPANIES

@@ -136,7 +136,7 @@ def record_failure(
     context: OnboardingContext,
     error: ProviderError,
     *,
-    chosen_ids: list[int] | None = None,
+    chosen_ids: list[str] | None = None,
 ) -> None:
     context.progress.check = CheckRecord(CheckOutcome.UNAVAILABLE)
     if chosen_ids is not None:
@@ -182,10 +182,9 @@ def accept_credentials(
 
 
 def company_row(company: ProviderCompany) -> Company:
-    """A provider's company as the steps keep it. Company ids are ints in step data and
-    storage until they hold the provider's ref string (the SOAP company id is one)."""
-    return Company(id=int(company.ref), number=company.number, name=company.name, guid=company.guid)
+    """A provider's company as the steps keep it: its id is the provider's ref."""
+    return Company(id=company.ref, number=company.number, name=company.name, guid=company.guid)
 
 
 def provider_company(row: Company) -> ProviderCompany:
-    return ProviderCompany(ref=str(row.id), number=row.number, name=row.name, guid=row.guid)
+    return ProviderCompany(ref=row.id, number=row.number, name=row.name, guid=row.guid)

@@ -232,7 +232,7 @@ class LinkSteps:
             **fields,
         )
 
-    def _check(self, connection: Connection, linked_ids: set[int]) -> AccountCheck | ProviderError:
+    def _check(self, connection: Connection, linked_ids: set[str]) -> AccountCheck | ProviderError:
         try:
             return self._provider.check_account(
                 connection, to_link={str(company_id) for company_id in linked_ids}
@@ -274,9 +274,7 @@ class LinkSteps:
         """The connection to call with: a relink's kept token, else the link's own."""
         uow, link, session = context.uow, context.link, context.session
         linked = tuple(
-            Company(
-                id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid
-            )
+            Company(id=row.provider_company_ref, number=row.number, name=row.name, guid=row.guid)
             for row in uow.links.companies(link.id or 0)
         )
         connection = None
@@ -443,10 +441,10 @@ class Snapshot:
     link_token: bytes
     linked: tuple[Company, ...]
     seen: tuple[Company, ...]
-    known_guids: dict[int, str]
+    known_guids: dict[str, str]
 
     @property
-    def linked_ids(self) -> set[int]:
+    def linked_ids(self) -> set[str]:
         return {row.id for row in self.linked}
 
 

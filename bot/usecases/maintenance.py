@@ -86,7 +86,7 @@ def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | 
         return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
     visible = {company.ref for company in check.companies}
     gone = tuple(
-        Company(id=int(row.provider_company_ref), number=row.number, name=row.name, guid=row.guid)
+        Company(id=row.provider_company_ref, number=row.number, name=row.name, guid=row.guid)
         for row in linked
         if row.provider_company_ref not in visible
     )

@@ -309,10 +309,10 @@ class OnboardingService:
             lambda context: apply_check(self.event_bus, context, connection, result),
         )
 
-    def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[int]) -> Outcome:
+    def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[str]) -> Outcome:
         """Keep the chosen companies (with GUIDs); complete at once unless the login sees more
         than was chosen, which first asks for the over-access confirmation."""
-        chosen_ids = list(dict.fromkeys(int(company_id) for company_id in company_ids))
+        chosen_ids = list(dict.fromkeys(str(company_id) for company_id in company_ids))
         if not chosen_ids:
             raise InvalidInput("choose at least one company")
 

@@ -164,7 +164,7 @@ class Relink(LinkSteps):
                 guid=guids.get(company.id) or row.guid,
             )
             for row in uow.links.companies(context.link.id or 0)
-            if (company := visible.get(int(row.provider_company_ref))) is not None
+            if (company := visible.get(row.provider_company_ref)) is not None
         )
         if kept:
             session.chosen = kept

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 
 from bot.core.payroll import (
+    NMBRS_REST,
     AccountCheck,
+    AuthorizationStart,
     Connection,
+    Consent,
     ProviderCompany,
     ProviderUnavailable,
     WrongCredentials,
 )
 from payroll.nmbrs_rest.client import DEFAULT_REST_URL, MAX_CONCURRENT_CALLS, RestNmbrsClient
-from payroll.nmbrs_rest.identity import DEFAULT_IDENTITY_URL, AuthorizationRequest, NmbrsIdentity
+from payroll.nmbrs_rest.identity import DEFAULT_IDENTITY_URL, NmbrsIdentity
 from payroll.nmbrs_rest.model import (
     REQUIRED_SCOPES,
     USER_INFO,
@@ -34,21 +36,10 @@ from payroll.nmbrs_rest.model import (
 )
 
 
-@dataclass(frozen=True)
-class Consent:
-    """What a consent gave, checked: the connection to keep (encrypted), the port's check, and
-    who approved for which debtors, to show before anything is linked."""
-
-    connection: Connection
-    check: AccountCheck
-    approved_by: str
-    debtors: list[str]
-
-
 class RestNmbrsProvider:
     """Blocking; safe to share between threads. `close()` when done."""
 
-    name = "nmbrs-rest"
+    name = NMBRS_REST
     required_access = REQUIRED_SCOPES
 
     def __init__(
@@ -96,8 +87,9 @@ class RestNmbrsProvider:
 
     # -- consent ------------------------------------------------------------------------------
 
-    def authorization_request(self, *, redirect_uri: str, state: str) -> AuthorizationRequest:
-        return self.identity.authorization_request(redirect_uri=redirect_uri, state=state)
+    def authorization_start(self, *, redirect_uri: str, state: str) -> AuthorizationStart:
+        request = self.identity.authorization_request(redirect_uri=redirect_uri, state=state)
+        return AuthorizationStart(url=request.url, code_verifier=request.code_verifier)
 
     def connect(self, code: str, *, redirect_uri: str, code_verifier: str) -> Consent:
         """The connect check after the callback: the code exchange, then debtors, companies

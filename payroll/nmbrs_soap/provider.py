@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
-from bot.core.payroll import AccountCheck, Connection, ProviderCompany
+from bot.core.payroll import NMBRS_SOAP, AccountCheck, Connection, ProviderCompany
 from payroll.nmbrs_soap.client import MAX_CALLS_PER_SECOND, MAX_CONCURRENT_CALLS, SoapNmbrsClient
 from payroll.nmbrs_soap.model import (
     REQUIRED_PERMISSIONS,
@@ -25,7 +25,7 @@ from payroll.nmbrs_soap.model import (
 class SoapNmbrsProvider:
     """Blocking; safe to share between threads. `close()` when done."""
 
-    name = "nmbrs"
+    name = NMBRS_SOAP
     required_access = REQUIRED_PERMISSIONS
 
     def __init__(

@@ -102,6 +102,10 @@ def configure_serve(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
         "TERMS_URL": "https://example.com/terms",
         "SUPPORT_PHONE": "+31 20 000 0000",
         "ACCOUNT_MANAGER_GROUP": "S0MANAGERS",
+        "NMBRS_CLIENT_ID": "PartnerApp_Onboarding_1",
+        "NMBRS_CLIENT_SECRET": "client-secret",
+        "NMBRS_SUBSCRIPTION_KEY": "subscription-key",
+        "PUBLIC_URL": "https://onboarding.example.nl",
     } | overrides
     for name, value in values.items():
         monkeypatch.setenv(name, value)

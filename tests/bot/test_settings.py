@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import REQUIRED_FOR_SERVE, Settings
+from bot.settings import REQUIRED_FOR_REST, REQUIRED_FOR_SERVE, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def test_defaults_follow_the_design() -> None:
 
 
 def test_serve_needs_the_slack_secrets_a_key_the_status_channel_terms_and_phone() -> None:
-    assert Settings().missing_for_serve() == list(REQUIRED_FOR_SERVE)
+    assert Settings(nmbrs_api="soap").missing_for_serve() == list(REQUIRED_FOR_SERVE)
     assert set(REQUIRED_FOR_SERVE) == {
         "SLACK_BOT_TOKEN",
         "SLACK_SIGNING_SECRET",
@@ -41,7 +41,44 @@ def test_serve_needs_the_slack_secrets_a_key_the_status_channel_terms_and_phone(
 
 
 def test_socket_mode_also_needs_the_app_token() -> None:
-    assert Settings().missing_for_serve(socket_mode=True)[-1] == "SLACK_APP_TOKEN"
+    assert "SLACK_APP_TOKEN" in Settings().missing_for_serve(socket_mode=True)
+    assert "SLACK_APP_TOKEN" not in Settings().missing_for_serve()
+
+
+def test_the_rest_api_also_needs_its_client_key_and_our_public_address() -> None:
+    assert Settings(nmbrs_api="rest").missing_for_serve() == [
+        *REQUIRED_FOR_SERVE,
+        *REQUIRED_FOR_REST,
+    ]
+    assert REQUIRED_FOR_REST == (
+        "NMBRS_CLIENT_ID",
+        "NMBRS_CLIENT_SECRET",
+        "NMBRS_SUBSCRIPTION_KEY",
+        "PUBLIC_URL",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://onboarding.example.nl/", "https://onboarding.example.nl"),
+        ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+        ("http://localhost:3000", "http://localhost:3000"),
+    ],
+)
+def test_the_public_address_is_https_or_a_loopback_one(given: str, kept: str) -> None:
+    settings = Settings(public_url=given)
+    assert settings.public_url == kept
+    assert settings.nmbrs_redirect_uri == kept + "/nmbrs/callback"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["http://onboarding.example.nl", "ftp://example.nl", "onboarding.example.nl", "https://x/?a=1"],
+)
+def test_a_public_address_that_is_not_https_is_refused(given: str) -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_URL|public_url"):
+        Settings(public_url=given)
 
 
 def test_settings_come_from_the_environment_and_dot_env_files(

@@ -31,14 +31,22 @@ STORED = {
 }
 
 
-def test_stored_progress_reads_typed_and_writes_back_the_same_json():
+def test_stored_progress_reads_typed_and_writes_back_the_same_json_with_string_ids():
+    """Rows written when company ids were SOAP's ints read as their digits (the REST API's ids
+    are UUIDs), and are written back as strings."""
     progress = OnboardingProgress.from_json(STORED)
-    assert progress.companies == (Company(11, 1, "Acme BV"), Company(12, 2, "Acme Retail"))
+    assert progress.companies == (Company("11", 1, "Acme BV"), Company("12", 2, "Acme Retail"))
     assert progress.check is not None and progress.check.outcome is CheckOutcome.OK
     assert progress.failures == (datetime(2026, 11, 26, 10, 5, tzinfo=UTC),)
-    assert progress.link_session is not None and progress.link_session.guids == {11: "guid-11"}
+    assert progress.link_session is not None and progress.link_session.guids == {"11": "guid-11"}
     assert progress.ready_to_choose
-    assert progress.to_json() == STORED
+    session = STORED["link_session"]
+    assert progress.to_json() == {
+        **STORED,
+        "companies": [["11", 1, "Acme BV"], ["12", 2, "Acme Retail"]],
+        "draft": {"chosen_ids": ["11"]},
+        "link_session": {**session, "seen": [["11", 1, "Acme BV"]]},
+    }
 
 
 def test_a_new_onboarding_stores_only_its_step_counter():

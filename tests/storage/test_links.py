@@ -25,8 +25,8 @@ from storage.repository import NotFound
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 COMPANIES = [
-    Company(id=11, number=1, name="Acme BV", guid="guid-11"),
-    Company(id=12, number=2, name="Acme Retail", guid="guid-12"),
+    Company(id="11", number=1, name="Acme BV", guid="guid-11"),
+    Company(id="12", number=2, name="Acme Retail", guid="guid-12"),
 ]
 
 
@@ -72,7 +72,7 @@ def test_an_active_link_is_read_with_its_decrypted_token_and_companies(uow, make
     link = LinkReader(uow, reader="payroll-sync").read(link_id)
     assert (link.username, link.token, link.domain) == ("loon@acme.nl", TOKEN, "acme")
     assert link.client_name == "Bakkerij De Korst"
-    assert [(c.id, c.guid) for c in link.companies] == [(11, "guid-11"), (12, "guid-12")]
+    assert [(c.id, c.guid) for c in link.companies] == [("11", "guid-11"), ("12", "guid-12")]
 
 
 def test_every_read_is_audited_with_the_reader_and_purpose(uow, make_link):
@@ -157,8 +157,8 @@ def test_a_status_change_happens_once_and_only_for_the_token_checked(uow, make_l
 def test_replacing_companies_adds_removes_and_keeps(uow, make_link):
     link_id = make_link()
     wanted = [
-        CompanyRef(id=12, number=2, name="Acme Retail", guid=None),
-        CompanyRef(id=13, number=3, name="Acme Logistics", guid="guid-13"),
+        CompanyRef(id="12", number=2, name="Acme Retail", guid=None),
+        CompanyRef(id="13", number=3, name="Acme Logistics", guid="guid-13"),
     ]
     with uow() as unit:
         added, removed = replace_companies(unit, link_id, wanted)

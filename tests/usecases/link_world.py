@@ -35,7 +35,7 @@ MANAGER = "U0MANAGER"
 CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER", channel_id=CHANNEL)
 STRANGER = Actor(user_id="U0STRANGER", team_id="T0CUSTOMER", channel_id=CHANNEL)
 NEW_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-DEMO_IDS = [48201, 48202, 48203, 48204, 48205]
+DEMO_IDS = ["48201", "48202", "48203", "48204", "48205"]
 
 
 class MigratedStorage:
@@ -76,7 +76,7 @@ class World:
     def link(self, onboarding_id: int):
         with self.storage.unit_of_work() as uow:
             link = uow.links.for_onboarding(onboarding_id)
-            companies = [int(row.provider_company_ref) for row in uow.links.companies(link.id)]
+            companies = [row.provider_company_ref for row in uow.links.companies(link.id)]
             token = uow.links.token(link)
         return link, companies, token
 
@@ -101,14 +101,14 @@ class World:
 
 
 def store_linked_client(
-    unit_of_work, nmbrs: SandboxHandle, *, companies: list[int] | None, name: str
+    unit_of_work, nmbrs: SandboxHandle, *, companies: list[str] | None, name: str
 ) -> int:
     """A client whose onboarding completed with the demo login, as the flow leaves it."""
     account = nmbrs.accounts[DEMO_USERNAME]
     chosen = [
-        Company(id=c.id, number=c.number, name=c.name, guid=c.guid)
+        Company(id=str(c.id), number=c.number, name=c.name, guid=c.guid)
         for c in account.companies
-        if c.id in (companies or DEMO_IDS)
+        if str(c.id) in (companies or DEMO_IDS)
     ]
     with unit_of_work() as uow:
         client = uow.clients.add(

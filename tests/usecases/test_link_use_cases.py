@@ -130,14 +130,14 @@ def test_a_vanished_company_marks_the_link_naming_the_company(world):
     result = world.maintenance.verify(world.link_id(onboarding_id))
     assert (result.outcome, result.reason) == (MARKED, "companies_gone")
     link, _, _ = world.link(onboarding_id)
-    assert [c["id"] for c in link.problem["companies_gone"]] == [48203]
+    assert [c["id"] for c in link.problem["companies_gone"]] == ["48203"]
     [report] = world.outbox(channel=STATUS)
     assert "Tuincentrum Het Groene Hart B.V." in draw_row(report).payload["text"]
     assert len(world.outbox(channel=CHANNEL)) == 1
 
 
 def test_a_company_the_link_does_not_use_may_vanish(world):
-    onboarding_id = world.linked_client(companies=[48201, 48202])
+    onboarding_id = world.linked_client(companies=["48201", "48202"])
     account = world.nmbrs.accounts[DEMO_USERNAME]
     account.companies = [c for c in account.companies if c.id != 48205]
     assert world.maintenance.verify(world.link_id(onboarding_id)).outcome == VERIFIED
@@ -269,9 +269,9 @@ def test_a_relink_keeps_only_the_companies_still_visible(world):
 
     done = relink(world, onboarding_id)
 
-    assert [row.id for row in done.screen.companies] == [48201, 48203, 48204, 48205]
+    assert [row.id for row in done.screen.companies] == ["48201", "48203", "48204", "48205"]
     _, companies, _ = world.link(onboarding_id)
-    assert companies == [48201, 48203, 48204, 48205]
+    assert companies == ["48201", "48203", "48204", "48205"]
     report = world.outbox(channel=STATUS)[-1]
     assert "Fietsenmakerij Van Dijk" in draw_row(report).payload["text"]
 
@@ -348,19 +348,19 @@ def test_a_relink_with_permissions_off_continues_after_check_again(world):
 
 
 def test_a_relink_seeing_none_of_the_linked_companies_asks_for_a_choice(world):
-    onboarding_id = world.linked_client(companies=[48201])
+    onboarding_id = world.linked_client(companies=["48201"])
     account = world.nmbrs.accounts[DEMO_USERNAME]
-    account.companies = [c for c in account.companies if c.id != 48201]
+    account.companies = [c for c in account.companies if c.id != 48201]  # the sandbox's int id
     world.revoke_token()
 
     choice = relink(world, onboarding_id)
     assert isinstance(choice.screen, CompanyChoiceScreen)
     assert len(choice.screen.companies) == 4
-    done = world.links.choose_companies(choice.ref, CUSTOMER, [48202, 48203, 48204, 48205])
+    done = world.links.choose_companies(choice.ref, CUSTOMER, ["48202", "48203", "48204", "48205"])
 
     assert isinstance(done.screen, CompletedScreen)
     _, companies, token = world.link(onboarding_id)
-    assert companies == [48202, 48203, 48204, 48205] and token == NEW_TOKEN
+    assert companies == ["48202", "48203", "48204", "48205"] and token == NEW_TOKEN
 
 
 def test_a_replayed_relink_submission_changes_nothing_more(world):
@@ -395,7 +395,7 @@ def test_removing_a_company_warns_about_over_access_then_applies(world):
 
     warned = world.links.choose_companies(choice.ref, CUSTOMER, DEMO_IDS[:4])
     assert isinstance(warned.screen, OverAccessScreen)
-    assert [row.id for row in warned.screen.not_chosen] == [48205]
+    assert [row.id for row in warned.screen.not_chosen] == ["48205"]
     _, companies, _ = world.link(onboarding_id)
     assert companies == DEMO_IDS  # nothing changes before the confirmation
 
@@ -417,9 +417,7 @@ def test_adding_a_company_links_it_with_its_guid(world):
     assert isinstance(done.screen, CompletedScreen)
     with world.storage.unit_of_work() as uow:
         link = uow.links.for_onboarding(onboarding_id)
-        added = [
-            row for row in uow.links.companies(link.id) if int(row.provider_company_ref) == 48205
-        ]
+        added = [row for row in uow.links.companies(link.id) if row.provider_company_ref == "48205"]
     expected_guid = world.nmbrs.accounts[DEMO_USERNAME].company(48205).guid
     assert [row.guid for row in added] == [expected_guid]
     [report] = world.outbox(channel=STATUS)
@@ -462,7 +460,7 @@ def test_type_ahead_searches_the_companies_of_the_change(world):
     onboarding_id = world.linked_client()
     world.links.open_companies(onboarding_id, CUSTOMER)
     found = world.links.suggest_companies(onboarding_id, CUSTOMER, "bakker")
-    assert [row.id for row in found] == [48201]
+    assert [row.id for row in found] == ["48201"]
     assert world.links.suggest_companies(onboarding_id, STRANGER, "bakker") == []
 
 

@@ -209,13 +209,13 @@ def test_the_right_token_after_a_wrong_one_shows_the_companies(world):
         world.ref(), CUSTOMER, username=f"  {USERNAME}\n", token=f" {TOKEN[:16]}\n{TOKEN[16:]}\n"
     )
     assert outcome.screen == CompanyChoiceScreen(
-        companies=(CompanyRow(11, 1, "Acme BV"), CompanyRow(12, 2, "Acme Retail"))
+        companies=(CompanyRow("11", 1, "Acme BV"), CompanyRow("12", 2, "Acme Retail"))
     )
     onboarding = world.onboarding()
     assert onboarding.state == "credentials_verified"
     assert onboarding.pending_token is not None and TOKEN.encode() not in onboarding.pending_token
     assert world.storage.cipher.decrypt(onboarding.pending_token) == TOKEN
-    assert onboarding.step_data["companies"] == [[11, 1, "Acme BV"], [12, 2, "Acme Retail"]]
+    assert onboarding.step_data["companies"] == [["11", 1, "Acme BV"], ["12", 2, "Acme Retail"]]
 
 
 def test_five_wrong_tokens_within_an_hour_block_attempts_for_an_hour(world):
@@ -302,8 +302,8 @@ def test_choosing_every_company_completes_the_link(world):
     outcome = world.service.choose_companies(world.ref(), CUSTOMER, [11, 12])
     assert outcome.screen == CompletedScreen(
         companies=(
-            CompanyRow(11, 1, "Acme BV", "guid-11"),
-            CompanyRow(12, 2, "Acme Retail", "guid-12"),
+            CompanyRow("11", 1, "Acme BV", "guid-11"),
+            CompanyRow("12", 2, "Acme Retail", "guid-12"),
         ),
         domain="acme",
     )
@@ -330,10 +330,10 @@ def test_choosing_fewer_companies_than_seen_asks_about_over_access_first(world):
     assert outcome.screen == OverAccessScreen(
         seen=3,
         chosen=(
-            CompanyRow(11, 1, "Acme BV", "guid-11"),
-            CompanyRow(12, 2, "Acme Retail", "guid-12"),
+            CompanyRow("11", 1, "Acme BV", "guid-11"),
+            CompanyRow("12", 2, "Acme Retail", "guid-12"),
         ),
-        not_chosen=(CompanyRow(13, 3, "Other BV"),),
+        not_chosen=(CompanyRow("13", 3, "Other BV"),),
     )
     assert world.published[-1].kind == "over_access_warned"
 
@@ -351,13 +351,13 @@ def test_going_back_to_narrow_the_filter_keeps_the_choice(world):
     outcome = world.service.narrow_filter(world.ref(), CUSTOMER)
     assert isinstance(outcome.screen, CompanyChoiceScreen)
     assert outcome.screen.narrowing
-    assert outcome.screen.preselected == (CompanyRow(11, 1, "Acme BV"),)
+    assert outcome.screen.preselected == (CompanyRow("11", 1, "Acme BV"),)
     assert world.published[-1].kind == "over_access_narrowing"
 
     world.provider.accounts[USERNAME].companies = [COMPANIES[0]]
     outcome = world.service.check_again(world.ref(), CUSTOMER)
     assert outcome.screen == CompanyChoiceScreen(
-        companies=(CompanyRow(11, 1, "Acme BV"),), preselected=(CompanyRow(11, 1, "Acme BV"),)
+        companies=(CompanyRow("11", 1, "Acme BV"),), preselected=(CompanyRow("11", 1, "Acme BV"),)
     )
 
 
@@ -499,9 +499,9 @@ def test_the_company_list_cache_keeps_the_latest_lists_within_its_size():
 
 
 def test_search_matches_names_case_insensitively_and_numbers_by_prefix():
-    rows = [CompanyRow(1, 12, "Bakkerij Jansen"), CompanyRow(2, 120, "Jansen Bouw")]
-    assert [row.id for row in search_companies(rows, "JANSEN")] == [1, 2]
-    assert [row.id for row in search_companies(rows, "120")] == [2]
+    rows = [CompanyRow("1", 12, "Bakkerij Jansen"), CompanyRow("2", 120, "Jansen Bouw")]
+    assert [row.id for row in search_companies(rows, "JANSEN")] == ["1", "2"]
+    assert [row.id for row in search_companies(rows, "120")] == ["2"]
 
 
 def test_cancelling_erases_the_kept_token_and_ends_the_flow(world):

@@ -5,6 +5,7 @@ Start (never the token). Views draw the forms (bot.transports.slack.views); this
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ from bot.transports.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+
+# A company's ref as an option value: SOAP's int id, REST's companyId (a UUID).
+_COMPANY_REF = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 MULTI_VALUE_TYPES = ("checkboxes", "multi_static_select", "multi_external_select")
 SINGLE_OPTION_TYPES = ("static_select", "external_select", "radio_buttons")
@@ -61,18 +65,20 @@ def read_form(view: dict[str, Any]) -> Form:
     return Form(values=values, block_ids=block_ids)
 
 
-def chosen_company_ids(form: Form) -> list[int]:
+def chosen_company_ids(form: Form) -> list[str]:
     """The companies ticked or picked in the onboarding's company choice."""
     return _company_ids(form.value(ACTION_COMPANIES) or form.value(ACTION_COMPANY_SEARCH))
 
 
-def chosen_link_company_ids(form: Form) -> list[int]:
+def chosen_link_company_ids(form: Form) -> list[str]:
     """The companies ticked or picked in a link's company choice (relink, change companies)."""
     return _company_ids(form.value(ACTION_COMPANIES) or form.value(ACTION_LINK_COMPANY_SEARCH))
 
 
-def _company_ids(chosen: list[Any] | None) -> list[int]:
-    return [int(value) for value in chosen or [] if str(value).isdigit()]
+def _company_ids(chosen: list[Any] | None) -> list[str]:
+    return [
+        value for value in chosen or [] if isinstance(value, str) and _COMPANY_REF.fullmatch(value)
+    ]
 
 
 def terms_errors(form: Form, language: str) -> dict[str, str]:
@@ -115,7 +121,7 @@ def link_companies_errors(form: Form, language: str) -> dict[str, str]:
     return _at_least_one_company(chosen_link_company_ids(form), language)
 
 
-def _at_least_one_company(chosen: list[int], language: str) -> dict[str, str]:
+def _at_least_one_company(chosen: list[str], language: str) -> dict[str, str]:
     if chosen:
         return {}
     return {BLOCK_COMPANIES: catalogue(language).text("customer.companies.required")}

@@ -29,7 +29,7 @@ from tests.payroll.nmbrs_rest.conftest import CALLBACK
 
 
 def consent(nmbrs: SandboxHandle, provider: RestNmbrsProvider, login: str = FINE_LOGIN):
-    request = provider.authorization_request(redirect_uri=CALLBACK, state="st")
+    request = provider.authorization_start(redirect_uri=CALLBACK, state="st")
     back = nmbrs.consent(request.url, login)
     return provider.connect(
         back["code"], redirect_uri=CALLBACK, code_verifier=request.code_verifier
@@ -150,7 +150,7 @@ def test_a_connection_without_a_grant_is_wrong_credentials(provider):
 
 
 def test_no_token_code_key_or_secret_reaches_a_log_line(nmbrs, provider, caplog):
-    request = provider.authorization_request(redirect_uri=CALLBACK, state="st")
+    request = provider.authorization_start(redirect_uri=CALLBACK, state="st")
     back = nmbrs.consent(request.url, FINE_LOGIN)  # the browser's part, not ours
     caplog.set_level(logging.DEBUG)
     consented = provider.connect(

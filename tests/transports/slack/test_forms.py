@@ -67,7 +67,7 @@ def test_companies_come_from_checkboxes_or_the_type_ahead():
         form = forms.read_form(
             state(companies=(action, {"type": kind, "selected_options": picked}))
         )
-        assert forms.chosen_company_ids(form) == [11, 12]
+        assert forms.chosen_company_ids(form) == ["11", "12"]
         assert forms.companies_errors(form, "nl") == {}
     empty = forms.read_form(state(companies=("choose_companies", {"type": "checkboxes"})))
     assert forms.companies_errors(empty, "nl") == {"companies": "Kies minstens één bedrijf."}
