@@ -69,3 +69,15 @@ class TokenCipher:
             raise UndecryptableToken(
                 "stored token cannot be decrypted with any key in ENCRYPTION_KEYS"
             ) from None
+
+    def encrypt_at(self, plaintext: str, at: int) -> bytes:
+        """Encrypted as if at `at` (epoch seconds), for `decrypt_within`'s age check."""
+        return self._fernet.encrypt_at_time(plaintext.encode("utf-8"), at)
+
+    def decrypt_within(self, ciphertext: bytes, *, ttl: int, now: int) -> str:
+        """The plaintext, when encrypted at most `ttl` seconds before `now`; else (too old, or
+        not ours) UndecryptableToken."""
+        try:
+            return self._fernet.decrypt_at_time(ciphertext, ttl, now).decode("utf-8")
+        except InvalidToken:
+            raise UndecryptableToken("expired, or not encrypted with ENCRYPTION_KEYS") from None

@@ -207,3 +207,29 @@ class DeliveryHalt(SQLModel, table=True):
     team_id: str = Field(max_length=32)
     reason: str = Field(max_length=32)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConsentRequest(SQLModel, table=True):
+    """A consent at the payroll provider under way: issued when the customer's browser starts it
+    (`/nmbrs/start`), consumed once by the provider's callback (`/nmbrs/callback`).
+
+    The `state` sent to the provider is kept only as its SHA-256 (`state_hash`, unique), the PKCE
+    verifier only as Fernet ciphertext. `purpose` says what the consent is for ("onboarding",
+    "relink"), `step` the step counter the screen was drawn at, `person_id` / `workspace_id` who
+    it was issued to, `view_key` the open window to redraw. Rows are erased when their
+    onboarding ends (see storage.consents)."""
+
+    __table_args__ = (UniqueConstraint("state_hash", name="uq_consentrequest_state_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    state_hash: str = Field(max_length=64)
+    onboarding_id: int = Field(foreign_key="onboarding.id", index=True)
+    purpose: str = Field(max_length=32)
+    step: int
+    person_id: str = Field(max_length=CHAT_ID_LENGTH)
+    workspace_id: str = Field(max_length=CHAT_ID_LENGTH)
+    view_key: str = Field(max_length=CHAT_ID_LENGTH)
+    encrypted_verifier: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

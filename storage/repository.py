@@ -37,6 +37,8 @@ Repositories (attributes of the unit of work):
 - `uow.links`: `create(onboarding=..., username=..., token=..., domain=..., companies=...)`,
   `get(id)`, `require(id)`, `for_onboarding(id)`, `companies(link_id)`, `token(link)`,
   `list_summaries()`, `unlink(link, actor=...)`.
+- `uow.consents`: consent requests (storage.consents): `issue(...)`, `consume(state, now=)`,
+  `erase_for_onboarding(id)`.
 - `uow.rotate_tokens()`: re-encrypt every stored token (links and pending) with the newest key.
 
 Lookups that must find something (`require`) raise `NotFound`.
@@ -55,6 +57,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
+from storage.consents import ConsentRequestRepository
 from storage.crypto import EncryptionKeyError, TokenCipher
 from storage.models import (
     CLOSED_STATES,
@@ -427,6 +430,7 @@ class SqlUnitOfWork:
     audit: AuditRepository
     terms: TermsRepository
     links: LinkRepository
+    consents: ConsentRequestRepository
 
     def __init__(self, engine: Engine, cipher: TokenCipher | None):
         self._engine = engine
@@ -442,6 +446,7 @@ class SqlUnitOfWork:
         self.audit = AuditRepository(self._session, self._cipher)
         self.terms = TermsRepository(self._session, self._cipher)
         self.links = LinkRepository(self._session, self._cipher)
+        self.consents = ConsentRequestRepository(self._session, self._cipher)
         return self
 
     def __exit__(

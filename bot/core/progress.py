@@ -167,6 +167,14 @@ class OnboardingProgress:
     completed_by: str | None = None
     link_session: LinkSession | None = None
     link_step: int = 0
+    # The payroll provider the onboarding was made with (absent: SOAP, rows from before REST).
+    provider: str | None = None
+    # A consent's outcome: the Nmbrs login that approved and the debtors it spans ("number
+    # name"), shown before the choice; the consent's last error ("refused", "exchange_failed",
+    # "unavailable", "throttled", "quota").
+    approved_by: str | None = None
+    debtors: tuple[str, ...] | None = None
+    consent_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -210,7 +218,16 @@ class OnboardingProgress:
             data["last"] = {"name": self.last.name, "from": self.last.from_step}
         if self.started_at is not None:
             data["started_at"] = self.started_at.isoformat()
-        for key in ("package", "username", "credentials_error", "domain", "handoff_reason"):
+        for key in (
+            "package",
+            "username",
+            "credentials_error",
+            "domain",
+            "handoff_reason",
+            "provider",
+            "approved_by",
+            "consent_error",
+        ):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -239,6 +256,8 @@ class OnboardingProgress:
             data["link_session"] = self.link_session.to_json()
         if self.link_step:
             data["link_step"] = self.link_step
+        if self.debtors is not None:
+            data["debtors"] = list(self.debtors)
         return data
 
     @classmethod
@@ -280,6 +299,10 @@ class OnboardingProgress:
             completed_by=data.get("completed_by"),
             link_session=LinkSession.from_json(session) if session else None,
             link_step=data.get("link_step", 0),
+            provider=data.get("provider"),
+            approved_by=data.get("approved_by"),
+            debtors=tuple(data["debtors"]) if "debtors" in data else None,
+            consent_error=data.get("consent_error"),
             extra={key: value for key, value in data.items() if key not in _KNOWN},
         )
 

@@ -36,6 +36,42 @@ class CredentialsScreen:
     attempts_left: int = flow.MAX_FAILED_ATTEMPTS
 
 
+# Why the last consent did not connect (ConsentScreen.error).
+CONSENT_REFUSED = "refused"
+CONSENT_EXCHANGE_FAILED = "exchange_failed"
+CONSENT_UNAVAILABLE = "unavailable"
+CONSENT_THROTTLED = "throttled"
+CONSENT_QUOTA = "quota"
+CONSENT_ERRORS = (
+    CONSENT_REFUSED,
+    CONSENT_EXCHANGE_FAILED,
+    CONSENT_UNAVAILABLE,
+    CONSENT_THROTTLED,
+    CONSENT_QUOTA,
+)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved a consent in Nmbrs and for which debtors ("number name")."""
+
+    approved_by: str
+    debtors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentScreen:
+    """Log in at Nmbrs and approve what the link reads (the REST API's consent): `data` is the
+    access required, {scope: [data key, ...]}. `start_url` and `view_key` are filled by the use
+    case (they are not derived from what is stored): the link that starts the consent, and the
+    key the open window is known by, so the callback can redraw it."""
+
+    data: dict[str, list[str]]
+    error: str | None = None
+    start_url: str = ""
+    view_key: str = ""
+
+
 @dataclass(frozen=True)
 class BlockedScreen:
     until: datetime
@@ -54,6 +90,8 @@ class PermissionsScreen:
 @dataclass(frozen=True)
 class NoCompaniesScreen:
     username: str
+    # Set when the login consented through the REST API (its filter is the klant login's).
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +99,8 @@ class CompanyChoiceScreen:
     companies: tuple[Company, ...]
     preselected: tuple[Company, ...] = ()
     narrowing: bool = False
+    # Who approved the consent, so a forwarded link cannot quietly connect another account.
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +114,7 @@ class OverAccessScreen:
 class CompletedScreen:
     companies: tuple[Company, ...]
     domain: str
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +166,7 @@ Screen = (
     TermsScreen
     | PreparationScreen
     | CredentialsScreen
+    | ConsentScreen
     | BlockedScreen
     | UnavailableScreen
     | PermissionsScreen
@@ -167,6 +209,9 @@ class ScreenSettings:
     support_phone: str
     required_access: Mapping[str, list[str]]
     group_access: Callable[[Iterable[str]], dict[str, list[str]]]
+    # The provider connects by the customer's consent in the browser (ConsentScreen), not by
+    # a pasted username and token (CredentialsScreen).
+    consent: bool = False
 
 
 def screen_for(
@@ -195,6 +240,8 @@ def screen_for(
             return UnavailableScreen()
         if not progress.prepared:
             return PreparationScreen(permissions=dict(settings.required_access))
+        if settings.consent:
+            return ConsentScreen(data=dict(settings.required_access), error=progress.consent_error)
         return CredentialsScreen(
             username=(draft.username if draft else None) or progress.username,
             wrong_credentials=progress.credentials_error == "wrong_credentials",
@@ -207,18 +254,23 @@ def screen_for(
             return PermissionsScreen(missing=settings.group_access(check.missing_permissions))
         companies = progress.companies or ()
         if not companies:
-            return NoCompaniesScreen(username=progress.username or "")
+            return NoCompaniesScreen(username=progress.username or "", approval=_approval(progress))
         by_id = {row.id: row for row in companies}
         chosen_ids = (draft.chosen_ids if draft else None) or ()
         return CompanyChoiceScreen(
             companies=companies,
             preselected=tuple(by_id[i] for i in chosen_ids if i in by_id),
             narrowing=progress.narrowing,
+            approval=_approval(progress),
         )
     if current == State.COMPANIES_CHOSEN:
         return _over_access(progress.companies or (), progress.chosen or ())
     if current == State.COMPLETED:
-        return CompletedScreen(companies=progress.chosen or (), domain=progress.domain or "")
+        return CompletedScreen(
+            companies=progress.chosen or (),
+            domain=progress.domain or "",
+            approval=_approval(progress),
+        )
     if current == State.HANDOFF:
         return HandoffScreen(
             reason=progress.handoff_reason or flow.HANDOFF_NOT_LISTED,
@@ -281,6 +333,12 @@ def link_screen(
     if stage == Stage.DONE:
         return CompletedScreen(companies=chosen, domain=session.domain or link_domain)
     return StaleScreen()
+
+
+def _approval(progress: OnboardingProgress) -> Approval | None:
+    if progress.approved_by is None and progress.debtors is None:
+        return None
+    return Approval(approved_by=progress.approved_by or "", debtors=progress.debtors or ())
 
 
 def _over_access(seen: tuple[Company, ...], chosen: tuple[Company, ...]) -> OverAccessScreen:

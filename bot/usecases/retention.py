@@ -88,6 +88,8 @@ def erase_ended_data(
                 at=now,
             )
             dropped += 1
+        # Consents started but never called back, and used ones: nothing of a consent lingers.
+        uow.consents.erase_expired(now)
         uow.commit()
     if erased or dropped or leftovers:
         logger.info(
@@ -120,6 +122,7 @@ def _erase(uow: SqlUnitOfWork, onboarding: Onboarding, now: datetime) -> None:
     assert onboarding.id is not None
     data = onboarding.step_data
     uow.onboardings.erase_pending_token(onboarding)
+    uow.consents.erase_for_onboarding(onboarding.id)
     onboarding.step_data = OnboardingProgress.from_json(data).erased().to_json()
     onboarding.data_erased_at = now
     link = uow.links.for_onboarding(onboarding.id)

@@ -115,8 +115,16 @@ def publish(
 
 
 def discard_secrets_and_lists(context: OnboardingContext) -> None:
+    """Erase the kept token and every consent request under way (nothing of a consent
+    lingers once the onboarding moves on or ends), and forget the lists."""
     context.uow.onboardings.erase_pending_token(context.onboarding)
+    erase_consents(context)
     context.progress.discard_lists()
+
+
+def erase_consents(context: OnboardingContext) -> None:
+    assert context.onboarding.id is not None
+    context.uow.consents.erase_for_onboarding(context.onboarding.id)
 
 
 def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
@@ -140,6 +148,7 @@ def unlink(context: OnboardingContext, link: PayrollLink, reports: Reports) -> b
     if not context.uow.links.unlink(link, actor=context.actor.user_id, at=context.now):
         return False
     context.uow.onboardings.erase_pending_token(context.onboarding)
+    erase_consents(context)
     context.progress.link_session = None
     if flow.allows(context.onboarding.state, Event.UNLINK):
         transition(context, Event.UNLINK)
