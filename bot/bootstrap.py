@@ -124,11 +124,12 @@ class Container:
         """The customer's onboarding use cases (bot.usecases.onboarding), one per container."""
         return OnboardingService(
             unit_of_work=self.unit_of_work,
-            provider=self.payroll_provider,
+            providers=self.providers,
             membership=self.membership,
             settings=self.settings,
             event_bus=self.event_bus,
             clock=self.clock,
+            cipher=self.cipher,
         )
 
     @cached_property

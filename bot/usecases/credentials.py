@@ -12,6 +12,7 @@ from bot.core.model import Company, InvalidInput, clean_token, looks_like_token
 from bot.core.payroll import (
     AccountCheck,
     Connection,
+    Consent,
     NoAccess,
     NoSubscription,
     PayrollProvider,
@@ -101,6 +102,17 @@ def apply_check(
         # NoAccess: the login sees nothing at all.
         check = result if isinstance(result, AccountCheck) else None
         accept_credentials(bus, context, connection, check)
+
+
+def apply_consent(bus: EventBus, context: OnboardingContext, consent: Consent) -> None:
+    """A consent the provider connected: like a credential check that worked (the grant kept
+    encrypted as the pending token, the approving login as the username, the debtor ids as the
+    domain), with who approved it and for which debtors kept to show before the choice."""
+    progress = context.progress
+    progress.consent_error = None
+    progress.approved_by = consent.approved_by or consent.connection.account
+    progress.debtors = tuple(consent.debtors)
+    apply_check(bus, context, consent.connection, consent.check)
 
 
 def reject_credentials(bus: EventBus, context: OnboardingContext) -> None:

@@ -10,6 +10,7 @@ from bot.core.model import InviteStatus, StartRequest
 from bot.ports import InviteChannel, InviteFailed
 from bot.reports import OnboardingSummary
 from bot.usecases.manager import ManagerTools
+from bot.usecases.providers import SoapEnded
 from storage.repository import OpenOnboardingExists
 
 
@@ -26,6 +27,8 @@ STARTED = "started"
 BOT_NOT_IN_CHANNEL = "bot_not_in_channel"
 ALREADY_RUNNING = "already_running"
 POST_FAILED = "post_failed"
+# Nmbrs' SOAP API has ended and new onboardings are still set to use it (NMBRS_API=soap).
+SOAP_ENDED = "soap_ended"
 
 # Looks for a running onboarding before giving up; a second one is needed only when the
 # onboarding that won a race in the database has ended before the look.
@@ -79,6 +82,8 @@ class InviteDesk:
                         self._tools.replace, replacing, request, team_id=team_id, manager=manager
                     )
                 break
+            except SoapEnded as ended:
+                return StartResult(SOAP_ENDED, request, error=ended.ended_on.isoformat())
             except OpenOnboardingExists:
                 # Another process started one in this channel since the look: show it.
                 if attempt == START_ATTEMPTS - 1:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -29,13 +29,31 @@ from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
 from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
-from bot.core.payroll import Connection, PayrollProvider, ProviderCompany, ProviderError
+from bot.core.payroll import (
+    Connection,
+    ConsentProvider,
+    NoAccess,
+    NoSubscription,
+    PayrollProvider,
+    ProviderCompany,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExceeded,
+    Throttled,
+    WrongCredentials,
+)
 from bot.core.progress import (
     LastStep,
     company_dicts,
 )
 from bot.core.screens import (
+    CONSENT_EXCHANGE_FAILED,
+    CONSENT_QUOTA,
+    CONSENT_REFUSED,
+    CONSENT_THROTTLED,
+    CONSENT_UNAVAILABLE,
     NOTICE_ALREADY_DONE,
+    ConsentScreen,
     ErrorScreen,
     Outcome,
     RefusedScreen,
@@ -46,8 +64,20 @@ from bot.outbox import enqueue
 from bot.ports import InviteRedraw, Membership
 from bot.settings import Settings
 from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
+from bot.usecases.consent import (
+    PAGE_DONE,
+    PAGE_REFUSED,
+    PAGE_STALE,
+    PURPOSE_ONBOARDING,
+    ConsentFlow,
+    ConsentTicket,
+    ConsumedConsent,
+    Finished,
+    PageAnswer,
+)
 from bot.usecases.credentials import (
     apply_check,
+    apply_consent,
     check_account,
     company_row,
     hand_off,
@@ -55,6 +85,7 @@ from bot.usecases.credentials import (
     record_failure,
     typed_connection,
 )
+from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner, retry_on_stale
 from bot.usecases.transitions import (
     OnboardingContext,
@@ -68,6 +99,7 @@ from bot.usecases.transitions import (
     publish,
     transition,
 )
+from storage.crypto import TokenCipher
 from storage.repository import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -80,6 +112,7 @@ def screen_settings(settings: Settings, provider: PayrollProvider) -> ScreenSett
         support_phone=settings.support_phone,
         required_access=provider.describe_access(provider.required_access),
         group_access=provider.describe_access,
+        consent=isinstance(provider, ConsentProvider),
     )
 
 
@@ -91,14 +124,15 @@ class OnboardingService:
         self,
         *,
         unit_of_work: Callable[[], SqlUnitOfWork],
-        provider: PayrollProvider,
+        providers: Providers,
         membership: Membership,
         settings: Settings,
         event_bus: EventBus | None = None,
         clock: Clock | None = None,
+        cipher: TokenCipher | None = None,
     ):
         self._unit_of_work = unit_of_work
-        self._provider = provider
+        self._providers = providers
         self._membership = membership
         self._settings = settings
         self.event_bus = event_bus or EventBus()
@@ -111,11 +145,29 @@ class OnboardingService:
             illegal=self._illegal,
             subject="onboarding",
         )
+        self._screen_settings: dict[str, ScreenSettings] = {}
+        # The consent in the browser (bot.usecases.consent), for providers that take one; it
+        # needs the cipher its start links are encrypted with.
+        self.consents: ConsentFlow | None = None
+        if cipher is not None:
+            self.consents = ConsentFlow(
+                unit_of_work=unit_of_work,
+                cipher=cipher,
+                clock=self._clock,
+                public_url=settings.public_url,
+                redirect_uri=settings.nmbrs_redirect_uri,
+            )
+            self.consents.register(PURPOSE_ONBOARDING, _OnboardingConsent(self))
 
-    @cached_property
-    def _screens(self) -> ScreenSettings:
+    def _provider_of(self, context: OnboardingContext) -> PayrollProvider:
+        """The provider the onboarding was made with (SOAP for rows from before REST)."""
+        return self._providers.get(context.progress.provider)
+
+    def _screens(self, provider: PayrollProvider) -> ScreenSettings:
         """What screens take from the settings and the provider (read when first drawn)."""
-        return screen_settings(self._settings, self._provider)
+        if provider.name not in self._screen_settings:
+            self._screen_settings[provider.name] = screen_settings(self._settings, provider)
+        return self._screen_settings[provider.name]
 
     # --- invitation -----------------------------------------------------------------------
 
@@ -129,8 +181,11 @@ class OnboardingService:
         language: str | None = None,
         contact_user_id: str | None = None,
     ) -> InviteStatus:
-        """A new onboarding for a client, in state invited. Post its invite message with
-        `bot.transports.slack.invites`, which records the message through `record_invite`."""
+        """A new onboarding for a client, in state invited, with the provider new onboardings
+        use today (SoapEnded, and nothing created, when that is SOAP after its end). Post its
+        invite message with `bot.transports.slack.invites`, which records the message through
+        `record_invite`."""
+        provider = self._providers.for_new_onboarding(self._clock.now().date())
         with self._unit_of_work() as uow:
             status = create_onboarding(
                 uow,
@@ -143,6 +198,7 @@ class OnboardingService:
                 started_by=started_by,
                 language=language,
                 contact_user_id=contact_user_id,
+                provider=provider.name,
             )
             uow.commit()
             return status
@@ -159,7 +215,9 @@ class OnboardingService:
         contact_user_id: str | None = None,
     ) -> InviteStatus:
         """Cancel an open onboarding and create a new one in its place, in one transaction
-        (IllegalTransition when it has ended; nothing is created then)."""
+        (IllegalTransition when it has ended, SoapEnded as create_invite; nothing is created
+        then)."""
+        provider = self._providers.for_new_onboarding(self._clock.now().date())
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
             end(
@@ -178,6 +236,7 @@ class OnboardingService:
                 started_by=started_by,
                 language=language,
                 contact_user_id=contact_user_id,
+                provider=provider.name,
             )
             uow.commit()
             return status
@@ -268,10 +327,10 @@ class OnboardingService:
     ) -> Outcome:
         """Check a username and token at the provider and move on according to the answer."""
         connection = typed_connection(username, token)
-        early = self._precheck(ref, actor, Step.CREDENTIALS)
-        if early is not None:
-            return early
-        result = check_account(self._provider, connection)
+        provider = self._precheck(ref, actor, Step.CREDENTIALS)
+        if isinstance(provider, Outcome):
+            return provider
+        result = check_account(provider, connection)
         return self._step(
             ref,
             actor,
@@ -285,12 +344,15 @@ class OnboardingService:
 
         def kept_credentials(
             uow: SqlUnitOfWork, context: OnboardingContext
-        ) -> Connection | Outcome:
+        ) -> tuple[Connection, PayrollProvider] | Outcome:
             token = uow.onboardings.pending_token(context.onboarding)
             username = context.progress.username
             if token is None or not username:
                 return self._outcome(context)
-            return Connection(account=username, secret=token)
+            connection = Connection(
+                account=username, secret=token, environment=context.progress.domain or ""
+            )
+            return connection, self._provider_of(context)
 
         read = self._steps.peek(
             ref.onboarding_id,
@@ -300,8 +362,8 @@ class OnboardingService:
         )
         if isinstance(read, Outcome):
             return read
-        connection = read
-        result = check_account(self._provider, connection)
+        connection, provider = read
+        result = check_account(provider, connection)
         return self._step(
             ref,
             actor,
@@ -318,7 +380,7 @@ class OnboardingService:
 
         def verified(
             uow: SqlUnitOfWork, context: OnboardingContext
-        ) -> tuple[Connection, list[ProviderCompany]] | Outcome:
+        ) -> tuple[Connection, list[ProviderCompany], PayrollProvider] | Outcome:
             progress = context.progress
             if not progress.ready_to_choose:
                 return self._outcome(context)
@@ -332,7 +394,8 @@ class OnboardingService:
                 account=progress.username or "", secret=token, environment=progress.domain or ""
             )
             by_id = {row.id: row for row in progress.companies or ()}
-            return connection, [provider_company(by_id[company_id]) for company_id in chosen_ids]
+            chosen = [provider_company(by_id[company_id]) for company_id in chosen_ids]
+            return connection, chosen, self._provider_of(context)
 
         read = self._steps.peek(
             ref.onboarding_id,
@@ -342,9 +405,9 @@ class OnboardingService:
         )
         if isinstance(read, Outcome):
             return read
-        connection, chosen_companies = read
+        connection, chosen_companies, provider = read
         try:
-            to_link = self._provider.companies_to_link(connection, chosen_companies)
+            to_link = provider.companies_to_link(connection, chosen_companies)
         except ProviderError as error:
             logger.warning("looking up company GUIDs failed: %s", error.code)
             failure = error
@@ -549,8 +612,9 @@ class OnboardingService:
             ref=self._ref(context),
         )
 
-    def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | None:
-        """Before a provider call: refuse, replay or stop at a block without calling it."""
+    def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | PayrollProvider:
+        """Before a provider call: refuse, replay or stop at a block without calling it; else
+        the onboarding's provider."""
 
         def gate(context: OnboardingContext) -> Outcome | None:
             early = self._replay_or_refuse(context, ref, step)
@@ -558,7 +622,9 @@ class OnboardingService:
                 return self._outcome(context)
             return early
 
-        return self._steps.peek(ref.onboarding_id, actor, lambda uow, context: None, gate=gate)
+        return self._steps.peek(
+            ref.onboarding_id, actor, lambda uow, context: self._provider_of(context), gate=gate
+        )
 
     def _step(self, ref: StepRef, actor: Actor, step: Step, apply: Apply) -> Outcome:
         """Apply one step in one transaction (see `bot.usecases.steps`)."""
@@ -601,7 +667,7 @@ class OnboardingService:
             token=token,
             domain=domain,
             companies=list(chosen),
-            provider=self._provider.name,
+            provider=self._provider_of(context).name,
         )
         progress.link_id = link.id
         progress.companies_seen = seen
@@ -627,14 +693,17 @@ class OnboardingService:
 
     def _outcome(self, context: OnboardingContext, *, notice: str | None = None) -> Outcome:
         onboarding, client = context.onboarding, context.client
+        screen = screen_for(
+            onboarding.state,
+            context.progress,
+            blocked_until=onboarding.blocked_until,
+            settings=self._screens(self._provider_of(context)),
+            now=context.now,
+        )
+        if isinstance(screen, ConsentScreen):
+            screen = self._with_start(context, screen)
         return Outcome(
-            screen=screen_for(
-                onboarding.state,
-                context.progress,
-                blocked_until=onboarding.blocked_until,
-                settings=self._screens,
-                now=context.now,
-            ),
+            screen=screen,
             language=client.language,
             client_name=client.name,
             ref=self._ref(context),
@@ -643,3 +712,134 @@ class OnboardingService:
             if context.state_changed
             else None,
         )
+
+    # --- the consent in the browser (bot.usecases.consent) ---------------------------------
+
+    def _with_start(self, context: OnboardingContext, screen: ConsentScreen) -> ConsentScreen:
+        """The consent screen with its start link, drawn for this viewer and window."""
+        if self.consents is None or context.actor.team_id is None:
+            return screen
+        assert context.onboarding.id is not None
+        view_key = ConsentFlow.new_view_key()
+        ticket = ConsentTicket(
+            purpose=PURPOSE_ONBOARDING,
+            onboarding_id=context.onboarding.id,
+            step=context.progress.step,
+            user_id=context.actor.user_id,
+            team_id=context.actor.team_id,
+            view_key=view_key,
+        )
+        return replace(screen, start_url=self.consents.start_url(ticket), view_key=view_key)
+
+    def begin_consent(self, ticket: ConsentTicket) -> ConsentProvider | PageAnswer:
+        """The onboarding's consent provider, when the ticket's onboarding is still at the
+        ticket's step, asks for a consent and the person may still act on it."""
+        ref = StepRef(ticket.onboarding_id, ticket.step)
+
+        def provider_of(uow: SqlUnitOfWork, context: OnboardingContext) -> Any:
+            if not isinstance(self._outcome_screen(context), ConsentScreen):
+                return PageAnswer(PAGE_STALE, context.client.language)
+            provider = self._provider_of(context)
+            if not isinstance(provider, ConsentProvider):
+                return PageAnswer(PAGE_STALE, context.client.language)
+            return provider
+
+        def gate(context: OnboardingContext) -> Outcome | None:
+            early = self._replay_or_refuse(context, ref, Step.CREDENTIALS)
+            return early
+
+        read = self._steps.peek(ticket.onboarding_id, ticket.actor, provider_of, gate=gate)
+        if isinstance(read, Outcome):
+            return _page_for(read, started=False)
+        result: ConsentProvider | PageAnswer = read
+        return result
+
+    def finish_consent(
+        self, consumed: ConsumedConsent, *, code: str | None, error: str | None
+    ) -> Finished:
+        """Apply the provider's answer to a consent: the code exchanged and the connect check
+        (outside any transaction), then one step."""
+        actor = Actor(consumed.person_id, consumed.workspace_id)
+        ref = StepRef(consumed.onboarding_id, consumed.step)
+        apply: Apply
+        if code is None:
+            logger.info("consent of onboarding %s: refused (%s)", ref.onboarding_id, error)
+            apply = _consent_failed(self.event_bus, CONSENT_REFUSED, "access_denied")
+        else:
+            provider = self._steps.peek(
+                ref.onboarding_id,
+                actor,
+                lambda uow, context: self._provider_of(context),
+                gate=lambda context: self._replay_or_refuse(context, ref, Step.CREDENTIALS),
+            )
+            if isinstance(provider, Outcome):
+                return Finished(_page_for(provider), provider, consumed.view_key)
+            if not isinstance(provider, ConsentProvider):
+                return Finished(PageAnswer(PAGE_STALE, None))
+            apply = self._connect(provider, code, consumed.code_verifier)
+        outcome = self._step(ref, actor, Step.CREDENTIALS, apply)
+        page = _page_for(outcome)
+        return Finished(page, outcome, consumed.view_key)
+
+    def _connect(self, provider: ConsentProvider, code: str, code_verifier: str) -> Apply:
+        bus = self.event_bus
+        try:
+            consent = provider.connect(
+                code, redirect_uri=self._settings.nmbrs_redirect_uri, code_verifier=code_verifier
+            )
+        except WrongCredentials as failure:
+            logger.info("consent code exchange refused: %s", failure.code)
+            return _consent_failed(bus, CONSENT_EXCHANGE_FAILED, failure.code)
+        except NoSubscription:
+            return lambda context: hand_off(
+                bus, context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS
+            )
+        except QuotaExceeded as failure:
+            return _consent_failed(bus, CONSENT_QUOTA, failure.code)
+        except Throttled as failure:
+            return _consent_failed(bus, CONSENT_THROTTLED, failure.code)
+        except (ProviderUnavailable, NoAccess, ProviderError) as failure:
+            logger.info("consent connect check ended with %s", failure.code)
+            return _consent_failed(bus, CONSENT_UNAVAILABLE, failure.code)
+        return lambda context: apply_consent(bus, context, consent)
+
+    def _outcome_screen(self, context: OnboardingContext) -> object:
+        return screen_for(
+            context.onboarding.state,
+            context.progress,
+            blocked_until=context.onboarding.blocked_until,
+            settings=self._screens(self._provider_of(context)),
+            now=context.now,
+        )
+
+
+def _consent_failed(bus: EventBus, reason: str, code: str) -> Apply:
+    def apply(context: OnboardingContext) -> None:
+        context.progress.consent_error = reason
+        publish(bus, context, events.ProviderFailed, error=code)
+
+    return apply
+
+
+def _page_for(outcome: Outcome, *, started: bool = True) -> PageAnswer:
+    """The browser's page: after a step, back to Slack whatever the window now shows (it says
+    what happened); a refusal, an unknown onboarding, or (before the consent started) a screen
+    that moved on is a 400."""
+    if isinstance(outcome.screen, RefusedScreen):
+        return PageAnswer(PAGE_REFUSED, outcome.language)
+    if outcome.ref is None or not started:
+        return PageAnswer(PAGE_STALE, outcome.language)
+    return PageAnswer(PAGE_DONE, outcome.language, status=200)
+
+
+class _OnboardingConsent:
+    """The onboarding's ConsentPurpose."""
+
+    def __init__(self, service: OnboardingService):
+        self._service = service
+
+    def begin(self, ticket: ConsentTicket) -> ConsentProvider | PageAnswer:
+        return self._service.begin_consent(ticket)
+
+    def finish(self, consumed: ConsumedConsent, *, code: str | None, error: str | None) -> Finished:
+        return self._service.finish_consent(consumed, code=code, error=error)

@@ -170,6 +170,7 @@ def create_onboarding(
     started_by: str,
     language: str | None,
     contact_user_id: str | None,
+    provider: str | None = None,
 ) -> InviteStatus:
     client = uow.clients.add(
         Client(
@@ -181,7 +182,7 @@ def create_onboarding(
             created_at=now,
         )
     )
-    progress = OnboardingProgress()
+    progress = OnboardingProgress(provider=provider)
     assert client.id is not None
     onboarding = uow.onboardings.add(
         Onboarding(

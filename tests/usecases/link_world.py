@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from payroll.nmbrs_soap.model import Company
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from payroll.nmbrs_soap.sandbox import (
@@ -150,7 +151,7 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage | MigratedStorage, 
     bus = EventBus([status_notices(settings)])
     onboarding = OnboardingService(
         unit_of_work=storage.unit_of_work,
-        provider=provider,
+        providers=Providers.only(provider),
         membership=Members(),
         settings=settings,
         event_bus=bus,

@@ -24,6 +24,7 @@ from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_vie
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools, RelinkToConfirm
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from bot.usecases.scheduled import scheduled_jobs
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
@@ -31,6 +32,7 @@ from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
 from tests.slack_drawn import draw_row
+from tests.usecases.fakes import FakeProvider
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MANAGER = "U0MANAGER"
@@ -69,7 +71,7 @@ def tools(engine: Engine) -> ManagerTools:
     reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
     service = OnboardingService(
         unit_of_work=uow,
-        provider=None,  # type: ignore[arg-type]  (no Nmbrs call in these use cases)
+        providers=Providers.only(FakeProvider()),  # no Nmbrs call in these use cases
         membership=Everyone(),
         settings=settings,
         event_bus=EventBus([reports]),

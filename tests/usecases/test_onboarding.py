@@ -34,6 +34,7 @@ from bot.core.screens import (
 from bot.settings import Settings
 from bot.usecases.company_search import CompanyListCache, search_companies
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from tests.storage.scratch import ScratchStorage
 from tests.usecases.fakes import (
     CHANNEL,
@@ -97,7 +98,7 @@ def world():
         provider, membership, clock = FakeProvider(), FakeMembership(), FakeClock()
         service = OnboardingService(
             unit_of_work=storage.unit_of_work,
-            provider=provider,
+            providers=Providers.only(provider),
             membership=membership,
             settings=settings,
             event_bus=EventBus([lambda uow, event: published.append(event)]),

@@ -20,10 +20,12 @@ from bot.settings import Settings
 from bot.usecases.invites import ALREADY_RUNNING, STARTED, InviteDesk
 from bot.usecases.manager import ManagerTools
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.models import Onboarding
 from storage.repository import unit_of_work_factory
+from tests.usecases.fakes import FakeProvider
 
 calendar = WorkingCalendar("Europe/Amsterdam")
 policy = ReminderPolicy(calendar=calendar)
@@ -75,7 +77,7 @@ def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrie
     reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
     service = OnboardingService(
         unit_of_work=uow,
-        provider=None,  # type: ignore[arg-type]  (no Nmbrs call when starting)
+        providers=Providers.only(FakeProvider()),  # no Nmbrs call when starting
         membership=Everyone(),
         settings=settings,
         event_bus=EventBus([reports]),

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.usecases.customer_exit import REMOVED, STOPPED
 from bot.usecases.link_service import LinkService
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from storage.models import AuditEvent, OutboxMessage
 from storage.repository import SqlUnitOfWork
 from tests.storage.scratch import ScratchStorage
@@ -117,7 +118,7 @@ def world() -> Iterator[World]:
         bus = EventBus([status_notices(settings)])
         onboarding = OnboardingService(
             unit_of_work=counted,
-            provider=FakeProvider(),
+            providers=Providers.only(FakeProvider()),
             membership=FakeMembership(),
             settings=settings,
             event_bus=bus,

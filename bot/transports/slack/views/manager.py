@@ -41,7 +41,13 @@ from bot.transports.slack.mrkdwn import (
     verbatim,
     with_lead,
 )
-from bot.usecases.invites import ALREADY_RUNNING, BOT_NOT_IN_CHANNEL, POST_FAILED, StartResult
+from bot.usecases.invites import (
+    ALREADY_RUNNING,
+    BOT_NOT_IN_CHANNEL,
+    POST_FAILED,
+    SOAP_ENDED,
+    StartResult,
+)
 
 CALLBACK_START = "manager_start"
 CALLBACK_RESULT = "manager_result"
@@ -295,6 +301,12 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
     texts = catalogue(language)
     request = result.request
     channel_link = channel(request.channel_id)
+    if result.kind == SOAP_ENDED:
+        return _result_modal(
+            texts,
+            "manager.result.title_failed",
+            [texts.text("manager.result.soap_ended", ended_on=result.error or "")],
+        )
     if result.kind == BOT_NOT_IN_CHANNEL:
         return _result_modal(
             texts,
