@@ -27,6 +27,8 @@ class TermsScreen:
 @dataclass(frozen=True)
 class PreparationScreen:
     permissions: dict[str, list[str]]
+    # The provider connects by consent: `permissions` is {scope: [data key, ...]}.
+    consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class UnavailableScreen:
 @dataclass(frozen=True)
 class PermissionsScreen:
     missing: dict[str, list[str]]
+    # Missing from a consent: `missing` is {scope: [data key, ...]}, approved anew at Nmbrs.
+    consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,9 @@ def screen_for(
         if unavailable:
             return UnavailableScreen()
         if not progress.prepared:
-            return PreparationScreen(permissions=dict(settings.required_access))
+            return PreparationScreen(
+                permissions=dict(settings.required_access), consent=settings.consent
+            )
         if settings.consent:
             return ConsentScreen(data=dict(settings.required_access), error=progress.consent_error)
         return CredentialsScreen(
@@ -251,7 +257,10 @@ def screen_for(
         if unavailable:
             return UnavailableScreen()
         if check is not None and check.missing_permissions:
-            return PermissionsScreen(missing=settings.group_access(check.missing_permissions))
+            return PermissionsScreen(
+                missing=settings.group_access(check.missing_permissions),
+                consent=settings.consent,
+            )
         companies = progress.companies or ()
         if not companies:
             return NoCompaniesScreen(username=progress.username or "", approval=_approval(progress))

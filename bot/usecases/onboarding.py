@@ -457,6 +457,20 @@ class OnboardingService:
 
         return self._step(ref, actor, Step.CONFIRM_OVER_ACCESS, apply)
 
+    def consent_again(self, ref: StepRef, actor: Actor) -> Outcome:
+        """Back to the consent screen after a consent that left data out: the grant is
+        dropped (kept nowhere) and the customer approves anew in Nmbrs."""
+
+        def apply(context: OnboardingContext) -> None:
+            progress = context.progress
+            transition(context, Event.RESET_CREDENTIALS)
+            discard_secrets_and_lists(context)
+            progress.username = progress.domain = progress.approved_by = None
+            progress.debtors = None
+            progress.consent_error = None
+
+        return self._step(ref, actor, Step.CHECK_AGAIN, apply)
+
     def narrow_filter(self, ref: StepRef, actor: Actor) -> Outcome:
         """Back from the over-access screen, to narrow the klant login filter and check again."""
 

@@ -22,6 +22,8 @@ from bot.transports.slack.modal_routines import open_modal, press_modal_button
 from bot.transports.slack.views.invite import ACTION_START, parse_start_value
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
+    ACTION_CONSENT_AGAIN,
+    ACTION_CONSENT_LOGIN,
     ACTION_NARROW_FILTER,
     ACTION_OPEN_NMBRS,
     WORKING_CHECKING,
@@ -89,6 +91,19 @@ def register(app: AsyncApp, services: Services) -> None:
         await modal_button(
             body, client, use_case=service.narrow_filter, working_kind=WORKING_MOMENT
         )
+
+    @app.action(ACTION_CONSENT_AGAIN)
+    async def consent_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await modal_button(
+            body, client, use_case=service.consent_again, working_kind=WORKING_MOMENT
+        )
+
+    @app.action(ACTION_CONSENT_LOGIN)
+    async def consent_login(ack: AsyncAck) -> None:
+        """The consent screen's link button: the browser goes to /nmbrs/start; Slack tells us
+        of the click as well, which needs only its ack."""
+        await ack()
 
     @app.action(ACTION_OPEN_NMBRS)
     async def open_nmbrs(ack: AsyncAck) -> None:

@@ -31,9 +31,11 @@ from slack_sdk.models.views import View
 from bot.core.flow import MAX_FAILED_ATTEMPTS, PACKAGES
 from bot.core.model import Company
 from bot.core.screens import (
+    Approval,
     BlockedScreen,
     CompanyChoiceScreen,
     CompletedScreen,
+    ConsentScreen,
     CredentialsScreen,
     EndedScreen,
     ErrorScreen,
@@ -89,6 +91,10 @@ ACTION_COMPANY_SEARCH = "search_companies"
 ACTION_CHECK_AGAIN = "check_again"
 ACTION_NARROW_FILTER = "narrow_filter"
 ACTION_OPEN_NMBRS = "open_nmbrs"
+# The consent screen's link button (Slack opens the page and tells us of the click too), and
+# "approve again" after a consent that left data out.
+ACTION_CONSENT_LOGIN = "consent_login"
+ACTION_CONSENT_AGAIN = "consent_again"
 
 # Slack's limits that shape these views.
 CHECKBOX_LIMIT = 10
@@ -178,6 +184,7 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
         TermsScreen: lambda: _terms(texts, screen, outcome.client_name, step),
         PreparationScreen: lambda: _preparation(texts, screen),
         CredentialsScreen: lambda: _credentials(texts, screen, step),
+        ConsentScreen: lambda: _consent(texts, screen),
         BlockedScreen: lambda: _blocked(texts, screen),
         UnavailableScreen: lambda: _unavailable(texts),
         PermissionsScreen: lambda: _permissions(texts, screen),
@@ -273,7 +280,97 @@ def _permission_lines(texts: Catalogue, permissions: dict[str, list[str]]) -> li
     ]
 
 
+def _data_lines(texts: Catalogue, data: dict[str, list[str]]) -> str:
+    """What a consent lets the link read, in the customer's words (one line per data kind)."""
+    words = [
+        texts.get(f"customer.consent.data.{key}", key) for keys in data.values() for key in keys
+    ]
+    return "\n".join(f"• {escape(word)}" for word in dict.fromkeys(words))
+
+
+def _approval_block(texts: Catalogue, approval: Approval | None) -> list[Block]:
+    if approval is None:
+        return []
+    debtors = ", ".join(approval.debtors) or "-"
+    return [
+        _context(
+            texts.text(
+                "customer.consent.approved_by",
+                login=bold(escape(approval.approved_by)),
+                debtors=bold(escape(debtors)),
+            )
+        )
+    ]
+
+
+def _consent_preparation(texts: Catalogue) -> View:
+    blocks: list[Block] = [
+        _section(texts.text("customer.consent_preparation.intro")),
+        _section(
+            with_lead(
+                texts,
+                "customer.preparation.login",
+                customer_login=bold(texts.text("customer.nmbrs_ui.customer_login")),
+                new_login_path=italic(texts.text("customer.nmbrs_ui.new_login_path")),
+                filter=bold(texts.text("customer.nmbrs_ui.filter")),
+            )
+        ),
+        _section(with_lead(texts, "customer.preparation.avg")),
+        _section(
+            with_lead(texts, "customer.consent_preparation.template", template=bold(NMBRS_TEMPLATE))
+        ),
+    ]
+    return _modal(
+        texts,
+        title="preparation",
+        blocks=blocks,
+        callback_id=CALLBACK_PREPARATION,
+        submit="preparation",
+    )
+
+
+def _consent(texts: Catalogue, screen: ConsentScreen) -> View:
+    blocks: list[Block] = []
+    if screen.error:
+        blocks.append(_section(texts.text(f"customer.consent.error_{screen.error}")))
+    blocks += [
+        _section(texts.text("customer.consent.intro")),
+        _section(
+            with_lead(
+                texts,
+                "customer.consent.login",
+                customer_login=bold(texts.text("customer.nmbrs_ui.customer_login")),
+                template=bold(NMBRS_TEMPLATE),
+                filter=bold(texts.text("customer.nmbrs_ui.filter")),
+            )
+        ),
+        _section(
+            texts.text("customer.consent.data_intro") + "\n" + _data_lines(texts, screen.data)
+        ),
+    ]
+    if screen.start_url:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    LinkButtonElement(
+                        action_id=ACTION_CONSENT_LOGIN,
+                        text=texts.text("customer.consent.login_button"),
+                        url=screen.start_url,
+                        style="primary",
+                    )
+                ]
+            )
+        )
+    blocks.append(_context(texts.text("customer.consent.outro")))
+    view = _modal(texts, title="consent", blocks=blocks)
+    # The callback redraws this window by its key (views.update with external_id).
+    view.external_id = screen.view_key or None
+    return view
+
+
 def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
+    if screen.consent:
+        return _consent_preparation(texts)
     count = sum(len(operations) for operations in screen.permissions.values())
     blocks: list[Block] = [
         _section(texts.text("customer.preparation.intro")),
@@ -389,7 +486,33 @@ def _unavailable(texts: Catalogue) -> View:
     return _modal(texts, title="unavailable", blocks=blocks)
 
 
+def _consent_permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
+    blocks: list[Block] = [
+        _section(
+            texts.text("customer.consent.missing") + "\n" + _data_lines(texts, screen.missing)
+        ),
+        _section(
+            texts.text(
+                "customer.consent.missing_fix",
+                approve_again=button_label(texts, "customer.consent.approve_again"),
+            )
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ACTION_CONSENT_AGAIN,
+                    text=texts.text("customer.consent.approve_again"),
+                    style="primary",
+                )
+            ]
+        ),
+    ]
+    return _modal(texts, title="permissions", blocks=blocks)
+
+
 def _permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
+    if screen.consent:
+        return _consent_permissions(texts, screen)
     blocks: list[Block] = [
         _section(texts.text("customer.permissions.text")),
         *_permission_lines(texts, screen.missing),
@@ -406,8 +529,10 @@ def _permissions(texts: Catalogue, screen: PermissionsScreen) -> View:
 
 
 def _no_companies(texts: Catalogue, screen: NoCompaniesScreen) -> View:
+    key = "customer.consent.no_companies" if screen.approval else "customer.no_companies.text"
     blocks = [
-        _section(texts.text("customer.no_companies.text", username=bold(escape(screen.username)))),
+        _section(texts.text(key, username=bold(escape(screen.username)))),
+        *_approval_block(texts, screen.approval),
         _section(
             texts.text(
                 "customer.no_companies.fix",
@@ -461,6 +586,7 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
             )
         )
     blocks.append(_section(intro))
+    blocks += _approval_block(texts, screen.approval)
     blocks.append(
         InputBlock(
             block_id=BLOCK_COMPANIES,
@@ -531,6 +657,7 @@ def _completed(texts: Catalogue, screen: CompletedScreen) -> View:
             + "\n"
             + _company_lines(texts, screen.companies, "customer.completed.more")
         ),
+        *_approval_block(texts, screen.approval),
         _context(texts.text("customer.completed.outro")),
     ]
     return _modal(texts, title="completed", blocks=blocks)
