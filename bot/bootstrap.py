@@ -31,9 +31,11 @@ from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.services import Services
 from bot.settings import Settings
 from bot.transports.slack.app import build_app
+from bot.transports.slack.consent_pages import consent_routes
 from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.http import create_asgi_app
 from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
@@ -254,12 +256,21 @@ def slack_app(container: Container) -> AsyncApp:
 
 def create_asgi_app_for(container: Container) -> Starlette:
     """The served app around an existing container (tests pass one with local fakes)."""
+    bolt_app = slack_app(container)
+    consents = container.onboarding.consents
+    secret = container.settings.slack_signing_secret.get_secret_value()
+    routes = (
+        consent_routes(consents, client=bolt_app.client, signer=MetadataSigner(secret))
+        if consents is not None
+        else []
+    )
     return create_asgi_app(
-        slack_app(container),
+        bolt_app,
         health_check=container.check_database,
         signing_secret=container.settings.slack_signing_secret.get_secret_value(),
         delivery_status=container.delivery_health,
         web_api=container.web_api,
+        extra_routes=routes,
     )
 
 

@@ -9,6 +9,10 @@ Errors a caller can repeat at will (asyncio's accept error when the process is o
 files, uvicorn's 503 for too many connections, its 400 for a malformed request) are let through
 once per REPEAT_INTERVAL_SECONDS with a count of the ones held back, without a traceback: a
 flood of connections once wrote 480 MB of log in under a minute.
+
+uvicorn's access log writes each request's path with its query string; the consent's pages carry
+secrets there (`/nmbrs/start?t=`, `/nmbrs/callback?code=&state=`), so `QueryStringFilter` drops
+every query string from the access log's records before any handler sees them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,36 @@ REPEATABLE = (
     "Exceeded concurrency limit.",
     "Invalid HTTP request received.",
 )
+
+
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class QueryStringFilter(logging.Filter):
+    """Drops the query string from the path of uvicorn's access records
+    (`'%s - "%s %s HTTP/%s" %d'` with client, method, path?query, version, status), and from
+    any other text argument that looks like a path with one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple):
+            record.args = tuple(_without_query(arg) for arg in args)
+        elif isinstance(record.msg, str):
+            record.msg = _without_query(record.msg)
+        return True
+
+
+def _without_query(value: object) -> object:
+    if isinstance(value, str) and "?" in value:
+        return value.split("?", 1)[0]
+    return value
+
+
+def strip_query_strings_from_access_log() -> None:
+    """Install QueryStringFilter on uvicorn's access logger (once)."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, QueryStringFilter) for f in access.filters):
+        access.addFilter(QueryStringFilter())
 
 
 class RequestIdFilter(logging.Filter):
@@ -99,3 +133,4 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    strip_query_strings_from_access_log()

@@ -23,6 +23,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bot.logs import strip_query_strings_from_access_log
+
 # A request's headers arrive within this many seconds of its first byte, or the connection is
 # closed (uvicorn has no such timeout: a client sending half its headers held a connection
 # for good). Slack and a proxy send them at once.
@@ -149,7 +151,9 @@ def connection_limit(open_file_limit: int) -> int:
 
 def uvicorn_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
     """The bounded uvicorn config `serve` runs. log_config=None: uvicorn's own loggers go
-    through configure_logging's handler (and its filter of repeated errors) too."""
+    through configure_logging's handler (and its filter of repeated errors) too; its access
+    log never shows a query string (bot.logs.QueryStringFilter)."""
+    strip_query_strings_from_access_log()
     open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return uvicorn.Config(
         app,

@@ -9,6 +9,8 @@
   Before any of that the body is read with a cap: a `Content-Length` above MAX_BODY_BYTES is
   413 at once, a body without one (chunked) is 413 as soon as it passes the cap, the rest
   unread; a body slower than BODY_TIMEOUT_SECONDS is 408. Both close the connection.
+- `GET /nmbrs/start`, `GET /nmbrs/callback`: the customer's consent at Nmbrs in the browser
+  (bot.transports.slack.consent_pages), when the bot is wired for it.
 - `GET /healthz`: 200 `{"ok": true, "delivery": "running"}` when the database answers, else 503
   `{"ok": false, ...}`, so a load balancer takes an instance without a database out of rotation.
   While delivery is halted (the app uninstalled or its token revoked, bot.outbox) it is still
@@ -31,7 +33,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
 
@@ -162,6 +164,7 @@ def create_asgi_app(
     body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
     delivery_status: DeliveryStatus | None = None,
     web_api: SharedSession | None = None,
+    extra_routes: Sequence[Route] = (),
 ) -> Starlette:
     """The routes around `bolt_app`; `web_api` is the process's Web API session (its clients,
     bolt's among them, already given to it), else one for bolt's client alone."""
@@ -208,6 +211,7 @@ def create_asgi_app(
         routes=[
             Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
             Route(HEALTH_PATH, healthz, methods=["GET"]),
+            *extra_routes,
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         lifespan=held_open(web_api),
