@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
 
 from bot.core.payroll import (
     NMBRS_REST,
@@ -138,8 +139,9 @@ class RestNmbrsProvider:
     def companies_to_link(
         self, connection: Connection, companies: Sequence[ProviderCompany]
     ) -> list[ProviderCompany]:
-        """As given: a REST company's GUID is its ref, known from the listing."""
-        return list(companies)
+        """As given, each with its GUID: a REST company's GUID is its ref (the bot keeps lists
+        without GUIDs, so they may come back without one)."""
+        return [replace(company, guid=company.guid or company.ref) for company in companies]
 
 
 def _grant(connection: Connection) -> Grant:

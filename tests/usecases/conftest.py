@@ -13,6 +13,13 @@ from payroll.nmbrs_soap.sandbox import (
     run_sandbox,
 )
 from tests.storage.scratch import ScratchStorage
+
+# The REST onboarding's fixtures (the fake Nmbrs REST API and a world around it).
+from tests.usecases.consent_world import (  # noqa: F401
+    consent_world,
+    rest_nmbrs,
+    running_rest_sandbox,
+)
 from tests.usecases.link_world import World, make_world
 
 

@@ -1,0 +1,170 @@
+"""An onboarding on the Nmbrs REST API: scratch storage, the REST provider pointed at the fake
+Nmbrs over real HTTP, and a browser stand-in that follows a consent screen's link, consents at
+the fake Nmbrs and comes back to the callback (all through the use cases' public interface)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bot.core import events
+from bot.core.events import EventBus
+from bot.core.model import Actor, StepRef
+from bot.core.screens import ConsentScreen, Outcome
+from bot.settings import Settings
+from bot.usecases.consent import ConsentFlow, Finished, PageAnswer, Redirect
+from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
+from payroll.nmbrs_rest.provider import RestNmbrsProvider
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    SandboxHandle,
+    demo_logins,
+    run_rest_sandbox,
+)
+from tests.storage.scratch import ScratchStorage
+from tests.usecases.fakes import CHANNEL, CUSTOMER, FakeClock, FakeMembership
+
+PUBLIC_URL = "https://onboarding.example.nl"
+REDIRECT_URI = PUBLIC_URL + "/nmbrs/callback"
+
+
+def rest_settings(nmbrs: SandboxHandle) -> Settings:
+    return Settings(
+        _env_file=None,
+        nmbrs_api="rest",
+        public_url=PUBLIC_URL,
+        nmbrs_rest_url=nmbrs.base_url,
+        nmbrs_identity_url=nmbrs.base_url,
+        nmbrs_client_id=DEMO_CLIENT_ID,
+        nmbrs_client_secret=DEMO_CLIENT_SECRET,
+        nmbrs_subscription_key=DEMO_SUBSCRIPTION_KEY,
+        terms_url="https://example.com/terms",
+        support_phone="020 123 45 67",
+    )
+
+
+def rest_provider(nmbrs: SandboxHandle) -> RestNmbrsProvider:
+    return RestNmbrsProvider(
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        subscription_key=DEMO_SUBSCRIPTION_KEY,
+        rest_url=nmbrs.base_url,
+        identity_url=nmbrs.base_url,
+        connect_timeout=1.0,
+        read_timeout=5.0,
+        sleep=lambda seconds: None,
+    )
+
+
+@pytest.fixture(scope="module")
+def running_rest_sandbox() -> Iterator[SandboxHandle]:
+    with run_rest_sandbox(redirect_uris=[REDIRECT_URI]) as handle:
+        yield handle
+
+
+@pytest.fixture
+def rest_nmbrs(running_rest_sandbox: SandboxHandle) -> SandboxHandle:
+    """The fake Nmbrs REST API, reset for each test."""
+    sandbox = running_rest_sandbox
+    sandbox.state.reset(demo_logins())
+    sandbox.app.redirect_uris[:] = [REDIRECT_URI]
+    sandbox.heal()
+    sandbox.latency = 0.0
+    sandbox.state.offset = 0.0
+    sandbox.clear_calls()
+    return sandbox
+
+
+@dataclass
+class ConsentWorld:
+    service: OnboardingService
+    storage: ScratchStorage
+    nmbrs: SandboxHandle
+    membership: FakeMembership
+    clock: FakeClock
+    onboarding_id: int
+    published: list[events.OnboardingEvent] = field(default_factory=list)
+
+    @property
+    def consents(self) -> ConsentFlow:
+        assert self.service.consents is not None
+        return self.service.consents
+
+    def ref(self) -> StepRef:
+        with self.storage.unit_of_work() as uow:
+            onboarding = uow.onboardings.require(self.onboarding_id)
+            return StepRef(self.onboarding_id, onboarding.step_data.get("step", 0))
+
+    def onboarding(self):
+        with self.storage.unit_of_work() as uow:
+            return uow.onboardings.require(self.onboarding_id)
+
+    def to_consent(self, actor: Actor = CUSTOMER) -> ConsentScreen:
+        """Terms accepted, preparation read: the consent screen, drawn for `actor`."""
+        self.service.open(self.onboarding_id, actor)
+        self.service.accept_terms(self.ref(), actor, accepted=True, package="nmbrs")
+        outcome = self.service.acknowledge_preparation(self.ref(), actor)
+        assert isinstance(outcome.screen, ConsentScreen), outcome.screen
+        return outcome.screen
+
+    def start(self, screen: ConsentScreen) -> Redirect | PageAnswer:
+        """The browser follows the screen's link to /nmbrs/start."""
+        return self.consents.start(start_token(screen.start_url))
+
+    def at_nmbrs(self, screen: ConsentScreen, login: str, *, approve: bool = True) -> dict:
+        """Start, then log in and approve (or refuse) at the fake Nmbrs: the callback's query."""
+        answer = self.start(screen)
+        assert isinstance(answer, Redirect), answer
+        return self.nmbrs.consent(answer.url, login, approve=approve)
+
+    def back(self, query: dict) -> Finished:
+        """The browser comes back to /nmbrs/callback with `query`."""
+        return self.consents.callback(
+            query.get("state", ""), code=query.get("code"), error=query.get("error")
+        )
+
+    def consent(self, screen: ConsentScreen, login: str, *, approve: bool = True) -> Finished:
+        return self.back(self.at_nmbrs(screen, login, approve=approve))
+
+
+def start_token(start_url: str) -> str:
+    parts = urlsplit(start_url)
+    assert parts.path == "/nmbrs/start"
+    return parse_qs(parts.query)["t"][0]
+
+
+def outcome_of(finished: Finished) -> Outcome:
+    assert finished.outcome is not None, finished
+    return finished.outcome
+
+
+@pytest.fixture
+def consent_world(rest_nmbrs: SandboxHandle) -> Iterator[ConsentWorld]:
+    nmbrs = rest_nmbrs
+    settings = rest_settings(nmbrs)
+    published: list[events.OnboardingEvent] = []
+    provider = rest_provider(nmbrs)
+    with ScratchStorage() as storage:
+        membership, clock = FakeMembership(), FakeClock()
+        service = OnboardingService(
+            unit_of_work=storage.unit_of_work,
+            providers=Providers.only(provider),
+            membership=membership,
+            settings=settings,
+            event_bus=EventBus([lambda uow, event: published.append(event)]),
+            clock=clock,
+            cipher=storage.cipher,
+        )
+        invite = service.create_invite(
+            client_name="Acme", channel_id=CHANNEL, team_id="T0CUSTOMER", started_by="U0MANAGER"
+        )
+        yield ConsentWorld(
+            service, storage, nmbrs, membership, clock, invite.onboarding_id, published
+        )
+    provider.close()
