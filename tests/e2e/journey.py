@@ -56,6 +56,8 @@ class ServedBot:
     slack: DevSlack
     events: list[OnboardingEvent] = field(default_factory=list)
     container: Container | None = None
+    # Where it is served (for a browser: the consent's pages).
+    url: str = ""
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def start(self) -> None:
@@ -63,6 +65,7 @@ class ServedBot:
         self.container.event_bus.subscribe(lambda uow, event: self.events.append(event))
         app = create_asgi_app_for(self.container)
         url = self._stack.enter_context(serve_asgi(app, http=HeaderTimeoutProtocol))
+        self.url = url
         self.slack.connect(f"{url}/slack/events")
 
     def stop(self) -> None:
