@@ -4,8 +4,17 @@ their traceback; every other record goes through untouched."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from bot.logs import RepeatFilter
+from bot.serving import uvicorn_config
 
 ACCEPT_ERROR = "socket.accept() out of system resource"
 
@@ -64,3 +73,37 @@ def test_other_records_pass_untouched_however_often() -> None:
         for _ in range(3)
     ]
     assert passed(log_filter, records) == ["outbox round failed"] * 3
+
+
+def test_the_access_log_of_the_served_bot_shows_no_query_string(caplog) -> None:
+    """uvicorn as `serve` configures it, its real access logger: the consent's pages carry
+    secrets in their query strings, the log line keeps the path only."""
+
+    async def page(_request):
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/nmbrs/callback", page), Route("/nmbrs/start", page)])
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=0))
+    thread = threading.Thread(target=server.run, daemon=True)
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as browser:
+            browser.get("/nmbrs/callback?code=SECRET-CODE&state=SECRET-STATE")
+            browser.get("/nmbrs/start?t=SECRET-TOKEN")
+        deadline = time.monotonic() + 5
+        while len([r for r in caplog.records if r.name == "uvicorn.access"]) < 2:
+            assert time.monotonic() < deadline, "no access log lines"
+            time.sleep(0.01)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any('"GET /nmbrs/callback HTTP/1.1" 200' in line for line in lines), lines
+    assert any('"GET /nmbrs/start HTTP/1.1" 200' in line for line in lines), lines
+    assert "SECRET" not in "\n".join(lines)
