@@ -112,9 +112,7 @@ class ConsentRequestRepository:
         )
 
     def for_onboarding(self, onboarding_id: int) -> list[ConsentRequest]:
-        statement = select(ConsentRequest).where(
-            col(ConsentRequest.onboarding_id) == onboarding_id
-        )
+        statement = select(ConsentRequest).where(col(ConsentRequest.onboarding_id) == onboarding_id)
         return list(self._session.exec(statement))
 
     def erase_for_onboarding(self, onboarding_id: int) -> int:

@@ -94,6 +94,7 @@ from bot.usecases.transitions import (
     customer_refusal,
     discard_secrets_and_lists,
     end,
+    erase_consents,
     invite_status,
     load,
     publish,
@@ -791,7 +792,13 @@ class OnboardingService:
             if not isinstance(provider, ConsentProvider):
                 return Finished(PageAnswer(PAGE_STALE, None))
             apply = self._connect(provider, code, consumed.code_verifier)
-        outcome = self._step(ref, actor, Step.CREDENTIALS, apply)
+
+        def applied(context: OnboardingContext) -> None:
+            # The request is used: nothing of it is kept (nor of others this step outdates).
+            erase_consents(context)
+            apply(context)
+
+        outcome = self._step(ref, actor, Step.CREDENTIALS, applied)
         page = _page_for(outcome)
         return Finished(page, outcome, consumed.view_key)
 

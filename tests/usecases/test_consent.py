@@ -89,6 +89,7 @@ def test_a_consent_connects_and_shows_who_approved_before_the_choice(
     assert len(choice.companies) == 5
     assert choice.approval == APPROVED
     assert consent_world.onboarding().state == State.CREDENTIALS_VERIFIED
+    assert consent_rows(consent_world) == []  # the used request is gone with the step
 
 
 def test_the_chosen_companies_become_a_rest_link_holding_the_grant(

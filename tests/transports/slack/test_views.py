@@ -8,9 +8,12 @@ from bot.core.flow import State
 from bot.core.model import Company as CompanyRow
 from bot.core.model import InviteStatus, StepRef
 from bot.core.screens import (
+    CONSENT_ERRORS,
+    Approval,
     BlockedScreen,
     CompanyChoiceScreen,
     CompletedScreen,
+    ConsentScreen,
     CredentialsScreen,
     EndedScreen,
     EnvironmentConfirmationScreen,
@@ -29,11 +32,15 @@ from bot.transports.slack.views import onboarding as views
 from bot.transports.slack.views.invite import ACTION_START, invite_message, parse_start_value
 from bot.transports.slack.views.links import link_view
 from devslack.blockkit import message_problems, view_problems
+from payroll.nmbrs_rest.model import REQUIRED_SCOPES, describe
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 from tests.slack_drawn import not_verbatim
 
 TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 METADATA = "7.3.nl." + "a" * 16
+
+
+APPROVAL = Approval(approved_by="loon@acme.nl", debtors=("1001 Acme Holding", "1002 Acme BV"))
 
 
 def companies(count: int, *, name_length: int = 12) -> tuple[CompanyRow, ...]:
@@ -67,6 +74,20 @@ SCREENS = [
     ErrorScreen("illegal_step"),
     ErrorScreen("invalid_choice"),
     ErrorScreen("try_again"),
+    PreparationScreen(permissions=describe(REQUIRED_SCOPES), consent=True),
+    *(
+        ConsentScreen(
+            data=describe(REQUIRED_SCOPES),
+            error=error,
+            start_url="https://onboarding.example.nl/nmbrs/start?t=gAAAAAB",
+            view_key="consent-0123456789abcdef01234567",
+        )
+        for error in (None, *CONSENT_ERRORS)
+    ),
+    PermissionsScreen(missing=describe(["employee.employment.read"]), consent=True),
+    NoCompaniesScreen(username="Acme", approval=APPROVAL),
+    CompanyChoiceScreen(companies=companies(3), approval=APPROVAL),
+    CompletedScreen(companies=companies(3), domain="d-1", approval=APPROVAL),
 ]
 
 
@@ -289,3 +310,26 @@ def test_a_relink_waiting_for_the_account_manager_says_so_in_a_modal_slack_accep
     assert view_problems(view) == []
     text = str(view["blocks"])
     assert "`elders`" in text and "`voorbeeld`" in text
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_consent_screen_links_to_its_start_and_is_known_by_its_key(language):
+    screen = ConsentScreen(
+        data=describe(REQUIRED_SCOPES),
+        start_url="https://onboarding.example.nl/nmbrs/start?t=abc",
+        view_key="consent-key",
+    )
+    view = rendered(screen, language)
+    assert view["external_id"] == "consent-key"
+    buttons = [e for b in view["blocks"] for e in b.get("elements", []) if e.get("url")]
+    assert [(b["action_id"], b["url"]) for b in buttons] == [
+        (views.ACTION_CONSENT_LOGIN, "https://onboarding.example.nl/nmbrs/start?t=abc")
+    ]
+    assert "submit" not in view
+    text = str(view["blocks"])
+    assert "company.info.read" not in text  # the data in the customer's words, not scopes
+
+
+def test_the_choice_says_who_approved_for_which_debtors():
+    text = str(rendered(CompanyChoiceScreen(companies=companies(3), approval=APPROVAL))["blocks"])
+    assert "Goedgekeurd door *loon@acme.nl* voor *1001 Acme Holding, 1002 Acme BV*." in text
