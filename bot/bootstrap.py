@@ -40,6 +40,7 @@ from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
 from bot.transports.slack.token_check import TokenCheck
+from bot.usecases.consent import ConsentFlow
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
@@ -133,6 +134,12 @@ class Container:
             clock=self.clock,
             cipher=self.cipher,
         )
+
+    @property
+    def consents(self) -> ConsentFlow | None:
+        """The customer's consents at Nmbrs in the browser (bot.usecases.consent): the
+        onboarding's purpose is registered; a link's relink registers its own."""
+        return self.onboarding.consents
 
     @cached_property
     def manager(self) -> ManagerTools:
@@ -257,7 +264,7 @@ def slack_app(container: Container) -> AsyncApp:
 def create_asgi_app_for(container: Container) -> Starlette:
     """The served app around an existing container (tests pass one with local fakes)."""
     bolt_app = slack_app(container)
-    consents = container.onboarding.consents
+    consents = container.consents
     secret = container.settings.slack_signing_secret.get_secret_value()
     routes = (
         consent_routes(consents, client=bolt_app.client, signer=MetadataSigner(secret))

@@ -6,8 +6,9 @@ Slack routes:
 - `GET /nmbrs/callback?code=&state=&scope=` (or `?error=access_denied&state=`): Nmbrs sends the
   browser back. The consent is applied, the customer's open modal redrawn by its key
   (views.update with the external_id the consent screen set; best effort: a closed modal is
-  `not_found`), and the browser gets a small page that sends them back to Slack. A forged,
-  expired or replayed state is a 400 page and changes nothing.
+  `not_found`), the invite message redrawn as after any step, and the browser gets a small
+  page that sends them back to Slack. A forged, expired or replayed state is a 400 page and
+  changes nothing.
 
 Pages carry no data: only a catalogue text in the client's language (Dutch and English when
 it is not known), with `Cache-Control: no-store` and `Referrer-Policy: no-referrer`. The query
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from bot.i18n import LANGUAGES, catalogue
 from bot.settings import NMBRS_CALLBACK_PATH
 from bot.transports.slack.answers import view_for
+from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.metadata import MetadataSigner
 from bot.usecases.consent import START_PATH, ConsentFlow, Finished, PageAnswer, Redirect
 
@@ -96,6 +98,8 @@ def consent_routes(
             error=query.get("error"),
         )
         await redraw_modal(client, finished, signer)
+        if finished.outcome is not None:
+            await refresh_invite(client, finished.outcome.invite)
         return consent_page(finished.page)
 
     return [
