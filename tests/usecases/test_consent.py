@@ -33,6 +33,7 @@ from bot.usecases.consent import (
 )
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers, SoapEnded
+from bot.usecases.retention import erase_ended_data
 from payroll.nmbrs_rest.model import Grant
 from payroll.nmbrs_rest.sandbox import (
     FINE_LOGIN,
@@ -296,3 +297,12 @@ def test_soap_onboardings_are_refused_after_the_soap_end_date() -> None:
             )
         with storage.unit_of_work() as uow:
             assert uow.onboardings.list_open() == []
+
+
+def test_retention_erases_a_consent_started_and_never_called_back(
+    consent_world: ConsentWorld,
+) -> None:
+    consent_world.start(consent_world.to_consent())
+    later = consent_world.clock.now() + timedelta(minutes=11)
+    erase_ended_data(consent_world.storage.unit_of_work, now=later, retention_days=30)
+    assert consent_rows(consent_world) == []
