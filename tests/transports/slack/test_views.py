@@ -6,7 +6,7 @@ import pytest
 
 from bot.core.flow import State
 from bot.core.model import Company as CompanyRow
-from bot.core.model import InviteStatus, StepRef
+from bot.core.model import InviteStatus, StartRequest, StepRef
 from bot.core.screens import (
     CONSENT_ERRORS,
     Approval,
@@ -31,6 +31,8 @@ from bot.core.screens import (
 from bot.transports.slack.views import onboarding as views
 from bot.transports.slack.views.invite import ACTION_START, invite_message, parse_start_value
 from bot.transports.slack.views.links import link_view
+from bot.transports.slack.views.manager import start_result_modal
+from bot.usecases.invites import SOAP_ENDED, StartResult
 from devslack.blockkit import message_problems, view_problems
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, describe
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
@@ -333,3 +335,14 @@ def test_the_consent_screen_links_to_its_start_and_is_known_by_its_key(language)
 def test_the_choice_says_who_approved_for_which_debtors():
     text = str(rendered(CompanyChoiceScreen(companies=companies(3), approval=APPROVAL))["blocks"])
     assert "Goedgekeurd door *loon@acme.nl* voor *1001 Acme Holding, 1002 Acme BV*." in text
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_start_refused_after_the_soap_end_date_tells_the_account_manager_why(language):
+    request = StartRequest(client_name="Acme", channel_id="C0SHARED", language="nl")
+    result = StartResult(SOAP_ENDED, request, error="2027-03-01")
+    view = start_result_modal(
+        result, language, bot_name="onboard", now=datetime(2027, 3, 2, tzinfo=UTC)
+    ).to_dict()
+    assert view_problems(view) == []
+    assert "2027-03-01" in str(view["blocks"]) and "NMBRS_API=rest" in str(view["blocks"])
