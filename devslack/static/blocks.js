@@ -168,19 +168,37 @@ const BlockKit = (() => {
 
   // ---- elements -------------------------------------------------------------------------
 
+  // A button with a `url` is a link Slack opens in a new browser tab; Slack sends block_actions
+  // for it as well (the app must ack), so both happen on one click.
   function button(block, element, ctx) {
-    const node = el("button", {
+    if (element.url) return linkButton(block, element, ctx);
+    return el("button", {
       type: "button",
       class: `btn ${element.style || ""}`.trim(),
       "data-action-id": element.action_id,
       onclick: async () => {
         if (element.confirm && !(await ctx.confirm(element.confirm))) return;
-        if (element.url) window.open(element.url, "_blank", "noopener");
         ctx.act("click", block, element);
       },
     }, plain(element.text));
-    if (element.url) node.append(el("span", { class: "external-link", "aria-hidden": "true" }, " ↗"));
-    return node;
+  }
+
+  function linkButton(block, element, ctx) {
+    return el("a", {
+      class: `btn ${element.style || ""}`.trim(),
+      href: element.url,
+      target: "_blank",
+      rel: "noopener noreferrer",
+      "data-action-id": element.action_id,
+      onclick: async (event) => {
+        if (element.confirm) {
+          event.preventDefault();
+          if (!(await ctx.confirm(element.confirm))) return;
+          window.open(element.url, "_blank", "noopener,noreferrer");
+        }
+        ctx.act("click", block, element);
+      },
+    }, plain(element.text), el("span", { class: "external-link", "aria-hidden": "true" }, " ↗"));
   }
 
   function choiceList(block, element, ctx, multiple) {

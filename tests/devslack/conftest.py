@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from devslack import DevSlack, run_devslack, serve_asgi
@@ -77,6 +78,36 @@ def simple_modal(title: str, text: str = "Klaar") -> dict:
     }
 
 
+CONNECT_EXTERNAL_ID = "connect-onboarding-7"
+
+
+def connect_modal(login_url: str) -> dict:
+    """A modal the bot updates by its external_id later, with a link button (a `url`)."""
+    return {
+        "type": "modal",
+        "callback_id": "connect",
+        "external_id": CONNECT_EXTERNAL_ID,
+        "title": {"type": "plain_text", "text": "Verbinden"},
+        "close": {"type": "plain_text", "text": "Sluiten"},
+        "blocks": [
+            {
+                "type": "actions",
+                "block_id": "connect",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "log_in",
+                        "style": "primary",
+                        "text": {"type": "plain_text", "text": "Log in bij Nmbrs"},
+                        "url": login_url,
+                        "value": "onboarding-7",
+                    }
+                ],
+            }
+        ],
+    }
+
+
 def invite_blocks(status: str) -> list[dict]:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": status}},
@@ -109,8 +140,9 @@ def invite_blocks(status: str) -> list[dict]:
     ]
 
 
-def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
-    """The smallest bot that exercises every kind of request the fake sends."""
+def build_bolt_app(slack: DevSlack, seen: list[dict], public: list[str] | None = None) -> AsyncApp:
+    """The smallest bot that exercises every kind of request the fake sends; `public` holds the
+    address it is served at once it is known (for its link buttons)."""
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     app = AsyncApp(client=client, signing_secret=slack.signing_secret)
 
@@ -119,6 +151,11 @@ def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
         seen.append(body)
         if body["text"] == "status":
             await ack(text="Geen open onboardings")
+            return
+        if body["text"] == "connect":
+            await ack()
+            login_url = f"{(public or ['http://127.0.0.1'])[0]}/nmbrs/start?t=abc"
+            await client.views_open(trigger_id=body["trigger_id"], view=connect_modal(login_url))
             return
         if body["text"] == "announce":
             await ack()
@@ -159,6 +196,11 @@ def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
             hash=body["view"]["hash"],
             view=simple_modal("Gecontroleerd"),
         )
+
+    @app.action("log_in")
+    async def log_in(ack, body):
+        seen.append(body)
+        await ack()
 
     @app.options("value")
     async def companies(ack, body):
@@ -203,12 +245,31 @@ def build_bolt_app(slack: DevSlack, seen: list[dict]) -> AsyncApp:
 
 
 def asgi(app: AsyncApp) -> Starlette:
+    """The bolt app at /slack/events, and a page at /nmbrs/start whose button, like a consent,
+    answers the browser and updates the open modal by its external_id."""
     handler = AsyncSlackRequestHandler(app)
 
     async def events(request: Request):
         return await handler.handle(request)
 
-    return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+    async def login_page(request: Request):
+        return HTMLResponse(
+            '<form method="post" action="/nmbrs/approve"><button>Goedkeuren</button></form>'
+        )
+
+    async def approve(request: Request):
+        await app.client.views_update(
+            external_id=CONNECT_EXTERNAL_ID, view=simple_modal("Verbonden", "Gekoppeld")
+        )
+        return HTMLResponse("<h1>Je kunt terug naar Slack</h1>")
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", events, methods=["POST"]),
+            Route("/nmbrs/start", login_page),
+            Route("/nmbrs/approve", approve, methods=["POST"]),
+        ]
+    )
 
 
 @pytest.fixture
@@ -232,6 +293,8 @@ def seen() -> list[dict]:
 @pytest.fixture
 def bolt_bot(slack: DevSlack, seen: list[dict]) -> Iterator[str]:
     """The tiny bolt app served over HTTP, with the fake connected to its /slack/events."""
-    with serve_asgi(asgi(build_bolt_app(slack, seen))) as url:
+    public: list[str] = []
+    with serve_asgi(asgi(build_bolt_app(slack, seen, public))) as url:
+        public.append(url)
         slack.connect(f"{url}/slack/events")
         yield url

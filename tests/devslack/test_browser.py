@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from devslack import DevSlack
 from devslack.workspace import CUSTOMER, MANAGER, SHARED_CHANNEL
 from tests.chromium import launch_chromium, needs_chromium
 
-from .conftest import invite_blocks
+from .conftest import CONNECT_EXTERNAL_ID, invite_blocks
 
 pytestmark = needs_chromium
 
@@ -175,3 +176,37 @@ def test_a_select_menu_in_a_modal_floats_over_the_modal_footer(open_page):
     expect(option).to_be_in_viewport()
     option.click()
     expect(page.get_by_label("Bedrijf")).to_have_value("Bakkerij West")
+
+
+def clicks_seen(seen: list[dict], timeout: float = 10.0) -> list[dict]:
+    """The block_actions the tiny bot received, once there is one (it is told after the ack)."""
+    deadline = time.monotonic() + timeout
+    while not (clicks := [body for body in seen if body.get("type") == "block_actions"]):
+        assert time.monotonic() < deadline, "the bot was not told of the click"
+        time.sleep(0.05)
+    return clicks
+
+
+def test_a_link_button_opens_its_page_in_a_new_tab_and_tells_the_bot(open_page, seen):
+    page = open_page(CUSTOMER)
+    page.get_by_label("Message").fill("/onboard connect")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Verbinden")
+    link = dialog.get_by_role("link", name="Log in bij Nmbrs")
+    expect(link).to_have_attribute("target", "_blank")
+
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+
+    assert tab.url.endswith("/nmbrs/start?t=abc")
+    clicked = clicks_seen(seen)
+    assert [action["action_id"] for action in clicked[-1]["actions"]] == ["log_in"]
+    assert clicked[-1]["view"]["external_id"] == CONNECT_EXTERNAL_ID
+    tab.get_by_role("button", name="Goedkeuren").click()
+    expect(tab.get_by_role("heading", name="Je kunt terug naar Slack")).to_be_visible()
+    # The page updated the modal by its external_id: the open modal shows it by itself.
+    page.bring_to_front()
+    expect(page.get_by_role("dialog", name="Verbonden")).to_contain_text("Gekoppeld")
+    tab.close()

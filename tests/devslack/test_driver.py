@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
@@ -181,3 +182,21 @@ def test_a_bot_slower_than_three_seconds_is_an_ack_timeout(slack):
         slack.connect(f"{url}/slack/events")
         with pytest.raises(AckTimeout):
             slack.user(MANAGER).command("/onboard", channel=SHARED_CHANNEL)
+
+
+def test_a_link_button_click_reaches_the_bot_and_the_modal_it_updates_by_external_id(
+    slack, bolt_bot, seen
+):
+    customer = slack.user(CUSTOMER)
+    customer.command("/onboard", "connect", channel=SHARED_CHANNEL)
+    view = customer.wait_for_modal(lambda v: v.callback_id == "connect")
+    link = view.blocks[0]["elements"][0]["url"]
+
+    customer.click(view, "log_in")
+    assert seen[-1]["type"] == "block_actions"
+    assert seen[-1]["actions"][0]["action_id"] == "log_in"
+    assert httpx.get(link).status_code == 200  # the browser follows the link, then approves
+    assert httpx.post(link.replace("start?t=abc", "approve")).status_code == 200
+
+    updated = customer.wait_for_modal(lambda v: v.callback_id == "verbonden")
+    assert updated.id == view.id
