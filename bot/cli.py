@@ -385,8 +385,31 @@ def company_id(provider: str, ref: str | int) -> int | None:
     return int(ref) if provider == NMBRS_SOAP else None
 
 
+def company_guid(provider: str, ref: str | int, guid: str | None) -> str | None:
+    """A linked company's `guid` in the JSON: the SOAP converter's GUID; the REST companyId."""
+    return guid if provider == NMBRS_SOAP else (guid or str(ref))
+
+
+def company_as_json(provider: str, company: Any) -> dict[str, Any]:
+    return {
+        "id": company_id(provider, company.provider_company_ref),
+        "guid": company_guid(provider, company.provider_company_ref, company.guid),
+        "number": company.number,
+        "name": company.name,
+    }
+
+
+def where_linked(provider: str, environment: dict[str, Any]) -> dict[str, Any]:
+    """Where a link's data lives: the SOAP subdomain (`domain`), or the debtors a REST consent
+    spans (`debtor_ids`, which the REST provider keeps as the link's environment)."""
+    if provider == NMBRS_SOAP:
+        return {"domain": environment.get("domain"), "debtor_ids": None}
+    debtors = str(environment.get("domain") or "")
+    return {"domain": None, "debtor_ids": [d for d in debtors.split(",") if d]}
+
+
 def link_as_json(summary: LinkSummary) -> dict[str, Any]:
-    """The documented shape of one link (design.md); never the token."""
+    """The documented shape of one link (README, `links list`); never a token, code or secret."""
     link = summary.link
     return {
         "id": link.id,
@@ -394,19 +417,19 @@ def link_as_json(summary: LinkSummary) -> dict[str, Any]:
         "channel": summary.client.conversation_id,
         "provider": link.provider,
         "username": link.account_label,
-        "domain": link.environment["domain"],
+        **where_linked(link.provider, link.environment),
         "created_at": link.created_at.isoformat(),
         "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
-        "companies": [
-            {
-                "id": company_id(link.provider, company.provider_company_ref),
-                "guid": company.guid,
-                "number": company.number,
-                "name": company.name,
-            }
-            for company in summary.companies
-        ],
+        "companies": [company_as_json(link.provider, company) for company in summary.companies],
     }
+
+
+def login_shown(details: dict[str, Any]) -> str:
+    """The login and where it lives, for the plain `links list` and `links show`."""
+    if details["provider"] == NMBRS_SOAP:
+        return f"{details['username']}@{details['domain']}"
+    debtors = len(details["debtor_ids"] or [])
+    return f"{details['username']} (REST API, {debtors} debtor{'s' if debtors != 1 else ''})"
 
 
 @links_app.command("list")
@@ -434,7 +457,7 @@ def links_list(
         companies = ", ".join(f"{c.number} {c.name}" for c in summary.companies) or "no companies"
         typer.echo(
             f"{link.id}  {summary.client.name} ({summary.client.conversation_id})  "
-            f"{link.account_label}@{link.environment['domain']}  "
+            f"{login_shown(link_as_json(summary))}  "
             f"linked {link.created_at:%Y-%m-%d}  {status}  "
             f"[{companies}]"
         )
@@ -497,7 +520,14 @@ def link_details_as_json(summary: LinkSummary) -> dict[str, Any]:
 def _problem_as_json(provider: str, problem: dict[str, Any] | None) -> dict[str, Any] | None:
     if not problem or "companies_gone" not in problem:
         return problem
-    gone = [{**c, "id": company_id(provider, c["id"])} for c in problem["companies_gone"]]
+    gone = [
+        {
+            **c,
+            "id": company_id(provider, c["id"]),
+            "guid": company_guid(provider, c["id"], c.get("guid")),
+        }
+        for c in problem["companies_gone"]
+    ]
     return {**problem, "companies_gone": gone}
 
 
@@ -531,7 +561,7 @@ def links_show(
         state += f" on {details['revoked_at']}"
     typer.echo(f"link {link_id}: {details['client']} ({details['channel']})")
     typer.echo(f"  state: {state}")
-    typer.echo(f"  login: {details['username']} on {details['domain']} ({details['provider']})")
+    typer.echo(f"  login: {login_shown(details)} ({details['provider']})")
     typer.echo(
         f"  linked: {details['created_at']}; last verified: {details['verified_at'] or 'never'}"
     )

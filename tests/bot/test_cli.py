@@ -209,6 +209,7 @@ def test_links_list_json_has_the_documented_shape_and_no_token(migrated_database
         "provider",
         "username",
         "domain",
+        "debtor_ids",
         "created_at",
         "revoked_at",
         "companies",
@@ -219,10 +220,11 @@ def test_links_list_json_has_the_documented_shape_and_no_token(migrated_database
         "C0SHARED",
         None,
     )
-    assert (link["provider"], link["username"], link["domain"]) == (
+    assert (link["provider"], link["username"], link["domain"], link["debtor_ids"]) == (
         "nmbrs",
         "api@korst.nl",
         "korst",
+        None,
     )
     assert link["companies"] == [
         {"id": 101, "guid": "g-101", "number": 1, "name": "Bakkerij De Korst B.V."}
