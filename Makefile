@@ -16,8 +16,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
+# `make demo NMBRS_API=soap` links new onboardings through the SOAP API (rest: the default).
 demo: $(STAMP)
-	$(BIN)/onboard-bot demo
+	$(BIN)/onboard-bot demo $(if $(NMBRS_API),--nmbrs-api $(NMBRS_API))
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -14,6 +14,7 @@ import multiprocessing
 import signal
 import socket
 from contextlib import ExitStack, suppress
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -265,16 +266,34 @@ async def run_socket_mode(container: Container) -> None:
         await handler.start_async()
 
 
+class NmbrsApi(StrEnum):
+    rest = "rest"
+    soap = "soap"
+
+
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="HTTP port of the bot (default: PORT).")] = None,
+    nmbrs_api: Annotated[
+        NmbrsApi | None,
+        typer.Option(
+            "--nmbrs-api",
+            envvar="NMBRS_API",
+            help="The Nmbrs API new onboardings link through: rest (the customer approves in "
+            "the browser) or soap (a pasted username and token); unset, the demo's own choice. "
+            "Both sandboxes run either way.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run everything locally with no configuration: SQLite, the Nmbrs sandbox, a Slack
-    stand-in in the browser and the bot (what `make demo` does). Ctrl-C stops it all."""
+    """Run everything locally with no configuration: SQLite, the Nmbrs sandboxes (SOAP and
+    REST), a Slack stand-in in the browser and the bot (what `make demo` does). Ctrl-C stops
+    it all."""
     from bot.demo import DEMO_HOST, guide, prepare_demo
 
     with ExitStack() as stack:
-        running = prepare_demo(stack, **({"port": port} if port else {}))
+        chosen = nmbrs_api.value if nmbrs_api else None
+        running = prepare_demo(stack, nmbrs_api=chosen, **({"port": port} if port else {}))
         for message in running.messages:
             typer.echo(f"demo: {message}")
         typer.echo("\n".join(["", *guide(running), ""]))

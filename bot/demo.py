@@ -20,8 +20,21 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.settings import Settings
+from bot.settings import NMBRS_CALLBACK_PATH, Settings
 from bot.transports.slack.http import HEALTH_PATH, SLACK_EVENTS_PATH
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    FINE_LOGIN,
+    MANY_COMPANIES_LOGIN,
+    MASTER_LOGIN,
+    NARROW_LOGIN,
+    NO_COMPANIES_LOGIN,
+    TWO_DEBTORS_LOGIN,
+    run_rest_sandbox,
+)
+from payroll.nmbrs_rest.sandbox import SandboxHandle as RestSandboxHandle
 from payroll.nmbrs_soap.sandbox import (
     DEMO_TOKEN,
     DEMO_USERNAME,
@@ -50,7 +63,24 @@ EXAMPLE_SETTINGS = {
     "support_phone": "+31 20 000 0000 (example)",
 }
 
-# The sandbox logins worth trying, besides the demo login (see
+# Which Nmbrs API the demo's new onboardings link through unless chosen (`demo --nmbrs-api`,
+# `make demo NMBRS_API=soap`). Both sandboxes run either way.
+# INTERIM: "soap" until the onboarding's consent step (the REST journey) is on main; then "rest".
+DEMO_NMBRS_API = "soap"
+NMBRS_APIS = ("rest", "soap")
+
+# The fake Nmbrs' logins on its login page, one per case (payroll.nmbrs_rest.sandbox
+# demo_logins()), in the order the guide lists them.
+REST_LOGINS = (
+    (FINE_LOGIN, "fine: approves everything, 5 companies"),
+    (NARROW_LOGIN, "narrower scopes: leaves contracts and documents out of its consent"),
+    (TWO_DEBTORS_LOGIN, "two debtors: consents for both, companies listed per debtor"),
+    (NO_COMPANIES_LOGIN, "no companies: a klant login without a company filter"),
+    (MANY_COMPANIES_LOGIN, "5,000 companies: pick them by type-ahead"),
+    (MASTER_LOGIN, "an accountant's master login: Nmbrs refuses it"),
+)
+
+# The SOAP sandbox logins worth trying, besides the demo login (see
 # payroll.nmbrs_soap.sandbox.demo_accounts()).
 OTHER_LOGINS = (
     (MANY_COMPANIES_USERNAME, "5,000 companies: pick them by type-ahead"),
@@ -61,11 +91,22 @@ OTHER_LOGINS = (
 class Demo:
     """The demo being set up: the settings so far, what each stage did, the local servers."""
 
-    def __init__(self, stack: ExitStack, *, stand_in_port: int = STAND_IN_PORT, **base: Any):
+    def __init__(
+        self,
+        stack: ExitStack,
+        *,
+        stand_in_port: int = STAND_IN_PORT,
+        nmbrs_api: str | None = None,
+        **base: Any,
+    ):
+        if nmbrs_api is not None and nmbrs_api not in NMBRS_APIS:
+            raise ValueError(f"nmbrs_api must be one of {', '.join(NMBRS_APIS)}, not {nmbrs_api!r}")
         self.stack = stack
         self.stand_in_port = stand_in_port
+        self.nmbrs_api = nmbrs_api or DEMO_NMBRS_API
         self.messages: list[str] = []
         self.nmbrs: SandboxHandle | None = None
+        self.nmbrs_rest: RestSandboxHandle | None = None
         self.slack: DevSlack | None = None
         self._base = base
         self._supplied: dict[str, Any] = {}
@@ -78,8 +119,13 @@ class Demo:
             self.messages.append(message)
 
     @property
+    def bot_url(self) -> str:
+        """The bot's own loopback address: where the stand-in and the browser reach it."""
+        return f"http://{DEMO_HOST}:{self.settings.port}"
+
+    @property
     def bot_events_url(self) -> str:
-        return f"http://{DEMO_HOST}:{self.settings.port}/slack/events"
+        return f"{self.bot_url}/slack/events"
 
     @property
     def open_url(self) -> str:
@@ -152,9 +198,39 @@ def nmbrs_sandbox(demo: Demo) -> None:
     """The embedded Nmbrs SOAP sandbox with its demo accounts, on a free port."""
     demo.nmbrs = demo.stack.enter_context(run_sandbox())
     demo.supply(
-        f"Nmbrs sandbox with its demo accounts: {demo.nmbrs.base_url}",
+        f"Nmbrs SOAP sandbox with its demo accounts: {demo.nmbrs.base_url}",
         nmbrs_base_url=demo.nmbrs.base_url,
-        nmbrs_api="soap",
+    )
+
+
+def nmbrs_rest_sandbox(demo: Demo) -> None:
+    """The fake Nmbrs identity service and REST API on a free port, with the demo app
+    registered: its client, secret and subscription key, and the bot's callback on the bot's own
+    loopback address (PUBLIC_URL) as the redirect URI. Runs after `bot_port` (the address needs
+    the port)."""
+    public_url = demo.bot_url
+    redirect_uri = public_url + NMBRS_CALLBACK_PATH
+    demo.nmbrs_rest = demo.stack.enter_context(run_rest_sandbox(redirect_uris=[redirect_uri]))
+    demo.supply(
+        f"Nmbrs REST sandbox (identity service and API): {demo.nmbrs_rest.base_url}, "
+        f"redirecting to {redirect_uri}",
+        nmbrs_rest_url=demo.nmbrs_rest.base_url,
+        nmbrs_identity_url=demo.nmbrs_rest.base_url,
+        nmbrs_client_id=DEMO_CLIENT_ID,
+        nmbrs_client_secret=DEMO_CLIENT_SECRET,
+        nmbrs_subscription_key=DEMO_SUBSCRIPTION_KEY,
+        public_url=public_url,
+    )
+
+
+def nmbrs_api(demo: Demo) -> None:
+    """New onboardings link through the API chosen (`demo --nmbrs-api`), DEMO_NMBRS_API else."""
+    shown = {"rest": "the REST API (consent in the browser)", "soap": "the SOAP API (token)"}
+    other = "soap" if demo.nmbrs_api == "rest" else "rest"
+    demo.supply(
+        f"new onboardings link through {shown[demo.nmbrs_api]} "
+        f"(the other: `make demo NMBRS_API={other}`)",
+        nmbrs_api=demo.nmbrs_api,
     )
 
 
@@ -241,6 +317,8 @@ DEMO_STAGES: list[DemoStage] = [
     example_settings,
     nmbrs_sandbox,
     bot_port,
+    nmbrs_rest_sandbox,
+    nmbrs_api,
     slack_stand_in,
 ]
 
@@ -250,12 +328,14 @@ def prepare_demo(
     stages: list[DemoStage] = DEMO_STAGES,
     *,
     stand_in_port: int = STAND_IN_PORT,
+    nmbrs_api: str | None = None,
     **base: Any,
 ) -> Demo:
     """Run the stages in order on settings starting from `base` (Settings' own arguments);
     the local servers stay up until `stack` closes. The stand-in takes `stand_in_port` when it
-    is free, else (or with 0) any free port."""
-    demo = Demo(stack, stand_in_port=stand_in_port, **base)
+    is free, else (or with 0) any free port. `nmbrs_api` ("rest" or "soap") is the API new
+    onboardings link through (DEMO_NMBRS_API when None)."""
+    demo = Demo(stack, stand_in_port=stand_in_port, nmbrs_api=nmbrs_api, **base)
     for stage in stages:
         stage(demo)
     return demo
@@ -275,6 +355,30 @@ def guide(demo: Demo) -> list[str]:
         f"  1. As {manager.real_name} (account manager) type /onboard in #{channel} "
         "and fill in the form.",
         f"  2. Switch to {customer.real_name} (the customer, external) and press Start.",
+        *(_rest_steps(demo) if demo.nmbrs_api == "rest" else _soap_steps(demo)),
+        f"  4. Status reports appear in #{status}; the link afterwards in "
+        f"`DATABASE_URL={demo.settings.database_url} .venv/bin/onboard-bot links list`.",
+        "Press Ctrl-C to stop.",
+    ]
+    return lines
+
+
+def _rest_steps(demo: Demo) -> list[str]:
+    lines = [
+        "  3. Accept the terms, choose Nmbrs, read how to prepare it and press "
+        '"Log in bij Nmbrs": the fake Nmbrs opens in a new tab. Pick a login and approve:',
+    ]
+    assert demo.nmbrs_rest is not None
+    width = max(len(email) for email, _ in REST_LOGINS)
+    for email, what in REST_LOGINS:
+        if email in demo.nmbrs_rest.state.logins:
+            lines.append(f"       {email:<{width}}  {what}")
+    lines.append("     (The SOAP logins: `make demo NMBRS_API=soap`.)")
+    return lines
+
+
+def _soap_steps(demo: Demo) -> list[str]:
+    lines = [
         "  3. Accept the terms, choose Nmbrs and log in with the demo account:",
         f"       username {DEMO_USERNAME}",
         f"       token    {DEMO_TOKEN}",
@@ -283,9 +387,5 @@ def guide(demo: Demo) -> list[str]:
     assert demo.nmbrs is not None
     for username, what in OTHER_LOGINS:
         lines.append(f"       {username} / {demo.nmbrs.accounts[username].token}  ({what})")
-    lines += [
-        f"  4. Status reports appear in #{status}; the link afterwards in "
-        f"`DATABASE_URL={demo.settings.database_url} .venv/bin/onboard-bot links list`.",
-        "Press Ctrl-C to stop.",
-    ]
+    lines.append("     (The REST API's consent in the browser: `make demo NMBRS_API=rest`.)")
     return lines

@@ -20,25 +20,45 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.bootstrap import build_container, create_asgi_app_for
+from bot.bootstrap import build_container, create_asgi_app_for, payroll_providers
 from bot.demo import (
+    DEMO_NMBRS_API,
     LOCAL_ENV_FILE,
+    REST_LOGINS,
     Demo,
     bot_port,
     example_settings,
     guide,
     local_encryption_key,
     local_signing_secret,
+    nmbrs_api,
+    nmbrs_rest_sandbox,
     nmbrs_sandbox,
     prepare_demo,
     slack_stand_in,
 )
 from bot.settings import Settings
 from devslack.workspace import SIGNING_SECRET as PUBLISHED_SIGNING_SECRET
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    demo_logins,
+)
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, MANY_COMPANIES_USERNAME
 from storage.crypto import TokenCipher
 
 ONBOARD_BOT = Path(sys.executable).with_name("onboard-bot")
+PROJECT = Path(__file__).resolve().parents[2]
+# Every stage but the files the demo keeps in the working directory.
+SERVER_STAGES = [
+    example_settings,
+    nmbrs_sandbox,
+    bot_port,
+    nmbrs_rest_sandbox,
+    nmbrs_api,
+    slack_stand_in,
+]
 STARTUP_SECONDS = 30
 
 
@@ -51,15 +71,13 @@ def clean_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def local_demo(clean_directory: Path) -> Iterator[Demo]:
-    """The demo's servers, set up in-process (without the local key file and database)."""
+@pytest.fixture(params=["rest", "soap", None])
+def local_demo(clean_directory: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The demo's servers, set up in-process (without the local key file and database), with
+    each choice of Nmbrs API (None: the demo's own)."""
     with ExitStack() as stack:
         yield prepare_demo(
-            stack,
-            [example_settings, nmbrs_sandbox, bot_port, slack_stand_in],
-            stand_in_port=0,
-            _env_file=None,
+            stack, SERVER_STAGES, stand_in_port=0, nmbrs_api=request.param, _env_file=None
         )
 
 
@@ -166,15 +184,78 @@ def test_every_slack_setting_points_at_the_stand_in_which_points_at_the_bot(
     assert "example" in settings.support_phone
 
 
+def test_both_nmbrs_sandboxes_run_and_the_rest_fake_knows_the_bots_callback(
+    local_demo: Demo,
+) -> None:
+    settings, rest = local_demo.settings, local_demo.nmbrs_rest
+    assert rest is not None and local_demo.nmbrs is not None
+
+    assert settings.nmbrs_api == local_demo.nmbrs_api
+    assert local_demo.nmbrs_api in ("rest", "soap")
+    assert settings.public_url == f"http://127.0.0.1:{settings.port}"
+    assert rest.app.redirect_uris == [f"http://127.0.0.1:{settings.port}/nmbrs/callback"]
+    assert settings.nmbrs_redirect_uri == rest.app.redirect_uris[0]
+    assert settings.nmbrs_rest_url == settings.nmbrs_identity_url == rest.base_url
+    assert settings.nmbrs_client_id == DEMO_CLIENT_ID == rest.app.client_id
+    assert settings.nmbrs_client_secret.get_secret_value() == DEMO_CLIENT_SECRET
+    assert settings.nmbrs_subscription_key.get_secret_value() == DEMO_SUBSCRIPTION_KEY
+    assert settings.rest_configured
+    providers = payroll_providers(settings)
+    assert set(providers.available) == {"nmbrs", "nmbrs-rest"}
+    providers.available["nmbrs-rest"].close()  # type: ignore[attr-defined]
+
+
+def test_the_demos_own_choice_is_the_interim_soap_api(clean_directory: Path) -> None:
+    with ExitStack() as stack:
+        chosen = prepare_demo(stack, [nmbrs_api], _env_file=None)
+    assert DEMO_NMBRS_API == chosen.nmbrs_api == chosen.settings.nmbrs_api == "soap"
+
+
 def test_the_guide_names_the_page_the_people_and_the_demo_logins(local_demo: Demo) -> None:
     text = "\n".join(guide(local_demo))
 
     assert f"Open {local_demo.slack.url}/?as=U0MANAGER&in=C0SHARED" in text
     assert "Anna de Boer" in text and "Jan de Vries" in text and "/onboard" in text
-    assert DEMO_USERNAME in text and DEMO_TOKEN in text
-    assert MANY_COMPANIES_USERNAME in text
-    assert local_demo.nmbrs.accounts[MANY_COMPANIES_USERNAME].token in text
     assert "links list" in text and "Ctrl-C" in text
+    if local_demo.nmbrs_api == "rest":
+        assert '"Log in bij Nmbrs"' in text and "new tab" in text
+        for login in demo_logins():
+            assert login.email in text
+        for email, what in REST_LOGINS:
+            assert any(email in line and what in line for line in text.splitlines())
+        assert DEMO_TOKEN not in text and "make demo NMBRS_API=soap" in text
+    else:
+        assert DEMO_USERNAME in text and DEMO_TOKEN in text
+        assert MANY_COMPANIES_USERNAME in text
+        assert local_demo.nmbrs.accounts[MANY_COMPANIES_USERNAME].token in text
+        assert "make demo NMBRS_API=rest" in text
+
+
+def test_the_demo_refuses_an_unknown_nmbrs_api(clean_directory: Path) -> None:
+    with ExitStack() as stack, pytest.raises(ValueError, match="rest, soap"):
+        prepare_demo(stack, [], nmbrs_api="graphql", _env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "command"),
+    [
+        ([], "onboard-bot demo"),
+        (["NMBRS_API=soap"], "onboard-bot demo --nmbrs-api soap"),
+        (["NMBRS_API=rest"], "onboard-bot demo --nmbrs-api rest"),
+    ],
+)
+def test_make_demo_passes_the_nmbrs_api_chosen(arguments: list[str], command: str) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "NMBRS_API"}
+    planned = subprocess.run(
+        ["make", "-n", "demo", *arguments],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert planned.stdout.splitlines()[-1].strip().endswith(command)
 
 
 def read_until(stream, pattern: str, seen: list[str]) -> re.Match:

@@ -54,6 +54,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             stack,
             IN_PROCESS_STAGES,
             stand_in_port=0,
+            nmbrs_api="soap",  # this journey pastes a SOAP username and token
             _env_file=None,
             database_url=f"sqlite:///{tmp_path / 'demo.db'}",
             encryption_keys=generate_key(),
