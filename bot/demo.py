@@ -280,6 +280,9 @@ class StandInTrafficFilter(logging.Filter):
     sends to the bot, which the bot's access log shows already."""
 
     LOGGERS = ("uvicorn.access", "httpx")
+    # The bot's own paths: Slack's, the health check and the consent's pages (/nmbrs/start,
+    # /nmbrs/callback), whose query strings `serve`'s access log leaves out.
+    BOT_PATHS = (SLACK_EVENTS_PATH, HEALTH_PATH, NMBRS_CALLBACK_PATH.rsplit("/", 1)[0] + "/")
 
     def __init__(self, bot_events_url: str):
         super().__init__()
@@ -291,7 +294,7 @@ class StandInTrafficFilter(logging.Filter):
         args = record.args
         if not isinstance(args, tuple) or len(args) < 3:
             return True
-        return str(args[2]).startswith((SLACK_EVENTS_PATH, HEALTH_PATH))
+        return str(args[2]).startswith(self.BOT_PATHS)
 
 
 def port_is_free(port: int) -> bool:

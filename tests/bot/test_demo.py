@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import signal
@@ -26,6 +27,7 @@ from bot.demo import (
     LOCAL_ENV_FILE,
     REST_LOGINS,
     Demo,
+    StandInTrafficFilter,
     bot_port,
     example_settings,
     guide,
@@ -320,3 +322,25 @@ def test_make_demo_runs_with_no_configuration_and_ctrl_c_stops_everything(
     for url in (page_url, bot_url):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+
+
+def test_the_demo_log_keeps_the_bots_own_requests_and_drops_the_stand_ins() -> None:
+    quiet = StandInTrafficFilter("http://127.0.0.1:3000/slack/events")
+
+    def access(path: str) -> logging.LogRecord:
+        return logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "GET", path, "1.1", 200),
+            None,
+        )
+
+    kept = [
+        path
+        for path in ("/slack/events", "/healthz", "/nmbrs/start", "/nmbrs/callback", "/ui/state")
+        if quiet.filter(access(path))
+    ]
+    assert kept == ["/slack/events", "/healthz", "/nmbrs/start", "/nmbrs/callback"]
