@@ -170,6 +170,8 @@ def bot_environment(
         "SLACK_API_URL": slack.api_url,
         "DATABASE_URL": database_url,
         "ENCRYPTION_KEYS": generate_key(),
+        # The served benchmarks drive the SOAP credential step against the SOAP sandbox.
+        "NMBRS_API": "soap",
         "NMBRS_BASE_URL": nmbrs_base_url,
         "STATUS_CHANNEL": STATUS_CHANNEL,
         "ACCOUNT_MANAGER_GROUP": "*",  # every manager of the load's workspace
