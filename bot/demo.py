@@ -65,8 +65,7 @@ EXAMPLE_SETTINGS = {
 
 # Which Nmbrs API the demo's new onboardings link through unless chosen (`demo --nmbrs-api`,
 # `make demo NMBRS_API=soap`). Both sandboxes run either way.
-# INTERIM: "soap" until the onboarding's consent step (the REST journey) is on main; then "rest".
-DEMO_NMBRS_API = "soap"
+DEMO_NMBRS_API = "rest"
 NMBRS_APIS = ("rest", "soap")
 
 # The fake Nmbrs' logins on its login page, one per case (payroll.nmbrs_rest.sandbox

@@ -13,8 +13,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-# The onboarding flows under test link through the SOAP API until the REST consent is wired in.
-os.environ.setdefault("NMBRS_API", "soap")
 
 # The served bot, the fake Slack and the Nmbrs sandbox (tests/e2e, tests/faults, tests/security).
 pytest_plugins = ["tests.served"]

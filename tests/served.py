@@ -41,8 +41,11 @@ from tests.e2e.journey import CUSTOMER, SUPPORT_PHONE, TERMS_URL, ServedBot
 def bot_settings(
     database_url: str, slack: DevSlack, nmbrs: SandboxHandle, **overrides: Any
 ) -> Settings:
-    """What `serve` would read from the environment, pointed at the local fakes."""
+    """What `serve` would read from the environment, pointed at the local fakes; new
+    onboardings link through the SOAP API (the journeys paste a username and token) unless
+    `nmbrs_api="rest"` overrides it."""
     values: dict[str, Any] = {
+        "nmbrs_api": "soap",
         "slack_bot_token": slack.bot_token,
         "slack_signing_secret": slack.signing_secret,
         "slack_api_url": slack.api_url,
@@ -58,9 +61,11 @@ def bot_settings(
 
 
 def serve_environment(database_url: str, slack: DevSlack, nmbrs: SandboxHandle) -> dict[str, str]:
-    """The environment of an `onboard-bot serve` process started as deployed."""
+    """The environment of an `onboard-bot serve` process started as deployed, linking new
+    onboardings through the SOAP API."""
     return {
         **os.environ,
+        "NMBRS_API": "soap",
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "SLACK_API_URL": slack.api_url,

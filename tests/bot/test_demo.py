@@ -207,10 +207,10 @@ def test_both_nmbrs_sandboxes_run_and_the_rest_fake_knows_the_bots_callback(
     providers.available["nmbrs-rest"].close()  # type: ignore[attr-defined]
 
 
-def test_the_demos_own_choice_is_the_interim_soap_api(clean_directory: Path) -> None:
+def test_the_demos_own_choice_is_the_rest_api(clean_directory: Path) -> None:
     with ExitStack() as stack:
         chosen = prepare_demo(stack, [nmbrs_api], _env_file=None)
-    assert DEMO_NMBRS_API == chosen.nmbrs_api == chosen.settings.nmbrs_api == "soap"
+    assert DEMO_NMBRS_API == chosen.nmbrs_api == chosen.settings.nmbrs_api == "rest"
 
 
 def test_the_guide_names_the_page_the_people_and_the_demo_logins(local_demo: Demo) -> None:

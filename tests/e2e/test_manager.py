@@ -107,6 +107,7 @@ def bot_settings(database_url: str, slack: DevSlack, **overrides: object) -> Set
         slack_api_url=slack.api_url,
         database_url=database_url,
         encryption_keys=generate_key(),
+        nmbrs_api="soap",
         nmbrs_base_url="http://127.0.0.1:9",
         status_channel=STATUS,
         account_manager_group="S0MANAGERS",
