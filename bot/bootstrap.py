@@ -52,6 +52,7 @@ from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import TokenCipher
 from storage.db import check_connection, make_engine
+from storage.links import LinkReader
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
 
 
@@ -72,12 +73,6 @@ class Container:
     def providers(self) -> Providers:
         """Every payroll provider by name (SOAP and REST) and the one of new onboardings."""
         return self.payroll_providers or Providers.only(self.payroll_provider)
-
-    @property
-    def link_provider(self) -> PayrollProvider:
-        """The provider of the links' maintenance and relinks: the SOAP API's, until links
-        name theirs."""
-        return self.providers.get(NMBRS_SOAP) if self.payroll_providers else self.payroll_provider
 
     @cached_property
     def web_api(self) -> SharedSession:
@@ -168,18 +163,22 @@ class Container:
         """Verification of links and the retention job (bot.usecases); needs no Slack."""
         return LinkMaintenance(
             unit_of_work=self.unit_of_work,
-            provider=self.link_provider,
+            providers=self.providers,
             notices=self.link_notices,
             settings=self.settings,
             clock=self.clock,
         )
+
+    def link_reader(self, reader: str) -> LinkReader:
+        """The read API of our payroll-sync jobs: REST links hand out a valid access token."""
+        return LinkReader(self.unit_of_work, reader=reader, tokens=self.link_maintenance.grants)
 
     @cached_property
     def links(self) -> LinkService:
         """The customer's use cases on a link after the onboarding (bot.usecases.link_service)."""
         return LinkService(
             unit_of_work=self.unit_of_work,
-            provider=self.link_provider,
+            providers=self.providers,
             membership=self.membership,
             settings=self.settings,
             # The onboarding's events and the unlink's report, in the link use case's transaction.

@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
 from storage.models import Client, LinkedCompany, Onboarding, PayrollLink
@@ -38,6 +39,10 @@ from storage.repository import LinkSummary, NotFound, SqlUnitOfWork, UnitOfWorkF
 ACTIVE = "active"
 NEEDS_RELINK = "needs_relink"
 UNLINKED = "unlinked"
+
+# The provider name of SOAP links (bot.core.payroll.NMBRS_SOAP): their stored token is sent as
+# it is.
+SOAP_PROVIDER = "nmbrs"
 
 AUDIT_CREDENTIALS_READ = "link_credentials_read"
 # AuditEvent.actor holds at most this many characters.
@@ -89,14 +94,26 @@ class LinkNotActive(Exception):
         super().__init__(f"link {link_id} is {state}, not active")
 
 
+class TokenSource(Protocol):
+    """Where a reader gets a link's valid token: for a REST link its access token, refreshed
+    when it is about to expire (`bot.usecases.grants.GrantKeeper`); LinkNotActive when the
+    link stopped being active (a refused grant makes it need relinking)."""
+
+    def access_token(self, link_id: int) -> str: ...
+
+
 class LinkReader:
     """Active links with their decrypted credentials, for consuming jobs. `reader` names the job
-    in the audit trail."""
+    in the audit trail. `tokens` gives the token of links whose provider is not SOAP (a REST
+    grant's access token, kept valid): without it, such a link cannot be read."""
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, *, reader: str):
+    def __init__(
+        self, unit_of_work: UnitOfWorkFactory, *, reader: str, tokens: TokenSource | None = None
+    ):
         if not reader.strip() or len(reader) > READER_NAME_LIMIT:
             raise ValueError(f"reader must be a name of 1 to {READER_NAME_LIMIT} characters")
         self._unit_of_work = unit_of_work
+        self._tokens = tokens
         self.reader = reader
 
     def active_link_ids(self) -> list[int]:
@@ -104,13 +121,15 @@ class LinkReader:
             return active_link_ids(uow)
 
     def read(self, link_id: int, *, purpose: str | None = None) -> ActiveLink:
-        """One active link with its credentials; the read is audited (with `purpose`, if given)."""
+        """One active link with its credentials; the read is audited (with `purpose`, if given).
+        A REST link's token is its access token, valid for at least a few minutes."""
+        access_token = self._access_token(link_id)
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
             state = link_state(link)
             if state != ACTIVE:
                 raise LinkNotActive(link_id, state)
-            token = uow.links.token(link)
+            token = access_token if access_token is not None else uow.links.token(link)
             assert token is not None, "an active link has a token"
             client = uow.clients.get(link.client_id)
             assert client is not None and link.id is not None
@@ -140,6 +159,18 @@ class LinkReader:
             companies=companies,
         )
 
+    def _access_token(self, link_id: int) -> str | None:
+        """The token source's token for a link that is not SOAP (before the audited read, in
+        transactions of its own); None for a SOAP link (its stored token is the one)."""
+        with self._unit_of_work() as uow:
+            link = uow.links.require(link_id)
+            provider = link.provider
+        if provider == SOAP_PROVIDER:
+            return None
+        if self._tokens is None:
+            raise RuntimeError(f"link {link_id} is a {provider} link: read it with a token source")
+        return self._tokens.access_token(link_id)
+
     def active_links(self, *, purpose: str | None = None) -> Iterator[ActiveLink]:
         """Every active link, read (and audited) one at a time as the caller advances. A link
         that stopped being active in the meantime is skipped."""
@@ -158,6 +189,36 @@ def active_link_ids(uow: SqlUnitOfWork) -> list[int]:
         select(PayrollLink.id)
         .where(col(PayrollLink.revoked_at).is_(None))
         .where(PayrollLink.status == ACTIVE)
+        .order_by(col(PayrollLink.id))
+    )
+    return [link_id for link_id in uow.session.exec(statement) if link_id is not None]
+
+
+def lock_link(uow: SqlUnitOfWork, link_id: int) -> bool:
+    """Take the link's row lock for the rest of the caller's transaction (an UPDATE that changes
+    nothing: SQLite's write lock, PostgreSQL's row lock), so anything read after it is what the
+    last holder committed. False when the link does not exist."""
+    result = uow.session.execute(
+        update(PayrollLink)
+        .where(col(PayrollLink.id) == link_id)
+        .values(status=col(PayrollLink.status))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def grants_due_for_renewal(
+    uow: SqlUnitOfWork, *, provider: str, renewed_before: datetime
+) -> list[int]:
+    """Active links of `provider` whose grant was last renewed (or, never renewed, made) before
+    the moment given, oldest first."""
+    renewed = func.coalesce(col(PayrollLink.grant_renewed_at), col(PayrollLink.created_at))
+    statement = (
+        select(PayrollLink.id)
+        .where(col(PayrollLink.revoked_at).is_(None))
+        .where(PayrollLink.status == ACTIVE)
+        .where(PayrollLink.provider == provider)
+        .where(renewed < renewed_before)
         .order_by(col(PayrollLink.id))
     )
     return [link_id for link_id in uow.session.exec(statement) if link_id is not None]

@@ -136,6 +136,9 @@ class PayrollLink(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Why it needs relinking: {"reason", "since", "missing_permissions", "companies_gone"}.
     problem: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # When the grant was last renewed at the provider (a REST refresh, whose refresh token has
+    # 30 days); None until the first refresh, when `created_at` stands in. Never secret.
+    grant_renewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LinkedCompany(SQLModel, table=True):

@@ -382,6 +382,13 @@ class LinkRepository(_Repository):
             return None
         return self._require_cipher().decrypt(link.encrypted_secret)
 
+    def store_renewed_secret(self, link: PayrollLink, secret: str, *, at: datetime) -> None:
+        """Keep a renewed grant (encrypted) in place of the link's secret, renewed `at`."""
+        link.encrypted_secret = self._require_cipher().encrypt(secret)
+        link.grant_renewed_at = at
+        self._session.add(link)
+        self._session.flush()
+
     def list_summaries(self) -> list[LinkSummary]:
         """Every link, unlinked ones included, oldest first, with client and companies."""
         rows = self._session.exec(

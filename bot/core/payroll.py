@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -230,4 +231,12 @@ class ConsentProvider(PayrollProvider, Protocol):
 
     def revoke(self, connection: Connection) -> None:
         """End the grant at the provider (ProviderUnavailable when it could not be told)."""
+        ...
+
+    def access_expires_at(self, connection: Connection) -> datetime:
+        """When the connection's access token expires (UTC); pure, no call."""
+        ...
+
+    def access_token(self, connection: Connection) -> str:
+        """The bearer token a job sends for this connection (secret: keep it in memory only)."""
         ...

@@ -15,8 +15,8 @@ from bot.core.screens import Outcome
 from bot.usecases.company_search import MIN_QUERY_LENGTH, search_companies
 from bot.usecases.credentials import company_row
 from bot.usecases.link_notices import names, publish_link_event
+from bot.usecases.link_problems import mark_needs_relink, problem_from_error
 from bot.usecases.link_steps import LinkContext, LinkSteps, Snapshot
-from bot.usecases.maintenance import mark_needs_relink, problem_from_error
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ class CompanyChange(LinkSteps):
             for i in chosen_ids
         ]
         try:
-            to_link = self._provider.companies_to_link(snapshot.connection, chosen_companies)
+            to_link = self._provider(snapshot.provider).companies_to_link(
+                snapshot.connection, chosen_companies
+            )
         except ProviderError as error:
             logger.info("looking up company GUIDs failed: %s", error.code)
 

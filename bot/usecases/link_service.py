@@ -26,7 +26,9 @@ class LinkService(Relink, CompanyChange, CustomerExit):
                 return self._run(
                     ref.onboarding_id, actor, self._back_to_credentials, ref=ref, step=step
                 )
-            result = self._check(snapshot.connection, snapshot.linked_ids)
+            result = self._check(
+                snapshot.connection, snapshot.linked_ids, provider=snapshot.provider
+            )
             connection = snapshot.connection
             return self._run(
                 ref.onboarding_id,

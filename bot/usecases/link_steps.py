@@ -51,6 +51,7 @@ from bot.usecases.link_notices import (
     sent_ts,
 )
 from bot.usecases.onboarding import screen_settings
+from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner
 from bot.usecases.transitions import Reports, customer_refusal, invite_status
 from storage.links import replace_companies
@@ -86,7 +87,7 @@ class LinkSteps:
         self,
         *,
         unit_of_work: UnitOfWorkFactory,
-        provider: PayrollProvider,
+        providers: Providers,
         membership: Membership,
         settings: Settings,
         event_bus: EventBus,
@@ -95,7 +96,8 @@ class LinkSteps:
         clock: Clock | None = None,
     ):
         self._unit_of_work = unit_of_work
-        self._provider = provider
+        # Every provider by name: a link is served by the one it names (PayrollLink.provider).
+        self._providers = providers
         self._membership = membership
         self._settings = settings
         # The onboarding's status events (audited, reported) and the reports of an unlink.
@@ -111,10 +113,21 @@ class LinkSteps:
             subject="link of onboarding",
         )
 
+    def _provider(self, name: str | None) -> PayrollProvider:
+        """The provider a link names (ProviderMissing when this process has none of that name)."""
+        return self._providers.get(name)
+
     @cached_property
-    def _screens(self) -> ScreenSettings:
-        """What screens take from the settings and the provider (read when first drawn)."""
-        return screen_settings(self._settings, self._provider)
+    def _screens_by_provider(self) -> dict[str, ScreenSettings]:
+        return {}
+
+    def _screens(self, provider: str | None) -> ScreenSettings:
+        """What screens take from the settings and the link's provider (read when first drawn)."""
+        cache = self._screens_by_provider
+        key = provider or ""
+        if key not in cache:
+            cache[key] = screen_settings(self._settings, self._provider(provider))
+        return cache[key]
 
     def _apply_choice(self, context: LinkContext) -> None:
         if context.session.kind == SessionKind.RELINK:
@@ -232,9 +245,11 @@ class LinkSteps:
             **fields,
         )
 
-    def _check(self, connection: Connection, linked_ids: set[str]) -> AccountCheck | ProviderError:
+    def _check(
+        self, connection: Connection, linked_ids: set[str], *, provider: str
+    ) -> AccountCheck | ProviderError:
         try:
-            return self._provider.check_account(
+            return self._provider(provider).check_account(
                 connection, to_link={str(company_id) for company_id in linked_ids}
             )
         except ProviderError as error:
@@ -244,7 +259,7 @@ class LinkSteps:
     def _list(self, snapshot: Snapshot) -> list[ProviderCompany] | ProviderError:
         assert snapshot.connection is not None
         try:
-            return self._provider.list_companies(snapshot.connection)
+            return self._provider(snapshot.provider).list_companies(snapshot.connection)
         except ProviderError as error:
             logger.info("listing companies ended with %s", error.code)
             return error
@@ -300,6 +315,7 @@ class LinkSteps:
             linked=linked,
             seen=session.seen or (),
             known_guids=dict(session.guids or {}),
+            provider=link.provider,
         )
 
     def _run(
@@ -415,7 +431,7 @@ class LinkSteps:
                 link_username=link.account_label,
                 link_domain=link.environment["domain"],
                 blocked_until=onboarding.blocked_until,
-                settings=self._screens,
+                settings=self._screens(link.provider),
                 now=context.now,
             ),
             language=context.client.language,
@@ -442,6 +458,8 @@ class Snapshot:
     linked: tuple[Company, ...]
     seen: tuple[Company, ...]
     known_guids: dict[str, str]
+    # The link's provider (PayrollLink.provider), which every call for it goes through.
+    provider: str = ""
 
     @property
     def linked_ids(self) -> set[str]:

@@ -3,49 +3,44 @@ credential and permission check of a link against the payroll provider, and mark
 token was revoked, whose permissions were switched off or whose chosen companies are no longer
 visible as needs_relink: reported once (status channel, and the client's channel with a relink
 button), since only the verification that moves the link reports it. Links are verified one
-after another through the one shared provider, whose per-account rate limiter keeps every Nmbrs
-account within its fair-use limit, whatever else is calling it.
+after another, each through the provider it names (shared, whose per-account rate limiter keeps
+every Nmbrs account within its fair-use limit, whatever else is calling it); a REST link's
+access token is refreshed first when it is about to expire (`bot.usecases.grants`).
+`renew_grants()` is the daily renewal of REST grants, each verified after its refresh.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.core import link_flow
-from bot.core.events import LinkNeedsRelink, LinkRecovered
-from bot.core.link_flow import (
-    REASON_COMPANIES_GONE,
-    REASON_INVALID_DOMAIN,
-    REASON_NO_ACCESS,
-    REASON_NO_SUBSCRIPTION,
-    REASON_PERMISSIONS_MISSING,
-    REASON_WRONG_CREDENTIALS,
-    LinkMove,
-    LinkStatus,
-)
-from bot.core.model import Company
-from bot.core.payroll import (
-    AccountCheck,
-    Connection,
-    InvalidDomain,
-    NoAccess,
-    NoSubscription,
-    PayrollProvider,
-    PermissionsMissing,
-    ProviderError,
-    WrongCredentials,
-)
+from bot.core.events import LinkRecovered
+from bot.core.link_flow import REASON_WRONG_CREDENTIALS, LinkMove, LinkStatus
+from bot.core.payroll import ConsentProvider, ProviderError
 from bot.ports import LinkNotices
 from bot.settings import Settings
-from bot.usecases.link_notices import link_event, names, notice_key, publish_link_event, sent_ts
+from bot.usecases.grants import RENEW_AFTER, GrantKeeper, GrantRefused, grant_refused
+from bot.usecases.link_notices import link_event, notice_key, publish_link_event, sent_ts
+from bot.usecases.link_problems import (  # noqa: F401 (the link use cases import them from here)
+    Problem,
+    diagnose,
+    mark_needs_relink,
+    problem_from_error,
+)
+from bot.usecases.providers import Providers
 from bot.usecases.retention import ErasureResult, erase_ended_data
-from storage.links import change_status, client_of, linked_ids, mark_verified
-from storage.models import LinkedCompany, PayrollLink
+from storage.links import (
+    LinkNotActive,
+    change_status,
+    client_of,
+    grants_due_for_renewal,
+    linked_ids,
+    mark_verified,
+)
+from storage.models import PayrollLink
 from storage.repository import NotFound, SqlUnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -61,50 +56,6 @@ SKIPPED = "skipped"  # unlinked, or relinked while the check ran
 
 AUDIT_VERIFIED = "link_verified"
 AUDIT_CHECK_FAILED = "link_check_failed"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a link needs relinking (no secrets: reasons, permission and company names)."""
-
-    reason: str
-    missing_permissions: tuple[str, ...] = ()
-    companies_gone: tuple[Company, ...] = ()
-
-    def as_json(self, since: datetime) -> dict[str, Any]:
-        return {
-            "reason": self.reason,
-            "since": since.isoformat(),
-            "missing_permissions": list(self.missing_permissions),
-            "companies_gone": [asdict(company) for company in self.companies_gone],
-        }
-
-
-def diagnose(check: AccountCheck, linked: Iterable[LinkedCompany]) -> Problem | None:
-    """None when the link works: every permission on and every linked company still visible."""
-    if check.missing_access:
-        return Problem(REASON_PERMISSIONS_MISSING, tuple(check.missing_access))
-    visible = {company.ref for company in check.companies}
-    gone = tuple(
-        Company(id=row.provider_company_ref, number=row.number, name=row.name, guid=row.guid)
-        for row in linked
-        if row.provider_company_ref not in visible
-    )
-    return Problem(REASON_COMPANIES_GONE, companies_gone=gone) if gone else None
-
-
-def problem_from_error(error: ProviderError) -> Problem | None:
-    """The link's own problem behind a provider error; None when Nmbrs failed (try later)."""
-    reasons: dict[type[ProviderError], str] = {
-        WrongCredentials: REASON_WRONG_CREDENTIALS,
-        NoSubscription: REASON_NO_SUBSCRIPTION,
-        NoAccess: REASON_NO_ACCESS,
-        InvalidDomain: REASON_INVALID_DOMAIN,
-    }
-    if isinstance(error, PermissionsMissing):
-        return Problem(REASON_PERMISSIONS_MISSING, tuple(error.missing))
-    reason = reasons.get(type(error))
-    return Problem(reason) if reason else None
 
 
 @dataclass(frozen=True)
@@ -124,16 +75,59 @@ class LinkMaintenance:
         self,
         *,
         unit_of_work: UnitOfWorkFactory,
-        provider: PayrollProvider,
+        providers: Providers,
         notices: LinkNotices,
         settings: Settings,
         clock: Clock | None = None,
     ):
         self._unit_of_work = unit_of_work
-        self._provider = provider
+        # Every provider by name: each link is verified through the one it names.
+        self._providers = providers
         self._notices = notices
         self._settings = settings
         self._clock = clock or SystemClock()
+        self.grants = GrantKeeper(
+            unit_of_work=unit_of_work, providers=providers, notices=notices, clock=self._clock
+        )
+
+    def renew_grants(self, *, actor: str = SYSTEM) -> list[VerifyResult]:
+        """The daily renewal: every active link of a consent provider (REST) whose grant was
+        last renewed more than RENEW_AFTER ago is refreshed, then verified with the fresh
+        token. A refused grant (invalid_grant) makes the link need relinking, reported once."""
+        cutoff = self._clock.now() - RENEW_AFTER
+        results = []
+        for name, provider in self._providers.available.items():
+            if not isinstance(provider, ConsentProvider):
+                continue
+            with self._unit_of_work() as uow:
+                due = grants_due_for_renewal(uow, provider=name, renewed_before=cutoff)
+            for link_id in due:
+                try:
+                    results.append(self._renew(link_id, cutoff, actor=actor))
+                except NotFound:
+                    continue
+                except Exception:
+                    logger.exception("renewing the grant of link %s failed", link_id)
+        return results
+
+    def _renew(self, link_id: int, cutoff: datetime, *, actor: str) -> VerifyResult:
+        try:
+            self.grants.renew(link_id, renewed_before=cutoff)
+        except GrantRefused as refused:
+            with self._unit_of_work() as uow:
+                client_name = client_of(uow, uow.links.require(link_id)).name
+            return VerifyResult(
+                link_id, client_name, MARKED, REASON_WRONG_CREDENTIALS, refused.reported
+            )
+        except LinkNotActive:
+            with self._unit_of_work() as uow:
+                client_name = client_of(uow, uow.links.require(link_id)).name
+            return VerifyResult(link_id, client_name, SKIPPED, "changed")
+        except ProviderError as error:
+            with self._unit_of_work() as uow:
+                client_name = client_of(uow, uow.links.require(link_id)).name
+            return self._record_unavailable(link_id, client_name, error, actor)
+        return self.verify(link_id, actor=actor)
 
     def verify_all(self, *, actor: str = SYSTEM) -> list[VerifyResult]:
         """Verify every link that is not unlinked, one after another."""
@@ -157,14 +151,27 @@ class LinkMaintenance:
             client_name = client_of(uow, link).name
             if link.revoked_at is not None:
                 return VerifyResult(link_id, client_name, SKIPPED, "unlinked")
-            token = uow.links.token(link)
-            checked_token = link.encrypted_secret
+            if grant_refused(link) and isinstance(
+                self._providers.get(link.provider), ConsentProvider
+            ):
+                # Its grant is dead: only a new consent (relink) brings it back.
+                return VerifyResult(link_id, client_name, SKIPPED, REASON_WRONG_CREDENTIALS)
             linked = uow.links.companies(link_id)
-            username, status, domain = link.account_label, link.status, link.environment["domain"]
-        assert token is not None and checked_token is not None
-        connection = Connection(account=username, secret=token, environment=domain)
+            status = link.status
         try:
-            check = self._provider.check_account(connection)
+            # A grant's access token is refreshed first when it is about to expire.
+            current = self.grants.connection(link_id, needing_relink_too=True)
+        except GrantRefused as refused:
+            return VerifyResult(
+                link_id, client_name, MARKED, REASON_WRONG_CREDENTIALS, refused.reported
+            )
+        except LinkNotActive:
+            return VerifyResult(link_id, client_name, SKIPPED, "changed")
+        except ProviderError as error:
+            return self._record_unavailable(link_id, client_name, error, actor)
+        checked_token = current.checked_token
+        try:
+            check = current.provider.check_account(current.connection)
             problem = diagnose(check, linked)
         except ProviderError as error:
             problem = problem_from_error(error)
@@ -248,56 +255,3 @@ class LinkMaintenance:
         return erase_ended_data(
             self._unit_of_work, now=self._clock.now(), retention_days=self._settings.retention_days
         )
-
-
-def mark_needs_relink(
-    uow: SqlUnitOfWork,
-    notices: LinkNotices,
-    link: PayrollLink,
-    problem: Problem,
-    *,
-    checked_token: bytes,
-    actor: str,
-    now: datetime,
-) -> bool:
-    """Mark an active link needs_relink and report it, in the caller's transaction. False
-    (nothing reported) when it was marked already (its problem is brought up to date) or its
-    token changed since the check."""
-    assert link.id is not None
-    since = now.isoformat()
-    moved = change_status(
-        uow,
-        link.id,
-        expected_status=LinkStatus.ACTIVE,
-        expected_token=checked_token,
-        status=link_flow.next_status(LinkStatus.ACTIVE, LinkMove.MARK),
-        problem=problem.as_json(now),
-    )
-    if not moved:
-        marked_since = (link.problem or {}).get("since", since)
-        change_status(
-            uow,
-            link.id,
-            expected_status=LinkStatus.NEEDS_RELINK,
-            expected_token=checked_token,
-            status=link_flow.next_status(LinkStatus.NEEDS_RELINK, LinkMove.REMARK),
-            problem={**problem.as_json(now), "since": marked_since},
-        )
-        return False
-    client = client_of(uow, link)
-    publish_link_event(
-        uow,
-        notices,
-        link_event(
-            LinkNeedsRelink,
-            link,
-            client,
-            actor=actor,
-            at=now,
-            reason=problem.reason,
-            missing_permissions=problem.missing_permissions,
-            companies_gone=names(problem.companies_gone),
-            notice_key=notice_key(link.id, since),
-        ),
-    )
-    return True

@@ -57,7 +57,7 @@ class Relink(LinkSteps):
         early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
-        result = self._check(connection, snapshot.linked_ids)
+        result = self._check(connection, snapshot.linked_ids, provider=snapshot.provider)
         return self._run(
             ref.onboarding_id,
             actor,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 
 from bot.clock import WorkingCalendar
 from bot.schedule import Job, daily, daily_on_working_days, hourly
@@ -27,15 +27,24 @@ def scheduled_jobs(
 def link_jobs(
     maintenance: LinkMaintenance, *, calendar: WorkingCalendar, settings: Settings
 ) -> list[Job]:
-    """Verification of every link daily at LINK_VERIFY_TIME, and the retention job hourly."""
+    """Verification of every link daily at LINK_VERIFY_TIME, the renewal of REST grants (each
+    verified after its refresh) daily an hour before it, and the retention job hourly."""
 
     def verify(_due: datetime) -> None:
         maintenance.verify_all()
+
+    def renew(_due: datetime) -> None:
+        maintenance.renew_grants()
+
+    renew_at = (
+        datetime.combine(date(2000, 1, 2), settings.link_verify_time) - timedelta(hours=1)
+    ).time()
 
     def erase(_due: datetime) -> None:
         maintenance.erase_ended_data()
 
     return [
+        Job("renew_grants", daily(calendar, renew_at), renew),
         Job("verify_links", daily(calendar, settings.link_verify_time), verify),
         Job("erase_ended_data", hourly(calendar), erase),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from bot.core.payroll import (
     NMBRS_REST,
@@ -122,6 +123,12 @@ class RestNmbrsProvider:
 
     def revoke(self, connection: Connection) -> None:
         self.identity.revoke(_grant(connection))
+
+    def access_expires_at(self, connection: Connection) -> datetime:
+        return datetime.fromtimestamp(_grant(connection).expires_at, tz=UTC)
+
+    def access_token(self, connection: Connection) -> str:
+        return _grant(connection).access_token
 
     # -- the port -----------------------------------------------------------------------------
 

@@ -160,14 +160,14 @@ def make_world(nmbrs: SandboxHandle, storage: ScratchStorage | MigratedStorage, 
     notices = LinkEventNotices(status_channel=STATUS, language="nl")
     maintenance = LinkMaintenance(
         unit_of_work=storage.unit_of_work,
-        provider=provider,
+        providers=Providers.only(provider),
         notices=notices,
         settings=settings,
         clock=clock,
     )
     links = LinkService(
         unit_of_work=storage.unit_of_work,
-        provider=provider,
+        providers=Providers.only(provider),
         membership=Members(),
         settings=settings,
         event_bus=bus,

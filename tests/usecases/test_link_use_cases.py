@@ -208,12 +208,16 @@ def test_the_daily_verification_and_the_retention_job_are_scheduled(world):
             world.maintenance, calendar=working_calendar(settings), settings=settings
         )
     }
-    assert set(jobs) == {"verify_links", "erase_ended_data"}
+    assert set(jobs) == {"renew_grants", "verify_links", "erase_ended_data"}
     saturday_morning = datetime(2025, 3, 8, 6, 30, tzinfo=UTC)  # 07:30 in Amsterdam
     assert jobs["verify_links"].latest_due(saturday_morning) == datetime(
         2025, 3, 8, 5, 0, tzinfo=UTC
     )
     assert jobs["verify_links"].latest_due(datetime(2025, 3, 8, 4, 0, tzinfo=UTC)) is None
+    # The REST grants are renewed (and verified) an hour before the daily verification.
+    assert jobs["renew_grants"].latest_due(saturday_morning) == datetime(
+        2025, 3, 8, 4, 0, tzinfo=UTC
+    )
 
 
 def test_serve_runs_the_link_jobs_beside_the_others():
@@ -223,7 +227,7 @@ def test_serve_runs_the_link_jobs_beside_the_others():
         names = [job.name for job in job_scheduler(container).jobs]
     finally:
         container.close()
-    assert {"verify_links", "erase_ended_data"} <= set(names)
+    assert {"renew_grants", "verify_links", "erase_ended_data"} <= set(names)
 
 
 # --- relink ---------------------------------------------------------------------------------

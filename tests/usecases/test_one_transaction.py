@@ -61,7 +61,7 @@ class World:
     def links(self, notices: LinkNotices | None = None) -> LinkService:
         return LinkService(
             unit_of_work=self.unit_of_work,
-            provider=FakeProvider(),
+            providers=Providers.only(FakeProvider()),
             membership=FakeMembership(),
             settings=self.settings,
             event_bus=self.bus,
