@@ -1,0 +1,294 @@
+"""REST grants over time, against the fake Nmbrs over real HTTP, on SQLite and PostgreSQL: one
+refresh of a link at a time across connections, a valid access token for the sync jobs, the
+daily renewal with its verification, and a refused grant marking the link once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.reports import LinkEventNotices
+from bot.settings import Settings
+from bot.usecases.grants import GrantKeeper
+from bot.usecases.maintenance import MARKED, VERIFIED, LinkMaintenance
+from bot.usecases.providers import Providers
+from payroll.nmbrs_rest.identity import NmbrsIdentity
+from payroll.nmbrs_rest.model import Grant
+from payroll.nmbrs_rest.provider import RestNmbrsProvider
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    FINE_LOGIN,
+    SandboxHandle,
+    demo_logins,
+    run_rest_sandbox,
+)
+from storage.crypto import TokenCipher, generate_key
+from storage.db import make_engine, upgrade
+from storage.links import LinkNotActive, LinkReader
+from storage.models import Client, Onboarding, OutboxMessage
+from storage.repository import UnitOfWorkFactory, unit_of_work_factory
+
+CALLBACK = "http://127.0.0.1:9/nmbrs/callback"
+STATUS = "C0STATUS"
+
+
+@pytest.fixture(scope="module")
+def running_sandbox() -> Iterator[SandboxHandle]:
+    with run_rest_sandbox(redirect_uris=[CALLBACK]) as handle:
+        yield handle
+
+
+@pytest.fixture
+def nmbrs(running_sandbox: SandboxHandle) -> SandboxHandle:
+    running_sandbox.state.reset(demo_logins())
+    running_sandbox.heal()
+    running_sandbox.state.offset = 0.0
+    running_sandbox.clear_calls()
+    return running_sandbox
+
+
+@dataclass
+class SandboxClock:
+    """The bot's clock and the provider's, both the sandbox's (time plus its offset)."""
+
+    nmbrs: SandboxHandle
+
+    def epoch(self) -> float:
+        return self.nmbrs.state.now()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch(), tz=UTC)
+
+
+@dataclass
+class Setting:
+    nmbrs: SandboxHandle
+    uow: UnitOfWorkFactory
+    clock: SandboxClock
+    provider: RestNmbrsProvider
+    maintenance: LinkMaintenance
+
+    @property
+    def grants(self) -> GrantKeeper:
+        return self.maintenance.grants
+
+    def grant(self) -> Grant:
+        identity = NmbrsIdentity(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            identity_url=self.nmbrs.base_url,
+            clock=self.clock.epoch,
+        )
+        request = identity.authorization_request(redirect_uri=CALLBACK, state="a-state")
+        back = self.nmbrs.consent(request.url, FINE_LOGIN)
+        return identity.exchange_code(
+            back["code"], redirect_uri=CALLBACK, code_verifier=request.code_verifier
+        )
+
+    def rest_link(self) -> tuple[int, Grant]:
+        grant = self.grant()
+        check = self.provider.client.check(grant.access_token, grant.scopes)
+        with self.uow() as unit:
+            client = unit.clients.add(
+                Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id="C0")
+            )
+            assert client.id is not None
+            onboarding = unit.onboardings.add(
+                Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
+            )
+            link = unit.links.create(
+                onboarding=onboarding,
+                username="fine@example.nl",
+                token=grant.to_secret(),
+                domain=",".join(d.debtor_id for d in check.debtors),
+                companies=[_company(c) for c in check.companies[:1]],
+                provider="nmbrs-rest",
+            )
+            link.created_at = self.clock.now()
+            unit.commit()
+            assert link.id is not None
+            return link.id, grant
+
+    def stored_grant(self, link_id: int) -> Grant:
+        with self.uow() as unit:
+            token = unit.links.token(unit.links.require(link_id))
+        assert token is not None
+        return Grant.from_secret(token)
+
+
+@dataclass(frozen=True)
+class _Linked:
+    id: str
+    number: int
+    name: str
+    guid: str | None
+
+
+def _company(company) -> _Linked:  # type: ignore[no-untyped-def]
+    return _Linked(company.company_id, int(company.number), company.name, company.company_id)
+
+
+@pytest.fixture
+def setting(database_url: str, nmbrs: SandboxHandle) -> Iterator[Setting]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    clock = SandboxClock(nmbrs)
+    provider = RestNmbrsProvider(
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        subscription_key=DEMO_SUBSCRIPTION_KEY,
+        rest_url=nmbrs.base_url,
+        identity_url=nmbrs.base_url,
+        connect_timeout=1.0,
+        read_timeout=5.0,
+        clock=clock.epoch,
+    )
+    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
+    maintenance = LinkMaintenance(
+        unit_of_work=uow,
+        providers=Providers.only(provider),
+        notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        settings=Settings(_env_file=None, status_channel=STATUS),
+        clock=clock,
+    )
+    yield Setting(nmbrs, uow, clock, provider, maintenance)
+    provider.close()
+    engine.dispose()
+
+
+def _token_calls(nmbrs: SandboxHandle) -> int:
+    return len(nmbrs.calls_to("token"))
+
+
+def test_two_refreshes_of_one_link_at_once_make_one_call_and_both_get_a_working_token(setting):
+    link_id, grant = setting.rest_link()
+    setting.nmbrs.advance(3600 - 60)  # a minute left: both must refresh
+    setting.nmbrs.clear_calls()
+    # Nmbrs answers slowly, so the second arrives while the first holds the link.
+    setting.nmbrs.latency = 0.3
+    start = threading.Barrier(2)
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            tokens.append(setting.grants.access_token(link_id))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    setting.nmbrs.latency = 0.0
+    assert not errors
+    assert _token_calls(setting.nmbrs) == 1, "one refresh, never a rotated token sent again"
+    assert tokens[0] == tokens[1] != grant.access_token
+    assert setting.stored_grant(link_id).access_token == tokens[0]
+    # Both work: the grant is alive (a reused refresh token would have killed it).
+    current = setting.grants.connection(link_id)
+    check = setting.provider.check_account(current.connection)
+    assert check.companies and not check.missing_access
+
+
+def test_the_reader_hands_a_valid_access_token_refreshing_within_five_minutes(setting):
+    link_id, grant = setting.rest_link()
+    reader = LinkReader(setting.uow, reader="payroll-sync", tokens=setting.grants)
+    assert reader.read(link_id).token == grant.access_token
+    assert _token_calls(setting.nmbrs) == 1  # only the consent's code exchange
+    setting.nmbrs.advance(3600 - 4 * 60)
+    link = reader.read(link_id, purpose="sync")
+    assert link.token != grant.access_token
+    assert link.token == setting.stored_grant(link_id).access_token
+    assert link.provider == "nmbrs-rest"
+    assert link.token not in repr(link) and link.token not in str(link)
+    with setting.uow() as unit:
+        reads = [e for e in unit.audit.for_link(link_id) if e.kind == "link_credentials_read"]
+    assert len(reads) == 2
+
+
+def test_a_reader_without_a_token_source_does_not_hand_out_a_rest_grant(setting):
+    link_id, _grant = setting.rest_link()
+    with pytest.raises(RuntimeError):
+        LinkReader(setting.uow, reader="payroll-sync").read(link_id)
+
+
+def test_the_daily_renewal_refreshes_grants_renewed_over_three_days_ago_and_verifies_them(
+    setting,
+):
+    old_id, old_grant = setting.rest_link()
+    setting.nmbrs.advance(2 * 86400)
+    recent_id, recent_grant = setting.rest_link()
+    setting.nmbrs.advance(2 * 86400)
+    setting.nmbrs.clear_calls()
+    results = setting.maintenance.renew_grants()
+    assert [(r.link_id, r.outcome) for r in results] == [(old_id, VERIFIED)]
+    assert _token_calls(setting.nmbrs) == 1
+    assert setting.stored_grant(old_id).refresh_token != old_grant.refresh_token
+    assert setting.stored_grant(recent_id).refresh_token == recent_grant.refresh_token
+    with setting.uow() as unit:
+        renewed = unit.links.require(old_id)
+        assert renewed.verified_at is not None and renewed.grant_renewed_at is not None
+    # Renewed now: the next day's run leaves it.
+    setting.nmbrs.advance(86400)
+    assert [r.link_id for r in setting.maintenance.renew_grants()] == [recent_id]
+
+
+def test_a_refused_grant_marks_the_link_once_and_is_never_refreshed_again(setting):
+    link_id, grant = setting.rest_link()
+    setting.provider.identity.revoke(grant)  # the customer revoked us in Nmbrs
+    setting.nmbrs.advance(4 * 86400)
+    first = setting.maintenance.renew_grants()
+    assert [(r.outcome, r.reason, r.reported) for r in first] == [
+        (MARKED, "wrong_credentials", True)
+    ]
+    with setting.uow() as unit:
+        link = unit.links.require(link_id)
+        assert link.status == "needs_relink"
+        notices = list(unit.session.exec(select(OutboxMessage)))
+    assert len(notices) >= 1
+    setting.nmbrs.clear_calls()
+    assert setting.maintenance.renew_grants() == []
+    setting.maintenance.verify_all()
+    with pytest.raises(LinkNotActive):
+        setting.grants.access_token(link_id)
+    assert _token_calls(setting.nmbrs) == 0, "a refused grant is not refreshed again"
+    with setting.uow() as unit:
+        assert len(list(unit.session.exec(select(OutboxMessage)))) == len(notices)
+
+
+def test_refreshing_logs_no_token(setting, caplog):
+    link_id, grant = setting.rest_link()
+    setting.nmbrs.advance(3600)
+    with caplog.at_level(logging.DEBUG):
+        token = setting.grants.access_token(link_id)
+        setting.provider.identity.revoke(setting.stored_grant(link_id))
+        setting.nmbrs.advance(3600)
+        with pytest.raises(LinkNotActive):
+            setting.grants.access_token(link_id)
+    renewed = setting.stored_grant(link_id)
+    text = caplog.text
+    for secret in (grant.access_token, grant.refresh_token, token, renewed.refresh_token):
+        assert secret not in text
+
+
+def test_the_renewal_moment_is_recorded_in_utc(setting):
+    link_id, _grant = setting.rest_link()
+    setting.nmbrs.advance(3600)
+    before = setting.clock.now()
+    setting.grants.access_token(link_id)
+    with setting.uow() as unit:
+        renewed_at = unit.links.require(link_id).grant_renewed_at
+    assert renewed_at is not None and renewed_at - before < timedelta(seconds=5)
+    assert time.time() > 0
