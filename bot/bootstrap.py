@@ -147,6 +147,7 @@ class Container:
             policy=reminder_policy(self.settings),
             clock=self.clock,
             invite_redraw=invite_update,
+            providers=self.providers,
         )
 
     @cached_property

@@ -504,14 +504,20 @@ def links_unlink(
     container = build_container(settings)
     try:
         # The account manager's use case: the App Home's Unlink button does the same.
-        client_name = container.manager.unlink(link_id, manager=CLI_ACTOR)
+        unlinked = container.manager.unlink(link_id, manager=CLI_ACTOR)
     except NotFound:
         fail(f"no link with id {link_id} (see `onboard-bot links list`)")
     finally:
         container.close()
-    if client_name is None:
+    if unlinked is None:
         typer.echo(f"link {link_id} was already unlinked; nothing changed")
         return
+    if unlinked.revocation_failed:
+        typer.echo(
+            f"could not revoke the grant of link {link_id} at Nmbrs (unreachable); it is erased "
+            "here all the same: the customer can revoke the app in Nmbrs"
+        )
+    client_name = unlinked.client_name
     typer.echo(
         f"unlinked link {link_id} of {client_name}: token erased, audited, "
         "status report queued for the status channel"

@@ -219,6 +219,14 @@ class LinkUnlinked(OnboardingEvent):
     link_id: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class LinkUnlinkedNotRevoked(LinkUnlinked):
+    """Unlinked and its grant erased here, but Nmbrs could not be told to revoke it (the
+    customer can revoke it in Nmbrs)."""
+
+    kind = "link_unlinked_not_revoked"
+
+
 # --- the link after the onboarding ----------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import LinkEvent, LinkRemovedByCustomer, OnboardingStoppedByCustomer
 from bot.core.flow import Event
 from bot.core.model import Actor, InviteStatus
+from bot.usecases.grants import revoke_grant
 from bot.usecases.link_notices import publish_link_event
 from bot.usecases.link_steps import LinkSteps
 from bot.usecases.steps import retry_on_stale
@@ -58,8 +59,19 @@ class CustomerExit(LinkSteps):
         return retry_on_stale(stop, what=f"onboarding {onboarding_id}")
 
     def remove_link(self, onboarding_id: int, actor: Actor) -> StopResult:
-        """The customer removes the link: its token and any relink in progress erased, audited,
-        reported; the account manager is told."""
+        """The customer removes the link: a REST grant revoked at Nmbrs first (outside the
+        transaction; when Nmbrs cannot be reached the grant is still erased here and the report
+        says so), then its token and any relink in progress erased, audited, reported; the
+        account manager is told."""
+        revoked = None
+        with self._unit_of_work() as uow:
+            context = self._customer(uow, onboarding_id, actor)
+            link = (
+                None if isinstance(context, StopResult) else uow.links.for_onboarding(onboarding_id)
+            )
+            link_id = link.id if link is not None and link.revoked_at is None else None
+        if link_id is not None:  # only for a member of the client's channel
+            revoked = revoke_grant(self._unit_of_work, self._providers, link_id)
 
         def remove() -> StopResult:
             with self._unit_of_work() as uow:
@@ -67,7 +79,9 @@ class CustomerExit(LinkSteps):
                 if isinstance(context, StopResult):
                     return context
                 link = uow.links.for_onboarding(onboarding_id)
-                if link is None or not unlink(context, link, self._reports):
+                if link is None or not unlink(
+                    context, link, self._reports, revocation_failed=revoked is False
+                ):
                     return self._result(ALREADY_ENDED, context)
                 context.save()
                 self._tell_manager(context, LinkRemovedByCustomer, link_id=link.id)

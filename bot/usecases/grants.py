@@ -24,7 +24,13 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.core.link_flow import REASON_WRONG_CREDENTIALS
-from bot.core.payroll import Connection, ConsentProvider, PayrollProvider, WrongCredentials
+from bot.core.payroll import (
+    Connection,
+    ConsentProvider,
+    PayrollProvider,
+    ProviderError,
+    WrongCredentials,
+)
 from bot.ports import LinkNotices
 from bot.usecases.link_problems import Problem, mark_needs_relink
 from bot.usecases.providers import Providers
@@ -195,6 +201,34 @@ class GrantKeeper:
             return
         if not needing_relink_too or (consent and grant_refused(link)):
             raise LinkNotActive(link.id, link.status)
+
+
+def revoke_grant(
+    unit_of_work: UnitOfWorkFactory, providers: Providers, link_id: int
+) -> bool | None:
+    """Revoke a consent link's grant at the provider, before the unlink erases it here: True
+    when revoked, False when the provider could not be told (the customer can still revoke it
+    there), None when there is nothing to revoke (a SOAP link, or unlinked already). Holds the
+    link's lock meanwhile, so no refresh rotates the grant under the revocation; stores nothing."""
+    with unit_of_work() as uow:
+        if not lock_link(uow, link_id):
+            return None
+        link = uow.links.require(link_id)
+        if link.revoked_at is not None or link.encrypted_secret is None:
+            return None
+        provider = providers.get(link.provider)
+        if not isinstance(provider, ConsentProvider):
+            return None
+        current = _link_connection(uow.links.token(link), link, provider)
+        try:
+            provider.revoke(current.connection)
+        except ProviderError as error:
+            logger.info(
+                "revoking the grant of link %s at the provider failed: %s", link_id, error.code
+            )
+            return False
+    logger.info("revoked the grant of link %s at the provider", link_id)
+    return True
 
 
 def grant_refused(link: PayrollLink) -> bool:

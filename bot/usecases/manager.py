@@ -31,7 +31,9 @@ from bot.outbox import enqueue_once
 from bot.ports import InviteRedraw
 from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
+from bot.usecases.grants import revoke_grant
 from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from bot.usecases.transitions import load, publish, unlink
 from storage.models import Onboarding
 from storage.repository import NotFound, StaleUpdate, UnitOfWorkFactory
@@ -73,6 +75,14 @@ class Dashboard:
     relinks: list[RelinkToConfirm] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Unlinked:
+    """A link unlinked: its client, and whether Nmbrs could not be told to revoke its grant."""
+
+    client_name: str
+    revocation_failed: bool = False
+
+
 class ManagerTools:
     """The account manager's use cases. Blocking (database); async callers use a thread."""
 
@@ -85,7 +95,10 @@ class ManagerTools:
         policy: ReminderPolicy,
         clock: Clock,
         invite_redraw: InviteRedraw,
+        providers: Providers | None = None,
     ):
+        # The providers links name, to revoke a REST grant on unlink (None: nothing revoked).
+        self._providers = providers
         self._unit_of_work = unit_of_work
         self._service = service
         self._reports = reports
@@ -215,19 +228,25 @@ class ManagerTools:
     def lift_block(self, onboarding_id: int, *, manager: str) -> None:
         self._service.lift_block(onboarding_id, Actor(manager))
 
-    def unlink(self, link_id: int, *, manager: str) -> str | None:
-        """Erase the link's token and any relink in progress and mark its onboarding unlinked;
-        the audit trail stays. Returns the client's name, or None when it was unlinked before
-        (nothing changes)."""
+    def unlink(self, link_id: int, *, manager: str) -> Unlinked | None:
+        """Revoke a REST link's grant at Nmbrs (outside the transaction), then erase the link's
+        token and any relink in progress and mark its onboarding unlinked; the audit trail
+        stays. When Nmbrs cannot be reached the grant is still erased here (`revocation_failed`,
+        which the report says). None when it was unlinked before (nothing changes)."""
+        revoked = (
+            revoke_grant(self._unit_of_work, self._providers, link_id)
+            if self._providers is not None
+            else None
+        )
         with self._unit_of_work() as uow:
             link = uow.links.require(link_id)
             onboarding = uow.onboardings.require(link.onboarding_id)
             context = load(uow, onboarding, Actor(manager), self._clock.now())
-            if not unlink(context, link, self._reports):
+            if not unlink(context, link, self._reports, revocation_failed=revoked is False):
                 return None
             context.save()
             uow.commit()
-            return context.client.name
+            return Unlinked(context.client.name, revocation_failed=revoked is False)
 
     # --- scheduled work ---------------------------------------------------------------------
 

@@ -139,12 +139,20 @@ def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
     context.save()
 
 
-def unlink(context: OnboardingContext, link: PayrollLink, reports: Reports) -> bool:
+def unlink(
+    context: OnboardingContext,
+    link: PayrollLink,
+    reports: Reports,
+    *,
+    revocation_failed: bool = False,
+) -> bool:
     """Erase the link's token and every secret and session its onboarding holds (a relink's
     kept token, its username, domain and the companies the login sees) and mark the onboarding
     unlinked; the audit trail stays (the link's own entry, link_unlinked, is written by the
     repository). The caller saves the progress and commits: all of it is one transaction.
-    False when it was unlinked before (nothing changes)."""
+    False when it was unlinked before (nothing changes). `revocation_failed`: the caller could
+    not revoke the link's grant at the provider beforehand (`bot.usecases.grants.revoke_grant`),
+    which the report says."""
     if not context.uow.links.unlink(link, actor=context.actor.user_id, at=context.now):
         return False
     context.uow.onboardings.erase_pending_token(context.onboarding)
@@ -154,7 +162,8 @@ def unlink(context: OnboardingContext, link: PayrollLink, reports: Reports) -> b
         transition(context, Event.UNLINK)
         context.onboarding.updated_at = context.now
     assert link.id is not None
-    reports(context.uow, event_of(context, events.LinkUnlinked, link_id=link.id))
+    kind = events.LinkUnlinkedNotRevoked if revocation_failed else events.LinkUnlinked
+    reports(context.uow, event_of(context, kind, link_id=link.id))
     return True
 
 

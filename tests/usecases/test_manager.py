@@ -22,7 +22,7 @@ from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
 from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_view
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
-from bot.usecases.manager import Dashboard, LinkRow, ManagerTools, RelinkToConfirm
+from bot.usecases.manager import Dashboard, LinkRow, ManagerTools, RelinkToConfirm, Unlinked
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
 from bot.usecases.scheduled import scheduled_jobs
@@ -207,7 +207,7 @@ def test_unlinking_erases_the_token_and_keeps_the_audit(
     link_id = complete_with_link(tools, engine)
     assert [row.link_id for row in tools.dashboard().links] == [link_id]
 
-    assert tools.unlink(link_id, manager=MANAGER) == "Bakkerij de Vries"
+    assert tools.unlink(link_id, manager=MANAGER) == Unlinked("Bakkerij de Vries")
 
     with tools._unit_of_work() as unit:
         link = unit.links.require(link_id)

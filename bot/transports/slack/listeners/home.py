@@ -111,10 +111,12 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         return notice_text(language, "lifted", client=summary.client_name)
 
     async def unlink(user_id: str, link_id: int) -> str:
-        client_name = await asyncio.to_thread(tools.unlink, link_id, manager=user_id)
-        if client_name is None:
+        unlinked = await asyncio.to_thread(tools.unlink, link_id, manager=user_id)
+        if unlinked is None:
             return notice_text(language, "already")
-        return notice_text(language, "unlinked", client=client_name)
+        if unlinked.revocation_failed:
+            return notice_text(language, "unlinked_not_revoked", client=unlinked.client_name)
+        return notice_text(language, "unlinked", client=unlinked.client_name)
 
     async def confirm_environment(user_id: str, link_id: int) -> str:
         confirmed = await asyncio.to_thread(links.confirm_environment, link_id, manager=user_id)
