@@ -14,10 +14,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.reports import LinkEventNotices
+from bot.clock import WorkingCalendar
+from bot.core.events import EventBus
+from bot.core.payroll import Connection, WrongCredentials
+from bot.reports import LinkEventNotices, StatusNotices, invite_update
+from bot.schedule import ReminderPolicy
 from bot.settings import Settings
 from bot.usecases.grants import GrantKeeper
 from bot.usecases.maintenance import MARKED, VERIFIED, LinkMaintenance
+from bot.usecases.manager import ManagerTools, Unlinked
+from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
 from payroll.nmbrs_rest.identity import NmbrsIdentity
 from payroll.nmbrs_rest.model import Grant
@@ -29,6 +35,7 @@ from payroll.nmbrs_rest.sandbox import (
     FINE_LOGIN,
     SandboxHandle,
     demo_logins,
+    html_error,
     run_rest_sandbox,
 )
 from storage.crypto import TokenCipher, generate_key
@@ -36,6 +43,7 @@ from storage.db import make_engine, upgrade
 from storage.links import LinkNotActive, LinkReader
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
+from tests.slack_drawn import draw_row
 
 CALLBACK = "http://127.0.0.1:9/nmbrs/callback"
 STATUS = "C0STATUS"
@@ -76,6 +84,7 @@ class Setting:
     clock: SandboxClock
     provider: RestNmbrsProvider
     maintenance: LinkMaintenance
+    cipher: TokenCipher
 
     @property
     def grants(self) -> GrantKeeper:
@@ -152,7 +161,8 @@ def setting(database_url: str, nmbrs: SandboxHandle) -> Iterator[Setting]:
         read_timeout=5.0,
         clock=clock.epoch,
     )
-    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
+    cipher = TokenCipher([generate_key()])
+    uow = unit_of_work_factory(engine, cipher)
     maintenance = LinkMaintenance(
         unit_of_work=uow,
         providers=Providers.only(provider),
@@ -160,7 +170,7 @@ def setting(database_url: str, nmbrs: SandboxHandle) -> Iterator[Setting]:
         settings=Settings(_env_file=None, status_channel=STATUS),
         clock=clock,
     )
-    yield Setting(nmbrs, uow, clock, provider, maintenance)
+    yield Setting(nmbrs, uow, clock, provider, maintenance, cipher)
     provider.close()
     engine.dispose()
 
@@ -169,7 +179,36 @@ def _token_calls(nmbrs: SandboxHandle) -> int:
     return len(nmbrs.calls_to("token"))
 
 
-def test_two_refreshes_of_one_link_at_once_make_one_call_and_both_get_a_working_token(setting):
+@pytest.fixture(params=["one process", "two processes"])
+def two_keepers(request, setting: Setting, database_url: str) -> Iterator[list[GrantKeeper]]:
+    """Two keepers of the same links: one process's (one engine, two connections from its pool),
+    or two processes' (an engine and a provider each)."""
+    if request.param == "one process":
+        yield [setting.grants, setting.grants]
+        return
+    engine = make_engine(database_url)
+    provider = RestNmbrsProvider(
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        subscription_key=DEMO_SUBSCRIPTION_KEY,
+        rest_url=setting.nmbrs.base_url,
+        identity_url=setting.nmbrs.base_url,
+        clock=setting.clock.epoch,
+    )
+    other = GrantKeeper(
+        unit_of_work=unit_of_work_factory(engine, setting.cipher),
+        providers=Providers.only(provider),
+        notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        clock=setting.clock,
+    )
+    yield [setting.grants, other]
+    provider.close()
+    engine.dispose()
+
+
+def test_two_refreshes_of_one_link_at_once_make_one_call_and_both_get_a_working_token(
+    setting, two_keepers
+):
     link_id, grant = setting.rest_link()
     setting.nmbrs.advance(3600 - 60)  # a minute left: both must refresh
     setting.nmbrs.clear_calls()
@@ -179,14 +218,14 @@ def test_two_refreshes_of_one_link_at_once_make_one_call_and_both_get_a_working_
     tokens: list[str] = []
     errors: list[BaseException] = []
 
-    def read() -> None:
+    def read(keeper: GrantKeeper) -> None:
         start.wait()
         try:
-            tokens.append(setting.grants.access_token(link_id))
+            tokens.append(keeper.access_token(link_id))
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=read) for _ in range(2)]
+    threads = [threading.Thread(target=read, args=(keeper,)) for keeper in two_keepers]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -292,3 +331,75 @@ def test_the_renewal_moment_is_recorded_in_utc(setting):
         renewed_at = unit.links.require(link_id).grant_renewed_at
     assert renewed_at is not None and renewed_at - before < timedelta(seconds=5)
     assert time.time() > 0
+
+
+# --- unlink ----------------------------------------------------------------------------------
+
+
+class Everyone:
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return True
+
+
+def manager_tools(setting: Setting) -> ManagerTools:
+    policy = ReminderPolicy(calendar=WorkingCalendar("Europe/Amsterdam"))
+    reports = StatusNotices(status_channel=STATUS, language="nl", policy=policy)
+    settings = Settings(_env_file=None, status_channel=STATUS)
+    service = OnboardingService(
+        unit_of_work=setting.uow,
+        provider=setting.provider,
+        membership=Everyone(),
+        settings=settings,
+        event_bus=EventBus([reports]),
+    )
+    return ManagerTools(
+        unit_of_work=setting.uow,
+        service=service,
+        reports=reports,
+        policy=policy,
+        clock=setting.clock,
+        invite_redraw=invite_update,
+        providers=Providers.only(setting.provider),
+    )
+
+
+def reports_sent(setting: Setting) -> list[str]:
+    with setting.uow() as unit:
+        return [row.kind for row in unit.session.exec(select(OutboxMessage))]
+
+
+def test_unlinking_revokes_the_grant_at_nmbrs_then_erases_it(setting, caplog):
+    link_id, grant = setting.rest_link()
+    with caplog.at_level(logging.DEBUG):
+        assert manager_tools(setting).unlink(link_id, manager="U0MANAGER") == Unlinked(
+            "Bakkerij De Korst"
+        )
+    assert len(setting.nmbrs.calls_to("revocation")) == 1
+    with setting.uow() as unit:
+        link = unit.links.require(link_id)
+        assert link.encrypted_secret is None and link.revoked_at is not None
+    # Nmbrs honours the grant no more.
+    with pytest.raises(WrongCredentials):
+        setting.provider.refresh(Connection("fine", grant.to_secret()))
+    assert reports_sent(setting)[-1] == "report.link_unlinked"
+    for secret in (grant.access_token, grant.refresh_token):
+        assert secret not in caplog.text
+
+
+def test_unlinking_while_nmbrs_is_down_erases_the_grant_and_says_the_revocation_failed(
+    setting, caplog
+):
+    link_id, grant = setting.rest_link()
+    setting.nmbrs.fail(html_error(503), "revocation")
+    with caplog.at_level(logging.DEBUG):
+        unlinked = manager_tools(setting).unlink(link_id, manager="U0MANAGER")
+    assert unlinked == Unlinked("Bakkerij De Korst", revocation_failed=True)
+    with setting.uow() as unit:
+        assert unit.links.require(link_id).encrypted_secret is None
+    assert reports_sent(setting)[-1] == "report.link_unlinked_not_revoked"
+    with setting.uow() as unit:
+        rows = list(unit.session.exec(select(OutboxMessage)))
+    text = str(draw_row(rows[-1]).payload)
+    assert "niet bereikbaar" in text and "intrekken in Nmbrs" in text
+    for secret in (grant.access_token, grant.refresh_token):
+        assert secret not in caplog.text
