@@ -27,9 +27,12 @@ from bot.core.model import Actor, Company, StepRef
 from bot.core.payroll import (
     AccountCheck,
     Connection,
+    ConsentProvider,
     PayrollProvider,
     ProviderCompany,
     ProviderError,
+    ProviderUnavailable,
+    WrongCredentials,
 )
 from bot.core.progress import OnboardingProgress
 from bot.core.screens import (
@@ -42,6 +45,7 @@ from bot.core.screens import (
 )
 from bot.ports import LinkNotices, Membership
 from bot.settings import Settings
+from bot.usecases.grants import GrantKeeper, GrantRefused
 from bot.usecases.link_notices import (
     link_event,
     names,
@@ -54,7 +58,7 @@ from bot.usecases.onboarding import screen_settings
 from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner
 from bot.usecases.transitions import Reports, customer_refusal, invite_status
-from storage.links import replace_companies
+from storage.links import LinkNotActive, replace_companies
 from storage.models import Client, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
 
@@ -105,6 +109,10 @@ class LinkSteps:
         self._reports = reports
         self._notices = notices
         self._clock = clock or SystemClock()
+        # REST grants kept valid for the link's own calls (a company change).
+        self._grants = GrantKeeper(
+            unit_of_work=unit_of_work, providers=providers, notices=notices, clock=self._clock
+        )
         self._steps = StepRunner(
             unit_of_work=unit_of_work,
             load=self._load,
@@ -258,8 +266,19 @@ class LinkSteps:
 
     def _list(self, snapshot: Snapshot) -> list[ProviderCompany] | ProviderError:
         assert snapshot.connection is not None
+        connection = snapshot.connection
+        provider = self._provider(snapshot.provider)
         try:
-            return self._provider(snapshot.provider).list_companies(snapshot.connection)
+            if snapshot.kind != SessionKind.RELINK and isinstance(provider, ConsentProvider):
+                # The link's own grant: its access token refreshed when about to expire (a
+                # refused grant marks the link needs_relink, reported once).
+                try:
+                    connection = self._grants.connection(snapshot.link_id).connection
+                except GrantRefused:
+                    return WrongCredentials("the link's grant was refused")
+                except LinkNotActive:
+                    return ProviderUnavailable("the link changed meanwhile")
+            return provider.list_companies(connection)
         except ProviderError as error:
             logger.info("listing companies ended with %s", error.code)
             return error
@@ -316,6 +335,7 @@ class LinkSteps:
             seen=session.seen or (),
             known_guids=dict(session.guids or {}),
             provider=link.provider,
+            link_id=link.id or 0,
         )
 
     def _run(
@@ -460,6 +480,7 @@ class Snapshot:
     known_guids: dict[str, str]
     # The link's provider (PayrollLink.provider), which every call for it goes through.
     provider: str = ""
+    link_id: int = 0
 
     @property
     def linked_ids(self) -> set[str]:

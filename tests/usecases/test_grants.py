@@ -16,11 +16,14 @@ from sqlmodel import select
 
 from bot.clock import WorkingCalendar
 from bot.core.events import EventBus
+from bot.core.model import Actor
 from bot.core.payroll import Connection, WrongCredentials
+from bot.core.progress import OnboardingProgress
 from bot.reports import LinkEventNotices, StatusNotices, invite_update
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
 from bot.usecases.grants import GrantKeeper
+from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import MARKED, VERIFIED, LinkMaintenance
 from bot.usecases.manager import ManagerTools, Unlinked
 from bot.usecases.onboarding import OnboardingService
@@ -403,3 +406,54 @@ def test_unlinking_while_nmbrs_is_down_erases_the_grant_and_says_the_revocation_
     assert "niet bereikbaar" in text and "intrekken in Nmbrs" in text
     for secret in (grant.access_token, grant.refresh_token):
         assert secret not in caplog.text
+
+
+def test_the_verification_of_a_rest_link_refreshes_its_expired_access_token_first(setting):
+    link_id, grant = setting.rest_link()
+    setting.nmbrs.advance(2 * 3600)  # the consent's access token has expired
+    setting.nmbrs.clear_calls()
+    results = setting.maintenance.verify_all()
+    assert [(r.link_id, r.outcome) for r in results] == [(link_id, VERIFIED)]
+    assert _token_calls(setting.nmbrs) == 1
+    assert setting.stored_grant(link_id).access_token != grant.access_token
+
+
+def test_a_rest_link_whose_grant_was_refused_is_not_verified_again(setting):
+    link_id, grant = setting.rest_link()
+    setting.provider.identity.revoke(grant)
+    setting.nmbrs.advance(2 * 3600)
+    first = setting.maintenance.verify_all()
+    assert [(r.outcome, r.reason, r.reported) for r in first] == [
+        (MARKED, "wrong_credentials", True)
+    ]
+    setting.nmbrs.clear_calls()
+    again = setting.maintenance.verify_all()
+    assert [(r.outcome, r.reason) for r in again] == [("skipped", "wrong_credentials")]
+    assert setting.nmbrs.calls == []
+
+
+def test_a_company_change_of_a_rest_link_lists_with_a_refreshed_access_token(setting):
+    link_id, grant = setting.rest_link()
+    with setting.uow() as unit:
+        onboarding_id = unit.links.require(link_id).onboarding_id
+    settings = Settings(_env_file=None, status_channel=STATUS)
+    policy = ReminderPolicy(calendar=WorkingCalendar("Europe/Amsterdam"))
+    service = LinkService(
+        unit_of_work=setting.uow,
+        providers=Providers.only(setting.provider),
+        membership=Everyone(),
+        settings=settings,
+        event_bus=EventBus([]),
+        reports=StatusNotices(status_channel=STATUS, language="nl", policy=policy),
+        notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        clock=setting.clock,
+    )
+    setting.nmbrs.advance(2 * 3600)
+    setting.nmbrs.clear_calls()
+    outcome = service.open_companies(onboarding_id, Actor("U0CUSTOMER", team_id="T0CUSTOMER"))
+    assert _token_calls(setting.nmbrs) == 1
+    assert setting.nmbrs.calls_to("companies") or setting.nmbrs.calls_to("debtor_companies")
+    with setting.uow() as unit:
+        progress = OnboardingProgress.from_json(unit.onboardings.require(onboarding_id).step_data)
+    assert progress.link_session is not None and progress.link_session.seen
+    assert outcome.screen is not None
