@@ -9,9 +9,14 @@ active link gives them out::
     from storage.links import LinkReader
     from storage.repository import unit_of_work_factory
 
-    reader = LinkReader(unit_of_work_factory(engine, cipher), reader="payroll-sync")
+    reader = LinkReader(unit_of_work_factory(engine, cipher), reader="payroll-sync",
+                        tokens=grant_keeper)   # or container.link_reader("payroll-sync")
     for link in reader.active_links():          # one at a time, each read audited
-        sync(link.username, link.token, link.domain, [c.guid for c in link.companies])
+        sync(link.provider, link.token, link.domain, [c.guid for c in link.companies])
+
+`link.token` is what goes in the auth header: a SOAP link's token, or a REST link's access
+token, valid for at least 5 minutes (the token source, `bot.usecases.grants.GrantKeeper`,
+refreshes the grant first when needed, one refresh per link at a time across processes).
 
 `reader.read(link_id)` reads one link: `LinkNotActive` when it needs relinking or was unlinked
 (no credentials then), `NotFound` when it does not exist. The audit entry

@@ -457,3 +457,26 @@ def test_a_company_change_of_a_rest_link_lists_with_a_refreshed_access_token(set
         progress = OnboardingProgress.from_json(unit.onboardings.require(onboarding_id).step_data)
     assert progress.link_session is not None and progress.link_session.seen
     assert outcome.screen is not None
+
+
+def test_the_customer_removing_a_rest_link_revokes_its_grant_at_nmbrs(setting):
+    link_id, grant = setting.rest_link()
+    with setting.uow() as unit:
+        onboarding_id = unit.links.require(link_id).onboarding_id
+    policy = ReminderPolicy(calendar=WorkingCalendar("Europe/Amsterdam"))
+    service = LinkService(
+        unit_of_work=setting.uow,
+        providers=Providers.only(setting.provider),
+        membership=Everyone(),
+        settings=Settings(_env_file=None, status_channel=STATUS),
+        event_bus=EventBus([]),
+        reports=StatusNotices(status_channel=STATUS, language="nl", policy=policy),
+        notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        clock=setting.clock,
+    )
+    result = service.remove_link(onboarding_id, Actor("U0CUSTOMER", team_id="T0CUSTOMER"))
+    assert result.kind == "removed"
+    assert len(setting.nmbrs.calls_to("revocation")) == 1
+    with pytest.raises(WrongCredentials):
+        setting.provider.refresh(Connection("fine", grant.to_secret()))
+    assert "report.link_unlinked" in reports_sent(setting)
