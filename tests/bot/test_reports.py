@@ -91,6 +91,10 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
         {"link_id": 7, "actor": "U0MANAGER"},
         ["koppeling verbroken door <@U0MANAGER>"],
     ),
+    events.LinkUnlinkedNotRevoked: (
+        {"link_id": 7, "actor": "U0MANAGER"},
+        ["koppeling verbroken door <@U0MANAGER>", "De klant kan de app zelf intrekken in Nmbrs"],
+    ),
 }
 
 
