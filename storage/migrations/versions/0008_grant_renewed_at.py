@@ -2,7 +2,7 @@
 refresh), so the daily renewal keeps every REST link inside its refresh token's 30 days.
 
 Revision ID: 0008_grant_renewed_at
-Revises: 0006_neutral_outbox
+Revises: 0007_consent_requests
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_grant_renewed_at"
-down_revision: str | None = "0006_neutral_outbox"
+down_revision: str | None = "0007_consent_requests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
