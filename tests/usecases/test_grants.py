@@ -350,7 +350,7 @@ def manager_tools(setting: Setting) -> ManagerTools:
     settings = Settings(_env_file=None, status_channel=STATUS)
     service = OnboardingService(
         unit_of_work=setting.uow,
-        provider=setting.provider,
+        providers=Providers.only(setting.provider),
         membership=Everyone(),
         settings=settings,
         event_bus=EventBus([reports]),
