@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -32,31 +31,21 @@ from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
 from bot.core.payroll import (
     Connection,
     ConsentProvider,
-    NoAccess,
-    NoSubscription,
     PayrollProvider,
     ProviderCompany,
     ProviderError,
-    ProviderUnavailable,
-    QuotaExceeded,
-    Throttled,
-    WrongCredentials,
 )
 from bot.core.progress import (
     LastStep,
     company_dicts,
 )
 from bot.core.screens import (
-    CONSENT_EXCHANGE_FAILED,
-    CONSENT_QUOTA,
-    CONSENT_REFUSED,
-    CONSENT_THROTTLED,
-    CONSENT_UNAVAILABLE,
     NOTICE_ALREADY_DONE,
     ConsentScreen,
     ErrorScreen,
     Outcome,
     RefusedScreen,
+    Screen,
     ScreenSettings,
     screen_for,
 )
@@ -64,26 +53,19 @@ from bot.outbox import enqueue
 from bot.ports import InviteRedraw, Membership
 from bot.settings import Settings
 from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
-from bot.usecases.consent import (
-    PAGE_DONE,
-    PAGE_REFUSED,
-    PAGE_STALE,
-    PURPOSE_ONBOARDING,
-    ConsentFlow,
-    ConsentTicket,
-    ConsumedConsent,
-    Finished,
-    PageAnswer,
-)
+from bot.usecases.consent import ConsentFlow
 from bot.usecases.credentials import (
     apply_check,
-    apply_consent,
     check_account,
     company_row,
     hand_off,
     provider_company,
     record_failure,
     typed_connection,
+)
+from bot.usecases.onboarding_consent import (
+    OnboardingConsent,
+    back_to_consent,
 )
 from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner, retry_on_stale
@@ -94,7 +76,6 @@ from bot.usecases.transitions import (
     customer_refusal,
     discard_secrets_and_lists,
     end,
-    erase_consents,
     invite_status,
     load,
     publish,
@@ -150,6 +131,7 @@ class OnboardingService:
         # The consent in the browser (bot.usecases.consent), for providers that take one; it
         # needs the cipher its start links are encrypted with.
         self.consents: ConsentFlow | None = None
+        self._consent: OnboardingConsent | None = None
         if cipher is not None:
             self.consents = ConsentFlow(
                 unit_of_work=unit_of_work,
@@ -158,7 +140,7 @@ class OnboardingService:
                 public_url=settings.public_url,
                 redirect_uri=settings.nmbrs_redirect_uri,
             )
-            self.consents.register(PURPOSE_ONBOARDING, _OnboardingConsent(self))
+            self._consent = OnboardingConsent(_StepHost(self), self.consents)
 
     def _provider_of(self, context: OnboardingContext) -> PayrollProvider:
         """The provider the onboarding was made with (SOAP for rows from before REST)."""
@@ -365,11 +347,12 @@ class OnboardingService:
             return read
         connection, provider = read
         result = check_account(provider, connection)
+        checked = connection
         return self._step(
             ref,
             actor,
             Step.CHECK_AGAIN,
-            lambda context: apply_check(self.event_bus, context, connection, result),
+            lambda context: apply_check(self.event_bus, context, checked, result),
         )
 
     def choose_companies(self, ref: StepRef, actor: Actor, company_ids: Iterable[str]) -> Outcome:
@@ -463,12 +446,8 @@ class OnboardingService:
         dropped (kept nowhere) and the customer approves anew in Nmbrs."""
 
         def apply(context: OnboardingContext) -> None:
-            progress = context.progress
             transition(context, Event.RESET_CREDENTIALS)
-            discard_secrets_and_lists(context)
-            progress.username = progress.domain = progress.approved_by = None
-            progress.debtors = None
-            progress.consent_error = None
+            back_to_consent(context)
 
         return self._step(ref, actor, Step.CHECK_AGAIN, apply)
 
@@ -728,103 +707,14 @@ class OnboardingService:
             else None,
         )
 
-    # --- the consent in the browser (bot.usecases.consent) ---------------------------------
+    # --- the consent in the browser (bot.usecases.onboarding_consent) ---------------------
 
     def _with_start(self, context: OnboardingContext, screen: ConsentScreen) -> ConsentScreen:
-        """The consent screen with its start link, drawn for this viewer and window."""
-        if self.consents is None or context.actor.team_id is None:
+        if self._consent is None:
             return screen
-        assert context.onboarding.id is not None
-        view_key = ConsentFlow.new_view_key()
-        ticket = ConsentTicket(
-            purpose=PURPOSE_ONBOARDING,
-            onboarding_id=context.onboarding.id,
-            step=context.progress.step,
-            user_id=context.actor.user_id,
-            team_id=context.actor.team_id,
-            view_key=view_key,
-        )
-        return replace(screen, start_url=self.consents.start_url(ticket), view_key=view_key)
+        return self._consent.with_start(context, screen)
 
-    def begin_consent(self, ticket: ConsentTicket) -> ConsentProvider | PageAnswer:
-        """The onboarding's consent provider, when the ticket's onboarding is still at the
-        ticket's step, asks for a consent and the person may still act on it."""
-        ref = StepRef(ticket.onboarding_id, ticket.step)
-
-        def provider_of(uow: SqlUnitOfWork, context: OnboardingContext) -> Any:
-            if not isinstance(self._outcome_screen(context), ConsentScreen):
-                return PageAnswer(PAGE_STALE, context.client.language)
-            provider = self._provider_of(context)
-            if not isinstance(provider, ConsentProvider):
-                return PageAnswer(PAGE_STALE, context.client.language)
-            return provider
-
-        def gate(context: OnboardingContext) -> Outcome | None:
-            early = self._replay_or_refuse(context, ref, Step.CREDENTIALS)
-            return early
-
-        read = self._steps.peek(ticket.onboarding_id, ticket.actor, provider_of, gate=gate)
-        if isinstance(read, Outcome):
-            return _page_for(read, started=False)
-        result: ConsentProvider | PageAnswer = read
-        return result
-
-    def finish_consent(
-        self, consumed: ConsumedConsent, *, code: str | None, error: str | None
-    ) -> Finished:
-        """Apply the provider's answer to a consent: the code exchanged and the connect check
-        (outside any transaction), then one step."""
-        actor = Actor(consumed.person_id, consumed.workspace_id)
-        ref = StepRef(consumed.onboarding_id, consumed.step)
-        apply: Apply
-        if code is None:
-            logger.info("consent of onboarding %s: refused (%s)", ref.onboarding_id, error)
-            apply = _consent_failed(self.event_bus, CONSENT_REFUSED, "access_denied")
-        else:
-            provider = self._steps.peek(
-                ref.onboarding_id,
-                actor,
-                lambda uow, context: self._provider_of(context),
-                gate=lambda context: self._replay_or_refuse(context, ref, Step.CREDENTIALS),
-            )
-            if isinstance(provider, Outcome):
-                return Finished(_page_for(provider), provider, consumed.view_key)
-            if not isinstance(provider, ConsentProvider):
-                return Finished(PageAnswer(PAGE_STALE, None))
-            apply = self._connect(provider, code, consumed.code_verifier)
-
-        def applied(context: OnboardingContext) -> None:
-            # The request is used: nothing of it is kept (nor of others this step outdates).
-            erase_consents(context)
-            apply(context)
-
-        outcome = self._step(ref, actor, Step.CREDENTIALS, applied)
-        page = _page_for(outcome)
-        return Finished(page, outcome, consumed.view_key)
-
-    def _connect(self, provider: ConsentProvider, code: str, code_verifier: str) -> Apply:
-        bus = self.event_bus
-        try:
-            consent = provider.connect(
-                code, redirect_uri=self._settings.nmbrs_redirect_uri, code_verifier=code_verifier
-            )
-        except WrongCredentials as failure:
-            logger.info("consent code exchange refused: %s", failure.code)
-            return _consent_failed(bus, CONSENT_EXCHANGE_FAILED, failure.code)
-        except NoSubscription:
-            return lambda context: hand_off(
-                bus, context, flow.HANDOFF_NO_SUBSCRIPTION, package=flow.NMBRS
-            )
-        except QuotaExceeded as failure:
-            return _consent_failed(bus, CONSENT_QUOTA, failure.code)
-        except Throttled as failure:
-            return _consent_failed(bus, CONSENT_THROTTLED, failure.code)
-        except (ProviderUnavailable, NoAccess, ProviderError) as failure:
-            logger.info("consent connect check ended with %s", failure.code)
-            return _consent_failed(bus, CONSENT_UNAVAILABLE, failure.code)
-        return lambda context: apply_consent(bus, context, consent)
-
-    def _outcome_screen(self, context: OnboardingContext) -> object:
+    def _outcome_screen(self, context: OnboardingContext) -> Screen:
         return screen_for(
             context.onboarding.state,
             context.progress,
@@ -834,33 +724,34 @@ class OnboardingService:
         )
 
 
-def _consent_failed(bus: EventBus, reason: str, code: str) -> Apply:
-    def apply(context: OnboardingContext) -> None:
-        context.progress.consent_error = reason
-        publish(bus, context, events.ProviderFailed, error=code)
-
-    return apply
-
-
-def _page_for(outcome: Outcome, *, started: bool = True) -> PageAnswer:
-    """The browser's page: after a step, back to Slack whatever the window now shows (it says
-    what happened); a refusal, an unknown onboarding, or (before the consent started) a screen
-    that moved on is a 400."""
-    if isinstance(outcome.screen, RefusedScreen):
-        return PageAnswer(PAGE_REFUSED, outcome.language)
-    if outcome.ref is None or not started:
-        return PageAnswer(PAGE_STALE, outcome.language)
-    return PageAnswer(PAGE_DONE, outcome.language, status=200)
-
-
-class _OnboardingConsent:
-    """The onboarding's ConsentPurpose."""
+class _StepHost:
+    """The service's step machinery as `bot.usecases.onboarding_consent.StepHost`."""
 
     def __init__(self, service: OnboardingService):
         self._service = service
 
-    def begin(self, ticket: ConsentTicket) -> ConsentProvider | PageAnswer:
-        return self._service.begin_consent(ticket)
+    @property
+    def event_bus(self) -> EventBus:
+        return self._service.event_bus
 
-    def finish(self, consumed: ConsumedConsent, *, code: str | None, error: str | None) -> Finished:
-        return self._service.finish_consent(consumed, code=code, error=error)
+    def provider_of(self, context: OnboardingContext) -> PayrollProvider:
+        return self._service._provider_of(context)
+
+    def gate(self, ref: StepRef, step: Step) -> Callable[[OnboardingContext], Outcome | None]:
+        return lambda context: self._service._replay_or_refuse(context, ref, step)
+
+    def peek(
+        self,
+        onboarding_id: int,
+        actor: Actor,
+        read: Callable[[SqlUnitOfWork, OnboardingContext], Any],
+        *,
+        gate: Callable[[OnboardingContext], Outcome | None],
+    ) -> Any:
+        return self._service._steps.peek(onboarding_id, actor, read, gate=gate)
+
+    def run_step(self, ref: StepRef, actor: Actor, step: Step, apply: Apply) -> Outcome:
+        return self._service._step(ref, actor, step, apply)
+
+    def screen_of(self, context: OnboardingContext) -> Screen:
+        return self._service._outcome_screen(context)
