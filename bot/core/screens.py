@@ -44,12 +44,18 @@ CONSENT_EXCHANGE_FAILED = "exchange_failed"
 CONSENT_UNAVAILABLE = "unavailable"
 CONSENT_THROTTLED = "throttled"
 CONSENT_QUOTA = "quota"
+# The login sees no data at all (its user template or its klant login filter).
+CONSENT_NO_ACCESS = "no_access"
+# Nmbrs no longer honours the kept grant (refreshed before a check again): approve again.
+CONSENT_GRANT_REFUSED = "grant_refused"
 CONSENT_ERRORS = (
     CONSENT_REFUSED,
     CONSENT_EXCHANGE_FAILED,
     CONSENT_UNAVAILABLE,
     CONSENT_THROTTLED,
     CONSENT_QUOTA,
+    CONSENT_NO_ACCESS,
+    CONSENT_GRANT_REFUSED,
 )
 
 

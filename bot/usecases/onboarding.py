@@ -29,11 +29,13 @@ from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
 from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
 from bot.core.payroll import (
+    AccountCheck,
     Connection,
     ConsentProvider,
     PayrollProvider,
     ProviderCompany,
     ProviderError,
+    WrongCredentials,
 )
 from bot.core.progress import (
     LastStep,
@@ -66,6 +68,8 @@ from bot.usecases.credentials import (
 from bot.usecases.onboarding_consent import (
     OnboardingConsent,
     back_to_consent,
+    grant_refused,
+    refreshed,
 )
 from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner, retry_on_stale
@@ -323,7 +327,9 @@ class OnboardingService:
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
-        filter, or after Nmbrs failed (then the token was kept unverified for this retry)."""
+        filter, or after Nmbrs failed (then the token was kept unverified for this retry). A
+        consent's grant is refreshed first and stored rotated in the step; one Nmbrs no longer
+        honours leads back to the consent screen (not a wrong attempt, never a block)."""
 
         def kept_credentials(
             uow: SqlUnitOfWork, context: OnboardingContext
@@ -346,7 +352,22 @@ class OnboardingService:
         if isinstance(read, Outcome):
             return read
         connection, provider = read
-        result = check_account(provider, connection)
+        result: AccountCheck | ProviderError
+        if isinstance(provider, ConsentProvider):
+            # The kept grant's access token lives an hour: refresh it first (the rotated grant
+            # is what the step stores), and a grant Nmbrs refuses asks to approve again.
+            fresh = refreshed(provider, connection)
+            if isinstance(fresh, Connection):
+                connection = fresh
+                result = check_account(provider, connection)
+            else:
+                result = fresh
+            if isinstance(result, WrongCredentials):
+                return self._step(
+                    ref, actor, Step.CHECK_AGAIN, grant_refused(self.event_bus, result.code)
+                )
+        else:
+            result = check_account(provider, connection)
         checked = connection
         return self._step(
             ref,

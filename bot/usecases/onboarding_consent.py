@@ -1,6 +1,7 @@
 """The onboarding's side of the consent in the browser (`bot.usecases.consent`): the consent
 screen's start link, the purpose PURPOSE_ONBOARDING (begin at /nmbrs/start, finish at the
-callback), the consent's failures and "approve again".
+callback), the consent's failures, "approve again", and the grant refreshed before a check
+again.
 
 The seam: this module knows the consent; `OnboardingService` knows the step machinery (load,
 gate, one transaction per step, what to show) and lends it through `StepHost`. The service's
@@ -19,6 +20,7 @@ from bot.core.events import EventBus
 from bot.core.flow import Event, Step
 from bot.core.model import Actor, StepRef
 from bot.core.payroll import (
+    Connection,
     ConsentProvider,
     NoAccess,
     NoSubscription,
@@ -31,6 +33,8 @@ from bot.core.payroll import (
 )
 from bot.core.screens import (
     CONSENT_EXCHANGE_FAILED,
+    CONSENT_GRANT_REFUSED,
+    CONSENT_NO_ACCESS,
     CONSENT_QUOTA,
     CONSENT_REFUSED,
     CONSENT_THROTTLED,
@@ -199,13 +203,34 @@ class OnboardingConsent:
             return consent_failed(bus, CONSENT_QUOTA, failure.code)
         except Throttled as failure:
             return consent_failed(bus, CONSENT_THROTTLED, failure.code)
-        except (ProviderUnavailable, NoAccess, ProviderError) as failure:
+        except NoAccess as failure:
+            # The login sees no data at all: its template or its klant login filter.
+            logger.info("consent connect check: the login sees nothing (%s)", failure.code)
+            return consent_failed(bus, CONSENT_NO_ACCESS, failure.code)
+        except (ProviderUnavailable, ProviderError) as failure:
             logger.info("consent connect check ended with %s", failure.code)
             return consent_failed(bus, CONSENT_UNAVAILABLE, failure.code)
         return lambda context: apply_consent(bus, context, consent)
 
 
 # --- the steps of a consent onboarding ---------------------------------------------------
+
+
+def refreshed(
+    provider: ConsentProvider, connection: Connection
+) -> Connection | WrongCredentials | ProviderError:
+    """The kept grant refreshed before a check again (its access token lives an hour): the new
+    connection (the old refresh token is dead once this returns: store the new one in the step
+    that follows), WrongCredentials when Nmbrs no longer honours the grant, or the provider's
+    failure (then the old grant still holds)."""
+    try:
+        return provider.refresh(connection)
+    except WrongCredentials as refused:
+        logger.info("refreshing the consent's grant refused: %s", refused.code)
+        return refused
+    except ProviderError as failure:
+        logger.info("refreshing the consent's grant ended with %s", failure.code)
+        return failure
 
 
 def back_to_consent(context: OnboardingContext, *, error: str | None = None) -> None:
@@ -218,6 +243,16 @@ def back_to_consent(context: OnboardingContext, *, error: str | None = None) -> 
     progress.username = progress.domain = progress.approved_by = None
     progress.debtors = None
     progress.consent_error = error
+
+
+def grant_refused(bus: EventBus, code: str) -> Apply:
+    """Nmbrs no longer honours the kept grant: approve again (not a wrong attempt)."""
+
+    def apply(context: OnboardingContext) -> None:
+        back_to_consent(context, error=CONSENT_GRANT_REFUSED)
+        publish(bus, context, events.ProviderFailed, error=code)
+
+    return apply
 
 
 def consent_failed(bus: EventBus, reason: str, code: str) -> Apply:

@@ -338,6 +338,24 @@ def test_the_choice_says_who_approved_for_which_debtors():
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_login_that_sees_no_data_is_told_what_to_fix_at_nmbrs(language):
+    text = str(
+        rendered(
+            ConsentScreen(
+                data={}, error="no_access", start_url="https://x/nmbrs/start?t=a", view_key="k"
+            ),
+            language,
+        )["blocks"]
+    )
+    words = {
+        "nl": ("sjabloon", "filter", "beheerder", "opnieuw toestemming"),
+        "en": ("template", "filter", "administrator", "consent again"),
+    }
+    for word in words[language]:
+        assert word in text
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
 def test_a_start_refused_after_the_soap_end_date_tells_the_account_manager_why(language):
     request = StartRequest(client_name="Acme", channel_id="C0SHARED", language="nl")
     result = StartResult(SOAP_ENDED, request, error="2027-03-01")
