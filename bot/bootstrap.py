@@ -234,6 +234,7 @@ def payroll_providers(settings: Settings) -> Providers:
             identity_url=settings.nmbrs_identity_url,
             connect_timeout=settings.nmbrs_connect_timeout,
             read_timeout=settings.nmbrs_read_timeout,
+            ask_user_info=settings.nmbrs_ask_user_info,
         )
         available[rest.name] = rest
     for_new = NMBRS_REST if settings.nmbrs_api == "rest" else NMBRS_SOAP

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     nmbrs_client_id: str = ""
     nmbrs_client_secret: SecretStr = SecretStr("")
     nmbrs_subscription_key: SecretStr = SecretStr("")
+    # Ask the consent for `user.info.read`, so the screens name the approving login. Off until
+    # Nmbrs confirms it enabled that scope for our client (spec §7.2): asking a scope it has not
+    # enabled stops the consent on an "Invalid scope" page.
+    nmbrs_ask_user_info: bool = False
     nmbrs_connect_timeout: float = 5.0
     nmbrs_read_timeout: float = 20.0
     # Where the bot is reached from the internet (https; http only on a loopback host): the

@@ -110,7 +110,8 @@ def apply_consent(bus: EventBus, context: OnboardingContext, consent: Consent) -
     domain), with who approved it and for which debtors kept to show before the choice."""
     progress = context.progress
     progress.consent_error = None
-    progress.approved_by = consent.approved_by or consent.connection.account
+    # Empty when the provider did not ask who approved (the screens then name the debtors).
+    progress.approved_by = consent.approved_by
     progress.debtors = tuple(consent.debtors)
     apply_check(bus, context, consent.connection, consent.check)
 

@@ -134,3 +134,25 @@ def test_the_account_manager_group_is_a_user_group_id_or_a_star(value: str) -> N
 def test_anything_else_as_account_manager_group_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="must be a Slack user group id .* or \\*"):
         Settings(account_manager_group=value)
+
+
+def test_the_consent_asks_who_approved_only_when_nmbrs_ask_user_info_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.bootstrap import payroll_providers
+    from bot.core.payroll import NMBRS_REST
+    from payroll.nmbrs_rest.model import USER_INFO
+    from payroll.nmbrs_rest.provider import RestNmbrsProvider
+
+    def asked_scopes() -> tuple[str, ...]:
+        provider = payroll_providers(Settings(nmbrs_api="rest")).get(NMBRS_REST)
+        assert isinstance(provider, RestNmbrsProvider)
+        try:
+            return provider.identity.scopes
+        finally:
+            provider.close()
+
+    assert Settings().nmbrs_ask_user_info is False
+    assert USER_INFO not in asked_scopes()
+    monkeypatch.setenv("NMBRS_ASK_USER_INFO", "true")
+    assert USER_INFO in asked_scopes()

@@ -145,7 +145,9 @@ def test_consenting_in_the_browser_changes_the_open_modal_by_itself(
     assert page.headers["referrer-policy"] == "no-referrer"
 
     choice = settled(customer, CALLBACK_COMPANIES)
-    assert "Goedgekeurd door" in json.dumps(choice.blocks)
+    # NMBRS_ASK_USER_INFO is off: the debtor approved for, without a "by".
+    assert "Goedgekeurd voor" in json.dumps(choice.blocks)
+    assert "Goedgekeurd door" not in json.dumps(choice.blocks)
 
     replayed = browser.open(back)
     assert replayed.status_code == 400

@@ -5,6 +5,7 @@ the fake Nmbrs and comes back to the callback (all through the use cases' public
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,7 +50,7 @@ def rest_settings(nmbrs: SandboxHandle) -> Settings:
     )
 
 
-def rest_provider(nmbrs: SandboxHandle) -> RestNmbrsProvider:
+def rest_provider(nmbrs: SandboxHandle, *, ask_user_info: bool = False) -> RestNmbrsProvider:
     return RestNmbrsProvider(
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
@@ -58,6 +59,7 @@ def rest_provider(nmbrs: SandboxHandle) -> RestNmbrsProvider:
         identity_url=nmbrs.base_url,
         connect_timeout=1.0,
         read_timeout=5.0,
+        ask_user_info=ask_user_info,
         sleep=lambda seconds: None,
     )
 
@@ -144,12 +146,11 @@ def outcome_of(finished: Finished) -> Outcome:
     return finished.outcome
 
 
-@pytest.fixture
-def consent_world(rest_nmbrs: SandboxHandle) -> Iterator[ConsentWorld]:
-    nmbrs = rest_nmbrs
+@contextmanager
+def consent_world_with(nmbrs: SandboxHandle, provider: RestNmbrsProvider) -> Iterator[ConsentWorld]:
+    """A ConsentWorld whose onboarding uses `provider` (closed at the end)."""
     settings = rest_settings(nmbrs)
     published: list[events.OnboardingEvent] = []
-    provider = rest_provider(nmbrs)
     with ScratchStorage() as storage:
         membership, clock = FakeMembership(), FakeClock()
         service = OnboardingService(
@@ -168,3 +169,9 @@ def consent_world(rest_nmbrs: SandboxHandle) -> Iterator[ConsentWorld]:
             service, storage, nmbrs, membership, clock, invite.onboarding_id, published
         )
     provider.close()
+
+
+@pytest.fixture
+def consent_world(rest_nmbrs: SandboxHandle) -> Iterator[ConsentWorld]:
+    with consent_world_with(rest_nmbrs, rest_provider(rest_nmbrs)) as world:
+        yield world

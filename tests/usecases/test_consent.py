@@ -54,9 +54,8 @@ from tests.usecases.consent_world import (
 )
 from tests.usecases.fakes import CUSTOMER, FakeClock, FakeMembership, FakeProvider
 
-APPROVED = Approval(
-    approved_by="Voorbeeld Administratie", debtors=("1001 Voorbeeld Administratie",)
-)
+# The provider does not ask `user.info.read` (NMBRS_ASK_USER_INFO off): the debtors alone.
+APPROVED = Approval(approved_by="", debtors=("1001 Voorbeeld Administratie",))
 
 
 def consent_rows(world: ConsentWorld) -> list[ConsentRequest]:

@@ -1,6 +1,7 @@
 """The onboarding's side of the consent (bot.usecases.onboarding_consent) against the fake Nmbrs
-REST API over real HTTP: a login that sees no data, and the grant refreshed before a check
-again (past the access token's hour, refused, Nmbrs unavailable)."""
+REST API over real HTTP: a login that sees no data, the grant refreshed before a check again
+(past the access token's hour, refused, Nmbrs unavailable), and who approved with and without
+`user.info.read`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlmodel import select
 
 from bot.core.flow import MAX_FAILED_ATTEMPTS, State
 from bot.core.screens import (
+    Approval,
     CompanyChoiceScreen,
     ConsentScreen,
     NoCompaniesScreen,
@@ -17,6 +19,7 @@ from payroll.nmbrs_rest.model import Grant
 from payroll.nmbrs_rest.sandbox import (
     FINE_LOGIN,
     NO_COMPANIES_LOGIN,
+    SandboxHandle,
     api_error,
     demo_companies,
     html_error,
@@ -25,7 +28,9 @@ from payroll.nmbrs_rest.sandbox.world import ACCESS_LIFETIME, REFRESH_LIFETIME
 from storage.models import PayrollLink
 from tests.usecases.consent_world import (
     ConsentWorld,
+    consent_world_with,
     outcome_of,
+    rest_provider,
 )
 from tests.usecases.fakes import CUSTOMER
 
@@ -171,3 +176,28 @@ def test_nmbrs_unavailable_at_the_refresh_keeps_the_grant_for_another_try(
     assert kept_grant(consent_world) == before  # its refresh token was not used
     retried = consent_world.service.check_again(consent_world.ref(), CUSTOMER)
     assert isinstance(retried.screen, CompanyChoiceScreen)
+
+
+# --- who approved ----------------------------------------------------------------------------
+
+
+def test_without_user_info_the_approval_names_the_debtors_only(
+    consent_world: ConsentWorld,
+) -> None:
+    choice = outcome_of(consent_world.consent(consent_world.to_consent(), FINE_LOGIN)).screen
+    assert isinstance(choice, CompanyChoiceScreen)
+    assert choice.approval == Approval(approved_by="", debtors=("1001 Voorbeeld Administratie",))
+    kept = kept_grant(consent_world)
+    assert kept is not None and "user.info.read" not in kept.scopes
+
+
+def test_with_user_info_the_approval_names_the_approving_login(
+    rest_nmbrs: SandboxHandle,
+) -> None:
+    provider = rest_provider(rest_nmbrs, ask_user_info=True)
+    with consent_world_with(rest_nmbrs, provider) as world:
+        choice = outcome_of(world.consent(world.to_consent(), FINE_LOGIN)).screen
+        assert isinstance(choice, CompanyChoiceScreen)
+        assert choice.approval == Approval(
+            approved_by=FINE_LOGIN, debtors=("1001 Voorbeeld Administratie",)
+        )

@@ -337,6 +337,38 @@ def test_the_choice_says_who_approved_for_which_debtors():
     assert "Goedgekeurd door *loon@acme.nl* voor *1001 Acme Holding, 1002 Acme BV*." in text
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("nl", "Goedgekeurd voor *1001 Acme Holding, 1002 Acme BV*."),
+        ("en", "Approved for *1001 Acme Holding, 1002 Acme BV*."),
+    ],
+)
+def test_without_the_approving_login_the_choice_names_the_debtors_once(language, said):
+    approval = Approval(approved_by="", debtors=APPROVAL.debtors)
+    for screen in (
+        CompanyChoiceScreen(companies=companies(3), approval=approval),
+        NoCompaniesScreen(username="1001 Acme Holding", approval=approval),
+        CompletedScreen(companies=companies(3), domain="d-1", approval=approval),
+    ):
+        text = str(rendered(screen, language)["blocks"])
+        assert said in text
+        assert "Goedgekeurd door" not in text and "Approved by" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("nl", "Goedgekeurd door *loon@acme.nl* voor"),
+        ("en", "Approved by *loon@acme.nl* for"),
+    ],
+)
+def test_with_the_approving_login_the_screens_name_it(language, said):
+    assert said in str(
+        rendered(CompanyChoiceScreen(companies=companies(3), approval=APPROVAL), language)["blocks"]
+    )
+
+
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_a_login_that_sees_no_data_is_told_what_to_fix_at_nmbrs(language):
     text = str(

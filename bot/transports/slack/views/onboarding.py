@@ -291,13 +291,16 @@ def _data_lines(texts: Catalogue, data: dict[str, list[str]]) -> str:
 def _approval_block(texts: Catalogue, approval: Approval | None) -> list[Block]:
     if approval is None:
         return []
-    debtors = ", ".join(approval.debtors) or "-"
+    debtors = bold(escape(", ".join(approval.debtors) or "-"))
+    if not approval.approved_by:
+        # The provider did not ask who approved (no user.info.read): the debtors alone.
+        return [_context(texts.text("customer.consent.approved_for", debtors=debtors))]
     return [
         _context(
             texts.text(
                 "customer.consent.approved_by",
                 login=bold(escape(approval.approved_by)),
-                debtors=bold(escape(debtors)),
+                debtors=debtors,
             )
         )
     ]
