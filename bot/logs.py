@@ -12,7 +12,10 @@ flood of connections once wrote 480 MB of log in under a minute.
 
 uvicorn's access log writes each request's path with its query string; the consent's pages carry
 secrets there (`/nmbrs/start?t=`, `/nmbrs/callback?code=&state=`), so `QueryStringFilter` drops
-every query string from the access log's records before any handler sees them.
+every query string from the access log's records before any handler sees them. Other loggers
+may write those links too (slack_sdk's DEBUG dump of views.open/update holds the consent
+button's start link): `ConsentLinkFilter` on the handler redacts them from every record's final
+message, at every level.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -63,6 +67,36 @@ def strip_query_strings_from_access_log() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, QueryStringFilter) for f in access.filters):
         access.addFilter(QueryStringFilter())
+
+
+# The consent's links in any text: /nmbrs/start's token (up to a quote, ampersand, whitespace or
+# a JSON escape) and /nmbrs/callback's whole query (code and state), slashes JSON-escaped or not.
+_START_TOKEN = re.compile(r"(\\?/nmbrs\\?/start\?t=)[^'\"&\s\\]+")
+_CALLBACK_QUERY = re.compile(r"(\\?/nmbrs\\?/callback\?)[^'\"\s\\]+")
+REDACTED = "[redacted]"
+
+
+def redact_consent_links(text: str) -> str:
+    """`text` with the consent's start tokens and callback queries replaced by REDACTED."""
+    if "nmbrs" not in text:
+        return text
+    text = _START_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    return _CALLBACK_QUERY.sub(rf"\g<1>{REDACTED}", text)
+
+
+class ConsentLinkFilter(logging.Filter):
+    """Redacts the consent's start tokens and callback queries from a record's final message
+    (its arguments merged in), whichever logger wrote it and at whatever level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: the handler reports it as logging does
+            return True
+        redacted = redact_consent_links(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -128,6 +162,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """The root logger writes to stderr as text or JSON (LOG_FORMAT), with request ids; serve
     hands uvicorn's loggers to it too (uvicorn started with log_config=None)."""
     handler = logging.StreamHandler()
+    handler.addFilter(ConsentLinkFilter())
     handler.addFilter(RepeatFilter())
     handler.addFilter(RequestIdFilter())
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)

@@ -1,20 +1,32 @@
 """Errors a caller can repeat at will are logged once per interval, with a count, and without
-their traceback; every other record goes through untouched."""
+their traceback; every other record goes through untouched. No log line shows a query string of
+the consent's pages, nor (at any level, whichever logger wrote it) a consent link's token, code
+or state."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from bot.logs import RepeatFilter
+from bot.clock import SystemClock
+from bot.core.model import StepRef
+from bot.core.screens import ConsentScreen, Outcome
+from bot.logs import RepeatFilter, configure_logging, redact_consent_links
 from bot.serving import uvicorn_config
+from bot.transports.slack.views.onboarding import render
+from bot.usecases.consent import ConsentFlow, ConsentTicket
+from storage.crypto import TokenCipher, generate_key
 
 ACCEPT_ERROR = "socket.accept() out of system resource"
 
@@ -107,3 +119,81 @@ def test_the_access_log_of_the_served_bot_shows_no_query_string(caplog) -> None:
     assert any('"GET /nmbrs/callback HTTP/1.1" 200' in line for line in lines), lines
     assert any('"GET /nmbrs/start HTTP/1.1" 200' in line for line in lines), lines
     assert "SECRET" not in "\n".join(lines)
+
+
+# --- the consent's links never in a log line -------------------------------------------------
+
+PUBLIC_URL = "https://onboarding.example.nl"
+CODE, STATE = "CODE-a1b2c3d4e5f6", "STATE-g7h8i9j0k1l2"
+
+
+@pytest.fixture
+def restored_root_logger() -> Iterator[None]:
+    """configure_logging replaces the root logger's handlers: put them back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def start_url() -> str:
+    """A consent button's link as the bot draws it (a real start token)."""
+    flow = ConsentFlow(
+        unit_of_work=lambda: None,  # type: ignore[arg-type,return-value]
+        cipher=TokenCipher([generate_key()]),
+        clock=SystemClock(),
+        public_url=PUBLIC_URL,
+        redirect_uri=PUBLIC_URL + "/nmbrs/callback",
+    )
+    ticket = ConsentTicket("onboarding", 7, 3, "U0CUSTOMER", "T0CUSTOMER", "consent-k")
+    return flow.start_url(ticket)
+
+
+def consent_modal(url: str) -> dict:
+    outcome = Outcome(
+        screen=ConsentScreen(data={}, start_url=url, view_key="consent-k"),
+        language="nl",
+        client_name="Acme",
+        ref=StepRef(7, 3),
+    )
+    return render(outcome, private_metadata="7.3.nl." + "a" * 16).to_dict()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_log_line_at_any_level_shows_a_start_token_or_a_code_or_state(
+    restored_root_logger: None, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    url = start_url()
+    token = parse_qs(urlsplit(url).query)["t"][0]
+    callback = f"{PUBLIC_URL}/nmbrs/callback?code={CODE}&state={STATE}&scope=company.info.read"
+    view = consent_modal(url)
+    assert url in json.dumps(view)  # the button carries the link
+    configure_logging(log_format, level=logging.DEBUG)  # as serve does, at DEBUG
+    slack = logging.getLogger("slack_sdk.web.async_base_client")
+    # slack_sdk's DEBUG dump of the call, and of Slack's answer (its JSON escapes slashes).
+    slack.debug(
+        f"Sending a request - url: https://slack.com/api/views.open, query_params: {{}}, "
+        f"json_body: {{'trigger_id': '1.2.3', 'view': {view}}}, headers: {{}}"
+    )
+    answer = json.dumps({"ok": True, "view": view}).replace("/", "\\/")
+    slack.debug("Received the following response - status: 200, body: %s", answer)
+    other = logging.getLogger("bot.somewhere")
+    other.debug("drawn %s", url)
+    other.info("drawn %r", {"url": url})
+    other.warning("redirect to %s failed", callback)
+    other.error("view update for %s & more", url)
+    logging.getLogger("httpx").debug("GET %s", callback)
+
+    written = capsys.readouterr().err
+    assert written.count("[redacted]") >= 7, written
+    for secret in (token, quote(token), token[:24], CODE, STATE):
+        assert secret not in written
+    assert "/nmbrs/start?t=[redacted]" in written
+    assert "/nmbrs/callback?[redacted]" in written
+    assert "views.open" in written  # the rest of each line stays
+
+
+def test_text_without_a_consent_link_passes_untouched() -> None:
+    line = "GET https://api.nmbrsapp.com/api/debtors?pageNumber=1 200 'quoted' & more"
+    assert redact_consent_links(line) == line
