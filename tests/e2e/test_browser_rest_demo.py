@@ -180,10 +180,11 @@ def test_a_customer_connects_nmbrs_by_consent_in_the_demo_and_the_modal_moves_on
     photograph(nmbrs, "back-to-slack")
     nmbrs.close()
 
-    # The modal in the stand-in moved on by itself, naming who approved for which debtor.
+    # The modal in the stand-in moved on by itself, naming the debtor approved for (who
+    # approved only with NMBRS_ASK_USER_INFO on).
     page.bring_to_front()
     companies = modal(page, NL.text("customer.modal.title_companies"))
-    expect(companies).to_contain_text("Goedgekeurd door")
+    expect(companies).to_contain_text("Goedgekeurd voor")
     expect(companies).to_contain_text("Voorbeeld Administratie")
     photograph(page, "companies-by-itself")
     for name in COMPANIES:
