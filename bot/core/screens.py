@@ -283,7 +283,9 @@ def screen_for(
     if current == State.COMPLETED:
         return CompletedScreen(
             companies=progress.chosen or (),
-            domain=progress.domain or "",
+            # Where the link's data lives, as people know it: the Nmbrs environment (SOAP), or
+            # the debtors the consent spans (REST: its `domain` holds their ids).
+            domain=", ".join(progress.debtors) if progress.debtors else progress.domain or "",
             approval=_approval(progress),
         )
     if current == State.HANDOFF:

@@ -101,6 +101,8 @@ def test_the_chosen_companies_become_a_rest_link_holding_the_grant(
     outcome = consent_world.service.choose_companies(consent_world.ref(), CUSTOMER, ids)
     assert isinstance(outcome.screen, CompletedScreen)
     assert outcome.screen.approval == APPROVED
+    # Where the data lives, as the customer knows it: the debtor, not its id.
+    assert outcome.screen.domain == ", ".join(APPROVED.debtors)
     with consent_world.storage.unit_of_work() as uow:
         link = uow.session.exec(select(PayrollLink)).one()
         assert link.provider == NMBRS_REST
