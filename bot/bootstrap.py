@@ -45,6 +45,7 @@ from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
+from bot.usecases.migration import LinkMigration
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
 from bot.usecases.scheduled import link_jobs, outbox_jobs, scheduled_jobs
@@ -173,6 +174,17 @@ class Container:
     def link_reader(self, reader: str) -> LinkReader:
         """The read API of our payroll-sync jobs: REST links hand out a valid access token."""
         return LinkReader(self.unit_of_work, reader=reader, tokens=self.link_maintenance.grants)
+
+    @cached_property
+    def link_migration(self) -> LinkMigration:
+        """The move of the SOAP links to the REST API (bot.usecases.migration)."""
+        return LinkMigration(
+            unit_of_work=self.unit_of_work,
+            providers=self.providers,
+            notices=self.link_notices,
+            calendar=working_calendar(self.settings),
+            clock=self.clock,
+        )
 
     @cached_property
     def links(self) -> LinkService:
@@ -308,7 +320,12 @@ def job_scheduler(container: Container) -> Scheduler:
     settings = container.settings
     calendar = working_calendar(settings)
     jobs = scheduled_jobs(container.manager, calendar=calendar, settings=settings)
-    jobs += link_jobs(container.link_maintenance, calendar=calendar, settings=settings)
+    jobs += link_jobs(
+        container.link_maintenance,
+        calendar=calendar,
+        settings=settings,
+        migration=container.link_migration,
+    )
     jobs += outbox_jobs(container.delivery, calendar=calendar)
     return Scheduler(
         container.engine, container.clock, jobs, poll_seconds=settings.scheduler_poll_seconds

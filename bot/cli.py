@@ -641,3 +641,51 @@ def links_verify(
         raise typer.Exit(VERIFY_NEEDS_RELINK)
     if "unavailable" in outcomes:
         raise typer.Exit(VERIFY_UNAVAILABLE)
+
+
+@links_app.command("migrate")
+def links_migrate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be asked; change nothing.")
+    ] = False,
+) -> None:
+    """Ask the channel of every active SOAP link to move it to the Nmbrs REST API before the
+    SOAP API ends: a message with the relink button, which opens the relink by consent. A link
+    asked before is not asked again. Exit code 0."""
+    settings = load_settings()
+    load_cipher(settings)
+    open_current_database(settings).dispose()
+
+    from bot.bootstrap import build_container
+
+    container = build_container(settings)
+    try:
+        migration = container.link_migration
+        requests = migration.request_moves(dry_run=dry_run, actor=CLI_ACTOR)
+        status = migration.status()
+    finally:
+        container.close()
+    for request in requests:
+        if request.asked_before:
+            what = "asked before; not asked again"
+        elif dry_run:
+            what = "would ask to move to the REST API"
+        else:
+            what = "asked to move to the REST API (message queued)"
+        typer.echo(
+            f"link {request.link_id} ({request.client_name}, {request.channel_id}, "
+            f"{request.companies} companies): {what}"
+        )
+    if not requests:
+        typer.echo("no active SOAP links to move")
+    ends_on = status.soap_ends_on.isoformat()
+    if status.ended:
+        typer.echo(
+            f"{status.on_rest} of {status.total} links on the REST API; "
+            f"the SOAP API ended on {ends_on}"
+        )
+    else:
+        typer.echo(
+            f"{status.on_rest} of {status.total} links on the REST API; "
+            f"{status.days_left} days until the SOAP API ends on {ends_on}"
+        )

@@ -19,6 +19,8 @@ from sqlmodel import Session
 from bot.core.events import (
     DomainEvent,
     LinkEvent,
+    LinkMovedToRest,
+    LinkMoveRequested,
     LinkNeedsRelink,
     LinkRecovered,
     LinkRelinked,
@@ -235,7 +237,17 @@ class LinkEventNotices:
                     values=values,
                 )
             )
-        if event.kind == LinkNeedsRelink.kind:
+        if event.kind == LinkMoveRequested.kind:
+            notices.append(
+                Notice(
+                    kind="link_move_request",
+                    recipient=event.channel_id,
+                    language=event.language,
+                    values=values,
+                    dedupe_key=event.notice_key,
+                )
+            )
+        elif event.kind == LinkNeedsRelink.kind:
             notices.append(
                 Notice(
                     kind="link_notice",
@@ -245,7 +257,10 @@ class LinkEventNotices:
                     dedupe_key=event.notice_key,
                 )
             )
-        elif event.kind in (LinkRelinked.kind, LinkRecovered.kind) and event.notice_ts:
+        elif (
+            event.kind in (LinkRelinked.kind, LinkRecovered.kind, LinkMovedToRest.kind)
+            and event.notice_ts
+        ):
             notices.append(
                 Notice(
                     kind="link_notice_update",

@@ -394,3 +394,29 @@ def client_of(uow: SqlUnitOfWork, link: PayrollLink) -> Client:
     client = uow.clients.get(link.client_id)
     assert client is not None, "a link always has a client"
     return client
+
+
+# --- the move of SOAP links to the REST API (bot.usecases.migration) -------------------------
+
+
+@dataclass(frozen=True)
+class LinkStanding:
+    """A link not unlinked: which provider it works through and its status."""
+
+    link_id: int
+    provider: str
+    status: str
+
+
+def link_standings(uow: SqlUnitOfWork) -> list[LinkStanding]:
+    """Every link not unlinked, oldest first."""
+    statement = (
+        select(PayrollLink.id, PayrollLink.provider, PayrollLink.status)
+        .where(col(PayrollLink.revoked_at).is_(None))
+        .order_by(col(PayrollLink.id))
+    )
+    return [
+        LinkStanding(link_id, provider, status)
+        for link_id, provider, status in uow.session.exec(statement)
+        if link_id is not None
+    ]

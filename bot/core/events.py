@@ -254,6 +254,8 @@ class LinkEvent(DomainEvent):
     # The client-channel notice asking for a relink: its outbox key, and its ts once sent.
     notice_key: str | None = None
     notice_ts: str | None = None
+    # The day the Nmbrs SOAP API ends (ISO 8601), for the request to move a link to REST.
+    soap_ends_on: str | None = None
 
     def audit_link_id(self) -> int | None:
         return self.link_id
@@ -280,6 +282,21 @@ class LinkRecovered(LinkEvent):
 @dataclass(frozen=True, kw_only=True)
 class LinkRelinked(LinkEvent):
     kind = "link_relinked"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkMoveRequested(LinkEvent):
+    """The client's channel is asked to move its SOAP link to the REST API (a relink by
+    consent), by `onboard-bot links migrate`."""
+
+    kind = "link_move_requested"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkMovedToRest(LinkEvent):
+    """A SOAP link was moved to the REST API by the customer's consent."""
+
+    kind = "link_moved_to_rest"
 
 
 @dataclass(frozen=True, kw_only=True)

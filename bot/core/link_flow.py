@@ -75,6 +75,9 @@ REASON_COMPANIES_GONE = "companies_gone"
 REASON_NO_SUBSCRIPTION = "no_subscription"
 REASON_NO_ACCESS = "no_access"
 REASON_INVALID_DOMAIN = "invalid_domain"
+# The Nmbrs SOAP API has ended (NMBRS_SOAP_END_DATE): a SOAP link moves to the REST API by a
+# relink, which is the customer's consent.
+REASON_SOAP_ENDED = "soap_ended"
 
 
 class Stage(StrEnum):

@@ -15,6 +15,13 @@ rendered (in Slack bold, `<#C…>`, `<@U…>`), and words a text emphasises are 
 named by a placeholder: `{lead}` is the key `<key>_lead`, a `{check_again}` or `{start}` is the
 button's own text. Slack's side of this is `bot/transports/slack/mrkdwn.py`.
 
+A text that depends on a number is a table of CLDR plural forms (`one`, `other`, ...), and
+`plural(key, count, ...)` picks the language's form for `count` through Babel (falling back to
+`other`), with `count` filled in:
+
+    [home] rest_links = { one = "{count} link", other = "{count} links" }
+    text = catalogue("en").plural("manager.home.rest_links", 3)
+
 Dutch is the default; an unknown language falls back to it. A test keeps the key sets of all
 languages equal, so a missing translation fails the build instead of reaching a customer.
 """
@@ -26,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from babel import Locale
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 LANGUAGES = ("nl", "en")
@@ -44,6 +53,13 @@ class Catalogue(Mapping[str, str]):
         template = self._texts[key]
         return template.format(**values) if values else template
 
+    def plural(self, key: str, count: int, **values: Any) -> str:
+        """The plural form of the table `key` for `count` in this language, filled in with
+        `count` and `values`; KeyError when the table has neither that form nor `other`."""
+        form = _plural_form(self.language, count)
+        template = self._texts.get(f"{key}.{form}") or self._texts[f"{key}.other"]
+        return template.format(count=count, **values)
+
     def __getitem__(self, key: str) -> str:
         return self._texts[key]
 
@@ -52,6 +68,16 @@ class Catalogue(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._texts)
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+def _plural_form(language: str, count: int) -> str:
+    """The CLDR plural category of `count` in `language` ("one", "other", ...)."""
+    return str(_locale(language).plural_form(abs(count)))
 
 
 def _flatten(table: dict[str, Any], prefix: str, into: dict[str, str], source: Path) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.clock import Clock, SystemClock
 from bot.core import link_flow
 from bot.core.events import LinkRecovered
-from bot.core.link_flow import REASON_WRONG_CREDENTIALS, LinkMove, LinkStatus
+from bot.core.link_flow import REASON_SOAP_ENDED, REASON_WRONG_CREDENTIALS, LinkMove, LinkStatus
 from bot.core.payroll import ConsentProvider, ProviderError
 from bot.ports import LinkNotices
 from bot.settings import Settings
@@ -151,6 +151,9 @@ class LinkMaintenance:
             client_name = client_of(uow, link).name
             if link.revoked_at is not None:
                 return VerifyResult(link_id, client_name, SKIPPED, "unlinked")
+            if (link.problem or {}).get("reason") == REASON_SOAP_ENDED:
+                # Only a relink by consent (to the REST API) makes it work again.
+                return VerifyResult(link_id, client_name, SKIPPED, REASON_SOAP_ENDED)
             if grant_refused(link) and isinstance(
                 self._providers.get(link.provider), ConsentProvider
             ):

@@ -10,6 +10,7 @@ from bot.settings import Settings
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.maintenance import LinkMaintenance
 from bot.usecases.manager import ManagerTools
+from bot.usecases.migration import LinkMigration
 
 
 def scheduled_jobs(
@@ -25,10 +26,16 @@ def scheduled_jobs(
 
 
 def link_jobs(
-    maintenance: LinkMaintenance, *, calendar: WorkingCalendar, settings: Settings
+    maintenance: LinkMaintenance,
+    *,
+    calendar: WorkingCalendar,
+    settings: Settings,
+    migration: LinkMigration | None = None,
 ) -> list[Job]:
     """Verification of every link daily at LINK_VERIFY_TIME, the renewal of REST grants (each
-    verified after its refresh) daily an hour before it, and the retention job hourly."""
+    verified after its refresh) daily an hour before it, and the retention job hourly; with
+    `migration`, from the SOAP API's end date on, every active SOAP link marked needs_relink
+    daily at LINK_VERIFY_TIME too (before the verification)."""
 
     def verify(_due: datetime) -> None:
         maintenance.verify_all()
@@ -43,8 +50,17 @@ def link_jobs(
     def erase(_due: datetime) -> None:
         maintenance.erase_ended_data()
 
+    jobs = []
+    if migration is not None:
+        soap_links = migration
+
+        def end_soap(_due: datetime) -> None:
+            soap_links.end_soap()
+
+        jobs.append(Job("end_soap_links", daily(calendar, settings.link_verify_time), end_soap))
     return [
         Job("renew_grants", daily(calendar, renew_at), renew),
+        *jobs,
         Job("verify_links", daily(calendar, settings.link_verify_time), verify),
         Job("erase_ended_data", hourly(calendar), erase),
     ]

@@ -77,6 +77,8 @@ class SlackRenderer:
         links = LinkMessages(language=notice.language)
         if notice.kind == "link_notice":
             return SlackMessage(*links.relink_request(event))
+        if notice.kind == "link_move_request":
+            return SlackMessage(*links.move_request(event))
         if notice.kind == "link_notice_update":
             return SlackMessage(*links.request_settled(event))
         if notice.kind.startswith("dm."):

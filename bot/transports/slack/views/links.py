@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -32,6 +33,8 @@ from bot.core.events import (
     LinkEnvironmentConfirmed,
     LinkEnvironmentUnconfirmed,
     LinkEvent,
+    LinkMovedToRest,
+    LinkMoveRequested,
     LinkNeedsRelink,
     LinkOverAccessWarned,
     LinkRecovered,
@@ -39,7 +42,11 @@ from bot.core.events import (
     OnboardingStoppedByCustomer,
 )
 from bot.core.flow import State
-from bot.core.link_flow import REASON_COMPANIES_GONE, REASON_PERMISSIONS_MISSING
+from bot.core.link_flow import (
+    REASON_COMPANIES_GONE,
+    REASON_PERMISSIONS_MISSING,
+    REASON_SOAP_ENDED,
+)
 from bot.core.model import InviteStatus
 from bot.core.screens import (
     CredentialsScreen,
@@ -279,6 +286,8 @@ class LinkMessages:
         }
         if event.kind == LinkNeedsRelink.kind:
             values["reason"] = _reason(texts, event.reason or "", event)
+        if event.kind == LinkMoveRequested.kind:
+            values["date"] = _iso_date(texts, event.soap_ends_on)
         text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
         if event.kind == LinkRelinked.kind and event.environment != event.previous_environment:
             text += " " + texts.text("links.report.relinked_environment", **values)
@@ -289,9 +298,28 @@ class LinkMessages:
     def relink_request(self, event: LinkEvent) -> tuple[str, list[dict[str, Any]]]:
         """The request in the client's channel, with its relink button."""
         texts = self.texts
-        text = with_lead(
-            texts, "links.channel.needs_relink", reason=_reason(texts, event.reason or "", event)
-        )
+        if event.reason == REASON_SOAP_ENDED:
+            # The relink is the consent at Nmbrs: no username or token to fill in.
+            text = with_lead(texts, "links.channel.needs_relink_soap_ended")
+        else:
+            text = with_lead(
+                texts,
+                "links.channel.needs_relink",
+                reason=_reason(texts, event.reason or "", event),
+            )
+        return texts.text("links.channel.needs_relink_short"), self._with_relink_button(event, text)
+
+    def move_request(self, event: LinkEvent) -> tuple[str, list[dict[str, Any]]]:
+        """The request in the client's channel to move the link to the REST API, with the
+        relink button (which opens the relink by consent)."""
+        texts = self.texts
+        ends_on = _iso_date(texts, event.soap_ends_on)
+        text = with_lead(texts, "links.channel.move_request", date=ends_on)
+        short = texts.text("links.channel.move_request_short", date=ends_on)
+        return short, self._with_relink_button(event, text)
+
+    def _with_relink_button(self, event: LinkEvent, text: str) -> list[dict[str, Any]]:
+        texts = self.texts
         blocks: list[Block] = [
             _section(text),
             ActionsBlock(
@@ -306,12 +334,12 @@ class LinkMessages:
                 ],
             ),
         ]
-        return texts.text("links.channel.needs_relink_short"), [b.to_dict() for b in blocks]
+        return [b.to_dict() for b in blocks]
 
     def request_settled(self, event: LinkEvent) -> tuple[str, list[dict[str, Any]]]:
         """The relink request redrawn without its button once the link works again."""
         texts = self.texts
-        key = "relinked" if event.kind == LinkRelinked.kind else "recovered"
+        key = "relinked" if event.kind in (LinkRelinked.kind, LinkMovedToRest.kind) else "recovered"
         text = texts.text(f"links.channel.{key}", user=mention(event.actor))
         return text, [_section(text).to_dict()]
 
@@ -338,7 +366,17 @@ _REPORT_KEYS = {
     LinkEnvironmentConfirmed.kind: "environment_confirmed",
     LinkCompaniesChanged.kind: "companies_changed",
     LinkOverAccessWarned.kind: "over_access",
+    LinkMoveRequested.kind: "move_requested",
+    LinkMovedToRest.kind: "moved_to_rest",
 }
+
+
+def _iso_date(texts: Catalogue, iso: str | None) -> str:
+    """A day given as ISO 8601, in the catalogue's date format ("-" when missing)."""
+    if not iso:
+        return "-"
+    day = date.fromisoformat(iso)
+    return texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
 
 
 def _reason(texts: Catalogue, reason: str, event: LinkEvent | None = None) -> str:
