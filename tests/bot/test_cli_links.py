@@ -1,11 +1,13 @@
-"""`onboard-bot links show|verify`: on a migrated database with two links of the demo login."""
+"""`onboard-bot links show|verify|migrate`: on a migrated database with two demo links."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -20,8 +22,9 @@ from payroll.nmbrs_soap.sandbox import (
 )
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
+from storage.models import OutboxMessage
 from storage.repository import SqlUnitOfWork
-from tests.usecases.link_world import STATUS, store_linked_client
+from tests.usecases.link_world import CHANNEL, STATUS, store_linked_client
 
 runner = CliRunner()
 
@@ -60,7 +63,7 @@ def cli_database(
     cipher = TokenCipher([key])
     store_linked_client(lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=None, name="Eén")
     store_linked_client(
-        lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=[48201], name="Twee"
+        lambda: SqlUnitOfWork(engine, cipher), nmbrs, companies=["48201"], name="Twee"
     )
     engine.dispose()
     return database_url
@@ -112,3 +115,45 @@ def test_links_verify_needs_one_link_or_all(cli_database):
         result = runner.invoke(app, ["links", "verify", *arguments])
         assert result.exit_code == 1
         assert "give one link's ID or --all" in result.stderr
+
+
+def outbox_kinds(database_url: str) -> list[tuple[str, str | None]]:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+            return [(row.kind, row.dedupe_key) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_links_migrate_dry_run_says_what_it_would_ask_and_changes_nothing(cli_database):
+    result = runner.invoke(app, ["links", "migrate", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        f"link 1 (Eén, {CHANNEL}, 5 companies): would ask to move to the REST API",
+        f"link 2 (Twee, {CHANNEL}, 1 companies): would ask to move to the REST API",
+    ]
+    assert re.fullmatch(r"0 of 2 links on the REST API; .*2027-03-01", lines[2])
+    assert outbox_kinds(cli_database) == []
+
+
+def test_links_migrate_asks_each_soap_links_channel_once(cli_database):
+    first = runner.invoke(app, ["links", "migrate"])
+    assert first.exit_code == 0, first.output
+    assert "link 1 (Eén, C0SHARED, 5 companies): asked to move to the REST API" in first.stdout
+    again = runner.invoke(app, ["links", "migrate"])
+    assert again.exit_code == 0, again.output
+    assert "link 2 (Twee, C0SHARED, 1 companies): asked before; not asked again" in again.stdout
+    requests = [key for kind, key in outbox_kinds(cli_database) if kind == "link_move_request"]
+    assert requests == ["link_move_request:1", "link_move_request:2"]
+    assert DEMO_TOKEN not in first.output + again.output
+
+
+def test_links_migrate_without_soap_links_says_so(cli_database):
+    for link_id in ("1", "2"):
+        assert runner.invoke(app, ["links", "unlink", link_id]).exit_code == 0
+    result = runner.invoke(app, ["links", "migrate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "no active SOAP links to move"
