@@ -149,6 +149,7 @@ class Container:
             clock=self.clock,
             invite_redraw=invite_update,
             providers=self.providers,
+            migration=self.link_migration.status,
         )
 
     @cached_property

@@ -29,6 +29,7 @@ from bot.core.events import (
     OnboardingStoppedByCustomer,
 )
 from bot.core.flow import END_STATES, State, step_reached
+from bot.core.migration import MigrationStatus
 from bot.core.model import InviteStatus
 from bot.core.notices import Notice, as_values
 from bot.i18n import catalogue
@@ -169,6 +170,7 @@ class StatusNotices:
         ended_since_previous: Mapping[str, int],
         *,
         day: date,
+        migration: MigrationStatus | None = None,
     ) -> Notice:
         return Notice(
             kind="digest",
@@ -179,6 +181,7 @@ class StatusNotices:
                 "open": [as_values(row) for row in open_onboardings],
                 "ended": dict(ended_since_previous),
                 "stalled_after_days": self.policy.first_working_days,
+                "migration": as_values(migration) if migration is not None else None,
             },
             dedupe_key=f"digest:{day.isoformat()}",
         )

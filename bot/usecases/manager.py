@@ -15,6 +15,7 @@ job, reached through `bot.ports.InviteChannel` (see `bot.usecases.invites.Invite
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from bot.core import flow, link_flow
 from bot.core.events import InviteResent
 from bot.core.flow import END_STATES, IllegalTransition
 from bot.core.link_flow import LinkStep
+from bot.core.migration import MigrationStatus
 from bot.core.model import Actor, InviteStatus, StartRequest
 from bot.core.progress import OnboardingProgress
 from bot.outbox import enqueue_once
@@ -73,6 +75,8 @@ class Dashboard:
     open: list[OnboardingSummary]
     links: list[LinkRow]
     relinks: list[RelinkToConfirm] = field(default_factory=list)
+    # Where the move of the links to the REST API stands (None: not followed).
+    migration: MigrationStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class ManagerTools:
         clock: Clock,
         invite_redraw: InviteRedraw,
         providers: Providers | None = None,
+        migration: Callable[[], MigrationStatus] | None = None,
     ):
         # The providers links name, to revoke a REST grant on unlink (None: nothing revoked).
         self._providers = providers
@@ -106,6 +111,8 @@ class ManagerTools:
         self._clock = clock
         # The outbox message that redraws an invite (the transport's), for expiry.
         self._invite_redraw = invite_redraw
+        # Where the move to the REST API stands (bot.usecases.migration), for Home and digest.
+        self._migration = migration
 
     # --- overviews --------------------------------------------------------------------------
 
@@ -159,7 +166,12 @@ class ManagerTools:
                 and not link_flow.is_abandoned(session, now)
             ]
         links.sort(key=lambda row: row.created_at, reverse=True)
-        return Dashboard(open=self.open_onboardings(), links=links, relinks=relinks)
+        return Dashboard(
+            open=self.open_onboardings(),
+            links=links,
+            relinks=relinks,
+            migration=self._migration() if self._migration else None,
+        )
 
     def summary(self, onboarding_id: int) -> OnboardingSummary:
         now = self._clock.now()
@@ -266,7 +278,8 @@ class ManagerTools:
                 .where(col(Onboarding.last_progress_at) < due_at)
             ):
                 ended[state] = ended.get(state, 0) + 1
-            message = self._reports.digest(open_rows, ended, day=today)
+            migration = self._migration() if self._migration else None
+            message = self._reports.digest(open_rows, ended, day=today, migration=migration)
             enqueue_once(uow.session, message, now=self._clock.now())
             uow.commit()
 

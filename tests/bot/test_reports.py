@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 import bot.core.events as events
 from bot.clock import WorkingCalendar
 from bot.core.events import EventBus, OnboardingEvent
+from bot.core.migration import MigrationStatus
 from bot.reports import StatusNotices, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
 from storage.crypto import TokenCipher, generate_key
@@ -292,3 +293,16 @@ def test_nudges_speak_the_clients_language_and_exist_once_per_period() -> None:
     assert "2026-11-30" in second.text  # the day it expires
     assert first.dedupe_key != second.dedupe_key
     assert reports().nudge(row, 1).dedupe_key == first.dedupe_key
+
+
+def test_the_digest_says_where_the_move_to_the_rest_api_stands() -> None:
+    before = MigrationStatus(
+        on_rest=4, total=10, days_left=90, soap_ends_on=date(2027, 3, 1), ended=False
+    )
+    lines = reports("en").digest([], {}, day=date(2026, 12, 1), migration=before).text.splitlines()
+    assert lines[1] == "🔀 4 of 10 links on the REST API, 90 days left."
+    after = dataclasses.replace(before, days_left=0, ended=True)
+    lines = reports().digest([], {}, day=date(2027, 3, 2), migration=after).text.splitlines()
+    assert lines[1] == (
+        "🔀 De SOAP-API van Nmbrs is afgesloten; nog 6 koppelingen moeten opnieuw gekoppeld worden."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.events import EventBus
 from bot.core.flow import IllegalTransition
+from bot.core.migration import MigrationStatus
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
 from bot.reports import OnboardingSummary, StatusNotices, invite_update
@@ -450,3 +451,66 @@ def test_a_start_request_survives_the_round_trip_through_private_metadata() -> N
     assert len(encoded) < 3000
     assert decode_request(encoded) == request
     assert decode_request("{kapot") is None
+
+
+# --- the move of the links to the REST API ----------------------------------------------------
+
+SOAP_END = date(2027, 3, 1)
+
+
+def home_texts(migration: MigrationStatus, language: str = "nl") -> list[str]:
+    dashboard = Dashboard(open=[], links=[], migration=migration)
+    view = home_view(dashboard, now=VIEWED_AT, language=language, calendar=calendar)
+    return [
+        element["text"]
+        for block in view.to_dict()["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+
+
+def test_the_app_home_says_how_many_links_are_on_the_rest_api_and_how_many_days_are_left():
+    status = MigrationStatus(on_rest=1, total=3, days_left=90, soap_ends_on=SOAP_END, ended=False)
+    assert "🔀 1 van 3 koppelingen op de REST API, nog 90 dagen." in home_texts(status)
+    assert "🔀 1 of 3 links on the REST API, 90 days left." in home_texts(status, "en")
+
+
+def test_the_app_home_counts_in_real_plurals():
+    status = MigrationStatus(on_rest=0, total=1, days_left=1, soap_ends_on=SOAP_END, ended=False)
+    assert "🔀 0 van 1 koppeling op de REST API, nog 1 dag." in home_texts(status)
+    assert "🔀 0 of 1 link on the REST API, 1 day left." in home_texts(status, "en")
+
+
+def test_after_the_end_the_app_home_says_how_many_links_still_need_a_relink():
+    status = MigrationStatus(on_rest=1, total=3, days_left=0, soap_ends_on=SOAP_END, ended=True)
+    assert (
+        "🔀 De SOAP-API van Nmbrs is afgesloten; nog 2 koppelingen moeten opnieuw gekoppeld worden."
+        in home_texts(status)
+    )
+    one = MigrationStatus(on_rest=2, total=3, days_left=0, soap_ends_on=SOAP_END, ended=True)
+    assert "🔀 The Nmbrs SOAP API has ended; 1 link still needs a relink." in home_texts(one, "en")
+    done = MigrationStatus(on_rest=3, total=3, days_left=0, soap_ends_on=SOAP_END, ended=True)
+    assert "🔀 The Nmbrs SOAP API has ended; every link is on the REST API." in home_texts(
+        done, "en"
+    )
+
+
+def test_without_links_the_app_home_says_nothing_of_the_move():
+    status = MigrationStatus(on_rest=0, total=0, days_left=90, soap_ends_on=SOAP_END, ended=False)
+    assert not any("REST" in text for text in home_texts(status))
+
+
+def test_a_big_app_home_with_the_move_stays_within_100_blocks():
+    links = [LinkRow(n, n, f"K{n}", "C0", companies=2, created_at=VIEWED_AT) for n in range(60)]
+    relinks = [
+        RelinkToConfirm(n, f"K{n}", "C0", "oud", "voorbeeld", "nieuw", "elders") for n in range(5)
+    ]
+    status = MigrationStatus(on_rest=1, total=60, days_left=9, soap_ends_on=SOAP_END, ended=False)
+    dashboard = Dashboard(
+        open=[summary_row(n, blocked=True) for n in range(80)],
+        links=links,
+        relinks=relinks,
+        migration=status,
+    )
+    view = home_view(dashboard, now=VIEWED_AT, language="nl", calendar=calendar, notice="Klaar.")
+    assert len(view.to_dict()["blocks"]) <= 100

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.clock import WorkingCalendar
 from bot.core.events import LinkEvent, OnboardingEvent, event_type
+from bot.core.migration import MigrationStatus
 from bot.core.model import InviteStatus
 from bot.core.notices import Notice, from_values
 from bot.reports import OnboardingSummary
@@ -65,6 +66,11 @@ class SlackRenderer:
                 values["ended"],
                 day=date.fromisoformat(values["day"]),
                 stalled_after_days=values["stalled_after_days"],
+                migration=(
+                    from_values(MigrationStatus, values["migration"])
+                    if values.get("migration")
+                    else None
+                ),
             )
             return SlackMessage(text)
         if notice.kind == "nudge":

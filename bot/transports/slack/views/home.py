@@ -23,6 +23,7 @@ from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary
 from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape, verbatim
 from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
+from bot.transports.slack.views.reports import migration_line
 from bot.usecases.manager import Dashboard, LinkRow, RelinkToConfirm
 
 ACTION_RESEND = "home_resend"
@@ -53,6 +54,8 @@ def home_view(
     ]
     if notice:
         blocks.append(SectionBlock(text=verbatim(notice)))
+    if dashboard.migration is not None and dashboard.migration.total:
+        blocks.append(_context(migration_line(texts, dashboard.migration)))
     if dashboard.relinks:
         title = texts.text("manager.home.relinks_title", count=len(dashboard.relinks))
         blocks.append(HeaderBlock(text=title))

@@ -16,7 +16,8 @@ from typing import Any
 from bot.clock import WorkingCalendar
 from bot.core.events import OnboardingEvent
 from bot.core.flow import MAIN_LINE, State
-from bot.i18n import catalogue
+from bot.core.migration import MigrationStatus
+from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary, needing_attention_first
 from bot.transports.slack.mrkdwn import (
     ONBOARD_COMMAND,
@@ -84,10 +85,14 @@ class ReportMessages:
         *,
         day: date,
         stalled_after_days: int,
+        migration: MigrationStatus | None = None,
     ) -> str:
-        """Counts per state, what ended since the previous digest, and the stalled ones."""
+        """Counts per state, what ended since the previous digest, the stalled ones, and where
+        the move of the links to the REST API stands."""
         texts = self.texts
         lines = [with_lead(texts, "reports.digest.title", date=self.format_date(day))]
+        if migration is not None and migration.total:
+            lines.append(migration_line(texts, migration))
         open_counts = Counter(row.state for row in open_onboardings)
         if open_onboardings:
             lines.append(
@@ -185,3 +190,20 @@ class ReportMessages:
         package_label = self.texts.get(f"customer.terms.packages.{package}", package or "")
         key = f"reports.handoff_reason.{reason}"
         return self.texts.text(key, package=package_label) if key in self.texts else reason
+
+
+def migration_line(texts: Catalogue, status: MigrationStatus) -> str:
+    """ "x of y links on the REST API, z days left"; once the SOAP API has ended, how many links
+    still need a relink."""
+    if status.ended:
+        relinks = (
+            texts.plural("reports.migration.relinks", status.still_soap)
+            if status.still_soap
+            else texts.text("reports.migration.all_moved")
+        )
+        return texts.text("reports.migration.ended", relinks=relinks)
+    return texts.text(
+        "reports.migration.line",
+        links=texts.plural("reports.migration.links", status.total, on_rest=status.on_rest),
+        days=texts.plural("reports.migration.days", status.days_left),
+    )
