@@ -10,6 +10,12 @@ A relink or company change is a session kept with the onboarding (`LinkSession`)
 it may run from some stages only (`LINK_STEPS`), and every move goes to a stage the table allows
 from the current one (`STAGE_MOVES`). Anything else raises `IllegalLinkStep`.
 
+A relink by consent (the Nmbrs REST API; `start_by_consent`) starts at CONSENT instead of
+CREDENTIALS: the customer logs in at Nmbrs and approves, the callback checks the consent
+(`LinkStep.CONSENT_GIVEN`) and the session goes on at CHOOSE (the link's companies matched and
+ticked), PERMISSIONS, NO_COMPANIES or UNAVAILABLE; checking again from there is consenting
+again (back to CONSENT). Finishing it moves the link to the REST API.
+
 A relink whose new login belongs to another Nmbrs environment than the link's stops at
 CONFIRM_ENVIRONMENT, changing nothing, until an account manager confirms the switch
 (`needs_confirmation`; `LinkStep.CONFIRM_ENVIRONMENT`); then it goes on as any relink. Until
@@ -21,6 +27,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.core.payroll import NMBRS_REST
 from bot.core.progress import LinkSession, SessionKind
 
 __all__ = ["LinkSession", "SessionKind"]
@@ -82,6 +89,7 @@ REASON_SOAP_ENDED = "soap_ended"
 
 class Stage(StrEnum):
     CREDENTIALS = "credentials"
+    CONSENT = "consent"  # a relink by consent: log in at Nmbrs and approve (the REST API)
     UNAVAILABLE = "unavailable"
     PERMISSIONS = "permissions"
     NO_COMPANIES = "no_companies"
@@ -101,6 +109,7 @@ class LinkStep(StrEnum):
     BACK_TO_CHOICE = "back_to_choice"
     CONFIRM_ENVIRONMENT = "confirm_environment"  # the account manager's, not the customer's
     OTHER_LOGIN = "other_login"  # the customer drops the waiting login to enter another
+    CONSENT_GIVEN = "consent_given"  # the consent's callback, checked (or failed)
 
 
 RELINK, COMPANIES = SessionKind.RELINK, SessionKind.COMPANIES
@@ -108,6 +117,7 @@ RELINK, COMPANIES = SessionKind.RELINK, SessionKind.COMPANIES
 # Which stages of which kind of session a submitted step may run from.
 LINK_STEPS: dict[LinkStep, dict[SessionKind, frozenset[Stage]]] = {
     LinkStep.SUBMIT_RELINK: {RELINK: frozenset({Stage.CREDENTIALS})},
+    LinkStep.CONSENT_GIVEN: {RELINK: frozenset({Stage.CONSENT})},
     LinkStep.CHECK_AGAIN: {
         RELINK: frozenset({Stage.UNAVAILABLE, Stage.PERMISSIONS, Stage.NO_COMPANIES, Stage.CHOOSE}),
         COMPANIES: frozenset({Stage.UNAVAILABLE, Stage.CHOOSE}),
@@ -132,6 +142,7 @@ LINK_STEPS: dict[LinkStep, dict[SessionKind, frozenset[Stage]]] = {
 _RELINK_CHECKED = frozenset(
     {
         Stage.CREDENTIALS,
+        Stage.CONSENT,
         Stage.HANDOFF,
         Stage.UNAVAILABLE,
         Stage.PERMISSIONS,
@@ -150,11 +161,12 @@ _CHOSEN = frozenset({Stage.OVER_ACCESS, Stage.DONE, Stage.UNAVAILABLE, Stage.CRE
 STAGE_MOVES: dict[SessionKind, dict[Stage, frozenset[Stage]]] = {
     RELINK: {
         Stage.CREDENTIALS: _RELINK_CHECKED,
+        Stage.CONSENT: _RELINK_CHECKED,
         Stage.UNAVAILABLE: _RELINK_CHECKED,
         Stage.PERMISSIONS: _RELINK_CHECKED,
         Stage.NO_COMPANIES: _RELINK_CHECKED,
-        Stage.CHOOSE: _RELINK_CHECKED | _CHOSEN,
-        Stage.OVER_ACCESS: frozenset({Stage.DONE, Stage.CHOOSE, Stage.CREDENTIALS}),
+        Stage.CHOOSE: _RELINK_CHECKED | _CHOSEN | {Stage.CONSENT},
+        Stage.OVER_ACCESS: frozenset({Stage.DONE, Stage.CHOOSE, Stage.CREDENTIALS, Stage.CONSENT}),
         Stage.CONFIRM_ENVIRONMENT: _ENVIRONMENT_CONFIRMED,
     },
     COMPANIES: {
@@ -189,6 +201,19 @@ def move(session: LinkSession, stage: Stage) -> None:
     if stage not in allowed:
         raise IllegalLinkStep(session.kind, session.stage, f"move to {stage.value}")
     session.stage = stage.value
+
+
+def by_consent(session: LinkSession | None) -> bool:
+    """A relink by consent: the link moves to (or stays on) the REST API, whatever provider
+    it had."""
+    return session is not None and session.provider == NMBRS_REST
+
+
+def start_by_consent(now: datetime) -> LinkSession:
+    """A relink by consent, at the consent screen."""
+    session = start(SessionKind.RELINK, Stage.CONSENT, now)
+    session.provider = NMBRS_REST
+    return session
 
 
 def needs_confirmation(session: LinkSession, link_environment: str) -> bool:

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.core.matching import CompanyMatch, MatchedBy
 from bot.core.model import Company, looks_like_token
 
 # What the retention job keeps of an erased onboarding.
@@ -97,10 +98,28 @@ class LinkSession:
     reason: str | None = None
     # The other environment an account manager confirmed for this relink.
     confirmed_domain: str | None = None
+    # A relink by consent: the provider the link moves to ("nmbrs-rest"), who approved for
+    # which debtors, how each linked company matched a REST company, the last consent's error.
+    provider: str | None = None
+    approved_by: str | None = None
+    debtors: tuple[str, ...] | None = None
+    matches: tuple[CompanyMatch, ...] | None = None
+    consent_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        simple = ("kind", "stage", "username", "wrong", "domain", "reason", "confirmed_domain")
+        simple = (
+            "kind",
+            "stage",
+            "username",
+            "wrong",
+            "domain",
+            "reason",
+            "confirmed_domain",
+            "provider",
+            "approved_by",
+            "consent_error",
+        )
         for key in simple:
             value = getattr(self, key)
             if value is not None:
@@ -117,6 +136,17 @@ class LinkSession:
             data["chosen_ids"] = list(self.chosen_ids)
         if self.chosen is not None:
             data["chosen"] = company_dicts(self.chosen)
+        if self.debtors is not None:
+            data["debtors"] = list(self.debtors)
+        if self.matches is not None:
+            data["matches"] = [
+                {
+                    "linked": company_dicts([match.linked])[0],
+                    "rest": company_dicts([match.rest])[0] if match.rest else None,
+                    "how": match.how.value,
+                }
+                for match in self.matches
+            ]
         return data
 
     @classmethod
@@ -139,6 +169,22 @@ class LinkSession:
             chosen=from_dicts(data["chosen"]) if "chosen" in data else None,
             reason=data.get("reason"),
             confirmed_domain=data.get("confirmed_domain"),
+            provider=data.get("provider"),
+            approved_by=data.get("approved_by"),
+            debtors=tuple(data["debtors"]) if "debtors" in data else None,
+            matches=(
+                tuple(
+                    CompanyMatch(
+                        linked=from_dicts([row["linked"]])[0],
+                        rest=from_dicts([row["rest"]])[0] if row.get("rest") else None,
+                        how=MatchedBy(row["how"]),
+                    )
+                    for row in data["matches"]
+                )
+                if "matches" in data
+                else None
+            ),
+            consent_error=data.get("consent_error"),
         )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.core import flow, link_flow
 from bot.core.flow import State
 from bot.core.link_flow import Stage
+from bot.core.matching import CompanyMatch
 from bot.core.model import Company, InviteStatus, StepRef
 from bot.core.progress import CheckOutcome, LinkSession, OnboardingProgress
 
@@ -111,6 +112,8 @@ class CompanyChoiceScreen:
     narrowing: bool = False
     # Who approved the consent, so a forwarded link cannot quietly connect another account.
     approval: Approval | None = None
+    # A relink by consent: how each of the link's companies matched a REST company (or not).
+    matches: tuple[CompanyMatch, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,8 @@ def link_screen(
             wrong_credentials=bool(session.wrong),
             attempts_left=flow.MAX_FAILED_ATTEMPTS - len(progress.failures),
         )
+    if stage == Stage.CONSENT:
+        return ConsentScreen(data=dict(settings.required_access), error=session.consent_error)
     if stage == Stage.UNAVAILABLE:
         return UnavailableScreen()
     if stage == Stage.PERMISSIONS:
@@ -334,7 +339,9 @@ def link_screen(
     if stage == Stage.CHOOSE:
         by_id = {row.id: row for row in seen}
         preselected = tuple(by_id[i] for i in session.chosen_ids or () if i in by_id)
-        return CompanyChoiceScreen(companies=seen, preselected=preselected)
+        return CompanyChoiceScreen(
+            companies=seen, preselected=preselected, matches=session.matches or ()
+        )
     if stage == Stage.OVER_ACCESS:
         return _over_access(seen, chosen)
     if stage == Stage.HANDOFF:

@@ -65,8 +65,13 @@ class CompanyChange(LinkSteps):
             for i in chosen_ids
         ]
         try:
-            to_link = self._provider(snapshot.provider).companies_to_link(
-                snapshot.connection, chosen_companies
+            # A relink by consent chose REST companies, whose GUID is their companyId.
+            to_link = (
+                chosen_companies
+                if snapshot.by_consent
+                else self._provider(snapshot.provider).companies_to_link(
+                    snapshot.connection, chosen_companies
+                )
             )
         except ProviderError as error:
             logger.info("looking up company GUIDs failed: %s", error.code)

@@ -21,6 +21,9 @@ class LinkService(Relink, CompanyChange, CustomerExit):
         early, snapshot = self._snapshot(ref, actor, step)
         if early is not None:
             return early
+        if snapshot.by_consent:
+            # Checking a consent again is consenting again.
+            return self._run(ref.onboarding_id, actor, self._consent_again, ref=ref, step=step)
         if snapshot.kind == SessionKind.RELINK:
             if snapshot.connection is None:
                 return self._run(

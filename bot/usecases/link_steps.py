@@ -21,10 +21,17 @@ from typing import Any
 from bot.clock import Clock, SystemClock
 from bot.core import flow, link_flow
 from bot.core.access import OTHER_ORGANISATION
-from bot.core.events import EventBus, LinkCompaniesChanged, LinkEvent, LinkRelinked
+from bot.core.events import (
+    EventBus,
+    LinkCompaniesChanged,
+    LinkEvent,
+    LinkMovedToRest,
+    LinkRelinked,
+)
 from bot.core.link_flow import LinkMove, LinkSession, LinkStatus, LinkStep, SessionKind, Stage
 from bot.core.model import Actor, Company, StepRef
 from bot.core.payroll import (
+    NMBRS_REST,
     AccountCheck,
     Connection,
     ConsentProvider,
@@ -142,6 +149,9 @@ class LinkSteps:
             if context.onboarding.pending_token is None:
                 self._back_to_credentials(context)
                 return
+            if link_flow.by_consent(context.session):
+                self._finish_by_consent(context)
+                return
             self._finish_relink(context)
         else:
             self._finish_companies(context)
@@ -184,6 +194,62 @@ class LinkSteps:
                 notice_ts=sent_ts(uow, notice) if was_broken else None,
                 previous_username=previous_login,
                 username=link.account_label,
+                previous_environment=previous_environment,
+                environment=link.environment["domain"],
+            ),
+        )
+        self._done(context, companies, domain=link.environment["domain"])
+
+    def _finish_by_consent(self, context: LinkContext) -> None:
+        """The link on the REST API, in the step's one transaction: the grant stored encrypted
+        in place of the SOAP token (erased so), the chosen REST companies linked by their
+        companyId, active again; "moved to the REST API" audited and reported (a REST link
+        consented again: relinked)."""
+        uow, onboarding, link, session = (
+            context.uow,
+            context.onboarding,
+            context.link,
+            context.session,
+        )
+        assert link.id is not None and onboarding.pending_token is not None
+        notice = notice_key(link.id, (link.problem or {}).get("since", ""))
+        was_broken = link.status == LinkStatus.NEEDS_RELINK
+        moved = link.provider != NMBRS_REST
+        previous_login, previous_environment = link.account_label, link.environment["domain"]
+        link.provider = NMBRS_REST
+        link.account_label = session.username or ""
+        link.environment = {"domain": session.domain or ""}
+        link.encrypted_secret = onboarding.pending_token
+        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
+        link.problem, link.verified_at = None, context.now
+        uow.session.add(link)
+        companies = session.chosen or ()
+        _, removed = replace_companies(uow, link.id, refs(companies))
+        uow.onboardings.erase_pending_token(onboarding)
+        self._keep_on_onboarding(
+            context, companies, username=link.account_label, domain=link.environment["domain"]
+        )
+        context.progress.failed_attempts = ()
+        # No longer linked: the link's companies whose REST company was not found or unticked.
+        chosen_ids = {company.id for company in companies}
+        dropped = tuple(
+            match.linked.name
+            for match in session.matches or ()
+            if match.rest is None or match.rest.id not in chosen_ids
+        )
+        publish_link_event(
+            uow,
+            self._notices,
+            self._event(
+                context,
+                LinkMovedToRest if moved else LinkRelinked,
+                companies=names(companies),
+                removed=dropped if moved else names(removed),
+                companies_seen=len(session.seen or ()),
+                notice_key=notice if was_broken else None,
+                notice_ts=sent_ts(uow, notice) if was_broken else None,
+                previous_username=previous_login,
+                username=session.approved_by or link.account_label,
                 previous_environment=previous_environment,
                 environment=link.environment["domain"],
             ),
@@ -239,9 +305,21 @@ class LinkSteps:
         )
 
     def _back_to_credentials(self, context: LinkContext) -> None:
-        """The kept token is gone (dropped as abandoned): ask for it again."""
+        """The kept token is gone (dropped as abandoned): ask for it again (by consent: consent
+        again)."""
+        if link_flow.by_consent(context.session):
+            self._consent_again(context)
+            return
         link_flow.move(context.session, Stage.CREDENTIALS)
         context.session.wrong = False
+
+    def _consent_again(self, context: LinkContext) -> None:
+        """A relink by consent back at the consent screen, its kept grant erased."""
+        context.uow.onboardings.erase_pending_token(context.onboarding)
+        session = context.session
+        link_flow.move(session, Stage.CONSENT)
+        session.seen = session.guids = session.missing = session.matches = None
+        session.chosen_ids = session.chosen = None
 
     def _event(self, context: LinkContext, event_type: type[LinkEvent], **fields: Any) -> LinkEvent:
         return link_event(
@@ -336,6 +414,7 @@ class LinkSteps:
             known_guids=dict(session.guids or {}),
             provider=link.provider,
             link_id=link.id or 0,
+            by_consent=link_flow.by_consent(session) and kind == SessionKind.RELINK,
         )
 
     def _run(
@@ -481,6 +560,8 @@ class Snapshot:
     # The link's provider (PayrollLink.provider), which every call for it goes through.
     provider: str = ""
     link_id: int = 0
+    # A relink by consent: its connection is the REST grant kept with the session.
+    by_consent: bool = False
 
     @property
     def linked_ids(self) -> set[str]:

@@ -1,5 +1,9 @@
-"""Relinking: the same credential screens as the onboarding; the link is updated in place
-when the new username and token work, chosen companies kept where still visible. A login of
+"""Relinking. Once the REST API is configured a relink is a consent at Nmbrs
+(`relink_consented`, called by the consent's callback): a SOAP link confirmed so moves to the
+REST API in one transaction (grant stored encrypted, companies' refs the REST companyIds, the
+SOAP token gone). Without it: the same credential screens as the onboarding; the link is
+updated in place when the new username and token work, chosen companies kept where still
+visible. A login of
 another Nmbrs environment than the link's changes nothing until the account manager confirms
 it (`confirm_environment`, from the App Home)."""
 
@@ -10,10 +14,12 @@ from dataclasses import dataclass
 from bot.core import flow, link_flow
 from bot.core.events import LinkEnvironmentConfirmed, LinkEnvironmentUnconfirmed
 from bot.core.link_flow import LinkStep, SessionKind, Stage
+from bot.core.matching import match_companies
 from bot.core.model import Actor, Company, InviteStatus, StepRef
 from bot.core.payroll import (
     AccountCheck,
     Connection,
+    Consent,
     NoAccess,
     NoSubscription,
     ProviderError,
@@ -45,10 +51,73 @@ class Relink(LinkSteps):
             if link_flow.is_open_relink(context.session):
                 return
             context.uow.onboardings.erase_pending_token(context.onboarding)
+            if self._relinks_by_consent:
+                context.session = link_flow.start_by_consent(context.now)
+                return
             context.session = link_flow.start(SessionKind.RELINK, Stage.CREDENTIALS, context.now)
             context.session.username = context.link.account_label
 
         return self._run(onboarding_id, actor, apply)
+
+    @property
+    def _relinks_by_consent(self) -> bool:
+        """Every relink is a consent at Nmbrs once the REST API is configured: a SOAP link
+        relinked moves to the REST API, a REST link gets a new grant."""
+        return self._settings.rest_configured
+
+    def relink_consented(self, ref: StepRef, actor: Actor, consent: Consent) -> Outcome:
+        """The consent's callback for a relink (purpose "relink", bound to the onboarding, its
+        link step and the person): the grant kept encrypted with the session, and every company
+        the login sees listed with the link's companies matched (by GUID, else by number and
+        name) and ticked, each saying how it matched. Nothing of the link changes until the
+        customer confirms the choice."""
+        return self._run(
+            ref.onboarding_id,
+            actor,
+            lambda context: self._apply_consent(context, consent),
+            ref=ref,
+            step=LinkStep.CONSENT_GIVEN,
+        )
+
+    def relink_consent_failed(self, ref: StepRef, actor: Actor, error: str) -> Outcome:
+        """The consent did not connect (refused, the code exchange failed, Nmbrs unavailable or
+        throttled: `bot.core.screens.CONSENT_ERRORS`): the consent screen again, saying why."""
+
+        def apply(context: LinkContext) -> None:
+            context.uow.onboardings.erase_pending_token(context.onboarding)
+            link_flow.move(context.session, Stage.CONSENT)
+            context.session.consent_error = error
+
+        return self._run(ref.onboarding_id, actor, apply, ref=ref, step=LinkStep.CONSENT_GIVEN)
+
+    def _apply_consent(self, context: LinkContext, consent: Consent) -> None:
+        uow, onboarding, session = context.uow, context.onboarding, context.session
+        check = consent.check
+        uow.onboardings.set_pending_token(onboarding, consent.connection.secret)
+        session.username = consent.connection.account
+        session.approved_by = consent.approved_by
+        session.debtors = tuple(consent.debtors)
+        session.domain = consent.connection.environment
+        session.consent_error = None
+        rows = [company_row(company) for company in check.companies]
+        session.seen = tuple(Company(id=c.id, number=c.number, name=c.name) for c in rows)
+        # A REST company's GUID is its companyId.
+        session.guids = {c.id: c.guid or c.id for c in rows}
+        session.missing = tuple(check.missing_access) or None
+        if session.missing:
+            link_flow.move(session, Stage.PERMISSIONS)
+            return
+        if not session.seen:
+            link_flow.move(session, Stage.NO_COMPANIES)
+            return
+        linked = [
+            Company(id=row.provider_company_ref, number=row.number, name=row.name, guid=row.guid)
+            for row in uow.links.companies(context.link.id or 0)
+        ]
+        matches = match_companies(linked, session.seen)
+        session.matches = matches
+        session.chosen_ids = tuple(match.rest.id for match in matches if match.rest)
+        link_flow.move(session, Stage.CHOOSE)
 
     def submit_relink(self, ref: StepRef, actor: Actor, *, username: str, token: str) -> Outcome:
         """Check the new username and token; the link is updated in place when they work."""
