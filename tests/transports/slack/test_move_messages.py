@@ -1,4 +1,5 @@
-"""The messages of the move to the REST API in the client's channel, as Slack draws them."""
+"""The move to the REST API as Slack draws it: the messages in the client's channel and the
+relink's choice of companies."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from datetime import UTC, datetime
 
 from bot.clock import WorkingCalendar
 from bot.core.events import LinkMoveRequested, LinkNeedsRelink
+from bot.core.matching import CompanyMatch, MatchedBy
+from bot.core.model import Company
+from bot.core.screens import CompanyChoiceScreen, Outcome
 from bot.reports import LinkEventNotices
 from bot.transports.slack.render import SlackRenderer
-from bot.transports.slack.views.links import ACTION_RELINK
+from bot.transports.slack.views.links import ACTION_RELINK, link_view
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -62,3 +66,27 @@ def test_after_the_soap_end_the_relink_request_explains_the_consent_not_a_token(
     assert "API token to paste" in text
     [button] = buttons(message)
     assert button["action_id"] == ACTION_RELINK
+
+
+def test_the_relink_choice_says_per_linked_company_how_it_was_found():
+    linked = [
+        Company(id="48201", number=1, name="Bakkerij <Korst>", guid="g1"),
+        Company(id="48202", number=2, name="Fietsen"),
+        Company(id="48205", number=5, name="Jansen"),
+    ]
+    found = [Company(id="g1", number=1, name="Bakkerij <Korst>"), Company("r2", 2, "Fietsen")]
+    matches = (
+        CompanyMatch(linked[0], found[0], MatchedBy.GUID),
+        CompanyMatch(linked[1], found[1], MatchedBy.NUMBER_AND_NAME),
+        CompanyMatch(linked[2], None, MatchedBy.NOT_FOUND),
+    )
+    screen = CompanyChoiceScreen(companies=tuple(found), preselected=tuple(found), matches=matches)
+    view = link_view(Outcome(screen=screen, language="en"), private_metadata=None)
+    lines = view["blocks"][0]["text"]["text"].splitlines()
+    assert lines[1:] == [
+        "✓ *1 Bakkerij &lt;Korst&gt;*: found (the same company in Nmbrs)",
+        "✓ *2 Fietsen*: found by number and name",
+        "✗ *5 Jansen*: not found. This login does not see the company; if needed, adjust the"
+        " klant login's filter and relink.",
+    ]
+    assert view["blocks"][0]["text"]["verbatim"] is True

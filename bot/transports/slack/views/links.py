@@ -47,8 +47,10 @@ from bot.core.link_flow import (
     REASON_PERMISSIONS_MISSING,
     REASON_SOAP_ENDED,
 )
+from bot.core.matching import CompanyMatch
 from bot.core.model import InviteStatus
 from bot.core.screens import (
+    CompanyChoiceScreen,
     CredentialsScreen,
     EnvironmentConfirmationScreen,
     Outcome,
@@ -135,7 +137,24 @@ def link_view(outcome: Outcome, *, private_metadata: str | None) -> dict[str, An
     if isinstance(screen, CredentialsScreen):
         intro = _section(with_lead(texts, "links.modal.relink_intro")).to_dict()
         view["blocks"].insert(0, intro)
+    if isinstance(screen, CompanyChoiceScreen) and screen.matches:
+        view["blocks"].insert(0, _section(_match_lines(texts, screen.matches)).to_dict())
     return retarget(view)
+
+
+def _match_lines(texts: Catalogue, matches: Sequence[CompanyMatch]) -> str:
+    """A line per linked company of a relink by consent: how it was found, or that it was
+    not (at most LIST_LIMIT lines, then how many more)."""
+    lines = [
+        texts.text(
+            f"links.modal.match_{match.how.value}",
+            company=bold(escape(f"{match.linked.number} {match.linked.name}")),
+        )
+        for match in matches[:LIST_LIMIT]
+    ]
+    if len(matches) > LIST_LIMIT:
+        lines.append(texts.text("links.more", count=len(matches) - LIST_LIMIT))
+    return with_lead(texts, "links.modal.matches", lines="\n".join(lines))
 
 
 def retarget(view: dict[str, Any]) -> dict[str, Any]:
