@@ -200,6 +200,8 @@ class Container:
             reports=status_notices(self.settings),
             notices=self.link_notices,
             clock=self.clock,
+            # Relinks are consents (and SOAP links move to the REST API) once it is configured.
+            consent_provider=self.providers.available.get(NMBRS_REST),
         )
 
     @cached_property

@@ -119,8 +119,10 @@ class StatusReports(Protocol):
         ended_since_previous: Mapping[str, int],
         *,
         day: date,
+        migration: MigrationStatus | None = None,
     ) -> Notice:
-        """Counts per state, what ended since the previous digest, and the stalled ones."""
+        """Counts per state, what ended since the previous digest, the stalled ones, and where
+        the move of the links to the REST API stands."""
         ...
 
     def nudge(self, row: OnboardingSummary, number: int) -> Notice:

@@ -105,10 +105,14 @@ class LinkSteps:
         reports: Reports,
         notices: LinkNotices,
         clock: Clock | None = None,
+        consent_provider: PayrollProvider | None = None,
     ):
         self._unit_of_work = unit_of_work
         # Every provider by name: a link is served by the one it names (PayrollLink.provider).
         self._providers = providers
+        # The provider customers consent to (the REST API), when configured: every relink is
+        # then a consent, and its screens take that provider's required access.
+        self._consent_provider = consent_provider
         self._membership = membership
         self._settings = settings
         # The onboarding's status events (audited, reported) and the reports of an unlink.
@@ -143,6 +147,13 @@ class LinkSteps:
         if key not in cache:
             cache[key] = screen_settings(self._settings, self._provider(provider))
         return cache[key]
+
+    @cached_property
+    def _consent_screens(self) -> ScreenSettings:
+        """The screens of a relink by consent: the consent provider's required access."""
+        if self._consent_provider is None:
+            return self._screens(None)
+        return screen_settings(self._settings, self._consent_provider)
 
     def _apply_choice(self, context: LinkContext) -> None:
         if context.session.kind == SessionKind.RELINK:
@@ -530,7 +541,11 @@ class LinkSteps:
                 link_username=link.account_label,
                 link_domain=link.environment["domain"],
                 blocked_until=onboarding.blocked_until,
-                settings=self._screens(link.provider),
+                settings=(
+                    self._consent_screens
+                    if link_flow.by_consent(context.progress.link_session)
+                    else self._screens(link.provider)
+                ),
                 now=context.now,
             ),
             language=context.client.language,

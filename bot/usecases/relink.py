@@ -63,7 +63,7 @@ class Relink(LinkSteps):
     def _relinks_by_consent(self) -> bool:
         """Every relink is a consent at Nmbrs once the REST API is configured: a SOAP link
         relinked moves to the REST API, a REST link gets a new grant."""
-        return self._settings.rest_configured
+        return self._consent_provider is not None
 
     def relink_consented(self, ref: StepRef, actor: Actor, consent: Consent) -> Outcome:
         """The consent's callback for a relink (purpose "relink", bound to the onboarding, its

@@ -83,24 +83,19 @@ def rest_provider(rest: RestSandbox) -> Iterator[RestNmbrsProvider]:
 
 
 @pytest.fixture
-def world(nmbrs, database_url: str) -> Iterator[World]:
+def world(nmbrs, database_url: str, rest_provider: RestNmbrsProvider) -> Iterator[World]:
     storage = MigratedStorage(database_url, generate_key())
     provider = SoapNmbrsProvider(nmbrs.base_url)
-    yield make_world(nmbrs, storage, provider)
+    world = make_world(nmbrs, storage, provider)
+    world.rest_provider = rest_provider  # type: ignore[attr-defined]
+    yield world
     provider.close()
     storage.close()
 
 
 def consent_links(world: World, unit_of_work=None) -> LinkService:
     """The link use cases with the REST API configured: relinks are consents."""
-    settings = Settings(
-        _env_file=None,
-        status_channel=STATUS,
-        nmbrs_client_id=DEMO_CLIENT_ID,
-        nmbrs_client_secret=DEMO_CLIENT_SECRET,
-        nmbrs_subscription_key=DEMO_SUBSCRIPTION_KEY,
-        public_url="http://127.0.0.1:3000",
-    )
+    settings = Settings(_env_file=None, status_channel=STATUS, support_phone="020 123 45 67")
     return LinkService(
         unit_of_work=unit_of_work or world.storage.unit_of_work,
         provider=world.provider,
@@ -109,6 +104,7 @@ def consent_links(world: World, unit_of_work=None) -> LinkService:
         event_bus=world.links._event_bus,
         reports=status_notices(settings),
         notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        consent_provider=world.rest_provider,  # type: ignore[attr-defined]
     )
 
 
@@ -135,6 +131,8 @@ def test_a_relink_with_the_rest_api_configured_asks_for_consent_and_changes_noth
     onboarding_id = world.linked_client()
     opened = consent_links(world).open_relink(onboarding_id, CUSTOMER)
     assert isinstance(opened.screen, ConsentScreen)
+    # What the consent asks is the REST API's data, not the SOAP link's permissions.
+    assert set(opened.screen.data) == set(world.rest_provider.required_access)
     link, companies, token = world.link(onboarding_id)
     assert (link.provider, token, companies) == ("nmbrs", DEMO_TOKEN, DEMO_IDS)
 
