@@ -9,6 +9,7 @@ it (`confirm_environment`, from the App Home)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.core import flow, link_flow
@@ -20,16 +21,29 @@ from bot.core.payroll import (
     AccountCheck,
     Connection,
     Consent,
+    ConsentProvider,
     NoAccess,
     NoSubscription,
     ProviderError,
+    QuotaExceeded,
+    Throttled,
     WrongCredentials,
 )
-from bot.core.screens import Outcome
+from bot.core.screens import (
+    CONSENT_EXCHANGE_FAILED,
+    CONSENT_QUOTA,
+    CONSENT_REFUSED,
+    CONSENT_THROTTLED,
+    CONSENT_UNAVAILABLE,
+    ErrorScreen,
+    Outcome,
+)
 from bot.usecases.credentials import company_row, typed_connection
 from bot.usecases.link_notices import publish_link_event
 from bot.usecases.link_steps import LinkContext, LinkSteps
 from bot.usecases.steps import retry_on_stale
+
+logger = logging.getLogger(__name__)
 
 AUDIT_RELINK_REJECTED = "link_relink_rejected"
 
@@ -41,6 +55,17 @@ class ConfirmedRelink:
 
     client_name: str
     invite: InviteStatus | None
+
+
+def consent_error(failure: ProviderError) -> str:
+    """What the consent screen says of a failed connect (`bot.core.screens.CONSENT_ERRORS`)."""
+    if isinstance(failure, WrongCredentials):
+        return CONSENT_EXCHANGE_FAILED
+    if isinstance(failure, QuotaExceeded):
+        return CONSENT_QUOTA
+    if isinstance(failure, Throttled):
+        return CONSENT_THROTTLED
+    return CONSENT_UNAVAILABLE
 
 
 class Relink(LinkSteps):
@@ -89,6 +114,62 @@ class Relink(LinkSteps):
             context.session.consent_error = error
 
         return self._run(ref.onboarding_id, actor, apply, ref=ref, step=LinkStep.CONSENT_GIVEN)
+
+    def consent_provider_for(self, ref: StepRef, actor: Actor) -> ConsentProvider | Outcome:
+        """The provider to consent at for the relink of `ref` (the consent flow's start), when
+        that relink still waits at its consent screen at that step and `actor` may act on it;
+        else the Outcome that says where it is (refused, moved on)."""
+        early, _ = self._snapshot(ref, actor, LinkStep.CONSENT_GIVEN)
+        if early is None and not isinstance(self._consent_provider, ConsentProvider):
+            # No consent provider any more (the REST API's settings were removed).
+            early = Outcome(
+                screen=ErrorScreen("not_found"), language=self._settings.default_language
+            )
+        if early is not None:
+            return early
+        assert isinstance(self._consent_provider, ConsentProvider)
+        return self._consent_provider
+
+    def finish_consent(
+        self,
+        ref: StepRef,
+        actor: Actor,
+        *,
+        code: str | None,
+        error: str | None,
+        code_verifier: str,
+    ) -> Outcome:
+        """The consent flow's callback for a relink: the code exchanged and the connection
+        checked at the provider (outside any transaction), then one step: `relink_consented`,
+        or the consent screen saying why it did not connect (refused, the exchange failed,
+        Nmbrs unavailable, throttled or its quota used up), or the hand-off without an API
+        subscription."""
+        provider = self.consent_provider_for(ref, actor)
+        if isinstance(provider, Outcome):
+            return provider
+        if code is None:
+            logger.info("relink consent of onboarding %s: refused (%s)", ref.onboarding_id, error)
+            return self.relink_consent_failed(ref, actor, CONSENT_REFUSED)
+        try:
+            consent = provider.connect(
+                code, redirect_uri=self._settings.nmbrs_redirect_uri, code_verifier=code_verifier
+            )
+        except NoSubscription:
+            return self._run(
+                ref.onboarding_id,
+                actor,
+                self._no_subscription,
+                ref=ref,
+                step=LinkStep.CONSENT_GIVEN,
+            )
+        except ProviderError as failure:
+            logger.info("relink consent's connect ended with %s", failure.code)
+            return self.relink_consent_failed(ref, actor, consent_error(failure))
+        return self.relink_consented(ref, actor, consent)
+
+    def _no_subscription(self, context: LinkContext) -> None:
+        context.uow.onboardings.erase_pending_token(context.onboarding)
+        link_flow.move(context.session, Stage.HANDOFF)
 
     def _apply_consent(self, context: LinkContext, consent: Consent) -> None:
         uow, onboarding, session = context.uow, context.onboarding, context.session

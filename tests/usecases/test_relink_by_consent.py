@@ -13,6 +13,7 @@ import pytest
 from bot.core.matching import MatchedBy
 from bot.core.payroll import NMBRS_REST, Consent
 from bot.core.screens import (
+    CONSENT_EXCHANGE_FAILED,
     CONSENT_REFUSED,
     CompanyChoiceScreen,
     CompletedScreen,
@@ -95,7 +96,12 @@ def world(nmbrs, database_url: str, rest_provider: RestNmbrsProvider) -> Iterato
 
 def consent_links(world: World, unit_of_work=None) -> LinkService:
     """The link use cases with the REST API configured: relinks are consents."""
-    settings = Settings(_env_file=None, status_channel=STATUS, support_phone="020 123 45 67")
+    settings = Settings(
+        _env_file=None,
+        status_channel=STATUS,
+        support_phone="020 123 45 67",
+        public_url=CALLBACK.removesuffix("/nmbrs/callback"),
+    )
     return LinkService(
         unit_of_work=unit_of_work or world.storage.unit_of_work,
         provider=world.provider,
@@ -260,3 +266,62 @@ def test_a_replayed_callback_changes_nothing(world, rest, rest_provider):
     )
     assert replay.notice == "already_done"
     assert isinstance(replay.screen, CompanyChoiceScreen)
+
+
+# --- through the consent flow's start and callback ---------------------------------------------
+
+
+def browser_at_nmbrs(rest: RestSandbox, provider, login: str = FINE_LOGIN, *, approve=True):
+    """The consent flow's start (the provider's authorize URL) and the browser at Nmbrs."""
+    start = provider.authorization_start(redirect_uri=CALLBACK, state="a-state")
+    return rest.consent(start.url, login, approve=approve), start.code_verifier
+
+
+def test_the_consent_callback_exchanges_the_code_and_shows_the_matched_choice(world, rest):
+    links = consent_links(world)
+    onboarding_id = world.linked_client()
+    opened = links.open_relink(onboarding_id, CUSTOMER)
+    provider = links.consent_provider_for(opened.ref, CUSTOMER)
+    assert provider is world.rest_provider
+    back, verifier = browser_at_nmbrs(rest, provider)
+    chosen = links.finish_consent(
+        opened.ref, CUSTOMER, code=back["code"], error=None, code_verifier=verifier
+    )
+    assert isinstance(chosen.screen, CompanyChoiceScreen) and len(chosen.screen.preselected) == 5
+    replayed = links.finish_consent(
+        opened.ref, CUSTOMER, code=back["code"], error=None, code_verifier=verifier
+    )
+    assert replayed.notice == "already_done"
+    assert world.link(onboarding_id)[0].provider == "nmbrs"
+
+
+def test_a_consent_refused_in_the_browser_is_said_on_the_consent_screen(world, rest):
+    links = consent_links(world)
+    opened = links.open_relink(world.linked_client(), CUSTOMER)
+    back, verifier = browser_at_nmbrs(rest, world.rest_provider, approve=False)
+    assert back["error"] == "access_denied"
+    refused = links.finish_consent(
+        opened.ref, CUSTOMER, code=None, error=back["error"], code_verifier=verifier
+    )
+    assert isinstance(refused.screen, ConsentScreen) and refused.screen.error == CONSENT_REFUSED
+
+
+def test_a_code_nmbrs_refuses_is_a_failed_exchange_and_changes_nothing(world, rest):
+    links = consent_links(world)
+    onboarding_id = world.linked_client()
+    opened = links.open_relink(onboarding_id, CUSTOMER)
+    _, verifier = browser_at_nmbrs(rest, world.rest_provider)
+    failed = links.finish_consent(
+        opened.ref, CUSTOMER, code="not-a-code", error=None, code_verifier=verifier
+    )
+    assert failed.screen.error == CONSENT_EXCHANGE_FAILED
+    link, _, token = world.link(onboarding_id)
+    assert (link.provider, token) == ("nmbrs", DEMO_TOKEN)
+
+
+def test_a_consent_link_of_a_step_that_is_over_starts_nothing(world, rest):
+    links = consent_links(world)
+    opened = links.open_relink(world.linked_client(), CUSTOMER)
+    links.relink_consent_failed(opened.ref, CUSTOMER, CONSENT_REFUSED)
+    answer = links.consent_provider_for(opened.ref, CUSTOMER)
+    assert answer.notice == "already_done"
