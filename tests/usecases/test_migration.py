@@ -9,12 +9,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from bot.bootstrap import build_container, job_scheduler
 from bot.clock import WorkingCalendar
 from bot.core.payroll import NMBRS_REST
 from bot.reports import LinkEventNotices
+from bot.schedule import working_calendar
+from bot.settings import Settings
 from bot.usecases.maintenance import SKIPPED
 from bot.usecases.migration import LinkMigration, move_request_key
 from bot.usecases.providers import Providers
+from bot.usecases.scheduled import link_jobs
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from storage.crypto import generate_key
 from tests.usecases.link_world import CHANNEL, STATUS, MigratedStorage, World, make_world
@@ -132,3 +136,25 @@ def test_a_link_the_soap_end_marked_is_not_recovered_by_the_daily_verification(w
     result = world.maintenance.verify(world.link_id(onboarding_id))
     assert (result.outcome, result.reason) == (SKIPPED, "soap_ended")
     assert world.link(onboarding_id)[0].status == "needs_relink"
+
+
+def test_the_soap_end_runs_daily_before_the_verification(world):
+    settings = Settings(_env_file=None)
+    moves = migration(world, Clock(AFTER_THE_END))
+    jobs = link_jobs(
+        world.maintenance, calendar=working_calendar(settings), settings=settings, migration=moves
+    )
+    assert [job.name for job in jobs][:2] == ["end_soap_links", "verify_links"]
+    onboarding_id = world.linked_client()
+    jobs[0].run(AFTER_THE_END)
+    assert world.link(onboarding_id)[0].status == "needs_relink"
+
+
+def test_serve_schedules_the_soap_end():
+    settings = Settings(_env_file=None, encryption_keys=generate_key(), database_url="sqlite://")
+    container = build_container(settings)
+    try:
+        names = [job.name for job in job_scheduler(container).jobs]
+    finally:
+        container.close()
+    assert "end_soap_links" in names
