@@ -651,8 +651,15 @@ def links_migrate(
 ) -> None:
     """Ask the channel of every active SOAP link to move it to the Nmbrs REST API before the
     SOAP API ends: a message with the relink button, which opens the relink by consent. A link
-    asked before is not asked again. Exit code 0."""
+    asked before is not asked again. Needs the REST API configured (a dry run warns). Exit code
+    0; 1 when it is not configured."""
     settings = load_settings()
+    # Without the REST API a relink asks for a SOAP token again: the link would not move.
+    missing = [f"{name} is not set (the Nmbrs REST API)" for name in settings.missing_for_rest()]
+    if missing and not dry_run:
+        fail(*missing, "a relink only moves a link to the REST API once that is configured")
+    for line in missing:
+        typer.echo(f"warning: {line}", err=True)
     load_cipher(settings)
     open_current_database(settings).dispose()
 

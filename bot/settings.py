@@ -179,6 +179,10 @@ class Settings(BaseSettings):
         """Everything the REST API needs is set (its client, key and our public address)."""
         return not self._missing(REQUIRED_FOR_REST)
 
+    def missing_for_rest(self) -> list[str]:
+        """The REST API's settings that are not set."""
+        return self._missing(REQUIRED_FOR_REST)
+
     def missing_for_serve(self, *, socket_mode: bool = False) -> list[str]:
         names = list(REQUIRED_FOR_SERVE)
         if socket_mode:

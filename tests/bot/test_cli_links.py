@@ -127,7 +127,29 @@ def outbox_kinds(database_url: str) -> list[tuple[str, str | None]]:
         engine.dispose()
 
 
-def test_links_migrate_dry_run_says_what_it_would_ask_and_changes_nothing(cli_database):
+@pytest.fixture
+def rest_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "NMBRS_CLIENT_ID": "PartnerApp_OnboardBot_test",
+        "NMBRS_CLIENT_SECRET": "a-client-secret",
+        "NMBRS_SUBSCRIPTION_KEY": "a-subscription-key",
+        "PUBLIC_URL": "http://127.0.0.1:3000",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_links_migrate_refuses_while_the_rest_api_is_not_configured(cli_database):
+    result = runner.invoke(app, ["links", "migrate"])
+    assert result.exit_code == 1
+    assert "NMBRS_CLIENT_ID is not set" in result.stderr
+    assert outbox_kinds(cli_database) == []
+    dry = runner.invoke(app, ["links", "migrate", "--dry-run"])
+    assert dry.exit_code == 0 and "warning: PUBLIC_URL is not set" in dry.stderr
+
+
+def test_links_migrate_dry_run_says_what_it_would_ask_and_changes_nothing(
+    cli_database, rest_configured
+):
     result = runner.invoke(app, ["links", "migrate", "--dry-run"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -139,7 +161,7 @@ def test_links_migrate_dry_run_says_what_it_would_ask_and_changes_nothing(cli_da
     assert outbox_kinds(cli_database) == []
 
 
-def test_links_migrate_asks_each_soap_links_channel_once(cli_database):
+def test_links_migrate_asks_each_soap_links_channel_once(cli_database, rest_configured):
     first = runner.invoke(app, ["links", "migrate"])
     assert first.exit_code == 0, first.output
     assert "link 1 (Eén, C0SHARED, 5 companies): asked to move to the REST API" in first.stdout
@@ -151,7 +173,7 @@ def test_links_migrate_asks_each_soap_links_channel_once(cli_database):
     assert DEMO_TOKEN not in first.output + again.output
 
 
-def test_links_migrate_without_soap_links_says_so(cli_database):
+def test_links_migrate_without_soap_links_says_so(cli_database, rest_configured):
     for link_id in ("1", "2"):
         assert runner.invoke(app, ["links", "unlink", link_id]).exit_code == 0
     result = runner.invoke(app, ["links", "migrate"])
