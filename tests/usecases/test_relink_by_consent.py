@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.clock import WorkingCalendar
 from bot.core.matching import MatchedBy
 from bot.core.payroll import NMBRS_REST, Consent
 from bot.core.screens import (
@@ -24,6 +26,8 @@ from bot.core.screens import (
 from bot.reports import LinkEventNotices, status_notices
 from bot.settings import Settings
 from bot.usecases.link_service import LinkService
+from bot.usecases.migration import LinkMigration
+from bot.usecases.providers import Providers
 from payroll.nmbrs_rest.model import Grant
 from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_rest.sandbox import (
@@ -325,3 +329,33 @@ def test_a_consent_link_of_a_step_that_is_over_starts_nothing(world, rest):
     links.relink_consent_failed(opened.ref, CUSTOMER, CONSENT_REFUSED)
     answer = links.consent_provider_for(opened.ref, CUSTOMER)
     assert answer.notice == "already_done"
+
+
+def test_a_link_the_soap_end_marked_works_again_once_moved_by_consent(world, rest):
+    onboarding_id = world.linked_client()
+    ended = LinkMigration(
+        unit_of_work=world.storage.unit_of_work,
+        providers=Providers.only(world.provider),
+        notices=LinkEventNotices(status_channel=STATUS, language="nl"),
+        calendar=WorkingCalendar("Europe/Amsterdam"),
+        clock=FixedClock(datetime(2027, 3, 2, 9, 0, tzinfo=UTC)),
+    )
+    assert ended.end_soap() == [world.link_id(onboarding_id)]
+    links = consent_links(world)
+    opened = links.open_relink(onboarding_id, CUSTOMER)
+    consent = give_consent(rest, world.rest_provider, FINE_LOGIN)
+    chosen = links.relink_consented(opened.ref, CUSTOMER, consent)
+    ids = [company.id for company in chosen.screen.preselected]
+    assert isinstance(links.choose_companies(chosen.ref, CUSTOMER, ids).screen, CompletedScreen)
+    link, _, _ = world.link(onboarding_id)
+    assert (link.provider, link.status, link.problem) == (NMBRS_REST, "active", None)
+    # On the REST API it is no SOAP link the daily job marks any more.
+    assert ended.end_soap() == []
+
+
+class FixedClock:
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
