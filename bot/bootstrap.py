@@ -35,12 +35,12 @@ from bot.transports.slack.consent_pages import consent_routes
 from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.http import create_asgi_app
 from bot.transports.slack.membership import SlackChannelMembership
-from bot.transports.slack.metadata import MetadataSigner
+from bot.transports.slack.metadata import LINK_MODALS, MetadataSigner
 from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
 from bot.transports.slack.token_check import TokenCheck
-from bot.usecases.consent import ConsentFlow
+from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
 from bot.usecases.maintenance import LinkMaintenance
@@ -48,6 +48,7 @@ from bot.usecases.manager import ManagerTools
 from bot.usecases.migration import LinkMigration
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
+from bot.usecases.relink import RelinkConsent
 from bot.usecases.scheduled import link_jobs, outbox_jobs, scheduled_jobs
 from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
@@ -134,7 +135,8 @@ class Container:
     @property
     def consents(self) -> ConsentFlow | None:
         """The customer's consents at Nmbrs in the browser (bot.usecases.consent): the
-        onboarding's purpose is registered; a link's relink registers its own."""
+        onboarding's purpose, and the relink's (registered with the link use cases)."""
+        self.links  # noqa: B018 (registers the relink's purpose)
         return self.onboarding.consents
 
     @cached_property
@@ -190,7 +192,7 @@ class Container:
     @cached_property
     def links(self) -> LinkService:
         """The customer's use cases on a link after the onboarding (bot.usecases.link_service)."""
-        return LinkService(
+        links = LinkService(
             unit_of_work=self.unit_of_work,
             providers=self.providers,
             membership=self.membership,
@@ -203,6 +205,11 @@ class Container:
             # Relinks are consents (and SOAP links move to the REST API) once it is configured.
             consent_provider=self.providers.available.get(NMBRS_REST),
         )
+        consents = self.onboarding.consents
+        if consents is not None:
+            links.consents = consents
+            consents.register(PURPOSE_RELINK, RelinkConsent(links))
+        return links
 
     @cached_property
     def services(self) -> Services:
@@ -283,7 +290,12 @@ def create_asgi_app_for(container: Container) -> Starlette:
     consents = container.consents
     secret = container.settings.slack_signing_secret.get_secret_value()
     routes = (
-        consent_routes(consents, client=bolt_app.client, signer=MetadataSigner(secret))
+        consent_routes(
+            consents,
+            client=bolt_app.client,
+            signer=MetadataSigner(secret),
+            link_signer=MetadataSigner(secret, purpose=LINK_MODALS),
+        )
         if consents is not None
         else []
     )

@@ -332,15 +332,21 @@ def link_screen(
         return ConsentScreen(data=dict(settings.required_access), error=session.consent_error)
     if stage == Stage.UNAVAILABLE:
         return UnavailableScreen()
+    approval = _session_approval(session)
     if stage == Stage.PERMISSIONS:
-        return PermissionsScreen(missing=settings.group_access(session.missing or ()))
+        return PermissionsScreen(
+            missing=settings.group_access(session.missing or ()), consent=settings.consent
+        )
     if stage == Stage.NO_COMPANIES:
-        return NoCompaniesScreen(username=session.username or link_username)
+        return NoCompaniesScreen(username=session.username or link_username, approval=approval)
     if stage == Stage.CHOOSE:
         by_id = {row.id: row for row in seen}
         preselected = tuple(by_id[i] for i in session.chosen_ids or () if i in by_id)
         return CompanyChoiceScreen(
-            companies=seen, preselected=preselected, matches=session.matches or ()
+            companies=seen,
+            preselected=preselected,
+            approval=approval,
+            matches=session.matches or (),
         )
     if stage == Stage.OVER_ACCESS:
         return _over_access(seen, chosen)
@@ -357,6 +363,13 @@ def link_screen(
     if stage == Stage.DONE:
         return CompletedScreen(companies=chosen, domain=session.domain or link_domain)
     return StaleScreen()
+
+
+def _session_approval(session: LinkSession) -> Approval | None:
+    """Who approved a relink by consent, for which debtors (None for other relinks)."""
+    if session.approved_by is None and session.debtors is None:
+        return None
+    return Approval(approved_by=session.approved_by or "", debtors=session.debtors or ())
 
 
 def _approval(progress: OnboardingProgress) -> Approval | None:

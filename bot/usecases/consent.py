@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 from bot.clock import Clock
 from bot.core.model import Actor
 from bot.core.payroll import ConsentProvider
-from bot.core.screens import Outcome
+from bot.core.screens import Outcome, RefusedScreen
 from storage.consents import PURPOSE_ONBOARDING, PURPOSE_RELINK, ConsumedConsent
 from storage.crypto import TokenCipher, UndecryptableToken
 from storage.repository import SqlUnitOfWork
@@ -131,6 +131,19 @@ class Finished:
     page: PageAnswer
     outcome: Outcome | None = None
     view_key: str = ""
+    # Whose window it is (the relink's is a link modal).
+    purpose: str = PURPOSE_ONBOARDING
+
+
+def page_for(outcome: Outcome, *, started: bool = True) -> PageAnswer:
+    """The browser's page: after a step, back to Slack whatever the window now shows (it says
+    what happened); a refusal, an unknown onboarding, or (before the consent started) a screen
+    that moved on is a 400."""
+    if isinstance(outcome.screen, RefusedScreen):
+        return PageAnswer(PAGE_REFUSED, outcome.language)
+    if outcome.ref is None or not started:
+        return PageAnswer(PAGE_STALE, outcome.language)
+    return PageAnswer(PAGE_DONE, outcome.language, status=200)
 
 
 class ConsentPurpose(Protocol):

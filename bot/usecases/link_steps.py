@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -44,6 +44,7 @@ from bot.core.payroll import (
 from bot.core.progress import OnboardingProgress
 from bot.core.screens import (
     NOTICE_ALREADY_DONE,
+    ConsentScreen,
     ErrorScreen,
     Outcome,
     RefusedScreen,
@@ -52,6 +53,7 @@ from bot.core.screens import (
 )
 from bot.ports import LinkNotices, Membership
 from bot.settings import Settings
+from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow, ConsentTicket
 from bot.usecases.grants import GrantKeeper, GrantRefused
 from bot.usecases.link_notices import (
     link_event,
@@ -113,6 +115,9 @@ class LinkSteps:
         # The provider customers consent to (the REST API), when configured: every relink is
         # then a consent, and its screens take that provider's required access.
         self._consent_provider = consent_provider
+        # The consent flow in the browser (bot.usecases.consent), which draws the consent
+        # screen's start link; set by the composition root with the relink's purpose.
+        self.consents: ConsentFlow | None = None
         self._membership = membership
         self._settings = settings
         # The onboarding's status events (audited, reported) and the reports of an unlink.
@@ -454,6 +459,9 @@ class LinkSteps:
         context.onboarding.updated_at = context.now
         context.onboarding.step_data = progress.to_json()
 
+    def _with_start(self, context: LinkContext, screen: ConsentScreen) -> ConsentScreen:
+        return _with_start_link(self.consents, context, screen)
+
     def _illegal(self, context: LinkContext) -> Outcome:
         return Outcome(
             screen=ErrorScreen("illegal_step"),
@@ -534,20 +542,23 @@ class LinkSteps:
 
     def _outcome(self, context: LinkContext, *, notice: str | None = None) -> Outcome:
         onboarding, link = context.onboarding, context.link
-        return Outcome(
-            screen=link_screen(
-                context.progress,
-                unlinked=link.revoked_at is not None,
-                link_username=link.account_label,
-                link_domain=link.environment["domain"],
-                blocked_until=onboarding.blocked_until,
-                settings=(
-                    self._consent_screens
-                    if link_flow.by_consent(context.progress.link_session)
-                    else self._screens(link.provider)
-                ),
-                now=context.now,
+        screen = link_screen(
+            context.progress,
+            unlinked=link.revoked_at is not None,
+            link_username=link.account_label,
+            link_domain=link.environment["domain"],
+            blocked_until=onboarding.blocked_until,
+            settings=(
+                self._consent_screens
+                if link_flow.by_consent(context.progress.link_session)
+                else self._screens(link.provider)
             ),
+            now=context.now,
+        )
+        if isinstance(screen, ConsentScreen):
+            screen = self._with_start(context, screen)
+        return Outcome(
+            screen=screen,
             language=context.client.language,
             client_name=context.client.name,
             ref=StepRef(onboarding_id=onboarding.id or 0, step=context.progress.link_step),
@@ -561,6 +572,24 @@ class LinkSteps:
                 else None
             ),
         )
+
+
+def _with_start_link(
+    consents: ConsentFlow | None, context: LinkContext, screen: ConsentScreen
+) -> ConsentScreen:
+    """The relink's consent screen with its start link, drawn for this viewer and window."""
+    if consents is None or context.actor.team_id is None:
+        return screen
+    view_key = ConsentFlow.new_view_key()
+    ticket = ConsentTicket(
+        purpose=PURPOSE_RELINK,
+        onboarding_id=context.onboarding.id or 0,
+        step=context.progress.link_step,
+        user_id=context.actor.user_id,
+        team_id=context.actor.team_id,
+        view_key=view_key,
+    )
+    return replace(screen, start_url=consents.start_url(ticket), view_key=view_key)
 
 
 @dataclass(frozen=True)

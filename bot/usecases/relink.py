@@ -38,6 +38,14 @@ from bot.core.screens import (
     ErrorScreen,
     Outcome,
 )
+from bot.usecases.consent import (
+    PURPOSE_RELINK,
+    ConsentTicket,
+    ConsumedConsent,
+    Finished,
+    PageAnswer,
+    page_for,
+)
 from bot.usecases.credentials import company_row, typed_connection
 from bot.usecases.link_notices import publish_link_event
 from bot.usecases.link_steps import LinkContext, LinkSteps
@@ -349,3 +357,27 @@ class Relink(LinkSteps):
             detail={"blocked": record.blocked_until is not None},
             at=context.now,
         )
+
+
+class RelinkConsent:
+    """The relink's ConsentPurpose (PURPOSE_RELINK) in the consent flow."""
+
+    def __init__(self, links: Relink):
+        self._links = links
+
+    def begin(self, ticket: ConsentTicket) -> ConsentProvider | PageAnswer:
+        ref = StepRef(ticket.onboarding_id, ticket.step)
+        answer = self._links.consent_provider_for(ref, ticket.actor)
+        if isinstance(answer, Outcome):
+            return page_for(answer, started=False)
+        return answer
+
+    def finish(self, consumed: ConsumedConsent, *, code: str | None, error: str | None) -> Finished:
+        outcome = self._links.finish_consent(
+            StepRef(consumed.onboarding_id, consumed.step),
+            Actor(consumed.person_id, consumed.workspace_id),
+            code=code,
+            error=error,
+            code_verifier=consumed.code_verifier,
+        )
+        return Finished(page_for(outcome), outcome, consumed.view_key, purpose=PURPOSE_RELINK)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -34,7 +35,15 @@ from bot.settings import NMBRS_CALLBACK_PATH
 from bot.transports.slack.answers import view_for
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.metadata import MetadataSigner
-from bot.usecases.consent import START_PATH, ConsentFlow, Finished, PageAnswer, Redirect
+from bot.transports.slack.views.links import link_view
+from bot.usecases.consent import (
+    PURPOSE_RELINK,
+    START_PATH,
+    ConsentFlow,
+    Finished,
+    PageAnswer,
+    Redirect,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +69,24 @@ def consent_page(answer: PageAnswer) -> Response:
     return HTMLResponse(body, status_code=answer.status, headers=PRIVATE_HEADERS)
 
 
-async def redraw_modal(client: AsyncWebClient, finished: Finished, signer: MetadataSigner) -> bool:
-    """Show the step's screen in the modal that asked for the consent; False when it is gone."""
+async def redraw_modal(
+    client: AsyncWebClient,
+    finished: Finished,
+    signer: MetadataSigner,
+    link_signer: MetadataSigner | None = None,
+) -> bool:
+    """Show the step's screen in the modal that asked for the consent (a relink's: the link
+    modal, with the link modals' signer); False when it is gone."""
     if finished.outcome is None or not finished.view_key:
         return False
+    outcome = finished.outcome
+    if finished.purpose == PURPOSE_RELINK and link_signer is not None:
+        metadata = link_signer.sign(outcome.ref, outcome.language) if outcome.ref else None
+        view: Any = link_view(outcome, private_metadata=metadata)
+    else:
+        view = view_for(outcome, signer)
     try:
-        await client.views_update(
-            external_id=finished.view_key, view=view_for(finished.outcome, signer)
-        )
+        await client.views_update(external_id=finished.view_key, view=view)
         return True
     except SlackApiError as error:
         reason = error.response.get("error")
@@ -81,7 +100,11 @@ async def redraw_modal(client: AsyncWebClient, finished: Finished, signer: Metad
 
 
 def consent_routes(
-    consents: ConsentFlow, *, client: AsyncWebClient, signer: MetadataSigner
+    consents: ConsentFlow,
+    *,
+    client: AsyncWebClient,
+    signer: MetadataSigner,
+    link_signer: MetadataSigner | None = None,
 ) -> list[Route]:
     async def start(request: Request) -> Response:
         answer = await asyncio.to_thread(consents.start, request.query_params.get("t", ""))
@@ -97,7 +120,7 @@ def consent_routes(
             code=query.get("code"),
             error=query.get("error"),
         )
-        await redraw_modal(client, finished, signer)
+        await redraw_modal(client, finished, signer, link_signer)
         if finished.outcome is not None:
             await refresh_invite(client, finished.outcome.invite)
         return consent_page(finished.page)

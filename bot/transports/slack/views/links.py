@@ -71,6 +71,7 @@ from bot.transports.slack.mrkdwn import (
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_COMPANY_SEARCH,
+    ACTION_CONSENT_AGAIN,
     ACTION_NARROW_FILTER,
     CALLBACK_COMPANIES,
     CALLBACK_CREDENTIALS,
@@ -104,6 +105,8 @@ CALLBACKS = {
 }
 ACTIONS = {
     ACTION_CHECK_AGAIN: ACTION_LINK_CHECK_AGAIN,
+    # A relink by consent: approving again is its check again (back to the consent screen).
+    ACTION_CONSENT_AGAIN: ACTION_LINK_CHECK_AGAIN,
     ACTION_NARROW_FILTER: ACTION_LINK_BACK,
     ACTION_COMPANY_SEARCH: ACTION_LINK_COMPANY_SEARCH,
 }
