@@ -8,10 +8,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.clock import WorkingCalendar
+from bot.clock import SystemClock, WorkingCalendar
 from bot.core.matching import MatchedBy
 from bot.core.payroll import NMBRS_REST, Consent
 from bot.core.screens import (
@@ -25,9 +26,11 @@ from bot.core.screens import (
 )
 from bot.reports import LinkEventNotices, status_notices
 from bot.settings import Settings
+from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow, PageAnswer, Redirect
 from bot.usecases.link_service import LinkService
 from bot.usecases.migration import LinkMigration
 from bot.usecases.providers import Providers
+from bot.usecases.relink import RelinkConsent
 from payroll.nmbrs_rest.model import Grant
 from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_rest.sandbox import (
@@ -359,3 +362,54 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
+
+
+# --- through the consent flow (bot.usecases.consent): start link, /nmbrs/start, callback ------
+
+
+def flow_for(world: World, links: LinkService) -> ConsentFlow:
+    """The consent flow with the relink's purpose, as the composition root wires it."""
+    flow = ConsentFlow(
+        unit_of_work=world.storage.unit_of_work,
+        cipher=world.storage.cipher,
+        clock=SystemClock(),
+        public_url="http://127.0.0.1:9",
+        redirect_uri=CALLBACK,
+    )
+    flow.register(PURPOSE_RELINK, RelinkConsent(links))
+    links.consents = flow
+    return flow
+
+
+def test_the_relinks_consent_screen_links_into_the_consent_flow_and_its_callback_moves_on(
+    world, rest
+):
+    links = consent_links(world)
+    flow = flow_for(world, links)
+    onboarding_id = world.linked_client()
+    opened = links.open_relink(onboarding_id, CUSTOMER)
+    screen = opened.screen
+    assert isinstance(screen, ConsentScreen) and screen.view_key
+    token = parse_qs(urlsplit(screen.start_url).query)["t"][0]
+    redirect = flow.start(token)
+    assert isinstance(redirect, Redirect)
+    back = rest.consent(redirect.url, FINE_LOGIN)
+    finished = flow.callback(back["state"], code=back["code"], error=None)
+    assert finished.purpose == PURPOSE_RELINK and finished.view_key == screen.view_key
+    assert finished.page.status == 200
+    chosen = finished.outcome.screen
+    assert isinstance(chosen, CompanyChoiceScreen) and len(chosen.preselected) == 5
+    assert chosen.approval is not None and chosen.approval.debtors
+    replayed = flow.callback(back["state"], code=back["code"], error=None)
+    assert replayed.outcome is None and replayed.page.status == 400
+    assert world.link(onboarding_id)[0].provider == "nmbrs"
+
+
+def test_a_relink_start_link_of_a_step_that_is_over_starts_nothing(world, rest):
+    links = consent_links(world)
+    flow = flow_for(world, links)
+    opened = links.open_relink(world.linked_client(), CUSTOMER)
+    token = parse_qs(urlsplit(opened.screen.start_url).query)["t"][0]
+    links.relink_consent_failed(opened.ref, CUSTOMER, CONSENT_REFUSED)
+    answer = flow.start(token)
+    assert isinstance(answer, PageAnswer) and answer.status == 400
