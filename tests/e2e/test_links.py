@@ -66,6 +66,7 @@ class LinkBot(ServedBot):
 
         asgi.router.lifespan_context = lifespan
         url = self._stack.enter_context(serve_asgi(asgi))
+        self.url = url
         self.slack.connect(f"{url}/slack/events")
         self.container = container
 
