@@ -65,6 +65,12 @@ class ConfirmedRelink:
     invite: InviteStatus | None
 
 
+def _erase_consents(context: LinkContext) -> None:
+    """The used consent request is erased in the step that applies it (with any other of the
+    onboarding's this step outdates)."""
+    context.uow.consents.erase_for_onboarding(context.onboarding.id or 0)
+
+
 def consent_error(failure: ProviderError) -> str:
     """What the consent screen says of a failed connect (`bot.core.screens.CONSENT_ERRORS`)."""
     if isinstance(failure, WrongCredentials):
@@ -117,6 +123,7 @@ class Relink(LinkSteps):
         throttled: `bot.core.screens.CONSENT_ERRORS`): the consent screen again, saying why."""
 
         def apply(context: LinkContext) -> None:
+            _erase_consents(context)
             context.uow.onboardings.erase_pending_token(context.onboarding)
             link_flow.move(context.session, Stage.CONSENT)
             context.session.consent_error = error
@@ -176,10 +183,12 @@ class Relink(LinkSteps):
         return self.relink_consented(ref, actor, consent)
 
     def _no_subscription(self, context: LinkContext) -> None:
+        _erase_consents(context)
         context.uow.onboardings.erase_pending_token(context.onboarding)
         link_flow.move(context.session, Stage.HANDOFF)
 
     def _apply_consent(self, context: LinkContext, consent: Consent) -> None:
+        _erase_consents(context)
         uow, onboarding, session = context.uow, context.onboarding, context.session
         check = consent.check
         uow.onboardings.set_pending_token(onboarding, consent.connection.secret)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlmodel import select
 
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.matching import MatchedBy
@@ -47,6 +48,7 @@ from payroll.nmbrs_rest.sandbox.world import SandboxCompany, company_guid
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN
 from storage.crypto import generate_key
+from storage.models import ConsentRequest
 from tests.usecases.fakes import counting_commits
 from tests.usecases.link_world import (
     CUSTOMER,
@@ -402,6 +404,8 @@ def test_the_relinks_consent_screen_links_into_the_consent_flow_and_its_callback
     assert chosen.approval is not None and chosen.approval.debtors
     replayed = flow.callback(back["state"], code=back["code"], error=None)
     assert replayed.outcome is None and replayed.page.status == 400
+    with world.storage.unit_of_work() as uow:  # the used request is erased by its step
+        assert uow.session.exec(select(ConsentRequest)).all() == []
     assert world.link(onboarding_id)[0].provider == "nmbrs"
 
 
