@@ -26,7 +26,7 @@ from bot.core.migration import MigrationStatus, migration_status
 from bot.core.payroll import NMBRS_SOAP
 from bot.ports import LinkNotices
 from bot.usecases.link_notices import link_event, publish_link_event
-from bot.usecases.maintenance import Problem, mark_needs_relink
+from bot.usecases.link_problems import Problem, mark_needs_relink
 from bot.usecases.providers import Providers
 from storage.links import LinkStanding, client_of, link_standings
 from storage.models import OutboxMessage

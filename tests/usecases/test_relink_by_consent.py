@@ -113,7 +113,10 @@ def consent_links(world: World, unit_of_work=None) -> LinkService:
     )
     return LinkService(
         unit_of_work=unit_of_work or world.storage.unit_of_work,
-        provider=world.provider,
+        providers=Providers(
+            {world.provider.name: world.provider, NMBRS_REST: world.rest_provider},  # type: ignore[attr-defined]
+            world.provider.name,
+        ),
         membership=Members(),
         settings=settings,
         event_bus=world.links._event_bus,
