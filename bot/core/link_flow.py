@@ -216,12 +216,26 @@ def start_by_consent(now: datetime) -> LinkSession:
     return session
 
 
-def needs_confirmation(session: LinkSession, link_environment: str) -> bool:
+def needs_confirmation(
+    session: LinkSession, link_environment: str, *, debtors: bool = False
+) -> bool:
     """A relink's checked login is of another environment than the link's (and no account
-    manager has confirmed that one for this relink)."""
-    checked = (session.domain or "").casefold()
-    confirmed = (session.confirmed_domain or "").casefold()
-    return checked != link_environment.casefold() and checked != confirmed
+    manager has confirmed that one for this relink). With `debtors`, environments are
+    comma-separated debtor ids (the REST API's), the same in any order."""
+    same = _same_debtors if debtors else _same_domain
+    checked = session.domain or ""
+    return not same(checked, link_environment) and not same(checked, session.confirmed_domain or "")
+
+
+def _same_domain(one: str, other: str) -> bool:
+    return one.casefold() == other.casefold()
+
+
+def _same_debtors(one: str, other: str) -> bool:
+    def ids(text: str) -> set[str]:
+        return {part.strip().casefold() for part in text.split(",") if part.strip()}
+
+    return ids(one) == ids(other)
 
 
 def start(kind: SessionKind, stage: Stage, now: datetime) -> LinkSession:

@@ -18,6 +18,7 @@ from bot.core.link_flow import LinkStep, SessionKind, Stage
 from bot.core.matching import match_companies
 from bot.core.model import Actor, Company, InviteStatus, StepRef
 from bot.core.payroll import (
+    NMBRS_REST,
     AccountCheck,
     Connection,
     Consent,
@@ -202,6 +203,25 @@ class Relink(LinkSteps):
         # A REST company's GUID is its companyId.
         session.guids = {c.id: c.guid or c.id for c in rows}
         session.missing = tuple(check.missing_access) or None
+        link = context.link
+        if link.provider == NMBRS_REST and link_flow.needs_confirmation(
+            session, link.environment["domain"], debtors=True
+        ):
+            # A REST link consented again for other debtors: as a relink to another SOAP
+            # environment, nothing changes until an account manager confirms.
+            link_flow.move(session, Stage.CONFIRM_ENVIRONMENT)
+            publish_link_event(
+                uow,
+                self._notices,
+                self._event(context, LinkEnvironmentUnconfirmed, **self._logins(context)),
+            )
+            return
+        self._choose_after_consent(context)
+
+    def _choose_after_consent(self, context: LinkContext) -> None:
+        """The consent's companies to choose from, the link's own matched and ticked (or the
+        missing data, or that the login sees none)."""
+        uow, session = context.uow, context.session
         if session.missing:
             link_flow.move(session, Stage.PERMISSIONS)
             return
@@ -290,6 +310,8 @@ class Relink(LinkSteps):
                 )
                 if context.onboarding.pending_token is None:
                     self._back_to_credentials(context)
+                elif link_flow.by_consent(session):
+                    self._choose_after_consent(context)
                 else:
                     self._go_on(context)
                 self._record(context)

@@ -22,6 +22,7 @@ from bot.core.screens import (
     CompanyChoiceScreen,
     CompletedScreen,
     ConsentScreen,
+    EnvironmentConfirmationScreen,
     OverAccessScreen,
     PermissionsScreen,
 )
@@ -40,6 +41,7 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
     NARROW_LOGIN,
+    TWO_DEBTORS_LOGIN,
     demo_logins,
     run_rest_sandbox,
 )
@@ -189,6 +191,53 @@ def test_confirming_moves_the_link_to_the_rest_api_in_one_transaction(world, res
     assert moved.detail["previous_username"] == "demo@voorbeeld.nl"
     reports = [row.kind for row in world.outbox(channel=STATUS)]
     assert "report.link_moved_to_rest" in reports
+
+
+def moved_to_rest(world, rest, rest_provider) -> int:
+    """A SOAP link moved to the REST API by the fine login's consent (debtor 1001)."""
+    links, onboarding_id, consented = relink_to_choice(world, rest, rest_provider)
+    chosen = [company.id for company in consented.screen.preselected]
+    assert isinstance(
+        links.choose_companies(consented.ref, CUSTOMER, chosen).screen, CompletedScreen
+    )
+    return onboarding_id
+
+
+def consent_again(world, rest, rest_provider, onboarding_id: int, login: str):
+    links = consent_links(world)
+    opened = links.open_relink(onboarding_id, CUSTOMER)
+    assert isinstance(opened.screen, ConsentScreen)
+    return links.relink_consented(opened.ref, CUSTOMER, give_consent(rest, rest_provider, login))
+
+
+def test_a_rest_link_consented_again_for_other_debtors_waits_for_an_account_manager(
+    world, rest, rest_provider
+):
+    onboarding_id = moved_to_rest(world, rest, rest_provider)
+    link_before, companies_before, secret_before = world.link(onboarding_id)
+
+    waiting = consent_again(world, rest, rest_provider, onboarding_id, TWO_DEBTORS_LOGIN)
+
+    assert isinstance(waiting.screen, EnvironmentConfirmationScreen)
+    link, companies, secret = world.link(onboarding_id)
+    assert (link.environment, companies, secret) == (
+        link_before.environment,
+        companies_before,
+        secret_before,
+    )
+    confirmed = consent_links(world).confirm_environment(link.id, manager="U0MANAGER")
+    assert confirmed is not None
+    choice = consent_links(world).open_relink(onboarding_id, CUSTOMER).screen
+    assert isinstance(choice, CompanyChoiceScreen)
+    assert len(choice.companies) == 5  # both debtors' companies
+
+
+def test_a_rest_link_consented_again_for_the_same_debtor_goes_on_to_the_choice(
+    world, rest, rest_provider
+):
+    onboarding_id = moved_to_rest(world, rest, rest_provider)
+    again = consent_again(world, rest, rest_provider, onboarding_id, FINE_LOGIN)
+    assert isinstance(again.screen, CompanyChoiceScreen)
 
 
 def test_a_company_matched_by_number_and_name_and_one_the_login_no_longer_sees(
