@@ -306,9 +306,9 @@ def _approval_block(texts: Catalogue, approval: Approval | None) -> list[Block]:
     ]
 
 
-def _consent_preparation(texts: Catalogue) -> View:
-    blocks: list[Block] = [
-        _section(texts.text("customer.consent_preparation.intro")),
+def _login_preparation(texts: Catalogue) -> list[Block]:
+    """The klant login and the AVG, the same on both preparation screens (token and consent)."""
+    return [
         _section(
             with_lead(
                 texts,
@@ -319,10 +319,10 @@ def _consent_preparation(texts: Catalogue) -> View:
             )
         ),
         _section(with_lead(texts, "customer.preparation.avg")),
-        _section(
-            with_lead(texts, "customer.consent_preparation.template", template=bold(NMBRS_TEMPLATE))
-        ),
     ]
+
+
+def _preparation_modal(texts: Catalogue, blocks: list[Block]) -> View:
     return _modal(
         texts,
         title="preparation",
@@ -330,6 +330,17 @@ def _consent_preparation(texts: Catalogue) -> View:
         callback_id=CALLBACK_PREPARATION,
         submit="preparation",
     )
+
+
+def _consent_preparation(texts: Catalogue) -> View:
+    blocks: list[Block] = [
+        _section(texts.text("customer.consent_preparation.intro")),
+        *_login_preparation(texts),
+        _section(
+            with_lead(texts, "customer.consent_preparation.template", template=bold(NMBRS_TEMPLATE))
+        ),
+    ]
+    return _preparation_modal(texts, blocks)
 
 
 def _consent(texts: Catalogue, screen: ConsentScreen) -> View:
@@ -377,16 +388,7 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
     count = sum(len(operations) for operations in screen.permissions.values())
     blocks: list[Block] = [
         _section(texts.text("customer.preparation.intro")),
-        _section(
-            with_lead(
-                texts,
-                "customer.preparation.login",
-                customer_login=bold(texts.text("customer.nmbrs_ui.customer_login")),
-                new_login_path=italic(texts.text("customer.nmbrs_ui.new_login_path")),
-                filter=bold(texts.text("customer.nmbrs_ui.filter")),
-            )
-        ),
-        _section(with_lead(texts, "customer.preparation.avg")),
+        *_login_preparation(texts),
         DividerBlock(),
         _section(
             with_lead(
@@ -412,13 +414,7 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
             ]
         ),
     ]
-    return _modal(
-        texts,
-        title="preparation",
-        blocks=blocks,
-        callback_id=CALLBACK_PREPARATION,
-        submit="preparation",
-    )
+    return _preparation_modal(texts, blocks)
 
 
 def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View:
