@@ -14,8 +14,9 @@ from sqlalchemy.engine import make_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
-# The served bot, the fake Slack and the Nmbrs sandbox (tests/e2e, tests/faults, tests/security).
-pytest_plugins = ["tests.served"]
+# The served bot, the fake Slack and the Nmbrs sandbox (tests/e2e, tests/faults, tests/security);
+# the fake Nmbrs REST API (tests/payroll/nmbrs_rest, tests/usecases, tests/e2e).
+pytest_plugins = ["tests.served", "tests.payroll.nmbrs_rest.fixtures"]
 
 
 def _is_loopback(host: str) -> bool:

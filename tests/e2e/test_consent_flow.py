@@ -23,8 +23,6 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
     SandboxHandle,
-    demo_logins,
-    run_rest_sandbox,
 )
 from payroll.nmbrs_soap.sandbox import SandboxHandle as SoapSandbox
 from storage.db import upgrade
@@ -43,22 +41,14 @@ REDIRECT_URI = PUBLIC_URL + "/nmbrs/callback"
 
 
 @pytest.fixture(scope="module")
-def rest_sandbox() -> Iterator[SandboxHandle]:
-    with run_rest_sandbox(redirect_uris=[REDIRECT_URI]) as handle:
-        yield handle
-
-
-@pytest.fixture
-def rest(rest_sandbox: SandboxHandle) -> SandboxHandle:
-    rest_sandbox.state.reset(demo_logins())
-    rest_sandbox.heal()
-    rest_sandbox.clear_calls()
-    return rest_sandbox
+def rest_redirect_uri() -> str:
+    """The fake Nmbrs (tests/payroll/nmbrs_rest/fixtures.py) sends the consent back to the bot."""
+    return REDIRECT_URI
 
 
 @pytest.fixture
 def rest_bot(
-    database_url: str, slack: DevSlack, nmbrs: SoapSandbox, rest: SandboxHandle
+    database_url: str, slack: DevSlack, nmbrs: SoapSandbox, rest_nmbrs: SandboxHandle
 ) -> Iterator[ServedBot]:
     upgrade(database_url)
     settings = bot_settings(
@@ -67,8 +57,8 @@ def rest_bot(
         nmbrs,
         nmbrs_api="rest",
         public_url=PUBLIC_URL,
-        nmbrs_rest_url=rest.base_url,
-        nmbrs_identity_url=rest.base_url,
+        nmbrs_rest_url=rest_nmbrs.base_url,
+        nmbrs_identity_url=rest_nmbrs.base_url,
         nmbrs_client_id=DEMO_CLIENT_ID,
         nmbrs_client_secret=DEMO_CLIENT_SECRET,
         nmbrs_subscription_key=DEMO_SUBSCRIPTION_KEY,
@@ -122,7 +112,7 @@ def to_consent(bot: ServedBot, customer: SlackUser):
 
 
 def test_consenting_in_the_browser_changes_the_open_modal_by_itself(
-    rest_bot: ServedBot, slack: DevSlack, customer: SlackUser, rest: SandboxHandle, all_logs
+    rest_bot: ServedBot, slack: DevSlack, customer: SlackUser, rest_nmbrs: SandboxHandle, all_logs
 ) -> None:
     consent = to_consent(rest_bot, customer)
     assert consent.external_id.startswith("consent-")
@@ -136,7 +126,7 @@ def test_consenting_in_the_browser_changes_the_open_modal_by_itself(
     assert started.status_code == 302
     assert started.headers["cache-control"] == "no-store"
     assert started.headers["referrer-policy"] == "no-referrer"
-    query = rest.consent(started.headers["location"], FINE_LOGIN)
+    query = rest_nmbrs.consent(started.headers["location"], FINE_LOGIN)
     back = f"{REDIRECT_URI}?code={query['code']}&state={query['state']}&scope=x"
     page = browser.open(back)
     assert page.status_code == 200
@@ -163,12 +153,12 @@ def test_consenting_in_the_browser_changes_the_open_modal_by_itself(
 
 
 def test_a_refusal_in_the_browser_shows_the_consent_again_with_why(
-    rest_bot: ServedBot, customer: SlackUser, rest: SandboxHandle
+    rest_bot: ServedBot, customer: SlackUser, rest_nmbrs: SandboxHandle
 ) -> None:
     consent = to_consent(rest_bot, customer)
     browser = Browser(rest_bot)
     started = browser.open(login_url(consent))
-    query = rest.consent(started.headers["location"], FINE_LOGIN, approve=False)
+    query = rest_nmbrs.consent(started.headers["location"], FINE_LOGIN, approve=False)
     page = browser.open(f"{REDIRECT_URI}?error={query['error']}&state={query['state']}")
     assert page.status_code == 200
     again = customer.wait_for_modal(lambda view: view.external_id != consent.external_id)
@@ -176,13 +166,13 @@ def test_a_refusal_in_the_browser_shows_the_consent_again_with_why(
 
 
 def test_a_consent_whose_modal_was_closed_is_there_at_the_next_start(
-    rest_bot: ServedBot, customer: SlackUser, rest: SandboxHandle, all_logs
+    rest_bot: ServedBot, customer: SlackUser, rest_nmbrs: SandboxHandle, all_logs
 ) -> None:
     consent = to_consent(rest_bot, customer)
     browser = Browser(rest_bot)
     started = browser.open(login_url(consent))
     customer.close(consent)
-    query = rest.consent(started.headers["location"], FINE_LOGIN)
+    query = rest_nmbrs.consent(started.headers["location"], FINE_LOGIN)
     page = browser.open(f"{REDIRECT_URI}?code={query['code']}&state={query['state']}")
     assert page.status_code == 200
     assert "the consent's modal is closed" in logged_text(all_logs)

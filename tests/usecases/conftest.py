@@ -17,8 +17,7 @@ from tests.storage.scratch import ScratchStorage
 # The REST onboarding's fixtures (the fake Nmbrs REST API and a world around it).
 from tests.usecases.consent_world import (  # noqa: F401
     consent_world,
-    rest_nmbrs,
-    running_rest_sandbox,
+    rest_redirect_uri,
 )
 from tests.usecases.link_world import World, make_world
 

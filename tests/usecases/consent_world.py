@@ -25,8 +25,6 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_CLIENT_SECRET,
     DEMO_SUBSCRIPTION_KEY,
     SandboxHandle,
-    demo_logins,
-    run_rest_sandbox,
 )
 from tests.storage.scratch import ScratchStorage
 from tests.usecases.fakes import CHANNEL, CUSTOMER, FakeClock, FakeMembership
@@ -65,22 +63,9 @@ def rest_provider(nmbrs: SandboxHandle, *, ask_user_info: bool = False) -> RestN
 
 
 @pytest.fixture(scope="module")
-def running_rest_sandbox() -> Iterator[SandboxHandle]:
-    with run_rest_sandbox(redirect_uris=[REDIRECT_URI]) as handle:
-        yield handle
-
-
-@pytest.fixture
-def rest_nmbrs(running_rest_sandbox: SandboxHandle) -> SandboxHandle:
-    """The fake Nmbrs REST API, reset for each test."""
-    sandbox = running_rest_sandbox
-    sandbox.state.reset(demo_logins())
-    sandbox.app.redirect_uris[:] = [REDIRECT_URI]
-    sandbox.heal()
-    sandbox.latency = 0.0
-    sandbox.state.offset = 0.0
-    sandbox.clear_calls()
-    return sandbox
+def rest_redirect_uri() -> str:
+    """The fake Nmbrs (tests/payroll/nmbrs_rest/fixtures.py) sends the consent back to the bot."""
+    return REDIRECT_URI
 
 
 @dataclass

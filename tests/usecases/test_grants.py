@@ -37,9 +37,7 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
     SandboxHandle,
-    demo_logins,
     html_error,
-    run_rest_sandbox,
 )
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
@@ -47,24 +45,9 @@ from storage.links import LinkNotActive, LinkReader
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
 from tests.slack_drawn import draw_row
+from tests.usecases.consent_world import REDIRECT_URI
 
-CALLBACK = "http://127.0.0.1:9/nmbrs/callback"
 STATUS = "C0STATUS"
-
-
-@pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[SandboxHandle]:
-    with run_rest_sandbox(redirect_uris=[CALLBACK]) as handle:
-        yield handle
-
-
-@pytest.fixture
-def nmbrs(running_sandbox: SandboxHandle) -> SandboxHandle:
-    running_sandbox.state.reset(demo_logins())
-    running_sandbox.heal()
-    running_sandbox.state.offset = 0.0
-    running_sandbox.clear_calls()
-    return running_sandbox
 
 
 @dataclass
@@ -100,10 +83,10 @@ class Setting:
             identity_url=self.nmbrs.base_url,
             clock=self.clock.epoch,
         )
-        request = identity.authorization_request(redirect_uri=CALLBACK, state="a-state")
+        request = identity.authorization_request(redirect_uri=REDIRECT_URI, state="a-state")
         back = self.nmbrs.consent(request.url, FINE_LOGIN)
         return identity.exchange_code(
-            back["code"], redirect_uri=CALLBACK, code_verifier=request.code_verifier
+            back["code"], redirect_uri=REDIRECT_URI, code_verifier=request.code_verifier
         )
 
     def rest_link(self) -> tuple[int, Grant]:
@@ -150,16 +133,16 @@ def _company(company) -> _Linked:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def setting(database_url: str, nmbrs: SandboxHandle) -> Iterator[Setting]:
+def setting(database_url: str, rest_nmbrs: SandboxHandle) -> Iterator[Setting]:
     engine = make_engine(database_url)
     upgrade(engine)
-    clock = SandboxClock(nmbrs)
+    clock = SandboxClock(rest_nmbrs)
     provider = RestNmbrsProvider(
         client_id=DEMO_CLIENT_ID,
         client_secret=DEMO_CLIENT_SECRET,
         subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=nmbrs.base_url,
-        identity_url=nmbrs.base_url,
+        rest_url=rest_nmbrs.base_url,
+        identity_url=rest_nmbrs.base_url,
         connect_timeout=1.0,
         read_timeout=5.0,
         clock=clock.epoch,
@@ -173,7 +156,7 @@ def setting(database_url: str, nmbrs: SandboxHandle) -> Iterator[Setting]:
         settings=Settings(_env_file=None, status_channel=STATUS),
         clock=clock,
     )
-    yield Setting(nmbrs, uow, clock, provider, maintenance, cipher)
+    yield Setting(rest_nmbrs, uow, clock, provider, maintenance, cipher)
     provider.close()
     engine.dispose()
 

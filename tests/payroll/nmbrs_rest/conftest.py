@@ -1,5 +1,6 @@
-"""Fixtures for the Nmbrs REST provider: the fake identity service and API over real HTTP, and
-the identity, API client and provider pointed at it, with waits recorded instead of slept."""
+"""Fixtures for the Nmbrs REST provider: the fake identity service and API over real HTTP
+(tests/payroll/nmbrs_rest/fixtures.py), and the identity, API client and provider pointed at it,
+with waits recorded instead of slept."""
 
 from __future__ import annotations
 
@@ -18,30 +19,16 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
     SandboxHandle,
-    demo_logins,
-    run_rest_sandbox,
 )
+from tests.payroll.nmbrs_rest.fixtures import CALLBACK
 
-# Nobody listens here: the browser stand-in reads the redirect instead of following it.
-CALLBACK = "http://127.0.0.1:9/nmbrs/callback"
-
-
-@pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[SandboxHandle]:
-    """One fake Nmbrs per test module; `nmbrs` resets it for each test."""
-    with run_rest_sandbox(redirect_uris=[CALLBACK]) as handle:
-        yield handle
+__all__ = ["CALLBACK", "consented_grant"]
 
 
 @pytest.fixture
-def nmbrs(running_sandbox: SandboxHandle) -> SandboxHandle:
-    running_sandbox.state.reset(demo_logins())
-    running_sandbox.app.redirect_uris[:] = [CALLBACK]
-    running_sandbox.heal()
-    running_sandbox.latency = 0.0
-    running_sandbox.state.offset = 0.0
-    running_sandbox.clear_calls()
-    return running_sandbox
+def nmbrs(rest_nmbrs: SandboxHandle) -> SandboxHandle:
+    """Here Nmbrs is the REST one, reset for each test."""
+    return rest_nmbrs
 
 
 @dataclass
