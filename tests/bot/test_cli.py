@@ -24,13 +24,7 @@ TOKEN = "5f4e3d2c1b0a99887766554433221100"
 HALTED_AT = datetime(2026, 11, 30, 22, 15, tzinfo=UTC)
 runner = CliRunner()
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No settings from the developer's shell or .env files leak into a test."""
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.fixture

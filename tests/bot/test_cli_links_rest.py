@@ -4,7 +4,6 @@ each company is its companyId (no SOAP id), and no part of the grant is ever pri
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +11,6 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.core.model import Company
 from bot.core.payroll import NMBRS_REST
-from bot.settings import Settings
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, Grant
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
@@ -30,13 +28,7 @@ GRANT = Grant(
     scopes=REQUIRED_SCOPES,
 )
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No settings from the developer's shell or .env files leak into a test."""
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.fixture

@@ -7,12 +7,7 @@ from pydantic import ValidationError
 
 from bot.settings import REQUIRED_FOR_REST, REQUIRED_FOR_SERVE, Settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_defaults_follow_the_design() -> None:
