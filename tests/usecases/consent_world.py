@@ -26,6 +26,7 @@ from payroll.nmbrs_rest.sandbox import (
     DEMO_SUBSCRIPTION_KEY,
     SandboxHandle,
 )
+from tests.payroll.nmbrs_rest.fixtures import demo_rest_provider
 from tests.storage.scratch import ScratchStorage
 from tests.usecases.fakes import CHANNEL, CUSTOMER, FakeClock, FakeMembership
 
@@ -49,17 +50,8 @@ def rest_settings(nmbrs: SandboxHandle) -> Settings:
 
 
 def rest_provider(nmbrs: SandboxHandle, *, ask_user_info: bool = False) -> RestNmbrsProvider:
-    return RestNmbrsProvider(
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=nmbrs.base_url,
-        identity_url=nmbrs.base_url,
-        connect_timeout=1.0,
-        read_timeout=5.0,
-        ask_user_info=ask_user_info,
-        sleep=lambda seconds: None,
-    )
+    """The onboarding's REST provider: it retries without waiting."""
+    return demo_rest_provider(nmbrs, ask_user_info=ask_user_info, sleep=lambda seconds: None)
 
 
 @pytest.fixture(scope="module")

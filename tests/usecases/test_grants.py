@@ -34,7 +34,6 @@ from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_rest.sandbox import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
-    DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
     SandboxHandle,
     html_error,
@@ -44,6 +43,7 @@ from storage.db import make_engine, upgrade
 from storage.links import LinkNotActive, LinkReader
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
+from tests.payroll.nmbrs_rest.fixtures import demo_rest_provider
 from tests.slack_drawn import draw_row
 from tests.usecases.consent_world import REDIRECT_URI
 
@@ -137,16 +137,7 @@ def setting(database_url: str, rest_nmbrs: SandboxHandle) -> Iterator[Setting]:
     engine = make_engine(database_url)
     upgrade(engine)
     clock = SandboxClock(rest_nmbrs)
-    provider = RestNmbrsProvider(
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=rest_nmbrs.base_url,
-        identity_url=rest_nmbrs.base_url,
-        connect_timeout=1.0,
-        read_timeout=5.0,
-        clock=clock.epoch,
-    )
+    provider = demo_rest_provider(rest_nmbrs, clock=clock.epoch)
     cipher = TokenCipher([generate_key()])
     uow = unit_of_work_factory(engine, cipher)
     maintenance = LinkMaintenance(
@@ -173,14 +164,7 @@ def two_keepers(request, setting: Setting, database_url: str) -> Iterator[list[G
         yield [setting.grants, setting.grants]
         return
     engine = make_engine(database_url)
-    provider = RestNmbrsProvider(
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=setting.nmbrs.base_url,
-        identity_url=setting.nmbrs.base_url,
-        clock=setting.clock.epoch,
-    )
+    provider = demo_rest_provider(setting.nmbrs, clock=setting.clock.epoch)
     other = GrantKeeper(
         unit_of_work=unit_of_work_factory(engine, setting.cipher),
         providers=Providers.only(provider),

@@ -20,7 +20,7 @@ from payroll.nmbrs_rest.sandbox import (
     FINE_LOGIN,
     SandboxHandle,
 )
-from tests.payroll.nmbrs_rest.fixtures import CALLBACK
+from tests.payroll.nmbrs_rest.fixtures import CALLBACK, demo_rest_provider
 
 __all__ = ["CALLBACK", "consented_grant"]
 
@@ -77,15 +77,7 @@ def client(nmbrs: SandboxHandle, waits: Waits) -> Iterator[RestNmbrsClient]:
 
 @pytest.fixture
 def provider(nmbrs: SandboxHandle) -> Iterator[RestNmbrsProvider]:
-    rest = RestNmbrsProvider(
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=nmbrs.base_url,
-        identity_url=nmbrs.base_url,
-        connect_timeout=1.0,
-        read_timeout=5.0,
-    )
+    rest = demo_rest_provider(nmbrs)
     yield rest
     rest.close()
 

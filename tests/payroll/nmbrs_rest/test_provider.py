@@ -13,7 +13,6 @@ from bot.core.payroll import Connection, ProviderCompany, WrongCredentials
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, Grant
 from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_rest.sandbox import (
-    DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_SUBSCRIPTION_KEY,
     FINE_LOGIN,
@@ -26,6 +25,7 @@ from payroll.nmbrs_rest.sandbox import (
 )
 from payroll.nmbrs_soap.sandbox import demo_companies as soap_demo_companies
 from tests.payroll.nmbrs_rest.conftest import CALLBACK
+from tests.payroll.nmbrs_rest.fixtures import demo_rest_provider
 
 
 def consent(nmbrs: SandboxHandle, provider: RestNmbrsProvider, login: str = FINE_LOGIN):
@@ -39,14 +39,7 @@ def consent(nmbrs: SandboxHandle, provider: RestNmbrsProvider, login: str = FINE
 @pytest.fixture
 def named(nmbrs: SandboxHandle) -> Iterator[RestNmbrsProvider]:
     """A provider that also asks `user.info.read`, to name the approving login."""
-    rest = RestNmbrsProvider(
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        subscription_key=DEMO_SUBSCRIPTION_KEY,
-        rest_url=nmbrs.base_url,
-        identity_url=nmbrs.base_url,
-        ask_user_info=True,
-    )
+    rest = demo_rest_provider(nmbrs, ask_user_info=True)
     yield rest
     rest.close()
 
