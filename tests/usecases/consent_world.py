@@ -13,7 +13,7 @@ import pytest
 
 from bot.core import events
 from bot.core.events import EventBus
-from bot.core.model import Actor, StepRef
+from bot.core.model import Actor
 from bot.core.screens import ConsentScreen, Outcome
 from bot.settings import Settings
 from bot.usecases.consent import ConsentFlow, Finished, PageAnswer, Redirect
@@ -28,7 +28,7 @@ from payroll.nmbrs_rest.sandbox import (
 )
 from tests.payroll.nmbrs_rest.fixtures import demo_rest_provider
 from tests.storage.scratch import ScratchStorage
-from tests.usecases.fakes import CHANNEL, CUSTOMER, FakeClock, FakeMembership
+from tests.usecases.fakes import CHANNEL, CUSTOMER, FakeClock, FakeMembership, StoredOnboarding
 
 PUBLIC_URL = "https://onboarding.example.nl"
 REDIRECT_URI = PUBLIC_URL + "/nmbrs/callback"
@@ -61,7 +61,7 @@ def rest_redirect_uri() -> str:
 
 
 @dataclass
-class ConsentWorld:
+class ConsentWorld(StoredOnboarding):
     service: OnboardingService
     storage: ScratchStorage
     nmbrs: SandboxHandle
@@ -74,15 +74,6 @@ class ConsentWorld:
     def consents(self) -> ConsentFlow:
         assert self.service.consents is not None
         return self.service.consents
-
-    def ref(self) -> StepRef:
-        with self.storage.unit_of_work() as uow:
-            onboarding = uow.onboardings.require(self.onboarding_id)
-            return StepRef(self.onboarding_id, onboarding.step_data.get("step", 0))
-
-    def onboarding(self):
-        with self.storage.unit_of_work() as uow:
-            return uow.onboardings.require(self.onboarding_id)
 
     def to_consent(self, actor: Actor = CUSTOMER) -> ConsentScreen:
         """Terms accepted, preparation read: the consent screen, drawn for `actor`."""

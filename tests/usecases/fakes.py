@@ -1,5 +1,6 @@
 """Fakes of the ports the use cases depend on: a payroll provider with accounts in memory,
-channel membership, a clock that stands still, and a unit of work that counts its commits."""
+channel membership, a clock that stands still, and a unit of work that counts its commits; and
+what a test world reads of the onboarding it drives."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.core.model import Actor
+from bot.core.model import Actor, StepRef
 from bot.core.payroll import AccountCheck, NoSubscription, ProviderCompany, WrongCredentials
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
+from storage.models import Onboarding
 from storage.repository import SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from tests.storage.scratch import ScratchStorage
 
 CHANNEL = "C0SHARED"
 CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
@@ -102,3 +108,20 @@ def counting_commits(
         return uow
 
     return counted, commits
+
+
+class StoredOnboarding:
+    """What a test world (its `storage`, its `onboarding_id`) reads of its onboarding."""
+
+    storage: ScratchStorage
+    onboarding_id: int
+
+    def ref(self) -> StepRef:
+        """The step counter as a freshly drawn view would carry it."""
+        with self.storage.unit_of_work() as uow:
+            onboarding = uow.onboardings.require(self.onboarding_id)
+            return StepRef(self.onboarding_id, onboarding.step_data.get("step", 0))
+
+    def onboarding(self) -> Onboarding:
+        with self.storage.unit_of_work() as uow:
+            return uow.onboardings.require(self.onboarding_id)

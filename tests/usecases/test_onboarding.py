@@ -11,7 +11,7 @@ import pytest
 from bot.core import events
 from bot.core.events import EventBus
 from bot.core.flow import State
-from bot.core.model import Actor, InvalidInput, StepRef
+from bot.core.model import Actor, InvalidInput
 from bot.core.model import Company as CompanyRow
 from bot.core.payroll import ProviderCompany, ProviderUnavailable
 from bot.core.screens import (
@@ -46,11 +46,12 @@ from tests.usecases.fakes import (
     FakeClock,
     FakeMembership,
     FakeProvider,
+    StoredOnboarding,
 )
 
 
 @dataclass
-class World:
+class World(StoredOnboarding):
     service: OnboardingService
     storage: ScratchStorage
     provider: FakeProvider
@@ -58,16 +59,6 @@ class World:
     clock: FakeClock
     published: list[events.OnboardingEvent]
     onboarding_id: int
-
-    def ref(self) -> StepRef:
-        """The step counter as a freshly drawn view would carry it."""
-        with self.storage.unit_of_work() as uow:
-            onboarding = uow.onboardings.require(self.onboarding_id)
-            return StepRef(self.onboarding_id, onboarding.step_data.get("step", 0))
-
-    def onboarding(self):
-        with self.storage.unit_of_work() as uow:
-            return uow.onboardings.require(self.onboarding_id)
 
     def kinds(self) -> list[str]:
         return [event.kind for event in self.published]
