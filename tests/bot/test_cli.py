@@ -17,8 +17,9 @@ from bot.settings import Settings
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
-from storage.models import Client, Onboarding, OutboxMessage
+from storage.models import OutboxMessage
 from storage.repository import SqlUnitOfWork
+from tests.storage.scratch import completed_onboarding
 
 TOKEN = "5f4e3d2c1b0a99887766554433221100"
 HALTED_AT = datetime(2026, 11, 30, 22, 15, tzinfo=UTC)
@@ -37,13 +38,7 @@ def migrated_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str
 def store_link(database_url: str, keys: list[str]) -> int:
     engine = make_engine(database_url)
     with SqlUnitOfWork(engine, TokenCipher(keys)) as uow:
-        client = uow.clients.add(
-            Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
-        )
-        assert client.id is not None
-        onboarding = uow.onboardings.add(
-            Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
-        )
+        onboarding = completed_onboarding(uow)
         link = uow.links.create(
             onboarding=onboarding,
             username="api@korst.nl",

@@ -14,8 +14,8 @@ from bot.core.payroll import NMBRS_REST
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, Grant
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
-from storage.models import Client, Onboarding
 from storage.repository import SqlUnitOfWork
+from tests.storage.scratch import completed_onboarding
 
 runner = CliRunner()
 
@@ -39,13 +39,7 @@ def rest_link(database_url: str, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv("DATABASE_URL", database_url)
     engine = make_engine(database_url)
     with SqlUnitOfWork(engine, TokenCipher([generate_key()])) as uow:
-        client = uow.clients.add(
-            Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id="C0SHARED")
-        )
-        assert client.id is not None
-        onboarding = uow.onboardings.add(
-            Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
-        )
+        onboarding = completed_onboarding(uow)
         link = uow.links.create(
             onboarding=onboarding,
             username="demo@voorbeeld.nl",

@@ -28,6 +28,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401  (registers the tables)
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine
+from storage.models import Client, Onboarding
 from storage.repository import SqlUnitOfWork
 
 
@@ -59,3 +60,15 @@ class ScratchStorage:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def completed_onboarding(uow: SqlUnitOfWork, *, conversation_id: str = "C0SHARED") -> Onboarding:
+    """Bakkerij De Korst's client with a completed onboarding, added in `uow` (not committed):
+    what a link is made of."""
+    client = uow.clients.add(
+        Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id=conversation_id)
+    )
+    assert client.id is not None
+    return uow.onboardings.add(
+        Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
+    )

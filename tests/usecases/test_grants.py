@@ -41,10 +41,11 @@ from payroll.nmbrs_rest.sandbox import (
 from storage.crypto import TokenCipher, generate_key
 from storage.db import make_engine, upgrade
 from storage.links import LinkNotActive, LinkReader
-from storage.models import Client, Onboarding, OutboxMessage
+from storage.models import OutboxMessage
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
 from tests.payroll.nmbrs_rest.fixtures import demo_rest_provider
 from tests.slack_drawn import draw_row
+from tests.storage.scratch import completed_onboarding
 from tests.usecases.consent_world import REDIRECT_URI
 
 STATUS = "C0STATUS"
@@ -93,13 +94,7 @@ class Setting:
         grant = self.grant()
         check = self.provider.client.check(grant.access_token, grant.scopes)
         with self.uow() as unit:
-            client = unit.clients.add(
-                Client(name="Bakkerij De Korst", workspace_id="T0CUSTOMER", conversation_id="C0")
-            )
-            assert client.id is not None
-            onboarding = unit.onboardings.add(
-                Onboarding(client_id=client.id, state="completed", started_by="U0MANAGER")
-            )
+            onboarding = completed_onboarding(unit, conversation_id="C0")
             link = unit.links.create(
                 onboarding=onboarding,
                 username="fine@example.nl",
