@@ -41,12 +41,9 @@ from bot.core.screens import (
     CONSENT_UNAVAILABLE,
     ConsentScreen,
     Outcome,
-    RefusedScreen,
     Screen,
 )
 from bot.usecases.consent import (
-    PAGE_DONE,
-    PAGE_REFUSED,
     PAGE_STALE,
     PURPOSE_ONBOARDING,
     ConsentFlow,
@@ -54,6 +51,7 @@ from bot.usecases.consent import (
     ConsumedConsent,
     Finished,
     PageAnswer,
+    page_for,
 )
 from bot.usecases.credentials import apply_consent, hand_off
 from bot.usecases.transitions import (
@@ -151,7 +149,7 @@ class OnboardingConsent:
             ticket.onboarding_id, ticket.actor, provider_of, gate=host.gate(ref, Step.CREDENTIALS)
         )
         if isinstance(read, Outcome):
-            return _page_for(read, started=False)
+            return page_for(read, started=False)
         result: ConsentProvider | PageAnswer = read
         return result
 
@@ -173,7 +171,7 @@ class OnboardingConsent:
                 gate=host.gate(ref, Step.CREDENTIALS),
             )
             if isinstance(provider, Outcome):
-                return Finished(_page_for(provider), provider, consumed.view_key)
+                return Finished(page_for(provider), provider, consumed.view_key)
             if not isinstance(provider, ConsentProvider):
                 return Finished(PageAnswer(PAGE_STALE, None))
             apply = self._connect(provider, code, consumed.code_verifier)
@@ -184,7 +182,7 @@ class OnboardingConsent:
             apply(context)
 
         outcome = host.run_step(ref, actor, Step.CREDENTIALS, applied)
-        return Finished(_page_for(outcome), outcome, consumed.view_key)
+        return Finished(page_for(outcome), outcome, consumed.view_key)
 
     def _connect(self, provider: ConsentProvider, code: str, code_verifier: str) -> Apply:
         bus = self._host.event_bus
@@ -261,14 +259,3 @@ def consent_failed(bus: EventBus, reason: str, code: str) -> Apply:
         publish(bus, context, events.ProviderFailed, error=code)
 
     return apply
-
-
-def _page_for(outcome: Outcome, *, started: bool = True) -> PageAnswer:
-    """The browser's page: after a step, back to Slack whatever the window now shows (it says
-    what happened); a refusal, an unknown onboarding, or (before the consent started) a screen
-    that moved on is a 400."""
-    if isinstance(outcome.screen, RefusedScreen):
-        return PageAnswer(PAGE_REFUSED, outcome.language)
-    if outcome.ref is None or not started:
-        return PageAnswer(PAGE_STALE, outcome.language)
-    return PageAnswer(PAGE_DONE, outcome.language, status=200)
