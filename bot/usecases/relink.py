@@ -209,14 +209,18 @@ class Relink(LinkSteps):
         ):
             # A REST link consented again for other debtors: as a relink to another SOAP
             # environment, nothing changes until an account manager confirms.
-            link_flow.move(session, Stage.CONFIRM_ENVIRONMENT)
-            publish_link_event(
-                uow,
-                self._notices,
-                self._event(context, LinkEnvironmentUnconfirmed, **self._logins(context)),
-            )
+            self._await_confirmation(context)
             return
         self._choose_after_consent(context)
+
+    def _await_confirmation(self, context: LinkContext) -> None:
+        """The relink's login is of another environment: it waits for an account manager."""
+        link_flow.move(context.session, Stage.CONFIRM_ENVIRONMENT)
+        publish_link_event(
+            context.uow,
+            self._notices,
+            self._event(context, LinkEnvironmentUnconfirmed, **self._logins(context)),
+        )
 
     def _choose_after_consent(self, context: LinkContext) -> None:
         """The consent's companies to choose from, the link's own matched and ticked (or the
@@ -278,12 +282,7 @@ class Relink(LinkSteps):
             missing = tuple(check.missing_access) if check else ()
             session.missing = missing or None
             if link_flow.needs_confirmation(session, context.link.environment["domain"]):
-                link_flow.move(session, Stage.CONFIRM_ENVIRONMENT)
-                publish_link_event(
-                    uow,
-                    self._notices,
-                    self._event(context, LinkEnvironmentUnconfirmed, **self._logins(context)),
-                )
+                self._await_confirmation(context)
                 return
             self._go_on(context)
 
