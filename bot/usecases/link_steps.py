@@ -68,7 +68,7 @@ from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner
 from bot.usecases.transitions import Reports, customer_refusal, invite_status
 from storage.links import LinkNotActive, replace_companies
-from storage.models import Client, Onboarding, PayrollLink
+from storage.models import Client, LinkedCompany, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -174,29 +174,9 @@ class LinkSteps:
 
     def _finish_relink(self, context: LinkContext) -> None:
         """Update the link in place: credentials, domain and companies; active again."""
-        uow, onboarding, link, session = (
-            context.uow,
-            context.onboarding,
-            context.link,
-            context.session,
-        )
-        assert link.id is not None and onboarding.pending_token is not None
-        notice = notice_key(link.id, (link.problem or {}).get("since", ""))
-        was_broken = link.status == LinkStatus.NEEDS_RELINK
-        previous_login, previous_environment = link.account_label, link.environment["domain"]
-        link.account_label = session.username or ""
-        link.environment = {"domain": session.domain or ""}
-        link.encrypted_secret = onboarding.pending_token
-        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
-        link.problem, link.verified_at = None, context.now
-        uow.session.add(link)
-        companies = session.chosen or ()
-        _, removed = replace_companies(uow, link.id, refs(companies))
-        uow.onboardings.erase_pending_token(onboarding)
-        self._keep_on_onboarding(
-            context, companies, username=link.account_label, domain=link.environment["domain"]
-        )
-        context.progress.failed_attempts = ()
+        uow, link, session = context.uow, context.link, context.session
+        relinked = self._relink_in_place(context)
+        companies, notice = relinked.companies, relinked.notice
         publish_link_event(
             uow,
             self._notices,
@@ -204,13 +184,13 @@ class LinkSteps:
                 context,
                 LinkRelinked,
                 companies=names(companies),
-                removed=names(removed),
+                removed=names(relinked.removed),
                 companies_seen=len(session.seen or ()),
-                notice_key=notice if was_broken else None,
-                notice_ts=sent_ts(uow, notice) if was_broken else None,
-                previous_username=previous_login,
+                notice_key=notice,
+                notice_ts=sent_ts(uow, notice) if notice else None,
+                previous_username=relinked.previous_login,
                 username=link.account_label,
-                previous_environment=previous_environment,
+                previous_environment=relinked.previous_environment,
                 environment=link.environment["domain"],
             ),
         )
@@ -221,31 +201,13 @@ class LinkSteps:
         in place of the SOAP token (erased so), the chosen REST companies linked by their
         companyId, active again; "moved to the REST API" audited and reported (a REST link
         consented again: relinked)."""
-        uow, onboarding, link, session = (
-            context.uow,
-            context.onboarding,
-            context.link,
-            context.session,
-        )
-        assert link.id is not None and onboarding.pending_token is not None
-        notice = notice_key(link.id, (link.problem or {}).get("since", ""))
-        was_broken = link.status == LinkStatus.NEEDS_RELINK
+        uow, link, session = context.uow, context.link, context.session
         moved = link.provider != NMBRS_REST
-        previous_login, previous_environment = link.account_label, link.environment["domain"]
         link.provider = NMBRS_REST
-        link.account_label = session.username or ""
-        link.environment = {"domain": session.domain or ""}
-        link.encrypted_secret = onboarding.pending_token
-        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
-        link.problem, link.verified_at = None, context.now
-        uow.session.add(link)
-        companies = session.chosen or ()
-        _, removed = replace_companies(uow, link.id, refs(companies))
-        uow.onboardings.erase_pending_token(onboarding)
-        self._keep_on_onboarding(
-            context, companies, username=link.account_label, domain=link.environment["domain"]
-        )
-        context.progress.failed_attempts = ()
+        # The grant is new: the daily renewal counts its window from now.
+        link.grant_renewed_at = context.now
+        relinked = self._relink_in_place(context)
+        companies, notice = relinked.companies, relinked.notice
         # No longer linked: the link's companies whose REST company was not found or unticked.
         chosen_ids = {company.id for company in companies}
         dropped = tuple(
@@ -260,17 +222,51 @@ class LinkSteps:
                 context,
                 LinkMovedToRest if moved else LinkRelinked,
                 companies=names(companies),
-                removed=dropped if moved else names(removed),
+                removed=dropped if moved else names(relinked.removed),
                 companies_seen=len(session.seen or ()),
-                notice_key=notice if was_broken else None,
-                notice_ts=sent_ts(uow, notice) if was_broken else None,
-                previous_username=previous_login,
+                notice_key=notice,
+                notice_ts=sent_ts(uow, notice) if notice else None,
+                previous_username=relinked.previous_login,
                 username=session.approved_by or link.account_label,
-                previous_environment=previous_environment,
+                previous_environment=relinked.previous_environment,
                 environment=link.environment["domain"],
             ),
         )
         self._done(context, companies, domain=link.environment["domain"])
+
+    def _relink_in_place(self, context: LinkContext) -> Relinked:
+        """The relink's new login, environment, secret and companies stored on the link, which
+        is active again; the kept secret erased from the onboarding."""
+        uow, onboarding, link, session = (
+            context.uow,
+            context.onboarding,
+            context.link,
+            context.session,
+        )
+        assert link.id is not None and onboarding.pending_token is not None
+        notice = notice_key(link.id, (link.problem or {}).get("since", ""))
+        was_broken = link.status == LinkStatus.NEEDS_RELINK
+        previous_login, previous_environment = link.account_label, link.environment["domain"]
+        link.account_label = session.username or ""
+        link.environment = {"domain": session.domain or ""}
+        link.encrypted_secret = onboarding.pending_token
+        link.status = link_flow.next_status(link.status, LinkMove.RELINK).value
+        link.problem, link.verified_at = None, context.now
+        uow.session.add(link)
+        companies = session.chosen or ()
+        _, removed = replace_companies(uow, link.id, refs(companies))
+        uow.onboardings.erase_pending_token(onboarding)
+        self._keep_on_onboarding(
+            context, companies, username=link.account_label, domain=link.environment["domain"]
+        )
+        context.progress.failed_attempts = ()
+        return Relinked(
+            companies=companies,
+            removed=removed,
+            previous_login=previous_login,
+            previous_environment=previous_environment,
+            notice=notice if was_broken else None,
+        )
 
     def _finish_companies(self, context: LinkContext) -> None:
         uow, link, session = context.uow, context.link, context.session
@@ -590,6 +586,18 @@ def _with_start_link(
         view_key=view_key,
     )
     return replace(screen, start_url=consents.start_url(ticket), view_key=view_key)
+
+
+@dataclass(frozen=True)
+class Relinked:
+    """What a relink changed on its link, for its report."""
+
+    companies: tuple[Company, ...]
+    removed: list[LinkedCompany]
+    previous_login: str
+    previous_environment: str
+    # The needs_relink notice the relink answers (its key), when the link was broken.
+    notice: str | None
 
 
 @dataclass(frozen=True)

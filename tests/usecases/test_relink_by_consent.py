@@ -179,6 +179,7 @@ def test_confirming_moves_the_link_to_the_rest_api_in_one_transaction(world, res
     assert len(commits) == 1
     link, companies, secret = world.link(onboarding_id)
     assert link.provider == NMBRS_REST and link.status == "active"
+    assert link.grant_renewed_at is not None  # the daily renewal counts from the move
     assert Grant.from_secret(secret).refresh_token  # the grant, in place of the SOAP token
     assert DEMO_TOKEN not in secret
     assert companies == chosen
