@@ -242,20 +242,12 @@ class LinkEventNotices:
                     values=values,
                 )
             )
-        if event.kind == LinkMoveRequested.kind:
+        # What asks the client's channel to act: once per notice key.
+        request = _CHANNEL_REQUESTS.get(event.kind)
+        if request is not None:
             notices.append(
                 Notice(
-                    kind="link_move_request",
-                    recipient=event.channel_id,
-                    language=event.language,
-                    values=values,
-                    dedupe_key=event.notice_key,
-                )
-            )
-        elif event.kind == LinkNeedsRelink.kind:
-            notices.append(
-                Notice(
-                    kind="link_notice",
+                    kind=request,
                     recipient=event.channel_id,
                     language=event.language,
                     values=values,
@@ -276,6 +268,12 @@ class LinkEventNotices:
                 )
             )
         return notices
+
+
+_CHANNEL_REQUESTS = {
+    LinkMoveRequested.kind: "link_move_request",
+    LinkNeedsRelink.kind: "link_notice",
+}
 
 
 def event_values(event: DomainEvent) -> dict[str, Any]:
