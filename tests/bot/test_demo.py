@@ -247,9 +247,12 @@ def test_the_demo_refuses_an_unknown_nmbrs_api(clean_directory: Path) -> None:
     ],
 )
 def test_make_demo_passes_the_nmbrs_api_chosen(arguments: list[str], command: str) -> None:
-    environment = {k: v for k, v in os.environ.items() if k != "NMBRS_API"}
+    # Run as from a terminal, also when the suite itself runs under make (CI's `make test`):
+    # an outer make's flags would make this one print "Entering directory" lines.
+    outer = {"NMBRS_API", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
+    environment = {k: v for k, v in os.environ.items() if k not in outer}
     planned = subprocess.run(
-        ["make", "-n", "demo", *arguments],
+        ["make", "--no-print-directory", "-n", "demo", *arguments],
         cwd=PROJECT,
         env=environment,
         capture_output=True,
