@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -372,7 +372,7 @@ def make_onboarding(bot: ManagerBot, name: str, channel: str, *, days_idle: int)
     )
     with bot.container.unit_of_work() as uow:
         onboarding = uow.onboardings.require(status.onboarding_id)
-        moment = datetime.now(UTC) - timedelta(days=days_idle)
+        moment = bot.container.clock.now() - timedelta(days=days_idle)
         onboarding.created_at = onboarding.last_progress_at = onboarding.updated_at = moment
         uow.commit()
     return status.onboarding_id
@@ -420,7 +420,9 @@ def test_resend_cancel_lift_and_unlink_from_the_app_home_work_and_are_audited(
     assert served.container is not None
     blocked = make_onboarding(served, "Geblokkeerd", "C0A", days_idle=1)
     with served.container.unit_of_work() as uow:
-        uow.onboardings.require(blocked).blocked_until = datetime.now(UTC) + timedelta(hours=1)
+        uow.onboardings.require(blocked).blocked_until = served.container.clock.now() + timedelta(
+            hours=1
+        )
         uow.commit()
     make_onboarding(served, "Bakkerij de Vries", SHARED, days_idle=1)
     finished = make_onboarding(served, "Klaar BV", "C0B", days_idle=2)
