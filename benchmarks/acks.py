@@ -77,8 +77,17 @@ REQUESTS = 1000
 TARGET_RATIO = 1.3
 TYPEAHEAD_TARGET = 0.020
 TYPEAHEAD_REQUESTS = 300
-# What a customer types into the company search (names are "Klant 0001 B.V." ... "Klant 5000").
-QUERIES = ("klant 004", "klant 12", "4999", "b.v.", "klant", "0815", "nothing like it")
+# What a customer types into the company search (Dutch business names such as "Bakkerij Jansen
+# Amsterdam B.V.", numbered 1 to 5000).
+QUERIES = (
+    "bakkerij jansen",
+    "jansen zwolle",
+    "4999",
+    "b.v.",
+    "bakkerij",
+    "0815",
+    "nothing like it",
+)
 DRIVER_ACK_TIMEOUT = 10.0
 # People are brought to their starting point this many at a time (not measured).
 PREPARE_CONCURRENCY = 10

@@ -89,7 +89,7 @@ def five_debtors() -> SandboxLogin:
         "Vijf Debiteuren",
         "klant logins under five debtors of 1,000 companies each",
         [
-            debtor(f"30{n}", f"Debiteur {n}", many_companies(1000, prefix=f"Debiteur {n} klant"))
+            debtor(f"30{n}", f"Debiteur {n}", many_companies(1000, first_number=n * 1000 - 999))
             for n in range(1, 6)
         ],
     )

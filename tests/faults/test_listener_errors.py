@@ -104,7 +104,7 @@ def test_raising_in_the_type_ahead_offers_nothing_rather_than_failing(
         contact, MANY_COMPANIES_USERNAME, nmbrs.accounts[MANY_COMPANIES_USERNAME].token
     )
     monkeypatch.setattr(modal_routines, "company_options", broken)
-    assert contact.suggest(companies, ACTION_COMPANY_SEARCH, "klant") == []
+    assert contact.suggest(companies, ACTION_COMPANY_SEARCH, "bakkerij") == []
 
 
 def test_raising_before_a_command_is_answered_tells_the_manager(

@@ -352,8 +352,8 @@ def test_a_customer_cannot_act_on_another_clients_onboarding_with_its_signed_met
     checks = len(sandbox.calls)
     submit_as(module_slack, CUSTOMER, view)
     click_in(module_slack, CUSTOMER, view, ACTION_CHECK_AGAIN, "")
-    assert suggest_as(module_slack, OTHER_CONTACT, view, "klant")  # the control: they may
-    assert suggest_as(module_slack, CUSTOMER, view, "klant") == []
+    assert suggest_as(module_slack, OTHER_CONTACT, view, "bakkerij")  # the control: they may
+    assert suggest_as(module_slack, CUSTOMER, view, "bakkerij") == []
     quiet(module_slack)
     assert guarded_rows(served) == rows
     assert len(sandbox.calls) == checks
@@ -374,7 +374,7 @@ def test_an_edited_onboarding_id_in_private_metadata_is_refused(
     assert "hoort bij een ander kanaal" in json.dumps(answer.response["view"])
     view = world.other_companies
     click_in(module_slack, OTHER_CONTACT, view, ACTION_CHECK_AGAIN, "", private_metadata=edited)
-    assert suggest_as(module_slack, OTHER_CONTACT, view, "klant", private_metadata=edited) == []
+    assert suggest_as(module_slack, OTHER_CONTACT, view, "bakkerij", private_metadata=edited) == []
     quiet(module_slack)
     assert guarded_rows(served) == rows
     assert len(sandbox.calls) == checks

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, USER_INFO
+from payroll.sandbox_names import business_name
 
 CODE_LIFETIME = 5 * 60
 ACCESS_LIFETIME = 60 * 60
@@ -209,14 +210,14 @@ def demo_companies() -> list[SandboxCompany]:
     ]
 
 
-def many_companies(
-    count: int, *, first_number: int = 1, prefix: str = "Klant"
-) -> list[SandboxCompany]:
+def many_companies(count: int, *, first_number: int = 1) -> list[SandboxCompany]:
+    """`count` companies numbered from `first_number` with Dutch business names ("Bakkerij
+    Jansen Amsterdam B.V.", payroll.sandbox_names): the SOAP sandbox's names for its numbers."""
     return [
         SandboxCompany(
-            str(uuid.uuid5(uuid.NAMESPACE_URL, f"nmbrs-rest-sandbox:company:{prefix}:{n}")),
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"nmbrs-rest-sandbox:company:{n}")),
             str(n),
-            f"{prefix} {n:04d} B.V.",
+            business_name(n - 1),
         )
         for n in range(first_number, first_number + count)
     ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS
+from payroll.sandbox_names import business_name, town
 
 # Every `Service.Operation` the sandbox answers.
 OPERATIONS = frozenset(REQUIRED_PERMISSIONS) | {"DebtorService.List_GetAll"}
@@ -219,13 +220,14 @@ def demo_companies() -> list[SandboxCompany]:
 
 
 def many_companies(count: int = MANY_COMPANIES, first_id: int = 700001) -> list[SandboxCompany]:
-    cities = ("Amsterdam", "Rotterdam", "Den Haag", "Utrecht", "Zwolle", "Maastricht", "Leiden")
+    """`count` companies numbered from 1 with Dutch business names ("Bakkerij Jansen Amsterdam
+    B.V.", payroll.sandbox_names), the same for the same `count`."""
     return [
         SandboxCompany(
             first_id + n,
             n + 1,
-            f"Klant {n + 1:04d} B.V.",
-            cities[n % len(cities)],
+            business_name(n),
+            town(n),
             kvk_number=f"{60000000 + n}",
         )
         for n in range(count)
