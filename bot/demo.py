@@ -17,9 +17,12 @@ import secrets
 import socket
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.core.flow import BLOCK_DURATION, FAILED_ATTEMPT_WINDOW, MAX_FAILED_ATTEMPTS
+from bot.i18n import catalogue
 from bot.settings import NMBRS_CALLBACK_PATH, Settings
 from bot.transports.slack.http import HEALTH_PATH, SLACK_EVENTS_PATH
 from payroll.nmbrs_rest.sandbox import (
@@ -56,6 +59,8 @@ DEMO_HOST = "127.0.0.1"
 STAND_IN_PORT = 3030
 # The stand-in's group of account managers (devslack.workspace.default_workspace).
 STAND_IN_MANAGER_GROUP = "S0MANAGERS"
+# The guide names the bot's Dutch labels, as the demo's people see them.
+NL = catalogue("nl")
 
 # Values `serve` requires that the demo fills in when unset; recognisably examples.
 EXAMPLE_SETTINGS = {
@@ -68,6 +73,9 @@ EXAMPLE_SETTINGS = {
 DEMO_NMBRS_API = "rest"
 NMBRS_APIS = ("rest", "soap")
 
+# The 5,000 companies have Dutch business names (payroll.sandbox_names): what to type to see some.
+TYPE_AHEAD_HINT = '5,000 companies: type "bakkerij", "jansen zwolle" or a number such as 4999'
+
 # The fake Nmbrs' logins on its login page, one per case (payroll.nmbrs_rest.sandbox
 # demo_logins()), in the order the guide lists them.
 REST_LOGINS = (
@@ -75,14 +83,14 @@ REST_LOGINS = (
     (NARROW_LOGIN, "narrower scopes: leaves contracts and documents out of its consent"),
     (TWO_DEBTORS_LOGIN, "two debtors: consents for both, companies listed per debtor"),
     (NO_COMPANIES_LOGIN, "no companies: a klant login without a company filter"),
-    (MANY_COMPANIES_LOGIN, "5,000 companies: pick them by type-ahead"),
+    (MANY_COMPANIES_LOGIN, TYPE_AHEAD_HINT),
     (MASTER_LOGIN, "an accountant's master login: Nmbrs refuses it"),
 )
 
 # The SOAP sandbox logins worth trying, besides the demo login (see
 # payroll.nmbrs_soap.sandbox.demo_accounts()).
 OTHER_LOGINS = (
-    (MANY_COMPANIES_USERNAME, "5,000 companies: pick them by type-ahead"),
+    (MANY_COMPANIES_USERNAME, TYPE_AHEAD_HINT),
     (PERMISSIONS_OFF_USERNAME, "3 permissions switched off: the bot says which to switch on"),
 )
 
@@ -355,11 +363,14 @@ def guide(demo: Demo) -> list[str]:
     lines = [
         f"Open {demo.open_url}",
         f"  1. As {manager.real_name} (account manager) type /onboard in #{channel} "
-        "and fill in the form.",
+        f"and fill in the form ({NL.text('manager.start.language_label')}: "
+        f"{NL.text('manager.start.language_en')} for an English client).",
         f"  2. Switch to {customer.real_name} (the customer, external) and press Start.",
         *(_rest_steps(demo) if demo.nmbrs_api == "rest" else _soap_steps(demo)),
         f"  4. Status reports appear in #{status}; the link afterwards in "
         f"`DATABASE_URL={demo.settings.database_url} .venv/bin/onboard-bot links list`.",
+        f"     As {manager.real_name}: /onboard status lists the open onboardings; the App Home "
+        "(Onboarding · Home) resends, cancels, lifts a block and unlinks.",
         "Press Ctrl-C to stop.",
     ]
     return lines
@@ -389,5 +400,14 @@ def _soap_steps(demo: Demo) -> list[str]:
     assert demo.nmbrs is not None
     for username, what in OTHER_LOGINS:
         lines.append(f"       {username} / {demo.nmbrs.accounts[username].token}  ({what})")
+    lines.append(
+        f"     Any other token is refused; {MAX_FAILED_ATTEMPTS} wrong ones within "
+        f"{_minutes(FAILED_ATTEMPT_WINDOW)} block the onboarding for {_minutes(BLOCK_DURATION)} "
+        "(the App Home lifts the block)."
+    )
     lines.append("     (The REST API's consent in the browser: `make demo NMBRS_API=rest`.)")
     return lines
+
+
+def _minutes(duration: timedelta) -> str:
+    return f"{int(duration.total_seconds()) // 60} minutes"

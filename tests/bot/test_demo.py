@@ -233,6 +233,18 @@ def test_the_guide_names_the_page_the_people_and_the_demo_logins(local_demo: Dem
         assert "make demo NMBRS_API=rest" in text
 
 
+def test_the_guide_says_what_to_type_for_the_journeys_the_logins_alone_do_not_show(
+    local_demo: Demo,
+) -> None:
+    text = "\n".join(guide(local_demo))
+
+    assert '5,000 companies: type "bakkerij"' in text  # the companies' names, not "Klant 0001"
+    assert "Taal voor de klant: Engels for an English client" in text
+    assert "/onboard status" in text and "App Home" in text
+    if local_demo.nmbrs_api == "soap":
+        assert "Any other token is refused; 5 wrong ones within 60 minutes block" in text
+
+
 def test_the_demo_refuses_an_unknown_nmbrs_api(clean_directory: Path) -> None:
     with ExitStack() as stack, pytest.raises(ValueError, match="rest, soap"):
         prepare_demo(stack, [], nmbrs_api="graphql", _env_file=None)
