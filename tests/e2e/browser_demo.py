@@ -37,6 +37,9 @@ from storage.crypto import generate_key
 from tests.chromium import launch_chromium
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The pictures taken in this run: under UPDATE_SCREENSHOTS=1 (`make screenshots`) every walk
+# writes into SCREENSHOTS, and one walk must not overwrite another's.
+TAKEN: set[Path] = set()
 # Every stage of the demo but the files it keeps in the working directory.
 IN_PROCESS_STAGES = [s for s in DEMO_STAGES if s not in (local_encryption_key, local_database)]
 CLIENT = "Bakkerij de Vries"
@@ -130,6 +133,8 @@ class Journey:
     def photograph(self, name: str, tab: Page | None = None) -> None:
         self.shot += 1
         path = self.screenshots / f"{self.prefix}{self.shot:02d}-{name}.png"
+        assert path not in TAKEN, f"{path.name} was taken by another walk: give yours a prefix"
+        TAKEN.add(path)
         (tab or self.page).screenshot(path=path, animations="disabled")
 
     def _step(self, name: str) -> None:
