@@ -25,6 +25,7 @@ demo: $(STAMP)
 screenshots: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "make screenshots needs Debian's chromium: apt-get install chromium fonts-noto-color-emoji"; exit 1; }
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q -n 0 -p no:cacheprovider -m browser tests/e2e/test_browser_*.py
+	$(BIN)/pytest -q -n 0 -p no:cacheprovider tests/test_docs.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
