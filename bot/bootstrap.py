@@ -26,7 +26,7 @@ from bot.core.events import EventBus
 from bot.core.payroll import NMBRS_REST, NMBRS_SOAP, PayrollProvider
 from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
-from bot.reports import LinkEventNotices, invite_update, status_notices
+from bot.reports import LinkEventNotices, status_notices
 from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
 from bot.services import Services
 from bot.settings import Settings
@@ -149,7 +149,6 @@ class Container:
             reports=status_notices(self.settings),
             policy=reminder_policy(self.settings),
             clock=self.clock,
-            invite_redraw=invite_update,
             providers=self.providers,
             migration=self.link_migration.status,
         )

@@ -86,10 +86,3 @@ class LinkNotices(Protocol):
     """The notices a link event causes (status channel, client's channel, the manager)."""
 
     def notices_for(self, event: LinkEvent) -> list[Notice]: ...
-
-
-class InviteRedraw(Protocol):
-    """The invite message redrawn for the onboarding's new state, as a notice for the outbox
-    (bot.reports.invite_update); expiry queues one with every invite it ends."""
-
-    def __call__(self, status: InviteStatus) -> Notice: ...

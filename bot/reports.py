@@ -198,14 +198,15 @@ class StatusNotices:
         )
 
 
-def invite_update(status: InviteStatus) -> Notice:
-    """The invite message redrawn for its new state (bot.ports.InviteRedraw)."""
+def invite_update(status: InviteStatus, *, dedupe_key: str | None = None) -> Notice:
+    """The invite message `status.message_ts` redrawn for its new state."""
     return Notice(
         kind="invite_update",
         recipient=status.channel_id,
         language=status.language,
         values={"status": as_values(status)},
         updates=status.message_ts,
+        dedupe_key=dedupe_key,
     )
 
 

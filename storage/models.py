@@ -89,6 +89,23 @@ class Onboarding(SQLModel, table=True):
         return {"version_id_col": cls.__table__.c.version}
 
 
+class InviteMessage(SQLModel, table=True):
+    """One invite message the bot posted for an onboarding (the first, and each resend), so
+    every copy can be redrawn when the onboarding moves on: the older ones lose their buttons.
+    `Onboarding.invite_message_ref` stays the newest."""
+
+    __table_args__ = (
+        UniqueConstraint("onboarding_id", "message_ref", name="uq_invitemessage_onboarding_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: int = Field(foreign_key="onboarding.id", index=True)
+    conversation_id: str = Field(max_length=CHAT_ID_LENGTH)
+    # The transport's reference of the message (Slack: its ts).
+    message_ref: str = Field(max_length=CHAT_ID_LENGTH)
+    posted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: int | None = Field(default=None, foreign_key="onboarding.id", index=True)

@@ -52,7 +52,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
@@ -64,6 +64,7 @@ from storage.models import (
     OPEN_PER_CHANNEL_INDEX,
     AuditEvent,
     Client,
+    InviteMessage,
     LinkedCompany,
     Onboarding,
     PayrollLink,
@@ -236,6 +237,40 @@ class OnboardingRepository(_Repository):
             return None
         return self._require_cipher().decrypt(onboarding.pending_token)
 
+    def record_invite_message(
+        self, onboarding: Onboarding, *, conversation_id: str, message_ref: str, at: datetime
+    ) -> bool:
+        """Keep a posted invite message as the onboarding's newest; False when it was kept
+        before (a post found again in the channel's history)."""
+        onboarding.conversation_id = conversation_id
+        onboarding.invite_message_ref = message_ref
+        known = self._session.exec(
+            select(InviteMessage.id)
+            .where(InviteMessage.onboarding_id == onboarding.id)
+            .where(InviteMessage.message_ref == message_ref)
+        ).first()
+        if known is not None:
+            return False
+        assert onboarding.id is not None
+        self._session.add(
+            InviteMessage(
+                onboarding_id=onboarding.id,
+                conversation_id=conversation_id,
+                message_ref=message_ref,
+                posted_at=at,
+            )
+        )
+        return True
+
+    def invite_messages(self, onboarding_id: int) -> list[InviteMessage]:
+        """Every invite message posted for the onboarding, oldest first."""
+        statement = (
+            select(InviteMessage)
+            .where(InviteMessage.onboarding_id == onboarding_id)
+            .order_by(col(InviteMessage.posted_at), col(InviteMessage.id))
+        )
+        return list(self._session.exec(statement))
+
     def erase_pending_token(self, onboarding: Onboarding) -> None:
         onboarding.pending_token = None
 
@@ -375,6 +410,32 @@ class LinkRepository(_Repository):
     def companies(self, link_id: int) -> list[LinkedCompany]:
         statement = select(LinkedCompany).where(LinkedCompany.link_id == link_id)
         return list(self._session.exec(statement.order_by(col(LinkedCompany.number))))
+
+    def linked_elsewhere(self, link: PayrollLink) -> list[tuple[LinkedCompany, Client]]:
+        """The companies of `link` that another link still in force holds too (the same
+        provider's company ref, or the same GUID), as that link's rows with their client."""
+        assert link.id is not None
+        mine = self.companies(link.id)
+        refs = [company.provider_company_ref for company in mine]
+        guids = [company.guid for company in mine if company.guid]
+        if not refs:
+            return []
+        same_company = and_(
+            col(PayrollLink.provider) == link.provider,
+            col(LinkedCompany.provider_company_ref).in_(refs),
+        )
+        if guids:
+            same_company = or_(same_company, col(LinkedCompany.guid).in_(guids))
+        statement = (
+            select(LinkedCompany, Client)
+            .join(PayrollLink, col(PayrollLink.id) == col(LinkedCompany.link_id))
+            .join(Client, col(Client.id) == col(PayrollLink.client_id))
+            .where(col(PayrollLink.id) != link.id)
+            .where(col(PayrollLink.revoked_at).is_(None))
+            .where(same_company)
+            .order_by(col(LinkedCompany.number), col(LinkedCompany.id))
+        )
+        return [(company, client) for company, client in self._session.exec(statement)]
 
     def token(self, link: PayrollLink) -> str | None:
         """The plaintext token, or None once unlinked."""

@@ -186,6 +186,17 @@ class OnboardingCompleted(OnboardingEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompaniesAlreadyLinked(OnboardingEvent):
+    """The customer linked companies another client's link holds already (the same provider
+    company, or the same GUID); the account manager who started it (`manager`) should look."""
+
+    kind = "companies_already_linked"
+    link_id: int
+    companies: list[dict[str, Any]]  # {"name", "number", "other_client"}
+    manager: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class OnboardingCancelled(OnboardingEvent):
     kind = "onboarding_cancelled"
 

@@ -55,6 +55,15 @@ class InviteStatus:
     completed_by: str | None = None
     handoff_reason: str | None = None
     support_phone: str = ""
+    # Who started it (the account manager) and the contact it is for, as chat user ids.
+    started_by: str | None = None
+    contact_user_id: str | None = None
+    # What waits for the customer (bot.core.invite: "permissions", "consent", "companies"),
+    # and how many things (rights off, data to approve).
+    waiting: str | None = None
+    waiting_count: int = 0
+    # Set on an older copy of the invite (bot.core.invite: "resent", "replaced").
+    superseded: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class CheckRecord:
 
     outcome: CheckOutcome
     missing_permissions: tuple[str, ...] = ()
+    # Set when this check was a re-check that found what the one before it found: when.
+    unchanged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,8 @@ class OnboardingProgress:
     approved_by: str | None = None
     debtors: tuple[str, ...] | None = None
     consent_error: str | None = None
+    # How many of the linked companies another client's link holds too (set at completion).
+    already_linked: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -277,7 +281,7 @@ class OnboardingProgress:
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
-        for key in ("link_id", "companies_seen", "completed_by"):
+        for key in ("link_id", "companies_seen", "completed_by", "already_linked"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -291,6 +295,8 @@ class OnboardingProgress:
             check: dict[str, Any] = {"outcome": self.check.outcome.value}
             if self.check.outcome is CheckOutcome.OK:
                 check["missing_permissions"] = list(self.check.missing_permissions)
+            if self.check.unchanged_at is not None:
+                check["unchanged_at"] = self.check.unchanged_at.isoformat()
             data["check"] = check
         if self.companies is not None:
             data["companies"] = triples(self.companies)
@@ -327,6 +333,7 @@ class OnboardingProgress:
                 CheckRecord(
                     CheckOutcome(check.get("outcome", CheckOutcome.OK.value)),
                     tuple(check.get("missing_permissions") or ()),
+                    _moment(check.get("unchanged_at")),
                 )
                 if check
                 else None
@@ -343,6 +350,7 @@ class OnboardingProgress:
             link_id=data.get("link_id"),
             companies_seen=data.get("companies_seen"),
             completed_by=data.get("completed_by"),
+            already_linked=data.get("already_linked"),
             link_session=LinkSession.from_json(session) if session else None,
             link_step=data.get("link_step", 0),
             provider=data.get("provider"),

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.core import flow, link_flow
 from bot.core.flow import State
+from bot.core.invite import StepIndicator
 from bot.core.link_flow import Stage
 from bot.core.matching import CompanyMatch
 from bot.core.model import Company, InviteStatus, StepRef
@@ -96,6 +98,8 @@ class PermissionsScreen:
     missing: dict[str, list[str]]
     # Missing from a consent: `missing` is {scope: [data key, ...]}, approved anew at Nmbrs.
     consent: bool = False
+    # A check again found the same (local time of when it ran), so the customer sees it ran.
+    unchanged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class NoCompaniesScreen:
     username: str
     # Set when the login consented through the REST API (its filter is the klant login's).
     approval: Approval | None = None
+    # As PermissionsScreen.unchanged_at.
+    unchanged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class CompletedScreen:
     companies: tuple[Company, ...]
     domain: str
     approval: Approval | None = None
+    # How many of them another client has linked too: the account manager was told.
+    already_linked: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,9 @@ class Outcome:
     notice: str | None = None
     # Set when the channel's invite message should be redrawn.
     invite: InviteStatus | None = None
+    # Where on the onboarding's main line the screen is ("Stap 2 van 5"); None off it (a
+    # relink, a company change, an ended onboarding).
+    step: StepIndicator | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,8 @@ class ScreenSettings:
     # The provider connects by the customer's consent in the browser (ConsentScreen), not by
     # a pasted username and token (CredentialsScreen).
     consent: bool = False
+    # The customers' time zone: the moments screens show are local to it.
+    timezone: str = "Europe/Amsterdam"
 
 
 def screen_for(
@@ -265,14 +278,20 @@ def screen_for(
     if current == State.CREDENTIALS_VERIFIED:
         if unavailable:
             return UnavailableScreen()
+        unchanged_at = _local(check.unchanged_at, settings) if check else None
         if check is not None and check.missing_permissions:
             return PermissionsScreen(
                 missing=settings.group_access(check.missing_permissions),
                 consent=settings.consent,
+                unchanged_at=unchanged_at,
             )
         companies = progress.companies or ()
         if not companies:
-            return NoCompaniesScreen(username=progress.username or "", approval=_approval(progress))
+            return NoCompaniesScreen(
+                username=progress.username or "",
+                approval=_approval(progress),
+                unchanged_at=unchanged_at,
+            )
         by_id = {row.id: row for row in companies}
         chosen_ids = (draft.chosen_ids if draft else None) or ()
         return CompanyChoiceScreen(
@@ -290,6 +309,7 @@ def screen_for(
             # the debtors the consent spans (REST: its `domain` holds their ids).
             domain=", ".join(progress.debtors) if progress.debtors else progress.domain or "",
             approval=_approval(progress),
+            already_linked=progress.already_linked or 0,
         )
     if current == State.HANDOFF:
         return HandoffScreen(
@@ -363,6 +383,10 @@ def link_screen(
     if stage == Stage.DONE:
         return CompletedScreen(companies=chosen, domain=session.domain or link_domain)
     return StaleScreen()
+
+
+def _local(moment: datetime | None, settings: ScreenSettings) -> datetime | None:
+    return None if moment is None else moment.astimezone(ZoneInfo(settings.timezone))
 
 
 def _session_approval(session: LinkSession) -> Approval | None:

@@ -7,7 +7,7 @@ import logging
 
 from bot.core import events, flow
 from bot.core.events import EventBus
-from bot.core.flow import CheckAnswer, Event
+from bot.core.flow import CheckAnswer, Event, State
 from bot.core.model import Company, InvalidInput, clean_token, looks_like_token
 from bot.core.payroll import (
     AccountCheck,
@@ -167,11 +167,23 @@ def accept_credentials(
     context.uow.onboardings.set_pending_token(context.onboarding, connection.secret)
     progress.domain = domain
     # The list is kept without GUIDs (only the chosen companies get theirs, at the choice).
-    progress.companies = tuple(
+    seen = tuple(
         Company(id=row.id, number=row.number, name=row.name)
         for row in (company_row(company) for company in companies)
     )
-    progress.check = CheckRecord(CheckOutcome.OK, tuple(missing))
+    # A check again that finds what the one before found changes nothing to report: it is
+    # shown to the customer (when it ran) and audited, not reported once more.
+    unchanged = (
+        context.onboarding.state == State.CREDENTIALS_VERIFIED
+        and progress.check is not None
+        and progress.check.outcome is CheckOutcome.OK
+        and set(progress.check.missing_permissions) == set(missing)
+        and {row.id for row in progress.companies or ()} == {row.id for row in seen}
+    )
+    progress.companies = seen
+    progress.check = CheckRecord(
+        CheckOutcome.OK, tuple(missing), unchanged_at=context.now if unchanged else None
+    )
     progress.failed_attempts = ()
     transition(context, Event.VERIFY_CREDENTIALS)
     publish(
@@ -183,6 +195,8 @@ def accept_credentials(
         companies_seen=len(companies),
         missing_permissions=list(missing),
     )
+    if unchanged:
+        return
     if missing:
         publish(
             bus,

@@ -30,7 +30,6 @@ from bot.core.migration import MigrationStatus
 from bot.core.model import Actor, InviteStatus, StartRequest
 from bot.core.progress import OnboardingProgress
 from bot.outbox import enqueue_once
-from bot.ports import InviteRedraw
 from bot.reports import OnboardingSummary, StatusReports, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
 from bot.usecases.grants import revoke_grant
@@ -98,7 +97,6 @@ class ManagerTools:
         reports: StatusReports,
         policy: ReminderPolicy,
         clock: Clock,
-        invite_redraw: InviteRedraw,
         providers: Providers | None = None,
         migration: Callable[[], MigrationStatus] | None = None,
     ):
@@ -109,8 +107,6 @@ class ManagerTools:
         self._reports = reports
         self._policy = policy
         self._clock = clock
-        # The outbox message that redraws an invite (the transport's), for expiry.
-        self._invite_redraw = invite_redraw
         # Where the move to the REST API stands (bot.usecases.migration), for Home and digest.
         self._migration = migration
 
@@ -313,7 +309,7 @@ class ManagerTools:
         for onboarding_id in overdue:
             assert onboarding_id is not None
             try:
-                expired.append(self._service.expire(onboarding_id, redraw=self._invite_redraw))
+                expired.append(self._service.expire(onboarding_id))
             except (IllegalTransition, StaleUpdate, NotFound):
                 logger.info("onboarding %s moved on before it could expire", onboarding_id)
         return expired

@@ -27,7 +27,8 @@ from bot.core import events, flow
 from bot.core.access import OTHER_ORGANISATION
 from bot.core.events import EventBus
 from bot.core.flow import Event, State, Step
-from bot.core.model import Actor, Company, InvalidInput, InviteStatus, StepRef
+from bot.core.invite import step_indicator
+from bot.core.model import SYSTEM, Actor, Company, InvalidInput, InviteStatus, StepRef
 from bot.core.payroll import (
     AccountCheck,
     Connection,
@@ -51,8 +52,7 @@ from bot.core.screens import (
     ScreenSettings,
     screen_for,
 )
-from bot.outbox import enqueue
-from bot.ports import InviteRedraw, Membership
+from bot.ports import Membership
 from bot.settings import Settings
 from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
 from bot.usecases.consent import ConsentFlow
@@ -83,9 +83,11 @@ from bot.usecases.transitions import (
     invite_status,
     load,
     publish,
+    redraw_invites,
     transition,
 )
 from storage.crypto import TokenCipher
+from storage.models import PayrollLink
 from storage.repository import SqlUnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ def screen_settings(settings: Settings, provider: PayrollProvider) -> ScreenSett
         required_access=provider.describe_access(provider.required_access),
         group_access=provider.describe_access,
         consent=isinstance(provider, ConsentProvider),
+        timezone=settings.timezone,
     )
 
 
@@ -211,6 +214,7 @@ class OnboardingService:
                 self.event_bus,
                 load(uow, onboarding, Actor(started_by), self._clock.now()),
                 Event.CANCEL,
+                replaced=True,
             )
             status = create_onboarding(
                 uow,
@@ -229,10 +233,15 @@ class OnboardingService:
             return status
 
     def record_invite(self, onboarding_id: int, *, channel_id: str, message_ts: str) -> None:
+        """Keep a posted invite message as the onboarding's newest; the copies posted before
+        it are redrawn as replaced by it (through the outbox, in the same transaction)."""
         with self._unit_of_work() as uow:
             onboarding = uow.onboardings.require(onboarding_id)
-            onboarding.conversation_id = channel_id
-            onboarding.invite_message_ref = message_ts
+            now = self._clock.now()
+            if uow.onboardings.record_invite_message(
+                onboarding, conversation_id=channel_id, message_ref=message_ts, at=now
+            ):
+                redraw_invites(load(uow, onboarding, SYSTEM, now), older_only=True)
             uow.commit()
 
     def invite_status(self, onboarding_id: int) -> InviteStatus:
@@ -536,10 +545,10 @@ class OnboardingService:
         """End an open onboarding and erase the kept token; IllegalTransition when ended."""
         return self._end(onboarding_id, actor, Event.CANCEL)
 
-    def expire(self, onboarding_id: int, *, redraw: InviteRedraw | None = None) -> InviteStatus:
-        """Expire an open onboarding (the scheduler calls this) and erase the kept token;
-        `redraw` makes the notice that redraws its invite, in the same transaction."""
-        return self._end(onboarding_id, Actor("system"), Event.EXPIRE, redraw=redraw)
+    def expire(self, onboarding_id: int) -> InviteStatus:
+        """Expire an open onboarding (the scheduler calls this) and erase the kept token; its
+        invite messages are redrawn through the outbox, in the same transaction."""
+        return self._end(onboarding_id, Actor("system"), Event.EXPIRE)
 
     def lift_block(self, onboarding_id: int, actor: Actor) -> None:
         """Allow credential attempts again before the block runs out."""
@@ -554,22 +563,13 @@ class OnboardingService:
             context.save()
             uow.commit()
 
-    def _end(
-        self,
-        onboarding_id: int,
-        actor: Actor,
-        event: Event,
-        *,
-        redraw: InviteRedraw | None = None,
-    ) -> InviteStatus:
+    def _end(self, onboarding_id: int, actor: Actor, event: Event) -> InviteStatus:
         with self._unit_of_work() as uow:
             context = load(uow, uow.onboardings.require(onboarding_id), actor, self._clock.now())
             end(self.event_bus, context, event)
             status = invite_status(
                 context.onboarding, context.client, support_phone=self._settings.support_phone
             )
-            if redraw is not None and status.message_ts:
-                enqueue(uow.session, redraw(status), now=context.now)
             uow.commit()
             return status
 
@@ -699,6 +699,29 @@ class OnboardingService:
             companies=company_dicts(chosen),
             companies_seen=seen,
         )
+        self._warn_if_linked_elsewhere(context, link)
+
+    def _warn_if_linked_elsewhere(self, context: OnboardingContext, link: PayrollLink) -> None:
+        """Companies another client's link holds too: the customer is told on the completed
+        screen (how many, never whose), the account manager in the status channel (which,
+        and for whom)."""
+        doubles = context.uow.links.linked_elsewhere(link)
+        if not doubles:
+            return
+        assert link.id is not None
+        ours = {(row.number, row.name) for row, _ in doubles}
+        context.progress.already_linked = len(ours)
+        publish(
+            self.event_bus,
+            context,
+            events.CompaniesAlreadyLinked,
+            link_id=link.id,
+            companies=[
+                {"name": row.name, "number": row.number, "other_client": client.name}
+                for row, client in doubles
+            ],
+            manager=context.onboarding.started_by,
+        )
 
     # --- what to show -----------------------------------------------------------------------
 
@@ -726,6 +749,7 @@ class OnboardingService:
             invite=invite_status(onboarding, client, support_phone=self._settings.support_phone)
             if context.state_changed
             else None,
+            step=step_indicator(onboarding.state),
         )
 
     # --- the consent in the browser (bot.usecases.onboarding_consent) ---------------------

@@ -9,6 +9,7 @@ once, so a crash cannot keep one half and lose the other.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,9 +18,20 @@ from typing import Any
 from bot.core import access, events, flow
 from bot.core.events import EventBus, OnboardingEvent
 from bot.core.flow import Event, State
+from bot.core.invite import (
+    SUPERSEDED_REPLACED,
+    SUPERSEDED_RESENT,
+    WAITING_COMPANIES,
+    WAITING_CONSENT,
+    WAITING_PERMISSIONS,
+    invite_screen,
+)
 from bot.core.model import Actor, InviteStatus
-from bot.core.progress import OnboardingProgress
+from bot.core.payroll import NMBRS_REST
+from bot.core.progress import CheckOutcome, OnboardingProgress
+from bot.outbox import enqueue_once
 from bot.ports import Membership
+from bot.reports import invite_update
 from bot.settings import Settings
 from storage.models import Client, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork
@@ -127,9 +139,10 @@ def erase_consents(context: OnboardingContext) -> None:
     context.uow.consents.erase_for_onboarding(context.onboarding.id)
 
 
-def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
+def end(bus: EventBus, context: OnboardingContext, event: Event, *, replaced: bool = False) -> None:
     """Cancel or expire an open onboarding and erase the kept token (IllegalTransition when it
-    has ended already)."""
+    has ended already); every copy of its invite is redrawn without buttons, as replaced by a
+    new onboarding when `replaced`."""
     transition(context, event)
     discard_secrets_and_lists(context)
     if event is Event.CANCEL:
@@ -137,6 +150,38 @@ def end(bus: EventBus, context: OnboardingContext, event: Event) -> None:
     else:
         publish(bus, context, events.OnboardingExpired)
     context.save()
+    redraw_invites(context, superseded=SUPERSEDED_REPLACED if replaced else None)
+
+
+def redraw_invites(
+    context: OnboardingContext, *, superseded: str | None = None, older_only: bool = False
+) -> int:
+    """Queue the redraw of every invite message posted for the onboarding (only those before
+    the newest when `older_only`), in the caller's transaction: the newest as the onboarding
+    stands, the older ones as replaced by it (`superseded` marks them all). Each redraw is
+    queued once (the outbox's dedupe key: the message and what it says), so doing this again
+    queues nothing; returns how many were queued."""
+    onboarding = context.onboarding
+    assert onboarding.id is not None
+    # The copies redrawn here say how it ended or that it was replaced: never the phone.
+    status = invite_status(onboarding, context.client, support_phone="")
+    queued = 0
+    for message in context.uow.onboardings.invite_messages(onboarding.id):
+        newest = message.message_ref == onboarding.invite_message_ref
+        if older_only and newest:
+            continue
+        copy = dataclasses.replace(
+            status,
+            channel_id=message.conversation_id,
+            message_ts=message.message_ref,
+            superseded=superseded or (None if newest else SUPERSEDED_RESENT),
+        )
+        screen = invite_screen(copy)
+        said = screen.superseded or screen.state.value
+        key = f"invite:{onboarding.id}:{message.message_ref}:{said}"
+        if enqueue_once(context.uow.session, invite_update(copy, dedupe_key=key), now=context.now):
+            queued += 1
+    return queued
 
 
 def unlink(
@@ -164,6 +209,8 @@ def unlink(
     assert link.id is not None
     kind = events.LinkUnlinkedNotRevoked if revocation_failed else events.LinkUnlinked
     reports(context.uow, event_of(context, kind, link_id=link.id))
+    context.save()
+    redraw_invites(context)
     return True
 
 
@@ -215,6 +262,14 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
     """What the invite message in the client's channel shows, from the stored onboarding."""
     progress = OnboardingProgress.from_json(onboarding.step_data)
     state = State(onboarding.state)
+    check = progress.check
+    waiting = None
+    if state == State.CREDENTIALS_VERIFIED and check is not None:
+        if check.missing_permissions:
+            rest = progress.provider == NMBRS_REST
+            waiting = WAITING_CONSENT if rest else WAITING_PERMISSIONS
+        elif check.outcome is CheckOutcome.OK and not progress.companies:
+            waiting = WAITING_COMPANIES
     assert onboarding.id is not None
     return InviteStatus(
         onboarding_id=onboarding.id,
@@ -228,4 +283,8 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
         completed_by=progress.completed_by,
         handoff_reason=progress.handoff_reason,
         support_phone=support_phone,
+        started_by=onboarding.started_by,
+        contact_user_id=client.contact_user_id,
+        waiting=waiting,
+        waiting_count=len(check.missing_permissions) if waiting and check else 0,
     )

@@ -81,6 +81,14 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
         },
         ["12 bedrijven", "Vestiging 1, Vestiging 2", "Vestiging 10 en nog 2"],
     ),
+    events.CompaniesAlreadyLinked: (
+        {
+            "link_id": 8,
+            "companies": [{"name": "Vestiging 1", "number": 1, "other_client": "Smith's Bakery"}],
+            "manager": "U0MANAGER",
+        },
+        ["al gekoppeld", "Vestiging 1 (1) bij *Smith's Bakery*", "<@U0MANAGER>"],
+    ),
     events.OnboardingCancelled: ({"actor": "U0MANAGER"}, ["geannuleerd door <@U0MANAGER>"]),
     events.OnboardingExpired: ({"actor": "system"}, ["verlopen", "token is gewist"]),
     events.AccessRefused: (

@@ -18,7 +18,7 @@ from bot.core.events import EventBus
 from bot.core.model import Actor
 from bot.core.payroll import Connection, WrongCredentials
 from bot.core.progress import OnboardingProgress
-from bot.reports import LinkEventNotices, StatusNotices, invite_update
+from bot.reports import LinkEventNotices, StatusNotices
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
 from bot.usecases.grants import GrantKeeper
@@ -321,7 +321,6 @@ def manager_tools(setting: Setting) -> ManagerTools:
         reports=reports,
         policy=policy,
         clock=setting.clock,
-        invite_redraw=invite_update,
         providers=Providers.only(setting.provider),
     )
 

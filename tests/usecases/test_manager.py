@@ -18,7 +18,7 @@ from bot.core.flow import IllegalTransition
 from bot.core.migration import MigrationStatus
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
-from bot.reports import OnboardingSummary, StatusNotices, invite_update
+from bot.reports import OnboardingSummary, StatusNotices
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
 from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_view
@@ -83,7 +83,6 @@ def tools(engine: Engine) -> ManagerTools:
         reports=reports,
         policy=policy,
         clock=SystemClock(),
-        invite_redraw=invite_update,
     )
 
 

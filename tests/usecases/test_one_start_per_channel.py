@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.events import EventBus
 from bot.core.model import InviteStatus, StartRequest
-from bot.core.notices import Notice
 from bot.ports import ChannelInfo
 from bot.reports import OnboardingSummary, StatusNotices
 from bot.schedule import ReminderPolicy
@@ -68,10 +67,6 @@ class LooksWithTheOther(ManagerTools):
         return running
 
 
-def no_redraw(status: InviteStatus) -> Notice:
-    raise AssertionError("nothing expires while starting")
-
-
 def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrier) -> ManagerTools:
     uow = unit_of_work_factory(engine, cipher)
     reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
@@ -88,7 +83,6 @@ def process_tools(engine: Engine, cipher: TokenCipher, barrier: threading.Barrie
         reports=reports,
         policy=policy,
         clock=SystemClock(),
-        invite_redraw=no_redraw,
     )
     tools.both_looked = barrier
     return tools

@@ -10,7 +10,7 @@ from bot.core.screens import (
     CredentialsScreen,
     EnvironmentConfirmationScreen,
 )
-from bot.reports import invite_update, status_notices
+from bot.reports import status_notices
 from bot.schedule import reminder_policy
 from bot.settings import Settings
 from bot.usecases.manager import ManagerTools
@@ -59,7 +59,6 @@ def manager_tools(world: World) -> ManagerTools:
         reports=status_notices(settings),
         policy=reminder_policy(settings),
         clock=SystemClock(),
-        invite_redraw=invite_update,
     )
 
 

@@ -24,7 +24,7 @@ from bot.core.flow import OPEN_STATES, State
 from bot.core.model import StepRef
 from bot.core.progress import OnboardingProgress
 from bot.core.screens import CredentialsScreen, PermissionsScreen
-from bot.reports import invite_update, reminder_policy, status_notices
+from bot.reports import reminder_policy, status_notices
 from bot.settings import Settings
 from bot.usecases.manager import ManagerTools
 from payroll.nmbrs_soap.provider import SoapNmbrsProvider
@@ -74,7 +74,6 @@ def setting(
         reports=status_notices(settings),
         policy=reminder_policy(settings),
         clock=SystemClock(),
-        invite_redraw=invite_update,
     )
     yield Setting(world, manager, key)
     provider.close()

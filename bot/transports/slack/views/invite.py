@@ -13,11 +13,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.flow import OPEN_STATES, State
+from bot.core.flow import State
+from bot.core.invite import InviteAction, InviteScreen, invite_screen
 from bot.core.model import InviteStatus
-from bot.i18n import catalogue
-from bot.transports.slack.mrkdwn import bold, escape, mention, verbatim
+from bot.i18n import Catalogue, catalogue
+from bot.transports.slack.mrkdwn import bold, button_label, escape, mention, verbatim
 from bot.transports.slack.views.links import link_actions, stop_button
+from bot.transports.slack.views.onboarding import step_text
 
 ACTION_START = "start_onboarding"
 BLOCK_INVITE_ACTIONS = "invite_actions"
@@ -39,26 +41,25 @@ def parse_start_value(value: str) -> tuple[int, str] | None:
 
 
 def invite_message(status: InviteStatus) -> InviteMessage:
-    texts = catalogue(status.language)
-    client = bold(escape(status.client_name))
-    state = status.state
-    if state == State.COMPLETED:
-        key = "completed_one" if status.companies_linked == 1 else "completed"
-        line = texts.text(
-            f"customer.invite.status.{key}",
-            user=mention(status.completed_by or ""),
-            count=status.companies_linked,
-        )
-    elif state == State.HANDOFF:
-        line = texts.text("customer.invite.status.handoff", phone=escape(status.support_phone))
-    else:
-        line = texts.text(f"customer.invite.status.{state}")
+    """One copy of the invite, drawn from its neutral screen (bot.core.invite)."""
+    screen = invite_screen(status)
+    texts = catalogue(screen.language)
     blocks: list[Block] = [
-        SectionBlock(text=verbatim(texts.text("customer.invite.intro", client=client))),
-        ContextBlock(elements=[verbatim(line)]),
+        SectionBlock(
+            text=verbatim(
+                texts.text("customer.invite.intro", client=bold(escape(screen.client_name)))
+            )
+        )
     ]
-    if state in OPEN_STATES:
-        label = "customer.invite.start" if state == State.INVITED else "customer.invite.continue"
+    people = _people_line(texts, screen)
+    if people:
+        blocks.append(ContextBlock(elements=[verbatim(people)]))
+    blocks.append(ContextBlock(elements=[verbatim(_status_line(texts, screen))]))
+    actions = set(screen.actions)
+    if actions & {InviteAction.START, InviteAction.CONTINUE}:
+        label = (
+            "customer.invite.start" if InviteAction.START in actions else "customer.invite.continue"
+        )
         blocks.append(
             ActionsBlock(
                 block_id=BLOCK_INVITE_ACTIONS,
@@ -73,8 +74,52 @@ def invite_message(status: InviteStatus) -> InviteMessage:
                 ],
             )
         )
-    blocks.extend(link_actions(status))
+    if InviteAction.CHANGE_COMPANIES in actions:
+        blocks.extend(link_actions(status))
     return InviteMessage(
-        text=texts.text("customer.invite.text", client=status.client_name),
+        text=texts.text("customer.invite.text", client=screen.client_name),
         blocks=[block.to_dict() for block in blocks],
     )
+
+
+def _status_line(texts: Catalogue, screen: InviteScreen) -> str:
+    if screen.superseded is not None:
+        return texts.text(f"customer.invite.superseded.{screen.superseded}")
+    if screen.waiting is not None and screen.step is not None:
+        key = f"customer.invite.waiting.{screen.waiting}"
+        values = {
+            "step": step_text(texts, screen.step),
+            "continue": button_label(texts, "customer.invite.continue"),
+            "check_again": button_label(texts, "customer.modal.check_again"),
+        }
+        if f"{key}.other" in texts:
+            return texts.plural(key, screen.waiting_count, **values)
+        return texts.text(key, **values)
+    state = screen.state
+    if state == State.COMPLETED:
+        key = "completed_one" if screen.companies_linked == 1 else "completed"
+        return texts.text(
+            f"customer.invite.status.{key}",
+            user=mention(screen.completed_by or ""),
+            count=screen.companies_linked,
+        )
+    if state == State.HANDOFF:
+        return texts.text("customer.invite.status.handoff", phone=escape(screen.support_phone))
+    return texts.text(f"customer.invite.status.{state}")
+
+
+def _people_line(texts: Catalogue, screen: InviteScreen) -> str | None:
+    """Who the invite is for (mentioned, so they are told) and their account manager."""
+    if screen.superseded is not None:
+        return None
+    if screen.contact and screen.manager:
+        return texts.text(
+            "customer.invite.people.both",
+            contact=mention(screen.contact),
+            manager=mention(screen.manager),
+        )
+    if screen.manager:
+        return texts.text("customer.invite.people.manager", manager=mention(screen.manager))
+    if screen.contact:
+        return texts.text("customer.invite.people.contact", contact=mention(screen.contact))
+    return None

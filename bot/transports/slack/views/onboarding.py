@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from babel.dates import format_time
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -29,6 +30,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.core.flow import MAX_FAILED_ATTEMPTS, PACKAGES
+from bot.core.invite import StepIndicator
 from bot.core.model import Company
 from bot.core.screens import (
     Approval,
@@ -171,6 +173,18 @@ def _company_lines(texts: Catalogue, companies: Sequence[Company], more_key: str
     return "\n".join(lines)
 
 
+def step_text(texts: Catalogue, step: StepIndicator) -> str:
+    """ "Stap 3 van 5": the modal's and the invite's step indicator."""
+    return texts.text("customer.progress.step", step=step.step, of=step.of)
+
+
+def unchanged_text(texts: Catalogue, local: datetime) -> str:
+    """A check again found nothing changed: when it ran, in the customer's own wall-clock
+    time and language."""
+    when = format_time(local, format="short", tzinfo=local.tzinfo, locale=texts.language)
+    return texts.text("customer.progress.rechecked_unchanged", time=when)
+
+
 # --- the screens ----------------------------------------------------------------------------
 
 
@@ -180,6 +194,10 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
     screen = outcome.screen
     step = outcome.ref.step if outcome.ref else 0
     notice = [_context(texts.text("customer.modal.already_done"))] if outcome.notice else []
+    if isinstance(screen, PermissionsScreen | NoCompaniesScreen) and screen.unchanged_at:
+        notice.insert(0, _context(unchanged_text(texts, screen.unchanged_at)))
+    if outcome.step is not None:
+        notice.insert(0, _context(step_text(texts, outcome.step)))
     builders = {
         TermsScreen: lambda: _terms(texts, screen, outcome.client_name, step),
         PreparationScreen: lambda: _preparation(texts, screen),
@@ -198,7 +216,11 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
         ErrorScreen: lambda: _error(texts, screen.reason),
     }
     view = builders[type(screen)]()
-    view.blocks = notice + list(view.blocks)
+    warning = []
+    if isinstance(screen, CompletedScreen) and screen.already_linked:
+        text = texts.plural("customer.already_linked.warning", screen.already_linked)
+        warning.append(_context(text))
+    view.blocks = notice + list(view.blocks) + warning
     view.private_metadata = private_metadata
     return view
 

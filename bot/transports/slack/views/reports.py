@@ -55,6 +55,18 @@ class ReportMessages:
                 "count": len(event.missing_permissions),  # type: ignore[attr-defined]
                 "permissions": self.short_list(event.missing_permissions),  # type: ignore[attr-defined]
             },
+            "companies_already_linked": lambda event: {
+                "companies": self.short_list(
+                    self.texts.text(
+                        "reports.already_linked.company",
+                        company=escape(company["name"]),
+                        number=company["number"],
+                        other_client=bold(escape(company["other_client"])),
+                    )
+                    for company in event.companies  # type: ignore[attr-defined]
+                ),
+                "manager": self.actor(event.manager),  # type: ignore[attr-defined]
+            },
             "onboarding_completed": lambda event: {
                 "count": len(event.companies),  # type: ignore[attr-defined]
                 "companies": self.short_list(
