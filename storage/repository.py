@@ -46,7 +46,7 @@ Lookups that must find something (`require`) raise `NotFound`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -355,6 +355,10 @@ class TermsRepository(_Repository):
         return list(self._session.exec(statement.order_by(col(TermsAcceptance.id))))
 
 
+# How many company refs one query of LinkRepository.held_elsewhere binds.
+HELD_ELSEWHERE_CHUNK = 500
+
+
 class LinkRepository(_Repository):
     def create(
         self,
@@ -416,26 +420,46 @@ class LinkRepository(_Repository):
         provider's company ref, or the same GUID), as that link's rows with their client."""
         assert link.id is not None
         mine = self.companies(link.id)
-        refs = [company.provider_company_ref for company in mine]
-        guids = [company.guid for company in mine if company.guid]
-        if not refs:
-            return []
-        same_company = and_(
-            col(PayrollLink.provider) == link.provider,
-            col(LinkedCompany.provider_company_ref).in_(refs),
+        return self.held_elsewhere(
+            link.provider,
+            [company.provider_company_ref for company in mine],
+            guids=[company.guid for company in mine if company.guid],
+            except_onboarding_id=link.onboarding_id,
         )
-        if guids:
-            same_company = or_(same_company, col(LinkedCompany.guid).in_(guids))
-        statement = (
-            select(LinkedCompany, Client)
-            .join(PayrollLink, col(PayrollLink.id) == col(LinkedCompany.link_id))
-            .join(Client, col(Client.id) == col(PayrollLink.client_id))
-            .where(col(PayrollLink.id) != link.id)
-            .where(col(PayrollLink.revoked_at).is_(None))
-            .where(same_company)
-            .order_by(col(LinkedCompany.number), col(LinkedCompany.id))
-        )
-        return [(company, client) for company, client in self._session.exec(statement)]
+
+    def held_elsewhere(
+        self,
+        provider: str,
+        refs: Sequence[str],
+        *,
+        guids: Sequence[str] = (),
+        except_onboarding_id: int,
+    ) -> list[tuple[LinkedCompany, Client]]:
+        """The companies among `refs` (the provider's company refs) or `guids` that a link
+        still in force holds, other than the link of onboarding `except_onboarding_id`: that
+        link's rows with their client. Asked in chunks, so a login's thousands of companies
+        stay within the database's limit of bound values."""
+        found: list[tuple[LinkedCompany, Client]] = []
+        for start in range(0, max(len(refs), len(guids)), HELD_ELSEWHERE_CHUNK):
+            some_refs = refs[start : start + HELD_ELSEWHERE_CHUNK]
+            some_guids = guids[start : start + HELD_ELSEWHERE_CHUNK]
+            same_company = and_(
+                col(PayrollLink.provider) == provider,
+                col(LinkedCompany.provider_company_ref).in_(some_refs),
+            )
+            if some_guids:
+                same_company = or_(same_company, col(LinkedCompany.guid).in_(some_guids))
+            statement = (
+                select(LinkedCompany, Client)
+                .join(PayrollLink, col(PayrollLink.id) == col(LinkedCompany.link_id))
+                .join(Client, col(Client.id) == col(PayrollLink.client_id))
+                .where(col(PayrollLink.onboarding_id) != except_onboarding_id)
+                .where(col(PayrollLink.revoked_at).is_(None))
+                .where(same_company)
+            )
+            found.extend((company, client) for company, client in self._session.exec(statement))
+        unique = {company.id: (company, client) for company, client in found}
+        return sorted(unique.values(), key=lambda row: (row[0].number, row[0].id or 0))
 
     def token(self, link: PayrollLink) -> str | None:
         """The plaintext token, or None once unlinked."""

@@ -120,6 +120,9 @@ class CompanyChoiceScreen:
     approval: Approval | None = None
     # A relink by consent: how each of the link's companies matched a REST company (or not).
     matches: tuple[CompanyMatch, ...] = ()
+    # Companies the login sees that another client's link holds already (filled by the use
+    # case from the links, not derived from what the onboarding stores).
+    already_linked: tuple[Company, ...] = ()
 
 
 @dataclass(frozen=True)

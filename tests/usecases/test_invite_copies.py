@@ -14,7 +14,7 @@ from bot.core.flow import State
 from bot.core.invite import SUPERSEDED_REPLACED, SUPERSEDED_RESENT, StepIndicator
 from bot.core.model import Actor, InviteStatus
 from bot.core.notices import from_values
-from bot.core.screens import CompletedScreen, PermissionsScreen
+from bot.core.screens import CompanyChoiceScreen, CompletedScreen, PermissionsScreen
 from bot.outbox import stored_notice
 from bot.settings import Settings
 from bot.usecases.onboarding import OnboardingService
@@ -212,6 +212,9 @@ def test_companies_another_client_linked_are_flagged_to_customer_and_account_man
 
     second = world.invite("Smith's Bakery")
     world.to_companies(second)
+    choice = world.service.open(second, CUSTOMER).screen
+    assert isinstance(choice, CompanyChoiceScreen)
+    assert [company.name for company in choice.already_linked] == ["Acme BV", "Acme Retail"]
     outcome = world.service.choose_companies(world.ref(second), CUSTOMER, ["11", "12"])
 
     assert isinstance(outcome.screen, CompletedScreen)
@@ -234,5 +237,6 @@ def test_companies_of_an_unlinked_link_are_not_flagged(world):
 
     second = world.invite("Smith's Bakery")
     world.to_companies(second)
+    assert world.service.open(second, CUSTOMER).screen.already_linked == ()  # type: ignore[union-attr]
     outcome = world.service.choose_companies(world.ref(second), CUSTOMER, ["11", "12"])
     assert outcome.screen.already_linked == 0  # type: ignore[union-attr]

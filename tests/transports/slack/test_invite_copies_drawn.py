@@ -8,8 +8,14 @@ from zoneinfo import ZoneInfo
 
 from bot.core.flow import State
 from bot.core.invite import SUPERSEDED_REPLACED, SUPERSEDED_RESENT, StepIndicator
-from bot.core.model import InviteStatus
-from bot.core.screens import CompletedScreen, Outcome, PermissionsScreen, TermsScreen
+from bot.core.model import Company, InviteStatus
+from bot.core.screens import (
+    CompanyChoiceScreen,
+    CompletedScreen,
+    Outcome,
+    PermissionsScreen,
+    TermsScreen,
+)
 from bot.transports.slack.views.invite import invite_message
 from bot.transports.slack.views.onboarding import render
 
@@ -106,3 +112,13 @@ def test_the_completed_screen_warns_of_companies_linked_for_another_client():
         render(Outcome(screen=screen, language="en"), private_metadata=None).to_dict()["blocks"]
     )
     assert "1 of these companies is already linked with us for another client" in text
+
+
+def test_the_choice_warns_of_companies_another_client_linked_without_saying_whose():
+    held = Company(id="11", number=1, name="Acme BV")
+    screen = CompanyChoiceScreen(companies=(held,), already_linked=(held,))
+    outcome = Outcome(screen=screen, language="nl", step=StepIndicator(3, 5))
+    blocks = render(outcome, private_metadata=None).to_dict()["blocks"]
+    assert blocks[1]["elements"][0]["text"].startswith(
+        "⚠️ Let op: *Acme BV* is bij ons al gekoppeld voor een andere klant."
+    )

@@ -104,6 +104,8 @@ STATIC_SELECT_LIMIT = 100
 OPTION_TEXT_LIMIT = 75
 LISTED_COMPANIES = 20
 NAME_IN_LIST_LIMIT = 100
+# How many companies another client linked already the choice names.
+ALREADY_LINKED_NAMED = 5
 
 WORKING_CHECKING = "checking"
 WORKING_LINKING = "linking"
@@ -185,6 +187,13 @@ def unchanged_text(texts: Catalogue, local: datetime) -> str:
     return texts.text("customer.progress.rechecked_unchanged", time=when)
 
 
+def _already_linked_text(texts: Catalogue, companies: Sequence[Company]) -> str:
+    names = ", ".join(escape(company.name) for company in companies[:ALREADY_LINKED_NAMED])
+    if len(companies) > ALREADY_LINKED_NAMED:
+        names += " …"
+    return texts.plural("customer.already_linked.choice", len(companies), names=bold(names))
+
+
 # --- the screens ----------------------------------------------------------------------------
 
 
@@ -196,6 +205,8 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
     notice = [_context(texts.text("customer.modal.already_done"))] if outcome.notice else []
     if isinstance(screen, PermissionsScreen | NoCompaniesScreen) and screen.unchanged_at:
         notice.insert(0, _context(unchanged_text(texts, screen.unchanged_at)))
+    if isinstance(screen, CompanyChoiceScreen) and screen.already_linked:
+        notice.insert(0, _context(_already_linked_text(texts, screen.already_linked)))
     if outcome.step is not None:
         notice.insert(0, _context(step_text(texts, outcome.step)))
     builders = {
