@@ -44,6 +44,7 @@ from bot.core.payroll import (
 from bot.core.progress import OnboardingProgress
 from bot.core.screens import (
     NOTICE_ALREADY_DONE,
+    CompanyChoiceScreen,
     ConsentScreen,
     ErrorScreen,
     Outcome,
@@ -66,7 +67,12 @@ from bot.usecases.link_notices import (
 from bot.usecases.onboarding import screen_settings
 from bot.usecases.providers import Providers
 from bot.usecases.steps import StepRunner
-from bot.usecases.transitions import Reports, customer_refusal, invite_status
+from bot.usecases.transitions import (
+    Reports,
+    customer_refusal,
+    invite_status,
+    with_linked_elsewhere,
+)
 from storage.links import LinkNotActive, replace_companies
 from storage.models import Client, LinkedCompany, Onboarding, PayrollLink
 from storage.repository import SqlUnitOfWork, UnitOfWorkFactory
@@ -553,6 +559,13 @@ class LinkSteps:
         )
         if isinstance(screen, ConsentScreen):
             screen = self._with_start(context, screen)
+        if isinstance(screen, CompanyChoiceScreen):
+            screen = with_linked_elsewhere(
+                context.uow,
+                screen,
+                provider=context.session.provider or link.provider,
+                onboarding_id=onboarding.id or 0,
+            )
         return Outcome(
             screen=screen,
             language=context.client.language,

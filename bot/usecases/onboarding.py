@@ -18,7 +18,6 @@ versioning raises `StaleUpdate` for the other, which is then re-run and finds th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -87,6 +86,7 @@ from bot.usecases.transitions import (
     publish,
     redraw_invites,
     transition,
+    with_linked_elsewhere,
 )
 from storage.crypto import TokenCipher
 from storage.models import PayrollLink
@@ -703,23 +703,6 @@ class OnboardingService:
         )
         self._warn_if_linked_elsewhere(context, link)
 
-    def _with_linked_elsewhere(
-        self, context: OnboardingContext, screen: CompanyChoiceScreen
-    ) -> CompanyChoiceScreen:
-        """The choice with the companies another client's link holds already, so the
-        customer is warned before linking them (never told whose they are)."""
-        assert context.onboarding.id is not None
-        held = context.uow.links.held_elsewhere(
-            self._provider_of(context).name,
-            [company.id for company in screen.companies],
-            except_onboarding_id=context.onboarding.id,
-        )
-        if not held:
-            return screen
-        refs = {row.provider_company_ref for row, _ in held}
-        already = tuple(company for company in screen.companies if company.id in refs)
-        return dataclasses.replace(screen, already_linked=already)
-
     def _warn_if_linked_elsewhere(self, context: OnboardingContext, link: PayrollLink) -> None:
         """Companies another client's link holds too: the customer is told on the completed
         screen (how many, never whose), the account manager in the status channel (which,
@@ -760,7 +743,13 @@ class OnboardingService:
         if isinstance(screen, ConsentScreen):
             screen = self._with_start(context, screen)
         if isinstance(screen, CompanyChoiceScreen):
-            screen = self._with_linked_elsewhere(context, screen)
+            assert onboarding.id is not None
+            screen = with_linked_elsewhere(
+                context.uow,
+                screen,
+                provider=self._provider_of(context).name,
+                onboarding_id=onboarding.id,
+            )
         return Outcome(
             screen=screen,
             language=client.language,

@@ -29,6 +29,7 @@ from bot.core.invite import (
 from bot.core.model import Actor, InviteStatus
 from bot.core.payroll import NMBRS_REST
 from bot.core.progress import CheckOutcome, OnboardingProgress
+from bot.core.screens import CompanyChoiceScreen
 from bot.outbox import enqueue_once
 from bot.ports import Membership
 from bot.reports import invite_update
@@ -178,7 +179,7 @@ def redraw_invites(
         )
         screen = invite_screen(copy)
         said = screen.superseded or screen.state.value
-        key = f"invite:{onboarding.id}:{message.message_ref}:{said}"
+        key = f"invite:{message.id}:{said}"
         if enqueue_once(context.uow.session, invite_update(copy, dedupe_key=key), now=context.now):
             queued += 1
     return queued
@@ -288,3 +289,20 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
         waiting=waiting,
         waiting_count=len(check.missing_permissions) if waiting and check else 0,
     )
+
+
+def with_linked_elsewhere(
+    uow: SqlUnitOfWork, screen: CompanyChoiceScreen, *, provider: str, onboarding_id: int
+) -> CompanyChoiceScreen:
+    """The choice with the companies of `provider` that another client's link holds already,
+    so the customer is warned before linking them (never told whose they are)."""
+    held = uow.links.held_elsewhere(
+        provider,
+        [company.id for company in screen.companies],
+        except_onboarding_id=onboarding_id,
+    )
+    if not held:
+        return screen
+    refs = {row.provider_company_ref for row, _ in held}
+    already = tuple(company for company in screen.companies if company.id in refs)
+    return dataclasses.replace(screen, already_linked=already)

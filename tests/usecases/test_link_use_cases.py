@@ -591,3 +591,13 @@ def test_an_abandoned_relink_drops_its_kept_token_after_a_day(world):
 def test_a_step_ref_of_another_onboarding_is_not_found(world):
     outcome = world.links.check_again(StepRef(onboarding_id=404, step=0), CUSTOMER)
     assert outcome.screen.reason == "not_found"
+
+
+def test_a_change_of_companies_points_out_those_another_client_linked(world):
+    other = world.linked_client(companies=["48201"], name="Smith's Bakery")
+    onboarding_id = world.linked_client(companies=[DEMO_IDS[-1]])
+    choice = world.links.open_companies(onboarding_id, CUSTOMER)
+    assert [company.id for company in choice.screen.already_linked] == ["48201"]
+    # A link's own companies are not "another client's".
+    theirs = world.links.open_companies(other, CUSTOMER).screen.already_linked
+    assert [company.id for company in theirs] == [DEMO_IDS[-1]]
