@@ -71,7 +71,6 @@ def test_a_resent_invite_leaves_one_live_button_and_rights_off_say_what_waits(
     expect(older.get_by_role("button")).to_have_count(0)
     live = page.get_by_role("button", name=NL.text("customer.invite.continue"))
     expect(live).to_have_count(1)
-    journey.photograph("resent-invite-replaces-the-older")
 
     page.get_by_role("link", name="Onboarding · Home").click()
     page.get_by_role("button", name=NL.text("manager.home.cancel")).click()
@@ -114,7 +113,6 @@ def test_an_unlinked_link_leaves_no_live_buttons_and_companies_linked_twice_are_
     expect(companies).to_contain_text(
         f"Let op: {len(COMPANIES)} van deze bedrijven zijn bij ons al gekoppeld"
     )
-    journey.photograph("choice-warns-of-companies-linked-before")
     companies.get_by_role("button", name=NL.text("customer.modal.close")).click()
 
     # The account manager unlinks the first link: its invite says so, without buttons.
