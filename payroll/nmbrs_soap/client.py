@@ -50,7 +50,11 @@ from payroll.nmbrs_soap.model import (
     Environment,
     is_hostname,
 )
-from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
+from payroll.nmbrs_soap.ratelimit import (
+    MAX_CALLS_PER_SECOND,
+    MAX_CONCURRENT_CALLS,
+    SlidingWindowLimiter,
+)
 
 logger = logging.getLogger(__name__)
 redaction.install()
@@ -58,8 +62,6 @@ redaction.install()
 SERVICES = ("DebtorService", "CompanyService", "EmployeeService", "ReportService")
 WSDL_DIR = Path(__file__).with_name("wsdl")
 
-MAX_CALLS_PER_SECOND = 150  # Nmbrs' fair-use limit per account
-MAX_CONCURRENT_CALLS = 24
 # The largest answer read. A real one is far smaller: the list of 5,000 companies is 1.2 MB (the
 # sandbox's); a permission probe may list every employee of a company, but its answer is not
 # needed (an answer too large to read is no fault, so the permission is on).

@@ -7,6 +7,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+MAX_CALLS_PER_SECOND = 150  # Nmbrs' fair-use limit per account
+MAX_CONCURRENT_CALLS = 24  # calls in flight per process
+
 
 class SlidingWindowLimiter:
     """Thread-safe. Bursts up to `max_calls` go at once; beyond that a caller waits until the
