@@ -51,6 +51,7 @@ from payroll.nmbrs_soap.model import (
     is_hostname,
 )
 from payroll.nmbrs_soap.ratelimit import (
+    LIMITERS_KEPT,
     MAX_CALLS_PER_SECOND,
     MAX_CONCURRENT_CALLS,
     SlidingWindowLimiter,
@@ -310,10 +311,12 @@ class SoapNmbrsClient:
         read_timeout: float = 20.0,
         max_calls_per_second: int = MAX_CALLS_PER_SECOND,
         max_concurrent_calls: int = MAX_CONCURRENT_CALLS,
+        clock: Callable[[], float] | None = None,
     ):
         self.base_url = normalize_base_url(base_url)
         self._services = shared_services(self.base_url, connect_timeout, read_timeout)
         self._max_calls_per_second = max_calls_per_second
+        self._clock = clock  # the limiters' (monotonic seconds)
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._limiters_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="nmbrs-call")
@@ -515,10 +518,22 @@ class SoapNmbrsClient:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _limiter(self, username: str) -> SlidingWindowLimiter:
+        """The account's limiter; past LIMITERS_KEPT accounts the idle ones are forgotten."""
         with self._limiters_lock:
             if username not in self._limiters:
-                self._limiters[username] = SlidingWindowLimiter(self._max_calls_per_second)
+                if len(self._limiters) >= LIMITERS_KEPT:
+                    for idle in [name for name, kept in self._limiters.items() if kept.idle()]:
+                        del self._limiters[idle]
+                self._limiters[username] = SlidingWindowLimiter(
+                    self._max_calls_per_second, clock=self._clock
+                )
             return self._limiters[username]
+
+    @property
+    def accounts_limited(self) -> int:
+        """How many accounts' limiters are kept."""
+        with self._limiters_lock:
+            return len(self._limiters)
 
     def _gather(self, calls: Mapping[K, Callable[[], V]]) -> dict[K, V]:
         """Run the calls on the pool; the first failure cancels what has not started yet."""
