@@ -81,6 +81,7 @@ class Series:
     samples: list[Sample]
     acks: list[float]
     failed: int
+    skipped: int
 
     def at(self, fraction: float) -> Memory:
         return self.samples[min(len(self.samples) - 1, int(len(self.samples) * fraction))].memory
@@ -104,7 +105,8 @@ class Series:
             f"process(es), {end.threads} threads); second half {self.rss_slope:+.2f} MiB/min "
             f"RSS, {self.pss_slope:+.2f} PSS; ack p50 {percentile(self.acks, 0.5) * 1000:.0f} "
             f"ms, p99 {percentile(self.acks, 0.99) * 1000:.0f} ms, "
-            f"{len(self.acks)} requests, {self.failed} not acked"
+            f"{len(self.acks)} requests, {self.failed} not acked, {self.skipped} not sent "
+            f"(the app behind)"
         )
 
 
@@ -153,11 +155,12 @@ class Traffic:
         self._lock = threading.Lock()
         self.acks: list[float] = []
         self.failed = 0
+        self.skipped = 0  # not sent: SENDERS were still waiting for their acks
 
     def send_next(self, pool: ThreadPoolExecutor) -> None:
         with self._lock:
             if not self._free:
-                self.failed += 1  # SENDERS still in flight: the app is behind
+                self.skipped += 1  # the app is behind
                 return
             endpoint = self._free.pop()
             kind, request = next(self._requests)
