@@ -87,7 +87,7 @@ class PackedCompanies:
         return names[starts[index] : end]
 
 
-def _joined(pieces: Iterable[str]) -> tuple[str, array]:
+def _joined(pieces: Iterable[str]) -> tuple[str, array[int]]:
     """The pieces joined by SEPARATOR, and where each begins."""
     parts, starts, at = [], array("L"), 0
     for piece in pieces:
