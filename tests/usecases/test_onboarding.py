@@ -522,6 +522,7 @@ def test_search_finds_names_with_any_character_and_sorts_them_by_name():
     assert [row.id for row in search_companies(rows, "strasse")] == ["2"]
     assert [row.id for row in search_companies(rows, "")] == ["3", "2", "1"]
     assert search_companies(rows, "\x00") == []
+    assert search_companies([], "ze") == []
 
 
 def test_cancelling_erases_the_kept_token_and_ends_the_flow(world):
