@@ -33,7 +33,7 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/onboarding_
 TERMS_URL = "https://example.com/algemene-voorwaarden"
 SUPPORT_PHONE = "020 123 45 67"
 STATUS_CHANNEL = "C0STATUS"
-START_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 90.0  # start-up of serve on a machine busy with other work takes long
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -217,7 +217,10 @@ def drive(
     for each in traffic.values():
         each.close()
     return {
-        name: Series(name, samples[name], traffic[name].acks, traffic[name].failed) for name in apps
+        name: Series(
+            name, samples[name], traffic[name].acks, traffic[name].failed, traffic[name].skipped
+        )
+        for name in apps
     }
 
 
