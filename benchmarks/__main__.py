@@ -3,7 +3,9 @@
     .venv/bin/python -m benchmarks [--database-url postgresql+psycopg://...]
 
 The served benchmarks need the PostgreSQL server on loopback (they create and drop their own
-database, `onboarding_bench`). Takes a few minutes on 2 cores.
+databases, `onboarding_bench` and `onboarding_bench_verify`). The soak runs for SOAK_SECONDS,
+here 120 unless set (600 alone: `python -m benchmarks.soak`); 0 leaves it out. Takes 15 to 20
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import time
 
-from benchmarks import acks, credential_check, load, rest_connect_check
+from benchmarks import acks, credential_check, growth, load, rest_connect_check, soak, verify
 from benchmarks.harness import DEFAULT_DATABASE_URL, load_average, machine_summary, percentile
+from benchmarks.memory import MIB
+
+# The soak within `make bench`, unless SOAK_SECONDS says otherwise.
+BENCH_SOAK_SECONDS = 120.0
 
 
 def section(title: str) -> None:
@@ -43,6 +50,14 @@ def main() -> None:
     rest_lines = captured.getvalue().rstrip().splitlines()
     print("\n".join(rest_lines), flush=True)
 
+    section("How cost grows with a login's companies (benchmarks.growth)")
+    growth_result = growth.run()
+    print("\n".join(growth_result.lines()), flush=True)
+
+    section("Daily link verification (benchmarks.verify)")
+    verify_result = verify.run(database_url=arguments.database_url)
+    print("\n".join(verify_result.lines()), flush=True)
+
     section("Load (benchmarks.load)")
     load_result = load.run(database_url=arguments.database_url)
     print("\n".join(load_result.lines()), flush=True)
@@ -50,6 +65,13 @@ def main() -> None:
     section("Ack latency and type-ahead (benchmarks.acks)")
     ack_result = acks.run(database_url=arguments.database_url)
     print("\n".join(ack_result.lines()), flush=True)
+
+    soak_seconds = float(os.environ.get("SOAK_SECONDS", BENCH_SOAK_SECONDS))
+    soak_result = None
+    if soak_seconds > 0:
+        section(f"Memory over a soak of {soak_seconds:.0f} s (benchmarks.soak)")
+        soak_result = soak.run(soak_seconds, database_url=arguments.database_url)
+        print("\n".join(soak_result.lines()), flush=True)
 
     section("Summary")
     print(f"Machine: {machine}; at the end {load_average()}")
@@ -73,6 +95,36 @@ def main() -> None:
         f"in-process {percentile(typeahead.in_process, 0.99) * 1000:.1f} ms "
         f"(target < {acks.TYPEAHEAD_TARGET * 1000:.0f} ms)"
     )
+    print(
+        f"serve RSS beside the bare app (target <= 2x): after the ack benchmark "
+        f"{ack_result.rss_ours / MIB:.0f} / {ack_result.rss_bare / MIB:.0f} MiB = "
+        f"{ack_result.rss_ours / max(ack_result.rss_bare, 1):.2f}x; after the load benchmark "
+        f"{load_result.rss_after / MIB:.0f} MiB = "
+        f"{load_result.rss_after / max(ack_result.rss_bare, 1):.2f}x"
+    )
+    if soak_result is not None:
+        print(
+            f"soak {soak_result.seconds:.0f} s: serve RSS "
+            f"{soak_result.ours.samples[0].memory.rss / MIB:.0f} -> "
+            f"{soak_result.ours.samples[-1].memory.rss / MIB:.0f} MiB "
+            f"({soak_result.ours.rss_slope:+.2f} MiB/min in the second half), bare "
+            f"{soak_result.bare.samples[-1].memory.rss / MIB:.0f} MiB = {soak_result.ratio:.2f}x"
+        )
+    for curve in growth_result.curves:
+        last, base = curve.points[-1], curve.points[0]
+        print(
+            f"{curve.title.split(',')[0].split(' (')[0]}: {last.size:,} companies "
+            f"{last.seconds * 1000:.1f} ms ({last.seconds / max(base.seconds, 1e-9):.0f}x "
+            f"{base.size:,}), peak {last.peak / MIB:.1f} MiB"
+            + ("" if last.outcome == "ok" else f"; {last.outcome}")
+        )
+    for measured in verify_result.runs:
+        print(
+            f"verification of {measured.links:,} links"
+            f"{' under one login' if measured.shared else ''}: {measured.seconds:.1f} s, "
+            f"{measured.calls_per_second:.0f} calls/s "
+            f"(fair-use limit {verify.MAX_CALLS_PER_SECOND} per login)"
+        )
     print(f"total bench time {time.perf_counter() - started:.0f} s")
 
 

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Links: every link is verified daily at this local time; what cancelled and expired
     # onboardings held is erased this many days after they ended.
     link_verify_time: time = time(6, 0)
+    # The type-ahead keeps the company lists of the onboardings being typed in, up to this many
+    # MiB in all (5,000 companies take ~0.55 MiB); 0 keeps only the last one.
+    company_cache_mib: float = Field(default=32.0, ge=0)
     retention_days: int = Field(default=30, ge=1)
 
     @field_validator("default_language")

@@ -15,17 +15,18 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -96,6 +97,8 @@ def _create_private_file(path: str) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # env.py migrates on this engine; the URL never goes through ConfigParser interpolation.
@@ -107,6 +110,8 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
     """Migrate the database to `revision` (the newest by default)."""
     owns_engine = not isinstance(url_or_engine, Engine)
     engine = make_engine(url_or_engine) if owns_engine else url_or_engine
+    from alembic import command
+
     try:
         command.upgrade(alembic_config(engine), revision)
     finally:
@@ -125,12 +130,44 @@ class SchemaStatus:
 
 
 def schema_status(engine: Engine) -> SchemaStatus:
-    """The database's revision (None when never migrated) and the newest one in the package."""
-    newest = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    assert newest is not None, "storage/migrations holds no revision"
+    """The database's revision (None when never migrated) and the newest one in the package.
+    Read without alembic (~11 MiB with mako and pygments, which `serve` would then keep for
+    good): the newest is the revision of MIGRATIONS_DIR/versions no other revises, the
+    database's the row alembic keeps in `alembic_version`."""
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return SchemaStatus(current=current, newest=newest)
+        current = None
+        if inspect(connection).has_table(VERSION_TABLE):
+            current = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    return SchemaStatus(current=current, newest=newest_revision())
+
+
+VERSION_TABLE = "alembic_version"
+
+
+def newest_revision(versions: Path | None = None) -> str:
+    """The head of the migrations: the one revision no other names as its down_revision."""
+    revisions, revised = set(), set()
+    for path in sorted((versions or MIGRATIONS_DIR / "versions").glob("*.py")):
+        names = _module_strings(path)
+        if "revision" in names:
+            revisions.add(names["revision"])
+            if names.get("down_revision"):
+                revised.add(names["down_revision"])
+    heads = revisions - revised
+    assert len(heads) == 1, f"storage/migrations must have one head, not {sorted(heads)}"
+    return heads.pop()
+
+
+def _module_strings(path: Path) -> dict[str, str]:
+    """The module's top-level assignments of a string (`revision: str = "0001"`)."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Constant):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                    found[target.id] = node.value.value
+    return found
 
 
 def check_connection(engine: Engine) -> None:

@@ -55,7 +55,7 @@ from bot.core.screens import (
 )
 from bot.ports import Membership
 from bot.settings import Settings
-from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, search_triples
+from bot.usecases.company_search import MIN_QUERY_LENGTH, CompanyListCache, PackedCompanies
 from bot.usecases.consent import ConsentFlow
 from bot.usecases.credentials import (
     apply_check,
@@ -128,7 +128,7 @@ class OnboardingService:
         self._settings = settings
         self.event_bus = event_bus or EventBus()
         self._clock = clock or SystemClock()
-        self._company_lists = CompanyListCache()
+        self._company_lists = CompanyListCache(max_bytes=int(settings.company_cache_mib * 2**20))
         self._steps = StepRunner(
             unit_of_work=unit_of_work,
             load=self._load,
@@ -536,10 +536,10 @@ class OnboardingService:
             companies = self._company_lists.get(onboarding_id, head[0])
             if companies is None:
                 onboarding = uow.onboardings.require(onboarding_id)
-                # The raw stored triples: no Company per row until the search picks the best.
-                companies = tuple(onboarding.step_data.get("companies", []))
+                # The stored triples, packed: no Company per row until the search picks the best.
+                companies = PackedCompanies(onboarding.step_data.get("companies", []))
                 self._company_lists.put(onboarding_id, onboarding.version, companies)
-        return search_triples(companies, query)
+        return companies.search(query)
 
     # --- the account manager's side ---------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,9 +16,10 @@ from bot.core.payroll import (
     WrongCredentials,
 )
 from bot.settings import Settings
-from payroll.nmbrs_soap.client import SoapNmbrsClient, normalize_base_url
 from payroll.nmbrs_soap.model import AccountCheck, Credentials
-from payroll.nmbrs_soap.sandbox import run_sandbox
+
+if TYPE_CHECKING:
+    from payroll.nmbrs_soap.client import SoapNmbrsClient
 
 # Kept clear of the CLI framework's own 1 (error) and 2 (usage).
 EXIT_OK = 0
@@ -116,6 +117,9 @@ def check(
 
     Exit codes: 0 all fine; 3 wrong credentials; 4 permissions missing; 5 Nmbrs unreachable or
     failing; 6 Nmbrs refuses for another reason (no API subscription, no access, domain)."""
+    # Imported here: `onboard-bot serve` imports this command group, and needs no zeep for it.
+    from payroll.nmbrs_soap.client import SoapNmbrsClient, normalize_base_url
+
     settings = Settings()
     try:
         url = normalize_base_url(base_url or settings.nmbrs_base_url)
@@ -146,6 +150,8 @@ def sandbox(
     # Started in the background by a shell or a test runner, a process inherits an ignored
     # SIGINT and Python then installs no Ctrl-C handler; the sandbox must stop on it all the same.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    from payroll.nmbrs_soap.sandbox import run_sandbox
+
     with run_sandbox(port=port, latency=latency) as handle:
         typer.echo(f"Nmbrs SOAP v3 sandbox on {handle.base_url}")
         typer.echo(f"  NMBRS_BASE_URL={handle.base_url}")

@@ -50,7 +50,12 @@ from payroll.nmbrs_soap.model import (
     Environment,
     is_hostname,
 )
-from payroll.nmbrs_soap.ratelimit import SlidingWindowLimiter
+from payroll.nmbrs_soap.ratelimit import (
+    LIMITERS_KEPT,
+    MAX_CALLS_PER_SECOND,
+    MAX_CONCURRENT_CALLS,
+    SlidingWindowLimiter,
+)
 
 logger = logging.getLogger(__name__)
 redaction.install()
@@ -58,8 +63,6 @@ redaction.install()
 SERVICES = ("DebtorService", "CompanyService", "EmployeeService", "ReportService")
 WSDL_DIR = Path(__file__).with_name("wsdl")
 
-MAX_CALLS_PER_SECOND = 150  # Nmbrs' fair-use limit per account
-MAX_CONCURRENT_CALLS = 24
 # The largest answer read. A real one is far smaller: the list of 5,000 companies is 1.2 MB (the
 # sandbox's); a permission probe may list every employee of a company, but its answer is not
 # needed (an answer too large to read is no fault, so the permission is on).
@@ -308,10 +311,12 @@ class SoapNmbrsClient:
         read_timeout: float = 20.0,
         max_calls_per_second: int = MAX_CALLS_PER_SECOND,
         max_concurrent_calls: int = MAX_CONCURRENT_CALLS,
+        clock: Callable[[], float] | None = None,
     ):
         self.base_url = normalize_base_url(base_url)
         self._services = shared_services(self.base_url, connect_timeout, read_timeout)
         self._max_calls_per_second = max_calls_per_second
+        self._clock = clock  # the limiters' (monotonic seconds)
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self._limiters_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_concurrent_calls, thread_name_prefix="nmbrs-call")
@@ -513,10 +518,22 @@ class SoapNmbrsClient:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _limiter(self, username: str) -> SlidingWindowLimiter:
+        """The account's limiter; past LIMITERS_KEPT accounts the idle ones are forgotten."""
         with self._limiters_lock:
             if username not in self._limiters:
-                self._limiters[username] = SlidingWindowLimiter(self._max_calls_per_second)
+                if len(self._limiters) >= LIMITERS_KEPT:
+                    for idle in [name for name, kept in self._limiters.items() if kept.idle()]:
+                        del self._limiters[idle]
+                self._limiters[username] = SlidingWindowLimiter(
+                    self._max_calls_per_second, clock=self._clock
+                )
             return self._limiters[username]
+
+    @property
+    def accounts_limited(self) -> int:
+        """How many accounts' limiters are kept."""
+        with self._limiters_lock:
+            return len(self._limiters)
 
     def _gather(self, calls: Mapping[K, Callable[[], V]]) -> dict[K, V]:
         """Run the calls on the pool; the first failure cancels what has not started yet."""

@@ -4,15 +4,20 @@ A connection's account is the Nmbrs username, its secret the API token, its envi
 subdomain `Environment_Get` answers. A company's ref is its SOAP company id; its GUID is looked
 up (one call each) only for the companies a link keeps. The required access is the 22 API
 permissions of the user template, described per service as the template lists them.
+
+zeep, lxml and the parsed WSDLs (~20 MiB) are loaded on the first call, not when the provider
+is built: `serve` builds the SOAP provider for the links it still has, also where new
+onboardings use the REST API, and a process that never calls it never loads them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from bot.core.payroll import NMBRS_SOAP, AccountCheck, Connection, ProviderCompany
-from payroll.nmbrs_soap.client import MAX_CALLS_PER_SECOND, MAX_CONCURRENT_CALLS, SoapNmbrsClient
 from payroll.nmbrs_soap.model import (
     REQUIRED_PERMISSIONS,
     Company,
@@ -20,10 +25,15 @@ from payroll.nmbrs_soap.model import (
     Environment,
     group_by_service,
 )
+from payroll.nmbrs_soap.ratelimit import MAX_CALLS_PER_SECOND, MAX_CONCURRENT_CALLS
+
+if TYPE_CHECKING:
+    from payroll.nmbrs_soap.client import SoapNmbrsClient
 
 
 class SoapNmbrsProvider:
-    """Blocking; safe to share between threads. `close()` when done."""
+    """Blocking; safe to share between threads. `close()` when done. Its client (zeep) is built
+    on first use."""
 
     name = NMBRS_SOAP
     required_access = REQUIRED_PERMISSIONS
@@ -37,16 +47,35 @@ class SoapNmbrsProvider:
         max_calls_per_second: int = MAX_CALLS_PER_SECOND,
         max_concurrent_calls: int = MAX_CONCURRENT_CALLS,
     ):
-        self.client = SoapNmbrsClient(
-            base_url,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_calls_per_second=max_calls_per_second,
-            max_concurrent_calls=max_concurrent_calls,
-        )
+        self._client_arguments: dict[str, Any] = {
+            "base_url": base_url,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_calls_per_second": max_calls_per_second,
+            "max_concurrent_calls": max_concurrent_calls,
+        }
+        self._client: SoapNmbrsClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> SoapNmbrsClient:
+        """The SOAP client, built (zeep imported, WSDLs parsed) by the first caller."""
+        with self._lock:
+            if self._client is None:
+                from payroll.nmbrs_soap.client import SoapNmbrsClient
+
+                self._client = SoapNmbrsClient(**self._client_arguments)
+            return self._client
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the client was built (zeep loaded)."""
+        return self._client is not None
 
     def close(self) -> None:
-        self.client.close()
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
 
     def describe_access(self, access: Iterable[str]) -> dict[str, list[str]]:
         """{service: [operation, ...]}: the names the user template shows them by."""

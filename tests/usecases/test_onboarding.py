@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +33,7 @@ from bot.core.screens import (
     UnavailableScreen,
 )
 from bot.settings import Settings
-from bot.usecases.company_search import CompanyListCache, search_companies
+from bot.usecases.company_search import CompanyListCache, PackedCompanies, search_companies
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
 from tests.storage.scratch import ScratchStorage
@@ -480,20 +481,48 @@ def test_type_ahead_follows_the_company_list_when_the_check_runs_again(world):
 
 
 def test_the_company_list_cache_keeps_the_latest_lists_within_its_size():
-    cache = CompanyListCache()
-    cache.MAX_COMPANIES = 5
-    cache.put(1, 1, ((1, 1, "a"), (2, 2, "b")))
-    cache.put(2, 1, ((3, 3, "c"), (4, 4, "d")))
-    assert cache.get(1, 1) is not None  # now the most recently used
-    cache.put(3, 1, ((5, 5, "e"), (6, 6, "f")))
+    one, two, three = (PackedCompanies([(n, n, f"Klant {n}")]) for n in (1, 2, 3))
+    cache = CompanyListCache(max_bytes=one.size + two.size)
+    cache.put(1, 1, one)
+    cache.put(2, 1, two)
+    assert cache.get(1, 1) is one  # now the most recently used
+    cache.put(3, 1, three)
     assert cache.get(2, 1) is None and cache.get(1, 1) and cache.get(3, 1)
     assert cache.get(1, 2) is None  # another version of the row: not this list
+    assert cache.bytes <= cache.max_bytes
+
+
+def test_the_company_list_cache_keeps_a_list_larger_than_its_size_alone():
+    cache = CompanyListCache(max_bytes=0)
+    cache.put(1, 1, PackedCompanies([(1, 1, "a")]))
+    cache.put(2, 1, PackedCompanies([(2, 2, "b")]))
+    assert len(cache) == 1 and cache.get(2, 1) is not None
+
+
+def test_a_packed_list_takes_about_half_the_memory_of_the_decoded_triples():
+    triples = [[700000 + n, n, f"Klant {n:04d} B.V."] for n in range(1, 5001)]
+    decoded = sum(sys.getsizeof(t) + sum(sys.getsizeof(v) for v in t) for t in triples)
+    assert PackedCompanies(triples).size < decoded / 1.8
+
+
+def test_the_cache_size_comes_from_the_settings(world):
+    cache = world.service._company_lists  # noqa: SLF001
+    assert cache.max_bytes == 32 * 2**20
 
 
 def test_search_matches_names_case_insensitively_and_numbers_by_prefix():
     rows = [CompanyRow("1", 12, "Bakkerij Jansen"), CompanyRow("2", 120, "Jansen Bouw")]
     assert [row.id for row in search_companies(rows, "JANSEN")] == ["1", "2"]
     assert [row.id for row in search_companies(rows, "120")] == ["2"]
+
+
+def test_search_finds_names_with_any_character_and_sorts_them_by_name():
+    rows = [CompanyRow("1", 7, "Zee\x00land"), CompanyRow("2", 8, "Straße"), CompanyRow("3", 9, "")]
+    assert [row.name for row in search_companies(rows, "ZEE LAND")] == ["Zee land"]
+    assert [row.id for row in search_companies(rows, "strasse")] == ["2"]
+    assert [row.id for row in search_companies(rows, "")] == ["3", "2", "1"]
+    assert search_companies(rows, "\x00") == []
+    assert search_companies([], "ze") == []
 
 
 def test_cancelling_erases_the_kept_token_and_ends_the_flow(world):

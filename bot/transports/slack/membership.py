@@ -2,7 +2,8 @@
 
 Used from worker threads (the use cases are blocking), hence the synchronous WebClient. The
 cache keeps each channel's members for `ttl` seconds: a Start click and the steps after it cost
-one Web API call, and someone removed from the channel loses access within that time.
+one Web API call, and someone removed from the channel loses access within that time. Past
+MAX_CHANNELS_KEPT channels, the expired ones are forgotten.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.ports import MembershipUnknown
 
 DEFAULT_TTL_SECONDS = 30.0
 PAGE_SIZE = 1000
+MAX_CHANNELS_KEPT = 1000
 
 
 class SlackChannelMembership:
@@ -47,8 +49,17 @@ class SlackChannelMembership:
             return cached[1]
         members = self._fetch(channel_id)
         with self._lock:
+            if channel_id not in self._members and len(self._members) >= MAX_CHANNELS_KEPT:
+                expired = [c for c, (at, _) in self._members.items() if now - at >= self._ttl]
+                for channel in expired:
+                    del self._members[channel]
             self._members[channel_id] = (now, members)
         return members
+
+    @property
+    def channels_kept(self) -> int:
+        with self._lock:
+            return len(self._members)
 
     def _fetch(self, channel_id: str) -> frozenset[str]:
         members: set[str] = set()

@@ -58,3 +58,14 @@ def test_no_window_of_a_period_ever_holds_more_than_the_limit():
 def test_a_limit_below_one_is_refused():
     with pytest.raises(ValueError, match="at least 1"):
         SlidingWindowLimiter(0)
+
+
+def test_a_limiter_is_idle_once_its_last_call_is_a_period_old():
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(3, clock=clock, sleep=clock.sleep)
+    assert limiter.idle()
+    limiter.acquire()
+    clock.now += 0.9
+    assert not limiter.idle()
+    clock.now += 0.1
+    assert limiter.idle()

@@ -52,3 +52,17 @@ def test_a_failing_slack_makes_membership_unknown(fake_slack):
     fake_slack.fail("conversations.members", status=500)
     with pytest.raises(MembershipUnknown):
         membership(fake_slack).is_member("C0SHARED", "U0CUSTOMER")
+
+
+def test_past_the_channels_kept_the_expired_ones_are_forgotten(fake_slack, monkeypatch):
+    monkeypatch.setattr("bot.transports.slack.membership.MAX_CHANNELS_KEPT", 2)
+    for channel in ("C0ONE", "C0TWO", "C0THREE"):
+        fake_slack.workspace.add_channel(Channel(channel, channel.lower(), ["U0CUSTOMER"]))
+    now = [100.0]
+    members = membership(fake_slack, ttl=30, monotonic=lambda: now[0])
+    members.is_member("C0ONE", "U0CUSTOMER")
+    members.is_member("C0TWO", "U0CUSTOMER")
+    assert members.channels_kept == 2
+    now[0] += 31
+    assert members.is_member("C0THREE", "U0CUSTOMER")
+    assert members.channels_kept == 1
