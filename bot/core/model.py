@@ -55,6 +55,8 @@ class InviteStatus:
     completed_by: str | None = None
     handoff_reason: str | None = None
     support_phone: str = ""
+    # A handoff the customer can undo by choosing another package (bot.core.flow).
+    can_choose_again: bool = False
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,9 @@ class CompletedScreen:
 class HandoffScreen:
     reason: str  # "package_not_listed", "other_package" or "no_subscription"
     support_phone: str
+    # The customer can go back to the terms and the package choice (bot.core.flow
+    # `may_choose_again`): the handoff came from the package chosen.
+    can_choose_again: bool = False
 
 
 @dataclass(frozen=True)
@@ -292,9 +295,11 @@ def screen_for(
             approval=_approval(progress),
         )
     if current == State.HANDOFF:
+        reason = progress.handoff_reason or flow.HANDOFF_NOT_LISTED
         return HandoffScreen(
-            reason=progress.handoff_reason or flow.HANDOFF_NOT_LISTED,
+            reason=reason,
             support_phone=settings.support_phone,
+            can_choose_again=reason in flow.PACKAGE_HANDOFFS,
         )
     return EndedScreen(state=current)
 

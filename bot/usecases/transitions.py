@@ -228,4 +228,7 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
         completed_by=progress.completed_by,
         handoff_reason=progress.handoff_reason,
         support_phone=support_phone,
+        can_choose_again=state == State.HANDOFF
+        and progress.handoff_reason in flow.PACKAGE_HANDOFFS
+        and onboarding.data_erased_at is None,
     )

@@ -18,6 +18,7 @@ from bot.core.model import InviteStatus
 from bot.i18n import catalogue
 from bot.transports.slack.mrkdwn import bold, escape, mention, verbatim
 from bot.transports.slack.views.links import link_actions, stop_button
+from bot.transports.slack.views.onboarding import choose_again_button
 
 ACTION_START = "start_onboarding"
 BLOCK_INVITE_ACTIONS = "invite_actions"
@@ -71,6 +72,13 @@ def invite_message(status: InviteStatus) -> InviteMessage:
                     ),
                     stop_button(status),
                 ],
+            )
+        )
+    elif status.can_choose_again:
+        value = start_value(status.onboarding_id, status.language)
+        blocks.append(
+            ActionsBlock(
+                block_id=BLOCK_INVITE_ACTIONS, elements=[choose_again_button(texts, value=value)]
             )
         )
     blocks.extend(link_actions(status))
