@@ -143,18 +143,19 @@ class ReportMessages:
         state = self.state_label(row.state)
         if row.step is not None and row.is_open:
             state = texts.text("reports.thread.state_step", state=state, step=row.step, steps=STEPS)
+        health = (
+            texts.text("reports.thread.blocked", until=self.format_time(row.blocked_until))
+            if row.blocked_until is not None
+            else texts.text(f"reports.health.{row.health}")
+        )
         line = texts.text(
             "reports.thread.parent",
             marker=health_marker(texts, row.health),
             client=bold(escape(row.client_name)),
             channel=channel(row.channel_id),
             state=state,
-            health=texts.text(f"reports.health.{row.health}"),
+            health=health,
         )
-        if row.blocked_until is not None:
-            line += " " + texts.text(
-                "reports.thread.blocked", until=self.format_time(row.blocked_until)
-            )
         owner = mention(row.owner) if is_person(row.owner) else self.actor(row.owner)
         context = texts.text("reports.thread.owner", owner=owner)
         blocks = [
