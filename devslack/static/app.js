@@ -221,8 +221,7 @@
       m.blocks.length
         ? render(m.blocks, context({ channel: state.channel, ts: m.ts }, { state: m.state }))
         : el("div", { class: "mrkdwn", html: BlockKit.mrkdwn(m.text, { people: state.people, channels: state.channels }) }),
-      m.ephemeral ? el("div", { class: "ephemeral-note" }, "Only visible to you") : null,
-      !inThread && replies[m.ts] ? thread(m.ts, replies[m.ts]) : null));
+      m.ephemeral ? el("div", { class: "ephemeral-note" }, "Only visible to you") : null));
     const thread = (ts, list) => el("details", {
       class: "thread", "data-thread": ts, open: view.threads[ts] ? "" : null,
       ontoggle: (event) => { view.threads[ts] = event.target.open; },
@@ -231,7 +230,9 @@
     ...list.map((m) => message(m, true)));
     const items = state.messages
       .filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.broadcast)
-      .map((m) => message(m, false));
+      .flatMap((m) => (replies[m.ts] && !m.thread_ts
+        ? [message(m, false), thread(m.ts, replies[m.ts])]
+        : [message(m, false)]));
     timeline.replaceChildren(...(items.length ? items : [el("p", { class: "empty" }, "No messages yet. Try /onboard.")]));
     if (atBottom || items.length) timeline.scrollTop = timeline.scrollHeight;
     const box = $("message-box");
