@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
+import sqlalchemy.event
 from sqlmodel import Session, select
 
 from bot.core.events import (
@@ -68,15 +69,20 @@ NEEDS_A_PERSON = frozenset(
 )
 
 # How an onboarding is doing, as the overviews colour it.
-RUNNING, STALLED, WAITING, BLOCKED, HANDED_OFF, COMPLETED, ENDED = (
+RUNNING, STALLED, WAITING, BLOCKED, HANDED_OFF, HANDLED, COMPLETED, ENDED = (
     "running",
     "stalled",
     "waiting",
     "blocked",
     "handoff",
+    "handled",
     "completed",
     "ended",
 )
+
+
+# The session's redraws of thread parents still to queue at its commit.
+_REDRAWS = "status_thread_redraws"
 
 
 def thread_key(onboarding_id: int) -> str:
@@ -113,7 +119,8 @@ class OnboardingSummary:
     # The account manager who started it (a chat user id, or "cli").
     owner: str = ""
     # RUNNING, STALLED, WAITING (the customer must fix something in Nmbrs), BLOCKED (too many
-    # wrong tokens), HANDED_OFF, COMPLETED or ENDED (cancelled, expired, unlinked).
+    # wrong tokens), HANDED_OFF (HANDLED once ticked off), COMPLETED or ENDED (cancelled,
+    # expired, unlinked).
     health: str = RUNNING
 
     @property
@@ -157,15 +164,15 @@ def health(onboarding: Onboarding, *, stalled: bool, blocked: bool) -> str:
     """How an onboarding is doing: blocked or waiting for the customer's fix before stalled,
     stalled before running; a handoff, or ended."""
     state = State(onboarding.state)
-    if state == State.HANDOFF:
-        return HANDED_OFF
     if state == State.COMPLETED:
         return COMPLETED
-    if state in END_STATES:
+    if state in END_STATES and state != State.HANDOFF:
         return ENDED
+    progress = OnboardingProgress.from_json(onboarding.step_data)
+    if state == State.HANDOFF:
+        return HANDLED if progress.handoff_done_by else HANDED_OFF
     if blocked:
         return BLOCKED
-    progress = OnboardingProgress.from_json(onboarding.step_data)
     check = progress.check
     if (
         state == State.CREDENTIALS_VERIFIED
@@ -238,32 +245,55 @@ class StatusNotices:
                 enqueue(session, report, now=event.at)
             return
         key = thread_key(event.onboarding_id)
-        summary = summarise(onboarding, client, now=event.at, policy=self.policy)
-        parent = Notice(
-            kind=THREAD_KIND,
-            recipient=self.status_channel,
-            language=self.language,
-            values={"summary": as_values(summary)},
-        )
+        owner = onboarding.started_by
         if event.kind == InviteCreated.kind:
+            # Queued before its first reply, which the order per recipient then holds back.
+            parent = self._parent(onboarding, client, at=event.at)
             enqueue_once(session, dataclasses.replace(parent, dedupe_key=key), now=event.at)
             threaded = True
         else:
             threaded = _queued(session, key)
             if threaded:
-                enqueue_redraw(session, dataclasses.replace(parent, updates_of=key), now=event.at)
+                self._redraw_when_committed(session, event.onboarding_id, event.at)
         if report is not None:
             if threaded:
-                report = in_thread(report, key, owner=summary.owner)
+                report = in_thread(report, key, owner=owner)
             enqueue(session, report, now=event.at)
-        if event.kind == HandedOff.kind and _is_person(summary.owner):
+        if event.kind == HandedOff.kind and _is_person(owner):
             dm = Notice(
                 kind=f"dm.{event.kind}",
-                recipient=summary.owner,
+                recipient=owner,
                 language=self.language,
                 values=event_values(event),
             )
             enqueue(session, dm, now=event.at)
+
+    def _parent(self, onboarding: Onboarding, client: Client, *, at: datetime) -> Notice:
+        summary = summarise(onboarding, client, now=at, policy=self.policy)
+        return Notice(
+            kind=THREAD_KIND,
+            recipient=self.status_channel,
+            language=self.language,
+            values={"summary": as_values(summary)},
+        )
+
+    def _redraw_when_committed(self, session: Session, onboarding_id: int, at: datetime) -> None:
+        """Redraw the thread's parent once, just before the transaction commits: from the row as
+        the use case leaves it (an event is often published before its progress is saved)."""
+        redraws: dict[int, datetime] = session.info.setdefault(_REDRAWS, {})
+        if not redraws:
+            sqlalchemy.event.listen(session, "before_commit", self._redraw, once=True)
+        redraws[onboarding_id] = at
+
+    def _redraw(self, session: Session) -> None:
+        for onboarding_id, at in session.info.pop(_REDRAWS, {}).items():
+            onboarding = session.get(Onboarding, onboarding_id)
+            client = session.get(Client, onboarding.client_id) if onboarding else None
+            if onboarding is None or client is None:
+                continue
+            parent = self._parent(onboarding, client, at=at)
+            key = thread_key(onboarding_id)
+            enqueue_redraw(session, dataclasses.replace(parent, updates_of=key), now=at)
 
     def notice_for(self, event: OnboardingEvent) -> Notice | None:
         if event.kind in UNREPORTED_KINDS:

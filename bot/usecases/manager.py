@@ -249,8 +249,8 @@ class ManagerTools:
                     return None
                 context.progress.handoff_done_by = manager
                 onboarding.updated_at = context.now
-                publish(self._service.event_bus, context, HandoffDone)
                 context.save()
+                publish(self._service.event_bus, context, HandoffDone)
                 uow.commit()
                 return context.client.name
 

@@ -169,3 +169,10 @@ def test_a_link_in_the_app_home_names_its_companies_and_its_last_check(tools) ->
     [link] = tools.dashboard().links
     assert link.company_names == ("Bakkerij BV", "Banketbakkerij BV")
     assert (link.login, link.status, link.verified_at) == ("loon@bakkerij.nl", "active", None)
+
+
+def test_the_status_thread_parent_says_when_a_handoff_was_dealt_with(tools, engine) -> None:
+    onboarding_id = handed_off(tools)
+    tools.handoff_done(onboarding_id, manager=MANAGER)
+    [parent] = [row for row in outbox(engine, STATUS) if row.kind == "status_thread"]
+    assert "afgehandeld" in draw_row(parent).payload["text"]
