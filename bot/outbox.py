@@ -11,6 +11,13 @@ it sends. `OutboxWorker` (an asyncio task inside `serve`) then delivers through 
   PostgreSQL the claim reads with `FOR UPDATE SKIP LOCKED`, so concurrent workers never take the
   same row; every claim is also a conditional update with a lease, which keeps a single SQLite
   worker safe.
+- A row that names an earlier notice by its dedupe key (`Notice.updates_of`, `thread_of`: the
+  parent of a status thread) is claimed only once that notice was sent, and goes out with its
+  message reference filled in (`updates`, `thread`). The parent is usually the same
+  recipient's older row, so the order per recipient already holds it back; a parent that never
+  went out (failed, or none was queued) makes a reply a message of its own and drops a redraw.
+  `enqueue_redraw` folds a redraw into one still waiting for the same message, so a busy
+  thread's parent is redrawn once per round, not once per event.
 - It delivers the claimed rows (one per recipient, recipients in parallel) and records the
   outcome: sent (with the transport's message reference); rate-limited → due again after the
   transport's wait; errors the transport will repeat (channel gone, bot not in it, bad blocks)
@@ -30,6 +37,7 @@ before the "sent" commit; the lease then runs out and another round delivers it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass
@@ -89,17 +97,73 @@ def enqueue(
         kind=notice.kind,
         transport=transport,
         recipient=notice.recipient,
-        notice={
-            "language": notice.language,
-            "values": dict(notice.values),
-            "updates": notice.updates,
-        },
+        notice=_stored(notice),
         dedupe_key=notice.dedupe_key,
         available_at=now,
         created_at=now,
     )
     session.add(row)
     return row
+
+
+def _stored(notice: Notice) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        "language": notice.language,
+        "values": dict(notice.values),
+        "updates": notice.updates,
+    }
+    for name in ("updates_of", "thread_of"):
+        if getattr(notice, name) is not None:
+            stored[name] = getattr(notice, name)
+    if notice.broadcast:
+        stored["broadcast"] = True
+    return stored
+
+
+def enqueue_redraw(session: Session, notice: Notice, *, now: datetime) -> OutboxMessage | None:
+    """Redraw the message of the notice `notice.updates_of` names, in the caller's
+    transaction: into that notice itself while it waits to be sent, into a redraw of it that
+    still waits, or as a new row (returned; None when folded into a waiting one)."""
+    key = notice.updates_of
+    if key is None:
+        raise ValueError("enqueue_redraw needs updates_of")
+    waiting = and_(OutboxMessage.status == PENDING, OutboxMessage.claimed_until.is_(None))
+    parent = session.exec(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key == key, waiting)
+    ).first()
+    if parent is not None and _rewrite(
+        session, parent, {**parent.notice, "values": dict(notice.values)}
+    ):
+        return None
+    redraws = session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.recipient == notice.recipient,
+            OutboxMessage.kind == notice.kind,
+            waiting,
+        )
+    ).all()
+    for row in redraws:
+        if row.notice.get("updates_of") == key and _rewrite(session, row, _stored(notice)):
+            return None
+    return enqueue(session, notice, now=now)
+
+
+def _rewrite(session: Session, row: OutboxMessage, stored: dict[str, Any]) -> bool:
+    """Give a waiting row new content; False when a worker claimed it meanwhile."""
+    changed = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row.id,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.claimed_until.is_(None),
+        )
+        .values(notice=stored)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        return False
+    session.expire(row)
+    return True
 
 
 def enqueue_once(session: Session, notice: Notice, *, now: datetime) -> OutboxMessage | None:
@@ -122,6 +186,9 @@ def stored_notice(row: OutboxMessage) -> Notice:
         values=stored.get("values") or {},
         dedupe_key=row.dedupe_key,
         updates=stored.get("updates"),
+        updates_of=stored.get("updates_of"),
+        thread_of=stored.get("thread_of"),
+        broadcast=bool(stored.get("broadcast")),
     )
 
 
@@ -256,6 +323,9 @@ class OutboxWorker:
             rows = session.exec(self._due_query(now)).all()
             claimed = []
             for row in rows:
+                notice = self._resolved(session, row, now)
+                if notice is None:
+                    continue
                 taken = session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, self._unclaimed(now))
@@ -266,12 +336,37 @@ class OutboxWorker:
                         ClaimedMessage(
                             id=row.id,
                             channel=row.recipient,
-                            notice=stored_notice(row),
+                            notice=notice,
                             attempts=row.attempts,
                         )
                     )
             session.commit()
             return claimed
+
+    def _resolved(self, session: Session, row: OutboxMessage, now: datetime) -> Notice | None:
+        """The row's notice with the references of the notices it names filled in; None
+        while one of them waits to be sent, or when a redraw has no message (then it fails)."""
+        notice = stored_notice(row)
+        resolved: dict[str, str | None] = {}
+        for name, key in (("updates", notice.updates_of), ("thread", notice.thread_of)):
+            if key is None:
+                continue
+            parent = session.exec(
+                select(OutboxMessage.status, OutboxMessage.message_ref).where(
+                    OutboxMessage.dedupe_key == key
+                )
+            ).first()
+            if parent is not None and parent[0] == PENDING:
+                return None
+            resolved[name] = parent[1] if parent is not None else None
+        if "updates" in resolved and resolved["updates"] is None:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, self._unclaimed(now))
+                .values(status=FAILED, last_error="parent_not_sent")
+            )
+            return None
+        return dataclasses.replace(notice, **resolved) if resolved else notice
 
     def _say_halted(self, session: Session, halt: Halt, now: datetime) -> None:
         """A warning while halted, at most once per `halt_log_interval`."""

@@ -4,20 +4,32 @@
 `StatusNotices` makes the reports as notices for the outbox: one per meaningful event, the daily
 digest, the nudges; `LinkEventNotices` those of link events and `invite_update` the redraw of an
 invite. The chat transport draws them when it sends (Slack: `bot.transports.slack.render`).
+
+The status channel holds one thread per onboarding: its parent (`THREAD_KIND`, queued with the
+invite under the dedupe key `thread_key(onboarding_id)`) shows where the onboarding stands and
+is redrawn in place at every event; the events are replies in its thread. What needs a person
+(`NEEDS_A_PERSON`) is a reply shown at the top level too, naming the account manager who
+started the onboarding; a handoff also goes to them as a direct message. Onboardings from
+before the threads (no parent queued) keep getting their reports as messages of their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlmodel import Session
+import sqlalchemy.event
+from sqlmodel import Session, select
 
 from bot.core.events import (
     DomainEvent,
+    HandedOff,
+    InviteCreated,
+    LinkEnvironmentUnconfirmed,
     LinkEvent,
     LinkMovedToRest,
     LinkMoveRequested,
@@ -32,14 +44,51 @@ from bot.core.flow import END_STATES, State, step_reached
 from bot.core.migration import MigrationStatus
 from bot.core.model import InviteStatus
 from bot.core.notices import Notice, as_values
+from bot.core.progress import CheckOutcome, OnboardingProgress
 from bot.i18n import catalogue
-from bot.outbox import enqueue
+from bot.outbox import enqueue, enqueue_once, enqueue_redraw
 from bot.schedule import ReminderPolicy, reminder_policy
 from bot.settings import Settings
-from storage.models import Client, Onboarding
+from storage.models import Client, Onboarding, OutboxMessage
 
 # Events that are progress, not news: the next real event (or the digest) covers them.
 UNREPORTED_KINDS = frozenset({"credentials_verified"})
+
+# The parent of an onboarding's thread in the status channel, redrawn as it moves on.
+THREAD_KIND = "status_thread"
+# Events someone must act on: a reply in the thread that is shown at the top level too, naming
+# the account manager who started the onboarding.
+NEEDS_A_PERSON = frozenset(
+    {
+        HandedOff.kind,
+        "credential_attempts_blocked",
+        "over_access_confirmed",
+        LinkEnvironmentUnconfirmed.kind,
+        LinkNeedsRelink.kind,
+    }
+)
+
+# How an onboarding is doing, as the overviews colour it.
+RUNNING, STALLED, WAITING, BLOCKED, HANDED_OFF, HANDLED, COMPLETED, ENDED = (
+    "running",
+    "stalled",
+    "waiting",
+    "blocked",
+    "handoff",
+    "handled",
+    "completed",
+    "ended",
+)
+
+
+# The session's redraws of thread parents still to queue at its commit.
+_REDRAWS = "status_thread_redraws"
+
+
+def thread_key(onboarding_id: int) -> str:
+    """The dedupe key of the parent of an onboarding's status thread."""
+    return f"{THREAD_KIND}:{onboarding_id}"
+
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +116,12 @@ class OnboardingSummary:
     stalled: bool
     blocked_until: datetime | None
     expires_at: datetime | None
+    # The account manager who started it (a chat user id, or "cli").
+    owner: str = ""
+    # RUNNING, STALLED, WAITING (the customer must fix something in Nmbrs), BLOCKED (too many
+    # wrong tokens), HANDED_OFF (HANDLED once ticked off), COMPLETED or ENDED (cancelled,
+    # expired, unlinked).
+    health: str = RUNNING
 
     @property
     def is_open(self) -> bool:
@@ -78,6 +133,12 @@ def summarise(
 ) -> OnboardingSummary:
     assert onboarding.id is not None and client.id is not None
     is_open = State(onboarding.state) not in END_STATES
+    stalled = is_open and policy.is_stalled(onboarding.last_progress_at, now)
+    blocked_until = (
+        onboarding.blocked_until
+        if onboarding.blocked_until and onboarding.blocked_until > now
+        else None
+    )
     return OnboardingSummary(
         onboarding_id=onboarding.id,
         client_id=client.id,
@@ -91,12 +152,36 @@ def summarise(
         last_activity_at=onboarding.updated_at,
         last_progress_at=onboarding.last_progress_at,
         idle_working_days=policy.calendar.working_days_between(onboarding.last_progress_at, now),
-        stalled=is_open and policy.is_stalled(onboarding.last_progress_at, now),
-        blocked_until=onboarding.blocked_until
-        if onboarding.blocked_until and onboarding.blocked_until > now
-        else None,
+        stalled=stalled,
+        blocked_until=blocked_until,
         expires_at=onboarding.expires_at,
+        owner=onboarding.started_by,
+        health=health(onboarding, stalled=stalled, blocked=blocked_until is not None),
     )
+
+
+def health(onboarding: Onboarding, *, stalled: bool, blocked: bool) -> str:
+    """How an onboarding is doing: blocked or waiting for the customer's fix before stalled,
+    stalled before running; a handoff, or ended."""
+    state = State(onboarding.state)
+    if state == State.COMPLETED:
+        return COMPLETED
+    if state in END_STATES and state != State.HANDOFF:
+        return ENDED
+    progress = OnboardingProgress.from_json(onboarding.step_data)
+    if state == State.HANDOFF:
+        return HANDLED if progress.handoff_done_by else HANDED_OFF
+    if blocked:
+        return BLOCKED
+    check = progress.check
+    if (
+        state == State.CREDENTIALS_VERIFIED
+        and check is not None
+        and check.outcome is CheckOutcome.OK
+        and (check.missing_permissions or not progress.companies)
+    ):
+        return WAITING
+    return STALLED if stalled else RUNNING
 
 
 def needing_attention_first(summaries: Iterable[OnboardingSummary]) -> list[OnboardingSummary]:
@@ -149,9 +234,66 @@ class StatusNotices:
         self.policy = policy
 
     def __call__(self, uow: HasSession, event: OnboardingEvent) -> None:
-        notice = self.notice_for(event)
-        if notice is not None:
-            enqueue(uow.session, notice, now=event.at)
+        """The event's report as a reply in the onboarding's thread, its parent redrawn (or
+        queued, with the invite), and for a handoff a direct message to the owner."""
+        session = uow.session
+        onboarding = session.get(Onboarding, event.onboarding_id)
+        client = session.get(Client, event.client_id)
+        report = self.notice_for(event)
+        if onboarding is None or client is None:
+            if report is not None:
+                enqueue(session, report, now=event.at)
+            return
+        key = thread_key(event.onboarding_id)
+        owner = onboarding.started_by
+        if event.kind == InviteCreated.kind:
+            # Queued before its first reply, which the order per recipient then holds back.
+            parent = self._parent(onboarding, client, at=event.at)
+            enqueue_once(session, dataclasses.replace(parent, dedupe_key=key), now=event.at)
+            threaded = True
+        else:
+            threaded = _queued(session, key)
+            if threaded:
+                self._redraw_when_committed(session, event.onboarding_id, event.at)
+        if report is not None:
+            if threaded:
+                report = in_thread(report, key, owner=owner)
+            enqueue(session, report, now=event.at)
+        if event.kind == HandedOff.kind and _is_person(owner):
+            dm = Notice(
+                kind=f"dm.{event.kind}",
+                recipient=owner,
+                language=self.language,
+                values=event_values(event),
+            )
+            enqueue(session, dm, now=event.at)
+
+    def _parent(self, onboarding: Onboarding, client: Client, *, at: datetime) -> Notice:
+        summary = summarise(onboarding, client, now=at, policy=self.policy)
+        return Notice(
+            kind=THREAD_KIND,
+            recipient=self.status_channel,
+            language=self.language,
+            values={"summary": as_values(summary)},
+        )
+
+    def _redraw_when_committed(self, session: Session, onboarding_id: int, at: datetime) -> None:
+        """Redraw the thread's parent once, just before the transaction commits: from the row as
+        the use case leaves it (an event is often published before its progress is saved)."""
+        redraws: dict[int, datetime] = session.info.setdefault(_REDRAWS, {})
+        if not redraws:
+            sqlalchemy.event.listen(session, "before_commit", self._redraw, once=True)
+        redraws[onboarding_id] = at
+
+    def _redraw(self, session: Session) -> None:
+        for onboarding_id, at in session.info.pop(_REDRAWS, {}).items():
+            onboarding = session.get(Onboarding, onboarding_id)
+            client = session.get(Client, onboarding.client_id) if onboarding else None
+            if onboarding is None or client is None:
+                continue
+            parent = self._parent(onboarding, client, at=at)
+            key = thread_key(onboarding_id)
+            enqueue_redraw(session, dataclasses.replace(parent, updates_of=key), now=at)
 
     def notice_for(self, event: OnboardingEvent) -> Notice | None:
         if event.kind in UNREPORTED_KINDS:
@@ -198,6 +340,24 @@ class StatusNotices:
         )
 
 
+def in_thread(report: Notice, key: str, *, owner: str | None) -> Notice:
+    """A report as a reply under the parent `key` names; what needs a person is shown at the
+    top level too and names `owner` (the values' "owner", when a person)."""
+    kind = str(report.values.get("event_kind", ""))
+    if kind not in NEEDS_A_PERSON:
+        return dataclasses.replace(report, thread_of=key)
+    values = dict(report.values)
+    if owner and _is_person(owner):
+        values["owner"] = owner
+    return dataclasses.replace(report, thread_of=key, broadcast=True, values=values)
+
+
+def _queued(session: Session, key: str) -> bool:
+    """Whether the notice `key` names was ever queued (sent or not)."""
+    found = session.exec(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)).first()
+    return found is not None
+
+
 def invite_update(status: InviteStatus, *, dedupe_key: str | None = None) -> Notice:
     """The invite message `status.message_ts` redrawn for its new state."""
     return Notice(
@@ -235,14 +395,14 @@ class LinkEventNotices:
             ]
         notices = []
         if self.status_channel:
-            notices.append(
-                Notice(
-                    kind=f"report.{event.kind}",
-                    recipient=self.status_channel,
-                    language=self.language,
-                    values=values,
-                )
+            report = Notice(
+                kind=f"report.{event.kind}",
+                recipient=self.status_channel,
+                language=self.language,
+                values=values,
             )
+            # In the onboarding's thread (a message of its own when it has none).
+            notices.append(in_thread(report, thread_key(event.onboarding_id), owner=event.manager))
         # What asks the client's channel to act: once per notice key.
         request = _CHANNEL_REQUESTS.get(event.kind)
         if request is not None:

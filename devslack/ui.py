@@ -56,6 +56,8 @@ def _message(slack: DevSlack, message: Message) -> dict:
         "blocks": message.blocks,
         "ephemeral": message.is_ephemeral,
         "edited": message.edited_ts is not None,
+        "thread_ts": message.thread_ts,
+        "broadcast": message.reply_broadcast,
         "state": state_of(message.blocks, message.entered),
     }
 

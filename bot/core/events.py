@@ -101,6 +101,21 @@ class HandedOff(OnboardingEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PackageChoiceReopened(OnboardingEvent):
+    """The customer went back from a handoff to the terms and the package choice."""
+
+    kind = "package_choice_reopened"
+    previous_package: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoffDone(OnboardingEvent):
+    """An account manager took a handoff off the to-do list: the client was helped."""
+
+    kind = "handoff_done"
+
+
+@dataclass(frozen=True, kw_only=True)
 class CredentialsRejected(OnboardingEvent):
     """A wrong username or token. The username is not named: a rejected one may be anything
     the person typed, a token among them."""

@@ -8,12 +8,15 @@ transaction (choosing companies without over-access goes on to completion).
 
     invited ─accept_terms─▶ terms_accepted ─verify_credentials─▶ credentials_verified
        │                          │  ◀──────reset_credentials───────│  ▲ (check again)
-       └─hand_off─▶ handoff ◀─────┴─────────────hand_off────────────┤  │
+     ▲ └─hand_off─▶ handoff ◀─────┴─────────────hand_off────────────┤  │
+     └─choose_again─┘                                                │  │
                                                   choose_companies ─▼  │ reconsider
                                                            companies_chosen
                                                                     │ complete
                                                                 completed ─unlink─▶ unlinked
 
+A handoff for the package chosen (another package, or none listed) can go back to the choice
+(`choose_again`, guarded by `may_choose_again`): a mis-click in the list is not the end.
 Every state before `completed` can also be cancelled or expire. Too many wrong tokens is a timed
 block on credential attempts (see `register_failed_attempt`), not a state.
 """
@@ -49,6 +52,7 @@ class Event(StrEnum):
     CANCEL = "cancel"
     EXPIRE = "expire"
     UNLINK = "unlink"
+    CHOOSE_AGAIN = "choose_again"
 
 
 # The steps the customer walks through, in order; the position of a state on this line is the
@@ -80,6 +84,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.COMPANIES_CHOSEN, Event.RECONSIDER): State.CREDENTIALS_VERIFIED,
     (State.COMPANIES_CHOSEN, Event.COMPLETE): State.COMPLETED,
     (State.COMPLETED, Event.UNLINK): State.UNLINKED,
+    # Back to the terms and the package choice after a handoff for the package chosen.
+    (State.HANDOFF, Event.CHOOSE_AGAIN): State.INVITED,
     **{(state, Event.CANCEL): State.CANCELLED for state in OPEN_STATES},
     **{(state, Event.EXPIRE): State.EXPIRED for state in OPEN_STATES},
 }
@@ -126,6 +132,7 @@ class Step(StrEnum):
     COMPANIES = "companies"
     CONFIRM_OVER_ACCESS = "confirm_over_access"
     NARROW_FILTER = "narrow_filter"
+    CHOOSE_AGAIN = "choose_again"
 
 
 STEPS: dict[Step, frozenset[State]] = {
@@ -137,6 +144,7 @@ STEPS: dict[Step, frozenset[State]] = {
     Step.COMPANIES: frozenset({State.CREDENTIALS_VERIFIED}),
     Step.CONFIRM_OVER_ACCESS: frozenset({State.COMPANIES_CHOSEN}),
     Step.NARROW_FILTER: frozenset({State.COMPANIES_CHOSEN}),
+    Step.CHOOSE_AGAIN: frozenset({State.HANDOFF}),
 }
 
 
@@ -171,6 +179,24 @@ def handoff_for_package(package: str) -> str | None:
     if package == NMBRS:
         return None
     return HANDOFF_NOT_LISTED if package == NOT_LISTED else HANDOFF_OTHER_PACKAGE
+
+
+# The handoffs the customer can undo by choosing another package: the choice caused them.
+PACKAGE_HANDOFFS = frozenset({HANDOFF_NOT_LISTED, HANDOFF_OTHER_PACKAGE})
+
+
+def may_choose_again(
+    state: State | str, handoff_reason: str | None, *, data_erased: bool, channel_taken: bool
+) -> bool:
+    """Whether a handoff can go back to the package choice: only one the package choice caused
+    (not Nmbrs refusing the subscription), while its data is kept and no other onboarding has
+    started in the client's channel since."""
+    return (
+        allows(state, Event.CHOOSE_AGAIN)
+        and handoff_reason in PACKAGE_HANDOFFS
+        and not data_erased
+        and not channel_taken
+    )
 
 
 class CheckAnswer(StrEnum):

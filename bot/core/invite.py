@@ -36,6 +36,7 @@ class InviteAction(StrEnum):
     STOP = "stop"
     CHANGE_COMPANIES = "change_companies"
     REMOVE_LINK = "remove_link"
+    CHOOSE_AGAIN = "choose_again"  # a package handoff the customer can undo
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def invite_screen(status: InviteStatus) -> InviteScreen:
         actions = (first, InviteAction.STOP)
     elif superseded is None and state == State.COMPLETED:
         actions = (InviteAction.CHANGE_COMPANIES, InviteAction.REMOVE_LINK)
+    elif superseded is None and status.can_choose_again:
+        actions = (InviteAction.CHOOSE_AGAIN,)
     return InviteScreen(
         client_name=status.client_name,
         language=status.language,

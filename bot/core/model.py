@@ -64,6 +64,8 @@ class InviteStatus:
     waiting_count: int = 0
     # Set on an older copy of the invite (bot.core.invite: "resent", "replaced").
     superseded: str | None = None
+    # A handoff the customer can undo by choosing another package (bot.core.flow).
+    can_choose_again: bool = False
 
 
 @dataclass(frozen=True)

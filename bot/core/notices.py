@@ -5,6 +5,12 @@ transport draws: "report.<event>", "digest", "nudge", "invite_update", "link_not
 who gets it, JSON-safe `values` to draw it from, and the language. A notice is a new message,
 or, when `updates` holds the reference of an earlier message, that message redrawn in place.
 
+A notice can also name an earlier notice by its `dedupe_key` before that one was sent (its
+message reference is not known yet): `updates_of` redraws that notice's message, `thread_of`
+replies in its thread. The outbox fills in `updates` and `thread` when it sends (bot.outbox),
+after the earlier notice went out. `broadcast` asks for a reply that is also shown at the top
+level, for what needs a person.
+
 `as_values` and `from_values` carry the dataclasses a notice is drawn from (events, invite
 statuses, summaries) through the JSON of an outbox row and back.
 """
@@ -35,6 +41,13 @@ class Notice:
     dedupe_key: str | None = None
     # The transport's reference of an earlier message this notice redraws in place.
     updates: str | None = None
+    # The dedupe_key of an earlier notice whose message this one redraws, or replies under.
+    updates_of: str | None = None
+    thread_of: str | None = None
+    # The transport's reference of the message this notice replies under (a thread's parent).
+    thread: str | None = None
+    # A reply that is also shown at the top level (it needs a person).
+    broadcast: bool = False
 
 
 def as_values(instance: Any) -> dict[str, Any]:

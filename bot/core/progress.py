@@ -210,6 +210,8 @@ class OnboardingProgress:
     chosen: tuple[Company, ...] | None = None
     failed_attempts: tuple[datetime, ...] | None = None
     handoff_reason: str | None = None
+    # The account manager who took a handoff off the to-do list (the client was helped).
+    handoff_done_by: str | None = None
     link_id: int | None = None
     companies_seen: int | None = None
     completed_by: str | None = None
@@ -274,6 +276,7 @@ class OnboardingProgress:
             "credentials_error",
             "domain",
             "handoff_reason",
+            "handoff_done_by",
             "provider",
             "approved_by",
             "consent_error",
@@ -347,6 +350,7 @@ class OnboardingProgress:
                 else None
             ),
             handoff_reason=data.get("handoff_reason"),
+            handoff_done_by=data.get("handoff_done_by"),
             link_id=data.get("link_id"),
             companies_seen=data.get("companies_seen"),
             completed_by=data.get("completed_by"),

@@ -145,6 +145,9 @@ class CompletedScreen:
 class HandoffScreen:
     reason: str  # "package_not_listed", "other_package" or "no_subscription"
     support_phone: str
+    # The customer can go back to the terms and the package choice (bot.core.flow
+    # `may_choose_again`): the handoff came from the package chosen.
+    can_choose_again: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,9 +318,11 @@ def screen_for(
             already_linked=progress.already_linked or 0,
         )
     if current == State.HANDOFF:
+        reason = progress.handoff_reason or flow.HANDOFF_NOT_LISTED
         return HandoffScreen(
-            reason=progress.handoff_reason or flow.HANDOFF_NOT_LISTED,
+            reason=reason,
             support_phone=settings.support_phone,
+            can_choose_again=reason in flow.PACKAGE_HANDOFFS,
         )
     return EndedScreen(state=current)
 

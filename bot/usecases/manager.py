@@ -5,7 +5,9 @@
   use cases. Resend, cancel, lift a token block and unlink act on one onboarding each; every one
   is audited and reported.
 - Overviews: the open onboardings (stalled first) for `/onboard status`, the App Home and the
-  digest; active links for unlinking; relinks to another Nmbrs environment to confirm.
+  digest; the handoffs still to deal with (the App Home's to-do list, until an account manager
+  ticks one off); active links with their companies and last check, for unlinking; relinks to
+  another Nmbrs environment to confirm.
 - Scheduled work: the daily digest, nudges in the client's channel, expiry.
 
 No chat calls here beyond the outbox: posting the invite and drawing views is the transport's
@@ -23,8 +25,8 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.core import flow, link_flow
-from bot.core.events import InviteResent
-from bot.core.flow import END_STATES, IllegalTransition
+from bot.core.events import HandoffDone, InviteResent
+from bot.core.flow import END_STATES, IllegalTransition, State
 from bot.core.link_flow import LinkStep
 from bot.core.migration import MigrationStatus
 from bot.core.model import Actor, InviteStatus, StartRequest
@@ -35,9 +37,10 @@ from bot.schedule import ReminderPolicy
 from bot.usecases.grants import revoke_grant
 from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
+from bot.usecases.steps import retry_on_stale
 from bot.usecases.transitions import load, publish, unlink
-from storage.models import Onboarding
-from storage.repository import NotFound, StaleUpdate, UnitOfWorkFactory
+from storage.models import Client, Onboarding
+from storage.repository import NotFound, SqlUnitOfWork, StaleUpdate, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,28 @@ class LinkRow:
     channel_id: str
     companies: int
     created_at: datetime
+    # The linked companies' names (by number), the login, the API and the last good check.
+    company_names: tuple[str, ...] = ()
+    login: str = ""
+    provider: str = ""
+    verified_at: datetime | None = None
+    # "active" or "needs_relink" (bot.core.link_flow), and why it needs one.
+    status: str = link_flow.LinkStatus.ACTIVE.value
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class HandoffToDo:
+    """A handoff an account manager still has to deal with: call the client."""
+
+    onboarding_id: int
+    client_name: str
+    channel_id: str
+    owner: str
+    reason: str
+    package: str | None
+    contact_user_id: str | None
+    handed_off_at: datetime
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,8 @@ class Dashboard:
     open: list[OnboardingSummary]
     links: list[LinkRow]
     relinks: list[RelinkToConfirm] = field(default_factory=list)
+    # Handoffs not yet ticked off, newest first.
+    todo: list[HandoffToDo] = field(default_factory=list)
     # Where the move of the links to the REST API stands (None: not followed).
     migration: MigrationStatus | None = None
 
@@ -137,9 +164,16 @@ class ManagerTools:
                     channel_id=summary.client.conversation_id,
                     companies=len(summary.companies),
                     created_at=summary.link.created_at,
+                    company_names=tuple(company.name for company in summary.companies),
+                    login=summary.link.account_label,
+                    provider=summary.link.provider,
+                    verified_at=summary.link.verified_at,
+                    status=summary.link.status,
+                    problem=(summary.link.problem or {}).get("reason"),
                 )
                 for summary in active
             ]
+            todo = self._handoffs_to_do(uow)
             ids = [summary.link.onboarding_id for summary in active]
             onboardings = uow.session.exec(select(Onboarding).where(col(Onboarding.id).in_(ids)))
             sessions = {
@@ -167,7 +201,56 @@ class ManagerTools:
             links=links,
             relinks=relinks,
             migration=self._migration() if self._migration else None,
+            todo=todo,
         )
+
+    def _handoffs_to_do(self, uow: SqlUnitOfWork) -> list[HandoffToDo]:
+        handoffs = uow.session.exec(
+            select(Onboarding, Client)
+            .join(Client, col(Client.id) == col(Onboarding.client_id))
+            .where(Onboarding.state == State.HANDOFF.value)
+            .where(col(Onboarding.data_erased_at).is_(None))
+            .order_by(col(Onboarding.last_progress_at).desc(), col(Onboarding.id).desc())
+        ).all()
+        todo = []
+        for onboarding, client in handoffs:
+            progress = OnboardingProgress.from_json(onboarding.step_data)
+            if progress.handoff_done_by is not None:
+                continue
+            assert onboarding.id is not None
+            todo.append(
+                HandoffToDo(
+                    onboarding_id=onboarding.id,
+                    client_name=client.name,
+                    channel_id=client.conversation_id,
+                    owner=onboarding.started_by,
+                    reason=progress.handoff_reason or flow.HANDOFF_NOT_LISTED,
+                    package=progress.package,
+                    contact_user_id=client.contact_user_id,
+                    handed_off_at=onboarding.last_progress_at,
+                )
+            )
+        return todo
+
+    def handoff_done(self, onboarding_id: int, *, manager: str) -> str | None:
+        """Tick a handoff off the to-do list (the client was helped), audited and reported, in
+        one transaction; the client's name, or None when it was ticked off before or is no
+        handoff any more (the customer chose again)."""
+
+        def once() -> str | None:
+            with self._unit_of_work() as uow:
+                onboarding = uow.onboardings.require(onboarding_id)
+                context = load(uow, onboarding, Actor(manager), self._clock.now())
+                if onboarding.state != State.HANDOFF or context.progress.handoff_done_by:
+                    return None
+                context.progress.handoff_done_by = manager
+                onboarding.updated_at = context.now
+                context.save()
+                publish(self._service.event_bus, context, HandoffDone)
+                uow.commit()
+                return context.client.name
+
+        return retry_on_stale(once, what=f"handoff {onboarding_id}")
 
     def summary(self, onboarding_id: int) -> OnboardingSummary:
         now = self._clock.now()

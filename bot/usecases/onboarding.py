@@ -18,8 +18,10 @@ versioning raises `StaleUpdate` for the other, which is then re-run and finds th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -47,6 +49,7 @@ from bot.core.screens import (
     CompanyChoiceScreen,
     ConsentScreen,
     ErrorScreen,
+    HandoffScreen,
     Outcome,
     RefusedScreen,
     Screen,
@@ -502,6 +505,50 @@ class OnboardingService:
 
         return self._step(ref, actor, Step.NARROW_FILTER, apply)
 
+    def choose_package_again(self, onboarding_id: int, actor: Actor) -> Outcome:
+        """Back from a handoff for the package chosen to the terms and the package choice, in
+        one transaction: from the handoff screen or from the invite, so it goes by the state,
+        not by a view's step counter. A double click, or a handoff that cannot go back
+        (`bot.core.flow.may_choose_again`), gets the current screen."""
+
+        def gate(context: OnboardingContext) -> Outcome | None:
+            return None if self._may_choose_again(context) else self._outcome(context)
+
+        def apply(context: OnboardingContext) -> None:
+            progress = context.progress
+            previous = progress.package
+            progress.package = None
+            progress.handoff_reason = None
+            progress.handoff_done_by = None
+            transition(context, Event.CHOOSE_AGAIN)
+            # The invite runs its full term again: the handoff may be days old.
+            context.onboarding.expires_at = context.now + timedelta(
+                days=self._settings.expire_after_days
+            )
+            publish(
+                self.event_bus, context, events.PackageChoiceReopened, previous_package=previous
+            )
+
+        def record(context: OnboardingContext) -> None:
+            progress = context.progress
+            progress.last = LastStep(Step.CHOOSE_AGAIN.value, progress.step)
+            progress.step += 1
+            context.onboarding.updated_at = context.now
+            context.save()
+
+        _, outcome = self._steps.run(onboarding_id, actor, apply, record=record, gate=gate)
+        return outcome
+
+    def _may_choose_again(self, context: OnboardingContext) -> bool:
+        onboarding = context.onboarding
+        running = context.uow.onboardings.open_for_channel(context.client.conversation_id)
+        return flow.may_choose_again(
+            onboarding.state,
+            context.progress.handoff_reason,
+            data_erased=onboarding.data_erased_at is not None,
+            channel_taken=running is not None and running.id != onboarding.id,
+        )
+
     def save_draft(self, onboarding_id: int, actor: Actor, draft: dict[str, Any]) -> None:
         """What a closed modal held (never the token), so Start continues with it."""
 
@@ -750,6 +797,8 @@ class OnboardingService:
                 provider=self._provider_of(context).name,
                 onboarding_id=onboarding.id,
             )
+        if isinstance(screen, HandoffScreen) and screen.can_choose_again:
+            screen = dataclasses.replace(screen, can_choose_again=self._may_choose_again(context))
         return Outcome(
             screen=screen,
             language=client.language,

@@ -288,6 +288,9 @@ def invite_status(onboarding: Onboarding, client: Client, *, support_phone: str)
         contact_user_id=client.contact_user_id,
         waiting=waiting,
         waiting_count=len(check.missing_permissions) if waiting and check else 0,
+        can_choose_again=state == State.HANDOFF
+        and progress.handoff_reason in flow.PACKAGE_HANDOFFS
+        and onboarding.data_erased_at is None,
     )
 
 

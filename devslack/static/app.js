@@ -14,6 +14,7 @@
     drafts: {},      // surface key -> {block_id: {action_id: raw}}
     labels: {},      // option value -> label, for chips of chosen options
     painted: {},     // region -> key of what is on screen
+    threads: {},     // parent ts -> whether its thread is open
     poll: null,
   };
 
@@ -201,8 +202,14 @@
     }
     const timeline = $("timeline");
     const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
-    const items = state.messages.map((m) => el("article", {
-      class: `message${m.ephemeral ? " ephemeral" : ""}`, "data-ts": m.ts,
+    // As Slack shows a channel: thread replies under their parent (opened by "N replies"),
+    // a reply also sent to the channel at the top level as well.
+    const replies = {};
+    for (const m of state.messages) {
+      if (m.thread_ts && m.thread_ts !== m.ts) (replies[m.thread_ts] = replies[m.thread_ts] || []).push(m);
+    }
+    const message = (m, inThread) => el("article", {
+      class: `message${m.ephemeral ? " ephemeral" : ""}${m.broadcast && !inThread ? " broadcast" : ""}`, "data-ts": m.ts,
     },
     el("span", { class: `avatar${m.is_bot ? " bot" : ""}` }, initials(m.author)),
     el("div", { class: "message-body" },
@@ -210,10 +217,22 @@
         m.is_bot ? el("span", { class: "badge" }, "APP") : null,
         m.external ? el("span", { class: "badge ext" }, "external") : null,
         el("time", {}, time(m.ts)), m.edited ? el("span", { class: "edited" }, "(edited)") : null),
+      m.broadcast && !inThread ? el("div", { class: "broadcast-note" }, "replied to a thread") : null,
       m.blocks.length
         ? render(m.blocks, context({ channel: state.channel, ts: m.ts }, { state: m.state }))
         : el("div", { class: "mrkdwn", html: BlockKit.mrkdwn(m.text, { people: state.people, channels: state.channels }) }),
-      m.ephemeral ? el("div", { class: "ephemeral-note" }, "Only visible to you") : null)));
+      m.ephemeral ? el("div", { class: "ephemeral-note" }, "Only visible to you") : null));
+    const thread = (ts, list) => el("details", {
+      class: "thread", "data-thread": ts, open: view.threads[ts] ? "" : null,
+      ontoggle: (event) => { view.threads[ts] = event.target.open; },
+    },
+    el("summary", {}, `${list.length} ${list.length === 1 ? "reply" : "replies"}`),
+    ...list.map((m) => message(m, true)));
+    const items = state.messages
+      .filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.broadcast)
+      .flatMap((m) => (replies[m.ts] && !m.thread_ts
+        ? [message(m, false), thread(m.ts, replies[m.ts])]
+        : [message(m, false)]));
     timeline.replaceChildren(...(items.length ? items : [el("p", { class: "empty" }, "No messages yet. Try /onboard.")]));
     if (atBottom || items.length) timeline.scrollTop = timeline.scrollHeight;
     const box = $("message-box");

@@ -25,6 +25,8 @@ class Message:
     app_id: str | None = None
     team: str = ""
     thread_ts: str | None = None
+    # A thread reply also shown in the channel (chat.postMessage's `reply_broadcast`).
+    reply_broadcast: bool = False
     visible_to: str | None = None
     edited_ts: str | None = None
     entered: dict[str, dict[str, dict]] = field(default_factory=dict)
@@ -50,6 +52,8 @@ class Message:
             message.update(bot_id=self.bot_id, app_id=self.app_id)
         if self.thread_ts:
             message["thread_ts"] = self.thread_ts
+            if self.reply_broadcast:
+                message["subtype"] = "thread_broadcast"
         if self.edited_ts:
             message["edited"] = {"user": self.user, "ts": self.edited_ts}
         return message
@@ -60,6 +64,11 @@ class Message:
         if include_metadata and self.metadata:
             message["metadata"] = copy.deepcopy(self.metadata)
         return message
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument, sent as JSON or as a form field."""
+    return value is True or str(value).lower() in ("1", "true")
 
 
 @dataclass
@@ -115,6 +124,7 @@ class WorldMessages(WorldDirectory):
             app_id=bot.app_id,
             team=bot.home_team,
             thread_ts=args.get("thread_ts"),
+            reply_broadcast=bool(args.get("thread_ts")) and _flag(args.get("reply_broadcast")),
             visible_to=visible_to,
             metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
         )

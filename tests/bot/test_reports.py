@@ -55,6 +55,8 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
     events.CredentialsRejected: ({"attempts_left": 3}, ["nog 3"]),
     events.CredentialAttemptsBlocked: ({"blocked_until": "2026-11-26T11:00:00+00:00"}, ["12:00"]),
     events.CredentialBlockLifted: ({"actor": "U0MANAGER"}, ["opgeheven door <@U0MANAGER>"]),
+    events.PackageChoiceReopened: ({"previous_package": "loket"}, ["kiest opnieuw"]),
+    events.HandoffDone: ({"actor": "U0MANAGER"}, ["afgehandeld door <@U0MANAGER>"]),
     events.CredentialsVerified: (
         {"username": "api@bakkerij", "domain": "bakkerij", "companies_seen": 3},
         [],

@@ -54,10 +54,35 @@ def test_only_a_completed_onboarding_can_be_unlinked():
         flow.next_state(State.CREDENTIALS_VERIFIED, Event.UNLINK)
 
 
-@pytest.mark.parametrize("state", sorted(END_STATES - {State.COMPLETED}))
+@pytest.mark.parametrize("state", sorted(END_STATES - {State.COMPLETED, State.HANDOFF}))
 def test_an_ended_onboarding_accepts_no_event(state):
     for event in Event:
         assert not flow.allows(state, event)
+
+
+def test_a_handoff_only_goes_back_to_the_package_choice():
+    assert [event for event in Event if flow.allows(State.HANDOFF, event)] == [Event.CHOOSE_AGAIN]
+    assert flow.next_state(State.HANDOFF, Event.CHOOSE_AGAIN) is State.INVITED
+
+
+@pytest.mark.parametrize(
+    ("reason", "erased", "taken", "allowed"),
+    [
+        (flow.HANDOFF_OTHER_PACKAGE, False, False, True),
+        (flow.HANDOFF_NOT_LISTED, False, False, True),
+        (flow.HANDOFF_NO_SUBSCRIPTION, False, False, False),
+        (flow.HANDOFF_OTHER_PACKAGE, True, False, False),
+        (flow.HANDOFF_OTHER_PACKAGE, False, True, False),
+    ],
+)
+def test_only_a_handoff_the_package_caused_can_choose_again(reason, erased, taken, allowed):
+    assert (
+        flow.may_choose_again(State.HANDOFF, reason, data_erased=erased, channel_taken=taken)
+        is allowed
+    )
+    assert not flow.may_choose_again(
+        State.CANCELLED, reason, data_erased=erased, channel_taken=taken
+    )
 
 
 def test_an_illegal_step_raises_a_typed_error_naming_state_and_event():

@@ -168,7 +168,8 @@ def invites(slack: DevSlack, channel: str = SHARED) -> list:
 
 
 def status_posts(slack: DevSlack) -> list[str]:
-    return [m.text for m in slack.messages(STATUS)]
+    """The reports: the replies in the status channel's threads (one per onboarding)."""
+    return [m.text for m in slack.messages(STATUS) if m.thread_ts is not None]
 
 
 def wait_for_reports(slack: DevSlack, count: int) -> list[str]:

@@ -164,8 +164,21 @@ def test_every_meaningful_event_yields_exactly_one_report(
 
     assert [row.kind.removeprefix("report.") for row in reports()] == reported_kinds
     eventually(lambda: {row.status for row in reports()} == {"sent"}, timeout=15)
-    posted = slack.messages(STATUS)
+    eventually(
+        lambda: (
+            {r.status for r in reporting.rows(OutboxMessage) if r.recipient == STATUS} == {"sent"}
+        ),
+        timeout=15,
+    )
+    timeline = slack.messages(STATUS)
+    # One parent per onboarding, redrawn in place; every report a reply in its thread.
+    parents = [m for m in timeline if m.thread_ts is None]
+    assert len(parents) == len(reporting.onboardings())
+    posted = [m for m in timeline if m.thread_ts is not None]
+    assert {m.thread_ts for m in posted} == {m.ts for m in parents}
     assert [m.text for m in posted] == [draw_row(row).payload["text"] for row in reports()]
+    handed_off = next(m for m in posted if "overgedragen" in m.text)
+    assert handed_off.text.startswith("<@U0MANAGER>")
     completed = next(m.text for m in posted if "koppeling klaar" in m.text)
     assert "Bakkerij De Gouden Korst B.V." in completed and "2 bedrijven" in completed
     everything = "\n".join(m.text for m in posted)

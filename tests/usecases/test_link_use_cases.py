@@ -491,6 +491,7 @@ def test_the_customer_stops_an_open_onboarding_and_the_manager_is_told(world):
         and "Bakkerij de Vries" in draw_row(dm).payload["text"]
     )
     assert [row.kind for row in world.outbox(channel=STATUS)] == [
+        "status_thread",
         "report.invite_created",
         "report.onboarding_cancelled",
     ]

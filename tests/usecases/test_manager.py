@@ -18,7 +18,13 @@ from bot.core.flow import IllegalTransition
 from bot.core.migration import MigrationStatus
 from bot.core.model import StartRequest
 from bot.i18n import catalogue
-from bot.reports import OnboardingSummary, StatusNotices
+from bot.reports import (
+    BLOCKED,
+    RUNNING,
+    STALLED,
+    OnboardingSummary,
+    StatusNotices,
+)
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
 from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_view
@@ -364,6 +370,8 @@ def summary_row(n: int, *, stalled: bool = False, blocked: bool = False):
         stalled=stalled,
         blocked_until=now + timedelta(minutes=30) if blocked else None,
         expires_at=None,
+        owner="U0MANAGER",
+        health=BLOCKED if blocked else STALLED if stalled else RUNNING,
     )
 
 
@@ -393,7 +401,7 @@ def test_a_big_app_home_stays_within_100_blocks_and_says_how_many_more() -> None
     blocks = view.to_dict()["blocks"]
     assert len(blocks) <= 100
     text = json.dumps(blocks)
-    assert "en nog 50" in text and "en nog 35" in text
+    assert "en nog 60" in text and "en nog 48" in text
     assert "Klant 1 &lt;&amp;&gt;" in text
 
 
@@ -420,15 +428,15 @@ def test_relinks_to_another_environment_are_first_in_the_app_home_each_with_a_co
     view = home_view(dashboard, now=now, language="nl", calendar=calendar, notice="Klaar.")
     blocks = view.to_dict()["blocks"]
     assert len(blocks) <= 100
-    assert blocks[3]["text"]["text"] == "Te bevestigen koppelingen (5)"
+    assert blocks[4]["text"]["text"] == "Te bevestigen koppelingen (5)"
     buttons = [
         b["accessory"]
         for b in blocks
         if b.get("accessory", {}).get("action_id") == (ACTION_CONFIRM_ENVIRONMENT)
     ]
     assert [button["value"] for button in buttons] == ["0", "1", "2"]
-    assert "`nieuw@elders.nl`" in blocks[4]["text"]["text"]
-    assert "`oud@voorbeeld.nl` in `voorbeeld`" in blocks[4]["text"]["text"]
+    assert "`nieuw@elders.nl`" in blocks[5]["text"]["text"]
+    assert "`oud@voorbeeld.nl` in `voorbeeld`" in blocks[5]["text"]["text"]
 
 
 def test_the_status_list_shows_at_most_twenty_rows() -> None:

@@ -142,7 +142,9 @@ def test_terms_must_be_accepted(world):
 )
 def test_another_package_hands_off_with_the_support_phone(world, package, reason):
     outcome = world.service.accept_terms(world.ref(), CUSTOMER, accepted=True, package=package)
-    assert outcome.screen == HandoffScreen(reason=reason, support_phone="020 123 45 67")
+    assert outcome.screen == HandoffScreen(
+        reason=reason, support_phone="020 123 45 67", can_choose_again=True
+    )
     assert world.onboarding().state == "handoff"
     assert outcome.invite is not None and outcome.invite.handoff_reason == reason
     assert world.published[-1].kind == "handed_off"

@@ -1,5 +1,6 @@
 """The outbox's Slack side (bot.outbox.Deliverer): draw the notice, post it (or update the
-message it names), and map Slack's answers to the worker's outcomes."""
+message it names; a reply goes in its parent's thread, `reply_broadcast` when it needs a
+person), and map Slack's answers to the worker's outcomes."""
 
 from __future__ import annotations
 
@@ -79,6 +80,10 @@ class SlackDelivery:
             method, arguments["ts"] = "chat.update", notice.updates
         else:
             arguments.update(NO_UNFURL)
+            if notice.thread is not None:
+                arguments["thread_ts"] = notice.thread
+                if notice.broadcast:
+                    arguments["reply_broadcast"] = True
         try:
             response = await self.client.api_call(method, json=arguments)
         except SlackApiError as error:

@@ -18,7 +18,7 @@ from bot.core.events import LinkEvent, OnboardingEvent, event_type
 from bot.core.migration import MigrationStatus
 from bot.core.model import InviteStatus
 from bot.core.notices import Notice, from_values
-from bot.reports import OnboardingSummary
+from bot.reports import THREAD_KIND, OnboardingSummary
 from bot.transports.slack.mrkdwn import verbatim_sections
 from bot.transports.slack.views.invite import invite_message
 from bot.transports.slack.views.links import LinkMessages
@@ -76,9 +76,16 @@ class SlackRenderer:
         if notice.kind == "nudge":
             row = from_values(OnboardingSummary, values["summary"])
             return SlackMessage(reports.nudge(row, values["number"]))
+        if notice.kind == THREAD_KIND:
+            return SlackMessage(
+                *reports.thread_parent(from_values(OnboardingSummary, values["summary"]))
+            )
         event = from_values(event_type(values["event_kind"]), values["event"])
+        owner = values.get("owner")
         if isinstance(event, OnboardingEvent):
-            return SlackMessage(reports.event_text(event))
+            if notice.kind.startswith("dm."):
+                return SlackMessage(reports.manager_message(event))
+            return SlackMessage(reports.for_owner(reports.event_text(event), owner))
         assert isinstance(event, LinkEvent), notice.kind
         links = LinkMessages(language=notice.language)
         if notice.kind == "link_notice":
@@ -89,4 +96,4 @@ class SlackRenderer:
             return SlackMessage(*links.request_settled(event))
         if notice.kind.startswith("dm."):
             return SlackMessage(links.manager_message(event))
-        return SlackMessage(links.report(event))
+        return SlackMessage(reports.for_owner(links.report(event), owner))

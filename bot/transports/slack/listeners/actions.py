@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.model import Actor
+from bot.core.screens import Outcome
 from bot.i18n import DEFAULT_LANGUAGE, resolve_language
 from bot.transports.slack.answers import (
     actor_from,
@@ -22,6 +25,7 @@ from bot.transports.slack.modal_routines import open_modal, press_modal_button
 from bot.transports.slack.views.invite import ACTION_START, parse_start_value
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
+    ACTION_CHOOSE_AGAIN,
     ACTION_CONSENT_AGAIN,
     ACTION_CONSENT_LOGIN,
     ACTION_NARROW_FILTER,
@@ -44,12 +48,13 @@ def register(app: AsyncApp, services: Services) -> None:
     signer = MetadataSigner(services.metadata_secret)
     view_of = functools.partial(view_for, signer=signer)
 
-    @app.action(ACTION_START)
-    async def start(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    async def from_invite(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        request: AsyncBoltRequest,
+        use_case: Callable[[int, Actor], Outcome],
     ) -> None:
-        """Open the modal at once (a trigger lives 3 s), then show the step reached."""
-        await ack()
+        """Open the modal at once (a trigger lives 3 s), then show what `use_case` answers."""
         parsed = parse_start_value(body["actions"][0].get("value", ""))
         language = resolve_language(parsed[1] if parsed else DEFAULT_LANGUAGE)
         actor = actor_from(body, from_channel=True)
@@ -66,10 +71,18 @@ def register(app: AsyncApp, services: Services) -> None:
             language=language,
             actor=actor,
             onboarding_id=parsed[0] if parsed else None,
-            use_case=service.open,
+            use_case=use_case,
             view_of=view_of,
             not_opened=not_opened,
         )
+
+    @app.action(ACTION_START)
+    async def start(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    ) -> None:
+        """Start or resume: the step reached."""
+        await ack()
+        await from_invite(body, client, request, service.open)
 
     modal_button = functools.partial(
         press_modal_button,
@@ -97,6 +110,23 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         await modal_button(
             body, client, use_case=service.consent_again, working_kind=WORKING_MOMENT
+        )
+
+    @app.action(ACTION_CHOOSE_AGAIN)
+    async def choose_again(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    ) -> None:
+        """Back to the package choice: from the handoff modal, or from the invite (which opens
+        the modal on the terms)."""
+        await ack()
+        if body.get("view") is None:
+            await from_invite(body, client, request, service.choose_package_again)
+            return
+        await modal_button(
+            body,
+            client,
+            use_case=lambda ref, actor: service.choose_package_again(ref.onboarding_id, actor),
+            working_kind=WORKING_MOMENT,
         )
 
     @app.action(ACTION_CONSENT_LOGIN)

@@ -2,9 +2,11 @@
 the use case's Dashboard).
 
 - `app_home_opened` publishes the dashboard for an account manager, a short note for anyone else.
-- The dashboard's buttons (resend, cancel, lift a token block, unlink, confirm a relink to
-  another Nmbrs environment) each ack, check the account manager again, run one use case and
-  publish the refreshed dashboard with a line saying what happened (or why not).
+- "New onboarding" opens the start modal `/onboard` opens (the same listener takes it over).
+- The dashboard's buttons (resend, cancel, lift a token block, tick a handoff off, unlink,
+  confirm a relink to another Nmbrs environment) each ack, check the account manager again, run
+  one use case and publish the refreshed dashboard with a line saying what happened (or why
+  not).
 """
 
 from __future__ import annotations
@@ -19,20 +21,24 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.flow import IllegalTransition
+from bot.i18n import catalogue
 from bot.ports import InviteFailed
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.managers import ManagerSlack
+from bot.transports.slack.mrkdwn import bold, escape
 from bot.transports.slack.views.home import (
     ACTION_CANCEL,
     ACTION_CONFIRM_ENVIRONMENT,
+    ACTION_HANDOFF_DONE,
     ACTION_LIFT_BLOCK,
+    ACTION_NEW_ONBOARDING,
     ACTION_RESEND,
     ACTION_UNLINK,
     home_view,
     not_a_manager_home,
     notice_text,
 )
-from bot.transports.slack.views.manager import failure_text
+from bot.transports.slack.views.manager import failure_text, start_modal
 from bot.usecases.invites import OnboardingEnded
 from storage.repository import NotFound
 
@@ -75,6 +81,21 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         if event.get("tab", "home") == "home":
             await publish_home(client, event["user"], None)
 
+    @app.action(ACTION_NEW_ONBOARDING)
+    async def new_onboarding(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The start modal of `/onboard`, opened at once (a trigger lives 3 s)."""
+        await ack()
+        user_id = body["user"]["id"]
+        if await manager.gate.refusal(user_id) is not None:
+            await publish_home(client, user_id, None)
+            return
+        view = start_modal(language, default_language=language)
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackApiError as error:
+            logger.warning("could not open the start modal: %s", error.response.get("error"))
+            await publish_home(client, user_id, failure_text(language))
+
     def on_button(action_id: str, use_case: HomeAction) -> None:
         @app.action(action_id)
         async def clicked(
@@ -110,6 +131,14 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         summary = await asyncio.to_thread(tools.summary, onboarding_id)
         return notice_text(language, "lifted", client=summary.client_name)
 
+    async def handoff_done(user_id: str, onboarding_id: int) -> str:
+        client_name = await asyncio.to_thread(tools.handoff_done, onboarding_id, manager=user_id)
+        if client_name is None:
+            return notice_text(language, "already")
+        return catalogue(language).text(
+            "manager.desk.notice_done", client=bold(escape(client_name))
+        )
+
     async def unlink(user_id: str, link_id: int) -> str:
         unlinked = await asyncio.to_thread(tools.unlink, link_id, manager=user_id)
         if unlinked is None:
@@ -129,5 +158,6 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
     on_button(ACTION_RESEND, resend)
     on_button(ACTION_CANCEL, cancel)
     on_button(ACTION_LIFT_BLOCK, lift_block)
+    on_button(ACTION_HANDOFF_DONE, handoff_done)
     on_button(ACTION_UNLINK, unlink)
     on_button(ACTION_CONFIRM_ENVIRONMENT, confirm_environment)

@@ -19,7 +19,7 @@ from bot.core.model import InviteStatus
 from bot.i18n import Catalogue, catalogue
 from bot.transports.slack.mrkdwn import bold, button_label, escape, mention, verbatim
 from bot.transports.slack.views.links import link_actions, stop_button
-from bot.transports.slack.views.onboarding import step_text
+from bot.transports.slack.views.onboarding import choose_again_button, step_text
 
 ACTION_START = "start_onboarding"
 BLOCK_INVITE_ACTIONS = "invite_actions"
@@ -76,6 +76,13 @@ def invite_message(status: InviteStatus) -> InviteMessage:
         )
     if InviteAction.CHANGE_COMPANIES in actions:
         blocks.extend(link_actions(status))
+    if InviteAction.CHOOSE_AGAIN in actions:
+        value = start_value(status.onboarding_id, status.language)
+        blocks.append(
+            ActionsBlock(
+                block_id=BLOCK_INVITE_ACTIONS, elements=[choose_again_button(texts, value=value)]
+            )
+        )
     return InviteMessage(
         text=texts.text("customer.invite.text", client=screen.client_name),
         blocks=[block.to_dict() for block in blocks],

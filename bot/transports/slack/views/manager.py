@@ -29,7 +29,7 @@ from bot.clock import WorkingCalendar
 from bot.core.flow import MAIN_LINE
 from bot.core.model import InviteStatus, StartRequest
 from bot.i18n import LANGUAGES, Catalogue, catalogue
-from bot.reports import OnboardingSummary
+from bot.reports import STALLED, WAITING, OnboardingSummary
 from bot.transports.slack.mrkdwn import (
     ONBOARD_COMMAND,
     bold,
@@ -37,6 +37,7 @@ from bot.transports.slack.mrkdwn import (
     channel,
     code,
     escape,
+    is_person,
     mention,
     verbatim,
     with_lead,
@@ -138,10 +139,11 @@ def state_label(texts: Catalogue, state: str) -> str:
 def onboarding_line(
     texts: Catalogue, row: OnboardingSummary, *, now: datetime, calendar: WorkingCalendar
 ) -> str:
-    """One onboarding: client, state, step, age, last activity (and a block, if any)."""
+    """One onboarding: coloured by how it is doing, client, state, step, age, last activity (and
+    a block, if any), how it is doing when that is not simply running, and its owner."""
     line = texts.text(
         "manager.status.row",
-        marker=texts.text("manager.status.stalled" if row.stalled else "manager.status.active"),
+        marker=texts.text(f"reports.health_marker.{row.health}") + " ",
         client=bold(escape(row.client_name)),
         channel=channel(row.channel_id),
         state=state_label(texts, row.state),
@@ -154,6 +156,10 @@ def onboarding_line(
         line += texts.text(
             "manager.status.blocked", until=local_time(texts, calendar, row.blocked_until)
         )
+    elif row.health in (WAITING, STALLED):
+        line += texts.text("manager.desk.health", health=texts.text(f"reports.health.{row.health}"))
+    if is_person(row.owner):
+        line += texts.text("manager.desk.owner", owner=mention(row.owner))
     return line
 
 

@@ -97,6 +97,8 @@ ACTION_OPEN_NMBRS = "open_nmbrs"
 # "approve again" after a consent that left data out.
 ACTION_CONSENT_LOGIN = "consent_login"
 ACTION_CONSENT_AGAIN = "consent_again"
+# Back from a handoff to the terms and the package choice (the handoff modal and the invite).
+ACTION_CHOOSE_AGAIN = "choose_package_again"
 
 # Slack's limits that shape these views.
 CHECKBOX_LIMIT = 10
@@ -697,7 +699,26 @@ def _completed(texts: Catalogue, screen: CompletedScreen) -> View:
 
 def _handoff(texts: Catalogue, screen: HandoffScreen) -> View:
     text = texts.text(f"customer.handoff.{screen.reason}", phone=bold(escape(screen.support_phone)))
-    return _modal(texts, title="handoff", blocks=[_section(text)])
+    blocks: list[Block] = [_section(text)]
+    if screen.can_choose_again:
+        blocks += [
+            _context(
+                texts.text(
+                    "customer.choose_again.hint",
+                    button=button_label(texts, "customer.choose_again.button"),
+                )
+            ),
+            ActionsBlock(elements=[choose_again_button(texts)]),
+        ]
+    return _modal(texts, title="handoff", blocks=blocks)
+
+
+def choose_again_button(texts: Catalogue, *, value: str | None = None) -> ButtonElement:
+    """Back to the terms and the package choice (in the handoff modal, and on the invite with
+    the onboarding in `value`)."""
+    return ButtonElement(
+        action_id=ACTION_CHOOSE_AGAIN, text=texts.text("customer.choose_again.button"), value=value
+    )
 
 
 def _ended(texts: Catalogue, screen: EndedScreen) -> View:

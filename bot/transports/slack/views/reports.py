@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from slack_sdk.models.blocks import ContextBlock, SectionBlock
+
 from bot.clock import WorkingCalendar
 from bot.core.events import OnboardingEvent
 from bot.core.flow import MAIN_LINE, State
@@ -28,9 +30,11 @@ from bot.transports.slack.mrkdwn import (
     escape,
     is_person,
     mention,
+    verbatim,
     with_lead,
 )
 
+STEPS = len(MAIN_LINE)
 ENDED_ORDER = (State.COMPLETED, State.HANDOFF, State.CANCELLED, State.EXPIRED, State.UNLINKED)
 LIST_LIMIT = 10
 STALLED_LIMIT = 20
@@ -145,6 +149,48 @@ class ReportMessages:
             lines.append(texts.text("reports.digest.none_stalled"))
         return "\n".join(lines)
 
+    def thread_parent(self, row: OnboardingSummary) -> tuple[str, list[dict[str, Any]]]:
+        """The parent of an onboarding's status thread: where it stands, who owns it."""
+        texts = self.texts
+        state = self.state_label(row.state)
+        if row.step is not None and row.is_open:
+            state = texts.text("reports.thread.state_step", state=state, step=row.step, steps=STEPS)
+        health = (
+            texts.text("reports.thread.blocked", until=self.format_time(row.blocked_until))
+            if row.blocked_until is not None
+            else texts.text(f"reports.health.{row.health}")
+        )
+        line = texts.text(
+            "reports.thread.parent",
+            marker=health_marker(texts, row.health),
+            client=bold(escape(row.client_name)),
+            channel=channel(row.channel_id),
+            state=state,
+            health=health,
+        )
+        owner = mention(row.owner) if is_person(row.owner) else self.actor(row.owner)
+        context = texts.text("reports.thread.owner", owner=owner)
+        blocks = [
+            SectionBlock(text=verbatim(line)).to_dict(),
+            ContextBlock(elements=[verbatim(context)]).to_dict(),
+        ]
+        return f"{line}\n{context}", blocks
+
+    def for_owner(self, text: str, owner: str | None) -> str:
+        """A report that needs a person, addressed to the account manager who owns it."""
+        if not owner or not is_person(owner):
+            return text
+        return self.texts.text("reports.thread.attention", owner=mention(owner), report=text)
+
+    def manager_message(self, event: OnboardingEvent) -> str:
+        """The direct message to the account manager who owns a handed-off onboarding."""
+        return self.texts.text(
+            "reports.dm.handed_off",
+            client=bold(escape(event.client_name)),
+            channel=channel(event.channel_id),
+            reason=self._handoff_reason(event),
+        )
+
     def nudge(self, row: OnboardingSummary, number: int) -> str:
         """The reminder to the client."""
         texts = self.texts
@@ -202,6 +248,11 @@ class ReportMessages:
         package_label = self.texts.get(f"customer.terms.packages.{package}", package or "")
         key = f"reports.handoff_reason.{reason}"
         return self.texts.text(key, package=package_label) if key in self.texts else reason
+
+
+def health_marker(texts: Catalogue, health: str) -> str:
+    """The colour of an onboarding's health (bot.reports.health), as the overviews show it."""
+    return texts.text(f"reports.health_marker.{health}")
 
 
 def migration_line(texts: Catalogue, status: MigrationStatus) -> str:
