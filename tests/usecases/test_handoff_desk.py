@@ -13,7 +13,7 @@ from bot.clock import SystemClock, WorkingCalendar
 from bot.core.events import EventBus
 from bot.core.model import Actor, StartRequest
 from bot.outbox import stored_notice
-from bot.reports import StatusNotices, invite_update, thread_key
+from bot.reports import StatusNotices, thread_key
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
 from bot.usecases.manager import ManagerTools
@@ -64,7 +64,6 @@ def tools(engine: Engine) -> ManagerTools:
         reports=reports,
         policy=policy,
         clock=SystemClock(),
-        invite_redraw=invite_update,
     )
 
 

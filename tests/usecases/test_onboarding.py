@@ -504,7 +504,7 @@ def test_the_company_list_cache_keeps_a_list_larger_than_its_size_alone():
 def test_a_packed_list_takes_about_half_the_memory_of_the_decoded_triples():
     triples = [[700000 + n, n, f"Klant {n:04d} B.V."] for n in range(1, 5001)]
     decoded = sum(sys.getsizeof(t) + sum(sys.getsizeof(v) for v in t) for t in triples)
-    assert PackedCompanies(triples).size < decoded / 1.8
+    assert PackedCompanies(triples).size < decoded * 0.6
 
 
 def test_the_cache_size_comes_from_the_settings(world):
