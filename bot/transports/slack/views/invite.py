@@ -43,11 +43,10 @@ def invite_message(status: InviteStatus) -> InviteMessage:
     client = bold(escape(status.client_name))
     state = status.state
     if state == State.COMPLETED:
-        key = "completed_one" if status.companies_linked == 1 else "completed"
-        line = texts.text(
-            f"customer.invite.status.{key}",
+        line = texts.plural(
+            "customer.invite.status.completed",
+            status.companies_linked,
             user=mention(status.completed_by or ""),
-            count=status.companies_linked,
         )
     elif state == State.HANDOFF:
         line = texts.text("customer.invite.status.handoff", phone=escape(status.support_phone))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -113,22 +113,15 @@ def dm_text(status: InviteStatus) -> str:
 
 
 def duration(texts: Catalogue, elapsed: timedelta) -> str:
+    """How long ago ("zojuist", "5 minuten geleden", "2 dagen geleden")."""
     minutes = max(int(elapsed.total_seconds() // 60), 0)
+    if minutes < 1:
+        return texts.text("manager.age.just_now")
     if minutes < 60:
-        return texts.text("manager.age.minutes", count=minutes)
+        return texts.plural("manager.age.minutes", minutes)
     if minutes < 48 * 60:
-        return texts.text("manager.age.hours", count=minutes // 60)
-    return texts.text("manager.age.days", count=minutes // (24 * 60))
-
-
-def local_time(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
-    local = calendar.local(moment)
-    return texts.text("reports.format.time", hour=local.hour, minute=local.minute)
-
-
-def local_date(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
-    local = calendar.local(moment)
-    return texts.text("reports.format.date", day=local.day, month=local.month, year=local.year)
+        return texts.plural("manager.age.hours", minutes // 60)
+    return texts.plural("manager.age.days", minutes // (24 * 60))
 
 
 def state_label(texts: Catalogue, state: str) -> str:
@@ -152,7 +145,7 @@ def onboarding_line(
     )
     if row.blocked_until is not None:
         line += texts.text(
-            "manager.status.blocked", until=local_time(texts, calendar, row.blocked_until)
+            "manager.status.blocked", until=texts.time(row.blocked_until, calendar.zone)
         )
     return line
 
@@ -249,7 +242,7 @@ def read_start(values: dict[str, Any], language: str) -> tuple[StartRequest | No
     if not client_name:
         errors[BLOCK_CLIENT] = texts.text("manager.start.client_required")
     elif len(client_name) > CLIENT_NAME_LIMIT:
-        errors[BLOCK_CLIENT] = texts.text("manager.start.client_too_long", limit=CLIENT_NAME_LIMIT)
+        errors[BLOCK_CLIENT] = texts.plural("manager.start.client_too_long", CLIENT_NAME_LIMIT)
     if errors or not channel_id:
         return None, errors
     return (
@@ -305,7 +298,7 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
         return _result_modal(
             texts,
             "manager.result.title_failed",
-            [texts.text("manager.result.soap_ended", ended_on=result.error or "")],
+            [texts.text("manager.result.soap_ended", ended_on=_day(texts, result.error))],
         )
     if result.kind == BOT_NOT_IN_CHANNEL:
         return _result_modal(
@@ -438,3 +431,8 @@ def _result_modal(
         private_metadata=metadata,
         blocks=blocks,
     )
+
+
+def _day(texts: Catalogue, iso: str | None) -> str:
+    """A day the use case gives as ISO 8601, in the client's language ("-" when missing)."""
+    return texts.date(date.fromisoformat(iso)) if iso else "-"
