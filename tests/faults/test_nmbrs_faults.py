@@ -42,7 +42,7 @@ ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
 
 # What the customer is shown after the fault, by kind of fault.
 FINE = "fine"  # slow, but within the timeouts
-UNAVAILABLE = "Nmbrs unreachable"
+UNAVAILABLE = "Nmbrs unavailable"
 WRONG_CREDENTIALS = "wrong credentials"
 PERMISSIONS = "Permissions missing"
 NO_COMPANIES = "No companies"
@@ -116,7 +116,7 @@ def shows(view: View, shown: str) -> bool:
     if shown == FINE:
         return view.callback_id == CALLBACK_COMPANIES
     if shown == WRONG_CREDENTIALS:
-        return view.callback_id == CALLBACK_CREDENTIALS and "token is wrong" in view.text()
+        return view.callback_id == CALLBACK_CREDENTIALS and "token is incorrect" in view.text()
     if shown == HANDOFF:
         return view.title == HANDOFF and "1004" in view.text()
     return view.title == shown
@@ -218,7 +218,7 @@ def test_a_fault_while_linking_the_chosen_companies(
     contact.submit(companies)
     screen = settled(contact)
     if fault.shown == FINE:
-        assert screen.title == "Link complete"
+        assert screen.title == "Connected"
         assert link_count(served, onboarding_id) == 1
         return
     assert screen.title == UNAVAILABLE, screen.text()
@@ -231,7 +231,7 @@ def test_a_fault_while_linking_the_chosen_companies(
     element = next(b["element"] for b in again.blocks if b.get("type") == "input")
     assert [option["value"] for option in element["initial_options"]] == ALL_COMPANIES
     contact.submit(again)
-    assert settled(contact).title == "Link complete"
+    assert settled(contact).title == "Connected"
     assert link_count(served, onboarding_id) == 1
 
 

@@ -203,6 +203,7 @@ def start_modal(language: str, *, default_language: str, channel_id: str | None 
                 hint=texts.text("manager.start.channel_hint"),
                 element=ConversationSelectElement(
                     action_id=ACTION_VALUE,
+                    placeholder=texts.text("manager.start.channel_placeholder"),
                     initial_conversation=channel_id,
                     filter={"include": ["public", "private"], "exclude_bot_users": True},
                 ),
@@ -212,7 +213,10 @@ def start_modal(language: str, *, default_language: str, channel_id: str | None 
                 optional=True,
                 label=texts.text("manager.start.contact_label"),
                 hint=texts.text("manager.start.contact_hint"),
-                element=UserSelectElement(action_id=ACTION_VALUE),
+                element=UserSelectElement(
+                    action_id=ACTION_VALUE,
+                    placeholder=texts.text("manager.start.contact_placeholder"),
+                ),
             ),
             InputBlock(
                 block_id=BLOCK_LANGUAGE,
