@@ -22,7 +22,7 @@ from bot.clock import WorkingCalendar
 from bot.i18n import Catalogue, catalogue
 from bot.reports import OnboardingSummary
 from bot.transports.slack.mrkdwn import ONBOARD_COMMAND, bold, channel, code, escape, verbatim
-from bot.transports.slack.views.manager import onboarding_line
+from bot.transports.slack.views.manager import local_date, local_time, onboarding_line
 from bot.transports.slack.views.reports import migration_line
 from bot.usecases.manager import Dashboard, LinkRow, RelinkToConfirm
 
@@ -50,7 +50,7 @@ def home_view(
     texts = catalogue(language)
     blocks: list[Block] = [
         HeaderBlock(text=texts.text("manager.home.title")),
-        _context(texts.text("manager.home.updated", time=texts.time(now, calendar.zone))),
+        _context(texts.text("manager.home.updated", time=local_time(texts, calendar, now))),
     ]
     if notice:
         blocks.append(SectionBlock(text=verbatim(notice)))
@@ -132,7 +132,7 @@ def _link_row(texts: Catalogue, link: LinkRow, calendar: WorkingCalendar) -> Sec
         link.companies,
         client=client,
         channel=channel(link.channel_id),
-        date=texts.date(link.created_at, calendar.zone),
+        date=local_date(texts, calendar, link.created_at),
     )
     return SectionBlock(
         block_id=f"link_{link.link_id}",

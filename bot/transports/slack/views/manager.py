@@ -124,6 +124,16 @@ def duration(texts: Catalogue, elapsed: timedelta) -> str:
     return texts.plural("manager.age.days", minutes // (24 * 60))
 
 
+def local_time(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
+    """A moment's time of day in the calendar's time zone, as the language writes it."""
+    return texts.time(moment, calendar.zone)
+
+
+def local_date(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
+    """A moment's day in the calendar's time zone, as the language writes it."""
+    return texts.date(moment, calendar.zone)
+
+
 def state_label(texts: Catalogue, state: str) -> str:
     return texts.get(f"reports.state.{state}", state)
 
@@ -145,7 +155,7 @@ def onboarding_line(
     )
     if row.blocked_until is not None:
         line += texts.text(
-            "manager.status.blocked", until=texts.time(row.blocked_until, calendar.zone)
+            "manager.status.blocked", until=local_time(texts, calendar, row.blocked_until)
         )
     return line
 
