@@ -246,7 +246,7 @@ def test_over_access_names_twenty_not_chosen_companies_and_counts_the_rest():
     assert "…and 3 other companies." in text
     assert view["callback_id"] == views.CALLBACK_OVER_ACCESS
     assert views.ACTION_NARROW_FILTER in text
-    assert view["submit"]["text"] == "Understood, link"
+    assert view["submit"]["text"] == "Understood, connect"
 
 
 def test_a_replayed_step_is_told_what_happened():
