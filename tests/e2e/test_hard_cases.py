@@ -273,7 +273,7 @@ def test_over_access_is_shown_when_two_of_three_companies_are_chosen(bot, custom
     customer.submit(companies)
     over_access = settled(customer, CALLBACK_OVER_ACCESS)
     text = over_access.text()
-    assert "It sees 3; you link 2." in text
+    assert "Access to 3 companies; you connect 2." in text
     assert "Tuincentrum Het Groene Hart B.V." in text
     assert "GDPR" in text and "client login" in text
     assert bot.kinds()[-1] == "over_access_warned"
@@ -308,7 +308,7 @@ def test_going_back_to_narrow_the_filter_then_checking_again(bot, customer, nmbr
     nmbrs.accounts[THREE_USERNAME].companies = demo_companies()[:2]
     customer.click(companies, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES, after=companies)
-    assert "The login sees 2 companies" in companies.text()
+    assert "The login has access to 2 companies" in companies.text()
     element = next(b["element"] for b in companies.blocks if b.get("type") == "input")
     assert [option["value"] for option in element["initial_options"]] == THREE_IDS[:2]
     customer.submit(companies)
@@ -328,7 +328,7 @@ def test_two_permissions_switched_on_then_check_again_continues(bot, customer, n
     account.switch_on(*off)
     customer.click(screen, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES)
-    assert "The login sees 3 companies" in companies.text()
+    assert "The login has access to 3 companies" in companies.text()
 
 
 def test_the_ack_never_waits_for_nmbrs(bot, slack, customer, nmbrs):

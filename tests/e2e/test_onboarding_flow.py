@@ -105,7 +105,7 @@ def test_happy_path_in_english(bot, customer):
     assert "GDPR" in preparation.text()
     prepare(customer)
     companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
     customer.fill(companies, {ACTION_COMPANIES: DEMO_COMPANY_IDS[:1] + DEMO_COMPANY_IDS[1:]})
     customer.submit(companies)
     assert settled(customer).title == "Connected"
@@ -195,7 +195,7 @@ def test_nmbrs_failing_then_recovering_via_retry(bot, customer, nmbrs):
     nmbrs.accounts[DEMO_USERNAME].heal()
     customer.click(screen, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
 
 
 def test_the_token_appears_in_no_slack_call_and_no_log_line(bot, slack, customer, all_logs):

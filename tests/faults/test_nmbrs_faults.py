@@ -171,7 +171,7 @@ def test_a_fault_during_the_credential_check(
         invite_says(contact, "We will call you")
         return
     companies = retry(contact, screen, fault.shown, DEMO_USERNAME, DEMO_TOKEN)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
     assert stored(served, onboarding_id) == ("credentials_verified", True)
 
 
@@ -201,7 +201,7 @@ def test_a_fault_when_checking_again(
         invite_says(contact, "We will call you")
         return
     companies = retry(contact, screen, fault.shown, account.username, account.token)
-    assert "The login sees 3 companies" in companies.text()
+    assert "The login has access to 3 companies" in companies.text()
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=IDS)
