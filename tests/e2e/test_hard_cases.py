@@ -251,7 +251,7 @@ def test_five_thousand_companies_through_type_ahead(bot, customer, nmbrs):
     customer.submit(companies)
     over_access = settled(customer, CALLBACK_OVER_ACCESS)
     assert "Access to 5,000 companies; you connect 2." in over_access.text()
-    assert "…and 4978 more." in over_access.text()
+    assert "…and 4,978 other companies." in over_access.text()
     customer.submit(over_access)
     done = settled(customer)
     assert "Bakkerij Jansen Amsterdam B.V." in done.text()

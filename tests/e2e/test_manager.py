@@ -388,7 +388,7 @@ def test_status_lists_the_open_onboardings_stalled_first(
 
     answer = manager.wait_for_message(STATUS, lambda m: "Open onboardings" in m.text)
     rows = [block["text"]["text"] for block in answer.blocks[1:]]
-    assert rows[0].startswith("🔴 *Vastgelopen*") and "gestart 9 d geleden" in rows[0]
+    assert rows[0].startswith("🔴 *Vastgelopen*") and "gestart 9 dagen geleden" in rows[0]
     assert rows[1].startswith("🟢 *Vers*")
     assert answer.visible_to == MANAGER
 

@@ -179,7 +179,8 @@ def test_no_api_subscription_hands_off_to_the_account_manager(bot, customer, nmb
     to_credentials(customer)
     token = nmbrs.accounts[NO_SUBSCRIPTION_USERNAME].token
     screen = enter_credentials(customer, NO_SUBSCRIPTION_USERNAME, token)
-    assert "1004" in screen.text() and "account manager" in screen.text()
+    assert "(the API)" in screen.text() and "account manager" in screen.text()
+    assert "1004" not in screen.text()  # no error code to a customer
     onboarding = bot.onboarding(onboarding_id)
     assert onboarding.state == "handoff" and onboarding.pending_token is None
 

@@ -118,7 +118,7 @@ def shows(view: View, shown: str) -> bool:
     if shown == WRONG_CREDENTIALS:
         return view.callback_id == CALLBACK_CREDENTIALS and "token is incorrect" in view.text()
     if shown == HANDOFF:
-        return view.title == HANDOFF and "1004" in view.text()
+        return view.title == HANDOFF and "(the API)" in view.text()
     return view.title == shown
 
 

@@ -202,7 +202,7 @@ def test_a_token_typed_as_the_username_is_refused_inline_and_kept_nowhere(
     start(customer)
 
     wrong = enter_credentials(customer, MISTYPED_USERNAME, WRONG_TOKEN)
-    assert wrong.callback_id == CALLBACK_CREDENTIALS and "wrong" in wrong.text()
+    assert wrong.callback_id == CALLBACK_CREDENTIALS and "incorrect" in wrong.text()
     drain_outbox(bot)
     assert slack.messages(STATUS_CHANNEL)  # the rejection was reported
 
