@@ -258,7 +258,7 @@ def test_the_digest_counts_states_and_lists_the_stalled_first() -> None:
     lines = message.text.splitlines()
     assert lines[0] == "📊 *Onboardings: overzicht van 26 november 2026*"
     assert lines[1] == "*Open:* 3 (uitgenodigd: 2, voorwaarden geaccepteerd: 1)"
-    assert lines[2] == "*Sinds het vorige overzicht:* afgerond 2, verlopen 1"
+    assert lines[2] == "*Sinds het vorige overzicht:* afgerond: 2, verlopen: 1"
     assert lines[3].startswith("*Vastgelopen*")
     assert lines[4].startswith("• *Slower*") and "7 werkdagen" in lines[4]
     assert lines[5].startswith("• *Slow*") and "4 werkdagen" in lines[5]
