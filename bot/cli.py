@@ -362,7 +362,7 @@ def keys_rotate() -> None:
     finally:
         engine.dispose()
     typer.echo(
-        f"re-encrypted {rotated} token{'s' if rotated != 1 else ''} with the newest key; "
+        f"tokens re-encrypted with the newest key: {rotated}; "
         "older keys can leave ENCRYPTION_KEYS once every instance runs with the new list"
     )
 
@@ -448,7 +448,7 @@ def login_shown(details: dict[str, Any]) -> str:
     if details["provider"] == NMBRS_SOAP:
         return f"{details['username']}@{details['domain']}"
     debtors = len(details["debtor_ids"] or [])
-    return f"{details['username']} (REST API, {debtors} debtor{'s' if debtors != 1 else ''})"
+    return f"{details['username']} (REST API, debtors: {debtors})"
 
 
 @links_app.command("list")

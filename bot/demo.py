@@ -65,6 +65,7 @@ NL = catalogue("nl")
 # Values `serve` requires that the demo fills in when unset; recognisably examples.
 EXAMPLE_SETTINGS = {
     "terms_url": "https://example.com/algemene-voorwaarden",
+    "terms_url_en": "https://example.com/general-terms",
     "support_phone": "+31 20 000 0000 (example)",
 }
 

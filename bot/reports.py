@@ -298,7 +298,7 @@ class StatusNotices:
     def notice_for(self, event: OnboardingEvent) -> Notice | None:
         if event.kind in UNREPORTED_KINDS:
             return None
-        if f"reports.event.{event.kind}" not in catalogue(self.language):
+        if not catalogue(self.language).has(f"reports.event.{event.kind}"):
             logger.error("no status report text for event %s", event.kind)
             return None
         return Notice(

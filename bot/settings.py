@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     # workspace. Empty (the default) lets nobody in, and `serve` refuses to start.
     account_manager_group: str = ""
     terms_url: str = ""
+    # The general terms in English, for English clients; without it they get TERMS_URL.
+    terms_url_en: str = ""
     terms_version: str = "1"
     support_phone: str = ""
     default_language: str = "nl"
@@ -171,6 +173,12 @@ class Settings(BaseSettings):
         """ENCRYPTION_KEYS split on commas, newest first."""
         keys = self.encryption_keys.get_secret_value().split(",")
         return [key.strip() for key in keys if key.strip()]
+
+    def terms_url_for(self, language: str | None) -> str:
+        """The general terms for a client of `language`: TERMS_URL_EN for English when set."""
+        if language == "en" and self.terms_url_en:
+            return self.terms_url_en
+        return self.terms_url
 
     @property
     def nmbrs_redirect_uri(self) -> str:

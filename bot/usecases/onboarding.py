@@ -98,10 +98,13 @@ from storage.repository import SqlUnitOfWork
 logger = logging.getLogger(__name__)
 
 
-def screen_settings(settings: Settings, provider: PayrollProvider) -> ScreenSettings:
-    """Our links and phone, and the access the provider requires as it describes it."""
+def screen_settings(
+    settings: Settings, provider: PayrollProvider, *, language: str | None = None
+) -> ScreenSettings:
+    """Our links (the terms in the client's `language`) and phone, and the access the provider
+    requires as it describes it."""
     return ScreenSettings(
-        terms_url=settings.terms_url,
+        terms_url=settings.terms_url_for(language),
         support_phone=settings.support_phone,
         required_access=provider.describe_access(provider.required_access),
         group_access=provider.describe_access,
@@ -139,7 +142,7 @@ class OnboardingService:
             illegal=self._illegal,
             subject="onboarding",
         )
-        self._screen_settings: dict[str, ScreenSettings] = {}
+        self._screen_settings: dict[tuple[str, str], ScreenSettings] = {}
         # The consent in the browser (bot.usecases.consent), for providers that take one; it
         # needs the cipher its start links are encrypted with.
         self.consents: ConsentFlow | None = None
@@ -158,11 +161,15 @@ class OnboardingService:
         """The provider the onboarding was made with (SOAP for rows from before REST)."""
         return self._providers.get(context.progress.provider)
 
-    def _screens(self, provider: PayrollProvider) -> ScreenSettings:
-        """What screens take from the settings and the provider (read when first drawn)."""
-        if provider.name not in self._screen_settings:
-            self._screen_settings[provider.name] = screen_settings(self._settings, provider)
-        return self._screen_settings[provider.name]
+    def _screens(self, provider: PayrollProvider, language: str) -> ScreenSettings:
+        """What screens take from the settings and the provider (read when first drawn), for a
+        client of `language`."""
+        key = (provider.name, language)
+        if key not in self._screen_settings:
+            self._screen_settings[key] = screen_settings(
+                self._settings, provider, language=language
+            )
+        return self._screen_settings[key]
 
     # --- invitation -----------------------------------------------------------------------
 
@@ -784,7 +791,7 @@ class OnboardingService:
             onboarding.state,
             context.progress,
             blocked_until=onboarding.blocked_until,
-            settings=self._screens(self._provider_of(context)),
+            settings=self._screens(self._provider_of(context), client.language),
             now=context.now,
         )
         if isinstance(screen, ConsentScreen):
@@ -823,7 +830,7 @@ class OnboardingService:
             context.onboarding.state,
             context.progress,
             blocked_until=context.onboarding.blocked_until,
-            settings=self._screens(self._provider_of(context)),
+            settings=self._screens(self._provider_of(context), context.client.language),
             now=context.now,
         )
 

@@ -297,7 +297,7 @@ def test_keys_rotate_moves_every_token_to_the_newest_key(
     result = runner.invoke(app, ["keys", "rotate"])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("re-encrypted 1 token with the newest key")
+    assert result.stdout.startswith("tokens re-encrypted with the newest key: 1;")
     engine = make_engine(migrated_database)
     with SqlUnitOfWork(engine, TokenCipher([new_key])) as uow:
         assert uow.links.token(uow.links.require(link_id)) == TOKEN

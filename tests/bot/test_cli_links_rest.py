@@ -102,8 +102,8 @@ def test_the_plain_list_and_show_name_the_login_and_its_debtors_and_never_the_gr
     shown = runner.invoke(app, ["links", "show", str(rest_link)])
 
     assert listed.exit_code == 0 and shown.exit_code == 0, listed.output + shown.output
-    assert "demo@voorbeeld.nl (REST API, 2 debtors)" in listed.stdout
-    assert "login: demo@voorbeeld.nl (REST API, 2 debtors) (nmbrs-rest)" in shown.stdout
+    assert "demo@voorbeeld.nl (REST API, debtors: 2)" in listed.stdout
+    assert "login: demo@voorbeeld.nl (REST API, debtors: 2) (nmbrs-rest)" in shown.stdout
     assert f"1 Bakkerij De Korst B.V. (id None, {COMPANY_IDS[0]})" in shown.stdout
     never_the_grant(listed.output + shown.output)
 

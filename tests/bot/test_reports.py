@@ -65,11 +65,11 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
         {"missing_permissions": ["CompanyService.WageTax_GetXML", "DebtorService.Environment_Get"]},
         ["2 API-rechten", "CompanyService.WageTax_GetXML, DebtorService.Environment_Get"],
     ),
-    events.NoCompaniesVisible: ({"username": "api@bakkerij"}, ["geen bedrijven"]),
+    events.NoCompaniesVisible: ({"username": "api@bakkerij"}, ["geen toegang tot een bedrijf"]),
     events.ProviderFailed: ({"error": "unreachable"}, ["niet bereikbaar"]),
     events.OverAccessWarned: (
         {"companies_seen": 3, "companies_chosen": 2},
-        ["ziet 3 bedrijven", "koos er 2", "AVG"],
+        ["toegang tot 3 bedrijven", "koos er 2", "AVG"],
     ),
     events.OverAccessConfirmed: ({"companies_seen": 3, "companies_chosen": 2}, ["koppelt er 2"]),
     events.OverAccessNarrowing: ({"companies_seen": 3}, ["beperken"]),
@@ -91,7 +91,7 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
         },
         ["al gekoppeld", "Vestiging 1 (1) bij *Smith's Bakery*", "<@U0MANAGER>"],
     ),
-    events.OnboardingCancelled: ({"actor": "U0MANAGER"}, ["geannuleerd door <@U0MANAGER>"]),
+    events.OnboardingCancelled: ({"actor": "U0MANAGER"}, ["gestopt door <@U0MANAGER>"]),
     events.OnboardingExpired: ({"actor": "system"}, ["verlopen", "token is gewist"]),
     events.AccessRefused: (
         {"actor": "U0STRANGER", "user_team_id": "T0CUSTOMER", "reason": "not_a_member"},
@@ -100,11 +100,14 @@ SAMPLES: dict[type[OnboardingEvent], tuple[dict, list[str]]] = {
     events.InviteResent: ({"actor": "U0MANAGER"}, ["opnieuw geplaatst", "<@U0MANAGER>"]),
     events.LinkUnlinked: (
         {"link_id": 7, "actor": "U0MANAGER"},
-        ["koppeling verbroken door <@U0MANAGER>"],
+        ["koppeling verwijderd door <@U0MANAGER>"],
     ),
     events.LinkUnlinkedNotRevoked: (
         {"link_id": 7, "actor": "U0MANAGER"},
-        ["koppeling verbroken door <@U0MANAGER>", "De klant kan de app zelf intrekken in Nmbrs"],
+        [
+            "koppeling verwijderd door <@U0MANAGER>",
+            "toestemming voor de app zelf intrekken in Nmbrs",
+        ],
     ),
 }
 
@@ -195,7 +198,7 @@ def test_every_report_kind_fits_the_outbox_column() -> None:
 def test_reports_follow_the_default_language() -> None:
     message = reports("en").message_for(sample(events.OnboardingCompleted))
     assert message is not None
-    assert "link ready with 12 companies" in message.text
+    assert "connected with 12 companies" in message.text
     assert "and 2 more" in message.text
 
 
@@ -231,7 +234,7 @@ def test_an_event_published_in_a_unit_of_work_leaves_exactly_one_report_on_commi
     assert [(row.kind, row.recipient, row.status) for row in rows] == [
         ("report.onboarding_cancelled", "C0STATUS", "pending")
     ]
-    assert "geannuleerd" in draw_row(rows[0]).payload["text"]
+    assert "gestopt" in draw_row(rows[0]).payload["text"]
 
 
 # --- the digest and the nudges ------------------------------------------------------------
@@ -263,9 +266,9 @@ def test_the_digest_counts_states_and_lists_the_stalled_first() -> None:
         rows, {"completed": 2, "expired": 1, "cancelled": 0}, day=date(2026, 11, 26)
     )
     lines = message.text.splitlines()
-    assert lines[0] == "📊 *Onboardings: overzicht van 26-11-2026*"
-    assert lines[1] == "*Open:* 3 (uitgenodigd 2, voorwaarden geaccepteerd 1)"
-    assert lines[2] == "*Sinds het vorige overzicht:* afgerond 2, verlopen 1"
+    assert lines[0] == "📊 *Onboardings: overzicht van 26 november 2026*"
+    assert lines[1] == "*Open:* 3 (uitgenodigd: 2, voorwaarden geaccepteerd: 1)"
+    assert lines[2] == "*Sinds het vorige overzicht:* afgerond: 2, verlopen: 1"
     assert lines[3].startswith("*Vastgelopen*")
     assert lines[4].startswith("• *Slower*") and "7 werkdagen" in lines[4]
     assert lines[5].startswith("• *Slow*") and "4 werkdagen" in lines[5]
@@ -300,7 +303,7 @@ def test_nudges_speak_the_clients_language_and_exist_once_per_period() -> None:
     )
     first, second = reports().nudge(row, 1), reports().nudge(row, 2)
     assert first.channel == "C0X" and first.text.startswith("👋 A reminder")
-    assert "2026-11-30" in second.text  # the day it expires
+    assert "30 November 2026" in second.text  # the day it expires
     assert first.dedupe_key != second.dedupe_key
     assert reports().nudge(row, 1).dedupe_key == first.dedupe_key
 
@@ -310,7 +313,7 @@ def test_the_digest_says_where_the_move_to_the_rest_api_stands() -> None:
         on_rest=4, total=10, days_left=90, soap_ends_on=date(2027, 3, 1), ended=False
     )
     lines = reports("en").digest([], {}, day=date(2026, 12, 1), migration=before).text.splitlines()
-    assert lines[1] == "🔀 4 of 10 links on the REST API, 90 days left."
+    assert lines[1] == "🔀 4 of 10 connections on the REST API, 90 days left."
     after = dataclasses.replace(before, days_left=0, ended=True)
     lines = reports().digest([], {}, day=date(2027, 3, 2), migration=after).text.splitlines()
     assert lines[1] == (

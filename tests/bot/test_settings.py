@@ -151,3 +151,14 @@ def test_the_consent_asks_who_approved_only_when_nmbrs_ask_user_info_is_on(
     assert USER_INFO not in asked_scopes()
     monkeypatch.setenv("NMBRS_ASK_USER_INFO", "true")
     assert USER_INFO in asked_scopes()
+
+
+def test_english_clients_get_the_english_terms_and_the_dutch_ones_without_them():
+    both = Settings(_env_file=None, terms_url="https://x/nl", terms_url_en="https://x/en")
+    dutch_only = Settings(_env_file=None, terms_url="https://x/nl")
+    assert [both.terms_url_for(language) for language in ("nl", "en", None)] == [
+        "https://x/nl",
+        "https://x/en",
+        "https://x/nl",
+    ]
+    assert dutch_only.terms_url_for("en") == "https://x/nl"

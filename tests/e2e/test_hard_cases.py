@@ -230,7 +230,7 @@ def test_five_thousand_companies_through_type_ahead(bot, customer, nmbrs):
     onboarding_id = bot.invite(language="en")
     token = nmbrs.accounts[MANY_COMPANIES_USERNAME].token
     companies = to_companies(customer, MANY_COMPANIES_USERNAME, token)
-    assert "The login sees 5000 companies" in companies.text()
+    assert "The login has access to 5,000 companies" in companies.text()
     element = next(b["element"] for b in companies.blocks if b.get("type") == "input")
     assert element["type"] == "multi_external_select"
 
@@ -250,8 +250,8 @@ def test_five_thousand_companies_through_type_ahead(bot, customer, nmbrs):
     customer.fill(companies, {ACTION_COMPANY_SEARCH: [found[0]["value"], by_number[0]["value"]]})
     customer.submit(companies)
     over_access = settled(customer, CALLBACK_OVER_ACCESS)
-    assert "It sees 5000; you link 2." in over_access.text()
-    assert "…and 4978 more." in over_access.text()
+    assert "Access to 5,000 companies; you connect 2." in over_access.text()
+    assert "…and 4,978 other companies." in over_access.text()
     customer.submit(over_access)
     done = settled(customer)
     assert "Bakkerij Jansen Amsterdam B.V." in done.text()
@@ -273,13 +273,13 @@ def test_over_access_is_shown_when_two_of_three_companies_are_chosen(bot, custom
     customer.submit(companies)
     over_access = settled(customer, CALLBACK_OVER_ACCESS)
     text = over_access.text()
-    assert "It sees 3; you link 2." in text
+    assert "Access to 3 companies; you connect 2." in text
     assert "Tuincentrum Het Groene Hart B.V." in text
-    assert "GDPR" in text and "klant login" in text
+    assert "GDPR" in text and "client login" in text
     assert bot.kinds()[-1] == "over_access_warned"
 
     customer.submit(over_access)
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
     assert bot.onboarding(onboarding_id).state == "completed"
     assert bot.kinds()[-2:] == ["over_access_confirmed", "onboarding_completed"]
 
@@ -290,7 +290,7 @@ def test_no_over_access_screen_when_every_company_is_chosen(bot, customer, nmbrs
     companies = to_companies(customer, THREE_USERNAME, THREE_TOKEN)
     customer.fill(companies, {ACTION_COMPANIES: THREE_IDS})
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
     assert not [kind for kind in bot.kinds() if kind.startswith("over_access")]
 
 
@@ -302,17 +302,17 @@ def test_going_back_to_narrow_the_filter_then_checking_again(bot, customer, nmbr
     customer.submit(companies)
     customer.click(settled(customer, CALLBACK_OVER_ACCESS), ACTION_NARROW_FILTER)
     companies = settled(customer, CALLBACK_COMPANIES)
-    assert "narrow the klant login's filter" in companies.text()
+    assert "narrow the client login's filter" in companies.text()
     assert bot.kinds()[-1] == "over_access_narrowing"
 
     nmbrs.accounts[THREE_USERNAME].companies = demo_companies()[:2]
     customer.click(companies, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES, after=companies)
-    assert "The login sees 2 companies" in companies.text()
+    assert "The login has access to 2 companies" in companies.text()
     element = next(b["element"] for b in companies.blocks if b.get("type") == "input")
     assert [option["value"] for option in element["initial_options"]] == THREE_IDS[:2]
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
 
 
 def test_two_permissions_switched_on_then_check_again_continues(bot, customer, nmbrs):
@@ -328,7 +328,7 @@ def test_two_permissions_switched_on_then_check_again_continues(bot, customer, n
     account.switch_on(*off)
     customer.click(screen, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES)
-    assert "The login sees 3 companies" in companies.text()
+    assert "The login has access to 3 companies" in companies.text()
 
 
 def test_the_ack_never_waits_for_nmbrs(bot, slack, customer, nmbrs):

@@ -213,7 +213,7 @@ def test_the_customer_stops_the_onboarding_and_the_manager_is_told(bot, slack, c
     manager = slack.user(MANAGER)
     dm = channel_message(manager, "D0MANAGER", "gestopt")
     assert "<@U0CUSTOMER>" in dm.text
-    channel_message(manager, STATUS, "geannuleerd door <@U0CUSTOMER>")
+    channel_message(manager, STATUS, "gestopt door <@U0CUSTOMER>")
     assert ACTION_STOP not in str(invite_message(customer).blocks)
 
 
@@ -227,10 +227,10 @@ def test_the_customer_removes_the_link_its_token_is_erased_at_once(bot, slack, c
     onboarding_id = completed_onboarding(bot, customer)
     customer.click(invite_message(customer), ACTION_REMOVE_LINK)
 
-    invite_says(customer, "De koppeling is verbroken")
+    invite_says(customer, "De koppeling is verwijderd")
     link, _, token = bot.link(onboarding_id)
     assert link_state(link) == UNLINKED and token is None
     manager = slack.user(MANAGER)
     channel_message(manager, "D0MANAGER", "verwijderd")
-    channel_message(manager, STATUS, "koppeling verbroken door <@U0CUSTOMER>")
+    channel_message(manager, STATUS, "koppeling verwijderd door <@U0CUSTOMER>")
     assert ACTION_CHANGE_COMPANIES not in str(invite_message(customer).blocks)

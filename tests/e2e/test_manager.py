@@ -389,7 +389,7 @@ def test_status_lists_the_open_onboardings_stalled_first(
 
     answer = manager.wait_for_message(STATUS, lambda m: "Open onboardings" in m.text)
     rows = [block["text"]["text"] for block in answer.blocks[1:]]
-    assert rows[0].startswith("🔴 *Vastgelopen*") and "gestart 9 d geleden" in rows[0]
+    assert rows[0].startswith("🔴 *Vastgelopen*") and "gestart 9 dagen geleden" in rows[0]
     assert rows[1].startswith("🟢 *Vers*")
     assert answer.visible_to == MANAGER
 
@@ -452,12 +452,12 @@ def test_resend_cancel_lift_and_unlink_from_the_app_home_work_and_are_audited(
     assert len(invites(slack)) == 1
 
     manager.click(home, f"onboarding_{shared}.{ACTION_CANCEL}")
-    home = manager.wait_for_home(lambda view: "geannuleerd" in json.dumps(view.blocks))
+    home = manager.wait_for_home(lambda view: "gestopt" in json.dumps(view.blocks))
     assert served.onboardings()[1].state == "cancelled"
     slack.wait_for(lambda: invites(slack) == [])  # the invite lost its Start button
 
     manager.click(home, f"link_{link.id}.{ACTION_UNLINK}")
-    manager.wait_for_home(lambda view: "verbroken" in json.dumps(view.blocks))
+    manager.wait_for_home(lambda view: "verwijderd" in json.dumps(view.blocks))
     with served.container.unit_of_work() as uow:
         stored = uow.links.require(link.id)
         assert stored.encrypted_secret is None and stored.revoked_at is not None

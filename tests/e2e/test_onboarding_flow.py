@@ -40,7 +40,7 @@ def test_happy_path_in_dutch(bot, slack, customer, nmbrs):
 
     terms = start(customer)
     assert terms.callback_id == CALLBACK_TERMS
-    assert terms.title == "Koppeling starten"
+    assert terms.title == "Salarispakket koppelen"
     assert TERMS_URL in str(terms.blocks)
     assert "Mijn pakket staat er niet bij" in terms.text()
 
@@ -98,18 +98,18 @@ def test_happy_path_in_dutch(bot, slack, customer, nmbrs):
 def test_happy_path_in_english(bot, customer):
     bot.invite(language="en")
     terms = start(customer)
-    assert terms.title == "Start the link"
+    assert terms.title == "Connect your payroll"
     assert "My package is not listed" in terms.text()
     preparation = accept_terms(customer)
     assert preparation.title == "Prepare Nmbrs"
     assert "GDPR" in preparation.text()
     prepare(customer)
     companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
     customer.fill(companies, {ACTION_COMPANIES: DEMO_COMPANY_IDS[:1] + DEMO_COMPANY_IDS[1:]})
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
-    invite_says(customer, "Link completed by")
+    assert settled(customer).title == "Connected"
+    invite_says(customer, "Connected by")
 
 
 def test_terms_not_ticked_is_an_error_on_the_terms_and_changes_nothing(bot, customer):
@@ -131,7 +131,7 @@ def test_a_package_not_listed_hands_off_with_the_support_phone(bot, customer):
     screen = accept_terms(customer, package="not_listed")
     assert SUPPORT_PHONE in screen.text()
     assert bot.onboarding(onboarding_id).state == "handoff"
-    invite_says(customer, "telefonisch contact")
+    invite_says(customer, "We bellen u")
     assert bot.kinds()[-1] == "handed_off"
 
 
@@ -142,7 +142,7 @@ def test_a_wrong_token_then_the_right_one(bot, customer):
     assert again.callback_id == CALLBACK_CREDENTIALS
     blocks = again.blocks
     token_at = next(i for i, b in enumerate(blocks) if b.get("block_id", "").startswith("token"))
-    assert "username or the API token is wrong" in str(blocks[token_at + 1])
+    assert "username or the API token is incorrect" in str(blocks[token_at + 1])
     assert "4 attempts left" in str(blocks[token_at + 1])
     companies = enter_credentials(customer, f" {DEMO_USERNAME}\n", f"{DEMO_TOKEN}\n")
     assert companies.callback_id == CALLBACK_COMPANIES
@@ -179,7 +179,8 @@ def test_no_api_subscription_hands_off_to_the_account_manager(bot, customer, nmb
     to_credentials(customer)
     token = nmbrs.accounts[NO_SUBSCRIPTION_USERNAME].token
     screen = enter_credentials(customer, NO_SUBSCRIPTION_USERNAME, token)
-    assert "1004" in screen.text() and "account manager" in screen.text()
+    assert "(the API)" in screen.text() and "account manager" in screen.text()
+    assert "1004" not in screen.text()  # no error code to a customer
     onboarding = bot.onboarding(onboarding_id)
     assert onboarding.state == "handoff" and onboarding.pending_token is None
 
@@ -189,13 +190,13 @@ def test_nmbrs_failing_then_recovering_via_retry(bot, customer, nmbrs):
     to_credentials(customer)
     nmbrs.accounts[DEMO_USERNAME].fail(HTTP_500)
     screen = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
-    assert screen.title == "Nmbrs unreachable"
+    assert screen.title == "Nmbrs unavailable"
     assert bot.kinds()[-1] == "provider_failed"
 
     nmbrs.accounts[DEMO_USERNAME].heal()
     customer.click(screen, ACTION_CHECK_AGAIN)
     companies = settled(customer, CALLBACK_COMPANIES)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
 
 
 def test_the_token_appears_in_no_slack_call_and_no_log_line(bot, slack, customer, all_logs):

@@ -79,7 +79,7 @@ def test_a_relink_to_another_environment_is_switched_only_once_the_manager_confi
     assert link.account_label == DEMO_USERNAME
 
     manager = slack.user(MANAGER)
-    channel_message(manager, STATUS, "bevestig het dan in het App Home")
+    channel_message(manager, STATUS, "bevestig het dan in de App Home")
     manager.open_home()
     home = manager.wait_for_home(lambda view: ACTION_CONFIRM_ENVIRONMENT in str(view.blocks))
     manager.click(home, ACTION_CONFIRM_ENVIRONMENT)

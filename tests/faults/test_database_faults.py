@@ -156,6 +156,6 @@ def test_companies_submitted_while_the_database_is_unreachable(
     assert companies.callback_id == CALLBACK_COMPANIES
     customer.fill(companies, {ACTION_COMPANIES: ["48201", "48202", "48203", "48204", "48205"]})
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
     assert fragile_bot.onboarding(onboarding_id).state == "completed"
     assert fragile_bot.link_count() == 1

@@ -42,7 +42,7 @@ ALL_COMPANIES = ["48201", "48202", "48203", "48204", "48205"]
 
 # What the customer is shown after the fault, by kind of fault.
 FINE = "fine"  # slow, but within the timeouts
-UNAVAILABLE = "Nmbrs unreachable"
+UNAVAILABLE = "Nmbrs unavailable"
 WRONG_CREDENTIALS = "wrong credentials"
 PERMISSIONS = "Permissions missing"
 NO_COMPANIES = "No companies"
@@ -116,9 +116,9 @@ def shows(view: View, shown: str) -> bool:
     if shown == FINE:
         return view.callback_id == CALLBACK_COMPANIES
     if shown == WRONG_CREDENTIALS:
-        return view.callback_id == CALLBACK_CREDENTIALS and "token is wrong" in view.text()
+        return view.callback_id == CALLBACK_CREDENTIALS and "token is incorrect" in view.text()
     if shown == HANDOFF:
-        return view.title == HANDOFF and "1004" in view.text()
+        return view.title == HANDOFF and "(the API)" in view.text()
     return view.title == shown
 
 
@@ -171,7 +171,7 @@ def test_a_fault_during_the_credential_check(
         invite_says(contact, "We will call you")
         return
     companies = retry(contact, screen, fault.shown, DEMO_USERNAME, DEMO_TOKEN)
-    assert "The login sees 5 companies" in companies.text()
+    assert "The login has access to 5 companies" in companies.text()
     assert stored(served, onboarding_id) == ("credentials_verified", True)
 
 
@@ -201,7 +201,7 @@ def test_a_fault_when_checking_again(
         invite_says(contact, "We will call you")
         return
     companies = retry(contact, screen, fault.shown, account.username, account.token)
-    assert "The login sees 3 companies" in companies.text()
+    assert "The login has access to 3 companies" in companies.text()
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=IDS)
@@ -218,7 +218,7 @@ def test_a_fault_while_linking_the_chosen_companies(
     contact.submit(companies)
     screen = settled(contact)
     if fault.shown == FINE:
-        assert screen.title == "Link complete"
+        assert screen.title == "Connected"
         assert link_count(served, onboarding_id) == 1
         return
     assert screen.title == UNAVAILABLE, screen.text()
@@ -231,7 +231,7 @@ def test_a_fault_while_linking_the_chosen_companies(
     element = next(b["element"] for b in again.blocks if b.get("type") == "input")
     assert [option["value"] for option in element["initial_options"]] == ALL_COMPANIES
     contact.submit(again)
-    assert settled(contact).title == "Link complete"
+    assert settled(contact).title == "Connected"
     assert link_count(served, onboarding_id) == 1
 
 

@@ -130,7 +130,7 @@ def test_killed_between_two_steps_and_within_one_a_new_process_carries_on(
     companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
     customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
     rows = rows_of(database_url)
     assert [row.state for row in _onboardings(rows)] == ["completed"]
     assert len(rows["payrolllink"]) == 1

@@ -108,7 +108,7 @@ def test_each_customer_step_retried_by_slack_has_no_second_effect(
     replayed_changes_nothing(served, slack, nmbrs, chosen)
 
     confirmed = person.submit(over_access)
-    assert settled(person).title == "Link complete"
+    assert settled(person).title == "Connected"
     replayed_changes_nothing(served, slack, nmbrs, confirmed)
 
 

@@ -107,8 +107,8 @@ def onboard_completely(bot: ServedBot, customer: SlackUser, onboarding_id: int) 
     companies = enter_credentials(customer, DEMO_USERNAME, DEMO_TOKEN)
     customer.fill(companies, {ACTION_COMPANIES: ALL_COMPANIES})
     customer.submit(companies)
-    assert settled(customer).title == "Link complete"
-    invite_says(customer, "Link completed by")
+    assert settled(customer).title == "Connected"
+    invite_says(customer, "Connected by")
     assert bot.onboarding(onboarding_id).state == "completed"
     assert bot.link_count() == 1
 

@@ -192,6 +192,6 @@ def test_only_the_clients_people_remove_the_link(bot, slack, customer):
     assert token == DEMO_TOKEN
 
     customer.click(invite_message(customer), ACTION_REMOVE_LINK)
-    invite_says(customer, "De koppeling is verbroken")
+    invite_says(customer, "De koppeling is verwijderd")
     link, _, token = bot.link(onboarding_id)
     assert link_state(link) == UNLINKED and token is None

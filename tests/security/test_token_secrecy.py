@@ -147,7 +147,7 @@ def test_the_token_is_in_plaintext_nowhere_after_a_whole_onboarding(
 
     nmbrs.accounts[DEMO_USERNAME].fail(soap_fault(9999, f"Internal error for token {DEMO_TOKEN}"))
     unavailable = enter_credentials(customer, DEMO_USERNAME, f" {DEMO_TOKEN}\n")
-    assert unavailable.title == "Nmbrs unreachable"
+    assert unavailable.title == "Nmbrs unavailable"
     assert bot.onboarding(onboarding_id).pending_token is not None  # kept for the retry
     assert columns_holding(engine, DEMO_TOKEN) == []
 
@@ -157,7 +157,7 @@ def test_the_token_is_in_plaintext_nowhere_after_a_whole_onboarding(
     customer.fill(companies, {ACTION_COMPANIES: ["48201", "48202", "48203"]})
     customer.submit(companies)
     customer.submit(settled(customer))  # links anyway, after the over-access warning
-    assert settled(customer).title == "Link complete"
+    assert settled(customer).title == "Connected"
     with bot.container.unit_of_work() as uow:
         assert uow.links.token(uow.links.for_onboarding(onboarding_id)) == DEMO_TOKEN
 
@@ -195,14 +195,14 @@ def test_a_token_typed_as_the_username_is_refused_inline_and_kept_nowhere(
     assert refused.callback_id == CALLBACK_CREDENTIALS
     assert list(refused.errors.values()) == [
         "This looks like an API token, not a username. Enter the username here (usually an "
-        "e-mail address) and paste the token in the API token field."
+        "e-mail address) and paste the token into the API token field."
     ]
     assert len(nmbrs.calls) == nmbrs_calls  # Nmbrs never saw it
     customer.close(refused)  # a closed form keeps a draft
     start(customer)
 
     wrong = enter_credentials(customer, MISTYPED_USERNAME, WRONG_TOKEN)
-    assert wrong.callback_id == CALLBACK_CREDENTIALS and "wrong" in wrong.text()
+    assert wrong.callback_id == CALLBACK_CREDENTIALS and "incorrect" in wrong.text()
     drain_outbox(bot)
     assert slack.messages(STATUS_CHANNEL)  # the rejection was reported
 

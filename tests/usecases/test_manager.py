@@ -273,7 +273,7 @@ def test_nudges_come_after_three_and_seven_working_days_once_each(
     sent = nudges(engine)
     assert [row.recipient for row in sent] == ["C0SHARED", "C0SHARED"]
     assert draw_row(sent[0]).payload["text"].startswith("👋 Een herinnering")
-    assert "07-12-2026" in draw_row(sent[1]).payload["text"]  # fourteen days after the invite
+    assert "7 december 2026" in draw_row(sent[1]).payload["text"]  # fourteen days after the invite
     assert audit_kinds(engine, invite.onboarding_id).count("nudge_sent") == 2
 
 
@@ -321,8 +321,8 @@ def test_the_digest_counts_what_ended_since_the_previous_working_day(
     [digest] = [row for row in outbox(engine) if row.kind == "digest"]
     text = draw_row(digest).payload["text"]
     assert digest.recipient == "C0STATUS"
-    assert "*Open:* 1 (uitgenodigd 1)" in text
-    assert "geannuleerd 1" in text
+    assert "*Open:* 1 (uitgenodigd: 1)" in text
+    assert "gestopt: 1" in text
     assert "Niets vastgelopen." in text
 
 
@@ -479,13 +479,13 @@ def home_texts(migration: MigrationStatus, language: str = "nl") -> list[str]:
 def test_the_app_home_says_how_many_links_are_on_the_rest_api_and_how_many_days_are_left():
     status = MigrationStatus(on_rest=1, total=3, days_left=90, soap_ends_on=SOAP_END, ended=False)
     assert "🔀 1 van 3 koppelingen op de REST API, nog 90 dagen." in home_texts(status)
-    assert "🔀 1 of 3 links on the REST API, 90 days left." in home_texts(status, "en")
+    assert "🔀 1 of 3 connections on the REST API, 90 days left." in home_texts(status, "en")
 
 
 def test_the_app_home_counts_in_real_plurals():
     status = MigrationStatus(on_rest=0, total=1, days_left=1, soap_ends_on=SOAP_END, ended=False)
     assert "🔀 0 van 1 koppeling op de REST API, nog 1 dag." in home_texts(status)
-    assert "🔀 0 of 1 link on the REST API, 1 day left." in home_texts(status, "en")
+    assert "🔀 0 of 1 connection on the REST API, 1 day left." in home_texts(status, "en")
 
 
 def test_after_the_end_the_app_home_says_how_many_links_still_need_a_relink():
@@ -495,9 +495,11 @@ def test_after_the_end_the_app_home_says_how_many_links_still_need_a_relink():
         in home_texts(status)
     )
     one = MigrationStatus(on_rest=2, total=3, days_left=0, soap_ends_on=SOAP_END, ended=True)
-    assert "🔀 The Nmbrs SOAP API has ended; 1 link still needs a relink." in home_texts(one, "en")
+    assert "🔀 The Nmbrs SOAP API has ended; 1 connection still needs to be reconnected." in (
+        home_texts(one, "en")
+    )
     done = MigrationStatus(on_rest=3, total=3, days_left=0, soap_ends_on=SOAP_END, ended=True)
-    assert "🔀 The Nmbrs SOAP API has ended; every link is on the REST API." in home_texts(
+    assert "🔀 The Nmbrs SOAP API has ended; every connection is on the REST API." in home_texts(
         done, "en"
     )
 

@@ -82,6 +82,7 @@ def world():
     settings = Settings(
         _env_file=None,
         terms_url="https://example.com/terms",
+        terms_url_en="https://example.com/terms-en",
         support_phone="020 123 45 67",
         terms_version="2025-01",
     )
@@ -108,6 +109,23 @@ def test_an_invite_starts_an_onboarding_in_dutch_at_the_terms(world):
     assert outcome.screen == TermsScreen(terms_url="https://example.com/terms")
     assert world.onboarding().state == "invited"
     assert world.kinds() == ["invite_created", "onboarding_started"]
+
+
+def test_an_english_client_gets_the_english_terms_and_a_dutch_client_the_dutch_ones(world):
+    world.membership.members["C0ENGLISH"] = {"U0CUSTOMER"}
+    english = world.service.create_invite(
+        client_name="Smith's Bakery",
+        channel_id="C0ENGLISH",
+        team_id="T0CUSTOMER",
+        started_by="U0MANAGER",
+        language="en",
+    )
+    assert world.service.open(english.onboarding_id, CUSTOMER).screen == TermsScreen(
+        terms_url="https://example.com/terms-en"
+    )
+    assert world.service.open(world.onboarding_id, CUSTOMER).screen == TermsScreen(
+        terms_url="https://example.com/terms"
+    )
 
 
 def test_opening_again_reports_the_start_only_once(world):

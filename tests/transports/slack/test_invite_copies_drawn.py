@@ -46,7 +46,7 @@ def drawn(value: InviteStatus) -> tuple[str, list[str]]:
 
 def test_the_live_copy_has_its_buttons():
     _, buttons = drawn(status())
-    assert buttons == ["Verder gaan", "Stoppen"]
+    assert buttons == ["Verdergaan", "Stoppen"]
 
 
 def test_a_copy_replaced_by_a_newer_one_says_so_and_has_no_buttons():
@@ -58,7 +58,7 @@ def test_a_copy_replaced_by_a_newer_one_says_so_and_has_no_buttons():
 def test_every_copy_of_an_unlinked_link_says_so_without_change_buttons():
     for superseded in (None, SUPERSEDED_RESENT):
         text, buttons = drawn(status(State.UNLINKED, superseded=superseded))
-        assert "De koppeling is verbroken" in text and "Koppeling voltooid" not in text
+        assert "De koppeling is verwijderd" in text and "Koppeling voltooid" not in text
         assert buttons == []
 
 

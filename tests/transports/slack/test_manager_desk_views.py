@@ -119,7 +119,7 @@ def test_a_link_names_its_companies_its_last_check_and_its_login():
     blocks = home(Dashboard(open=[], links=[link(1, names=8)]))
     details = json.dumps(blocks)
     assert "Bedrijf 0 B.V., Bedrijf 1 B.V." in details and "en nog 3" in details
-    assert "laatst gecontroleerd op 25-11-2026 om 10:00" in details
+    assert "laatst gecontroleerd op 25 november 2026 om 10:00" in details
     assert "`loon@klant.nl`" in details and "de REST API" in details
 
 

@@ -50,12 +50,12 @@ def test_the_move_request_asks_the_channel_to_consent_with_the_relink_button():
     )
     (notice, message) = drawn(event)["C0SHARED"]
     assert notice.dedupe_key == "link_move_request:3"
-    assert "01-03-2027" in message.blocks[0]["text"]["text"]
+    assert "1 maart 2027" in message.blocks[0]["text"]["text"]
     assert "toestemming" in message.blocks[0]["text"]["text"]
     [button] = buttons(message)
     assert (button["action_id"], button["value"]) == (ACTION_RELINK, "7.nl")
     report = drawn(event)["C0STATUS"][1].text
-    assert "REST API" in report and "2027-03-01" in report
+    assert "REST API" in report and "1 March 2027" in report
 
 
 def test_after_the_soap_end_the_relink_request_explains_the_consent_not_a_token():
@@ -86,7 +86,7 @@ def test_the_relink_choice_says_per_linked_company_how_it_was_found():
     assert lines[1:] == [
         "✓ *1 Bakkerij &lt;Korst&gt;*: found (the same company in Nmbrs)",
         "✓ *2 Fietsen*: found by number and name",
-        "✗ *5 Jansen*: not found. This login does not see the company; if needed, adjust the"
-        " klant login's filter and relink.",
+        "✗ *5 Jansen*: not found. This login does not have access to the company; if needed,"
+        " adjust the client login's filter and reconnect.",
     ]
     assert view["blocks"][0]["text"]["verbatim"] is True

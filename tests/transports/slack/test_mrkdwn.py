@@ -30,7 +30,7 @@ def test_mentions_channels_and_links_are_spelled_the_slack_way():
 def test_a_lead_sentence_is_its_own_text_set_in_bold():
     texts = catalogue("en")
     assert with_lead(texts, "customer.credentials.wrong") == (
-        "❌ *The username or the API token is wrong.* "
+        "❌ *The username or the API token is incorrect.* "
         "Check both in Nmbrs and paste the token again."
     )
     assert with_lead(texts, "reports.digest.none_open", "reports.digest.open_lead") == (

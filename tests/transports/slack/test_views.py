@@ -137,7 +137,7 @@ def test_the_working_views_are_modals_slack_accepts(language, kind):
 
 def test_the_language_picks_the_texts():
     assert rendered(UnavailableScreen(), "nl")["title"]["text"] == "Nmbrs niet bereikbaar"
-    assert rendered(UnavailableScreen(), "en")["title"]["text"] == "Nmbrs unreachable"
+    assert rendered(UnavailableScreen(), "en")["title"]["text"] == "Nmbrs unavailable"
 
 
 def test_the_terms_form_offers_nmbrs_other_packages_and_not_listed():
@@ -163,7 +163,7 @@ def test_the_preparation_names_the_template_all_22_permissions_the_avg_and_links
     for permission in REQUIRED_PERMISSIONS:
         assert permission.split(".")[1] in text
     assert "Company Services" in text and "Report Services" in text
-    assert "GDPR (AVG)" in text and "klant login" in text and "API token toevoegen" in text
+    assert "GDPR" in text and "client login" in text and "API token toevoegen" in text
     buttons = [b for b in view["blocks"] if b["type"] == "actions"][0]["elements"]
     assert buttons[0]["url"] == views.NMBRS_URL
 
@@ -172,7 +172,7 @@ def test_a_wrong_token_is_said_under_the_token_field_and_the_token_is_not_kept()
     view = rendered(CredentialsScreen(username="loon@acme.nl", wrong_credentials=True), "en")
     block_ids = [block.get("block_id") for block in view["blocks"]]
     token_at = block_ids.index("token-3")
-    assert "wrong" in str(view["blocks"][token_at + 1])
+    assert "incorrect" in str(view["blocks"][token_at + 1])
     assert "initial_value" not in element_of(view, "token-3")
     assert element_of(view, "username-3")["initial_value"] == "loon@acme.nl"
 
@@ -182,9 +182,9 @@ def test_the_last_attempt_is_announced():
     assert "one attempt left" in str(view["blocks"])
 
 
-def test_the_block_shows_until_when_in_the_readers_time_zone():
+def test_the_block_shows_until_when_in_the_readers_time_zone_or_else_in_dutch_time():
     view = rendered(BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)), "en")
-    assert "<!date^1740999600^{date_short_pretty} {time}|2025-03-03 11:00 UTC>" in str(view)
+    assert "<!date^1740999600^{date_short_pretty} {time}|3 March 2025 at 12:00>" in str(view)
 
 
 def test_missing_permissions_are_listed_by_service_with_check_again():
@@ -242,11 +242,11 @@ def test_over_access_names_twenty_not_chosen_companies_and_counts_the_rest():
     screen = OverAccessScreen(seen=25, chosen=companies(2), not_chosen=companies(23))
     view = rendered(screen, "en")
     text = str(view["blocks"])
-    assert "It sees 25; you link 2." in text
-    assert "…and 3 more." in text
+    assert "Access to 25 companies; you connect 2." in text
+    assert "…and 3 other companies." in text
     assert view["callback_id"] == views.CALLBACK_OVER_ACCESS
     assert views.ACTION_NARROW_FILTER in text
-    assert view["submit"]["text"] == "Understood, link"
+    assert view["submit"]["text"] == "Understood, connect"
 
 
 def test_a_replayed_step_is_told_what_happened():
@@ -302,7 +302,7 @@ def test_the_invite_says_who_completed_and_drops_the_button():
 
 
 def test_the_invite_after_a_handoff_says_someone_will_call():
-    assert "telefonisch" in str(invite_message(invite_status(State.HANDOFF)).blocks)
+    assert "We bellen u" in str(invite_message(invite_status(State.HANDOFF)).blocks)
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
@@ -395,4 +395,5 @@ def test_a_start_refused_after_the_soap_end_date_tells_the_account_manager_why(l
         result, language, bot_name="onboard", now=datetime(2027, 3, 2, tzinfo=UTC)
     ).to_dict()
     assert view_problems(view) == []
-    assert "2027-03-01" in str(view["blocks"]) and "NMBRS_API=rest" in str(view["blocks"])
+    ended_on = {"nl": "1 maart 2027", "en": "1 March 2027"}[language]
+    assert ended_on in str(view["blocks"]) and "NMBRS_API=rest" in str(view["blocks"])

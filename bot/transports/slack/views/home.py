@@ -95,7 +95,7 @@ def home_view(
         blocks += [_relink_row(texts, row) for row in dashboard.relinks[:RELINK_ROWS_LIMIT]]
     blocks += [
         DividerBlock(),
-        HeaderBlock(text=texts.text("manager.desk.todo_title", count=len(dashboard.todo))),
+        HeaderBlock(text=texts.plural("manager.desk.todo_title", len(dashboard.todo))),
     ]
     if not dashboard.todo:
         blocks.append(_context(texts.text("manager.desk.none_todo")))
@@ -172,11 +172,11 @@ def _row_actions(texts: Catalogue, row: OnboardingSummary) -> ActionsBlock:
 
 def _link_row(texts: Catalogue, link: LinkRow, calendar: WorkingCalendar) -> SectionBlock:
     client = bold(escape(link.client_name))
-    text = texts.text(
+    text = texts.plural(
         "manager.home.link_row",
+        link.companies,
         client=client,
         channel=channel(link.channel_id),
-        companies=link.companies,
         date=local_date(texts, calendar, link.created_at),
     )
     return SectionBlock(

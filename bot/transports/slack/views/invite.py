@@ -104,11 +104,10 @@ def _status_line(texts: Catalogue, screen: InviteScreen) -> str:
         return texts.text(key, **values)
     state = screen.state
     if state == State.COMPLETED:
-        key = "completed_one" if screen.companies_linked == 1 else "completed"
-        return texts.text(
-            f"customer.invite.status.{key}",
+        return texts.plural(
+            "customer.invite.status.completed",
+            screen.companies_linked,
             user=mention(screen.completed_by or ""),
-            count=screen.companies_linked,
         )
     if state == State.HANDOFF:
         return texts.text("customer.invite.status.handoff", phone=escape(screen.support_phone))

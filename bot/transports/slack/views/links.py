@@ -156,7 +156,7 @@ def _match_lines(texts: Catalogue, matches: Sequence[CompanyMatch]) -> str:
         for match in matches[:LIST_LIMIT]
     ]
     if len(matches) > LIST_LIMIT:
-        lines.append(texts.text("links.more", count=len(matches) - LIST_LIMIT))
+        lines.append(texts.plural("links.more", len(matches) - LIST_LIMIT))
     return with_lead(texts, "links.modal.matches", lines="\n".join(lines))
 
 
@@ -297,7 +297,6 @@ class LinkMessages:
             "channel": channel(event.channel_id),
             "actor": self._actor(event.actor),
             "count": len(event.companies),
-            "seen": event.companies_seen,
             "companies": _short_list(texts, (escape(name) for name in event.companies)),
             "added": _short_list(texts, (escape(name) for name in event.added)) or "-",
             "removed": _short_list(texts, (escape(name) for name in event.removed)) or "-",
@@ -310,6 +309,9 @@ class LinkMessages:
             values["reason"] = _reason(texts, event.reason or "", event)
         if event.kind == LinkMoveRequested.kind:
             values["date"] = _iso_date(texts, event.soap_ends_on)
+        if event.kind == LinkOverAccessWarned.kind:
+            # Counted: the companies the login has access to, of which the client chose some.
+            values.update(count=event.companies_seen, chosen=len(event.companies))
         text = texts.text(f"links.report.{_REPORT_KEYS[event.kind]}", **values)
         if event.kind == LinkRelinked.kind and event.environment != event.previous_environment:
             text += " " + texts.text("links.report.relinked_environment", **values)
@@ -394,11 +396,8 @@ _REPORT_KEYS = {
 
 
 def _iso_date(texts: Catalogue, iso: str | None) -> str:
-    """A day given as ISO 8601, in the catalogue's date format ("-" when missing)."""
-    if not iso:
-        return "-"
-    day = date.fromisoformat(iso)
-    return texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
+    """A day given as ISO 8601, in the catalogue's language ("-" when missing)."""
+    return texts.date(date.fromisoformat(iso)) if iso else "-"
 
 
 def _reason(texts: Catalogue, reason: str, event: LinkEvent | None = None) -> str:
@@ -419,7 +418,7 @@ def _short_list(texts: Catalogue, items: Iterable[str]) -> str:
     items = list(items)
     shown = ", ".join(items[:LIST_LIMIT])
     if len(items) > LIST_LIMIT:
-        shown += " " + texts.text("links.more", count=len(items) - LIST_LIMIT)
+        shown += " " + texts.plural("links.more", len(items) - LIST_LIMIT)
     return shown
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -114,22 +114,25 @@ def dm_text(status: InviteStatus) -> str:
 
 
 def duration(texts: Catalogue, elapsed: timedelta) -> str:
+    """How long ago ("zojuist", "5 minuten geleden", "2 dagen geleden")."""
     minutes = max(int(elapsed.total_seconds() // 60), 0)
+    if minutes < 1:
+        return texts.text("manager.age.just_now")
     if minutes < 60:
-        return texts.text("manager.age.minutes", count=minutes)
+        return texts.plural("manager.age.minutes", minutes)
     if minutes < 48 * 60:
-        return texts.text("manager.age.hours", count=minutes // 60)
-    return texts.text("manager.age.days", count=minutes // (24 * 60))
+        return texts.plural("manager.age.hours", minutes // 60)
+    return texts.plural("manager.age.days", minutes // (24 * 60))
 
 
 def local_time(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
-    local = calendar.local(moment)
-    return texts.text("reports.format.time", hour=local.hour, minute=local.minute)
+    """A moment's time of day in the calendar's time zone, as the language writes it."""
+    return texts.time(moment, calendar.zone)
 
 
 def local_date(texts: Catalogue, calendar: WorkingCalendar, moment: datetime) -> str:
-    local = calendar.local(moment)
-    return texts.text("reports.format.date", day=local.day, month=local.month, year=local.year)
+    """A moment's day in the calendar's time zone, as the language writes it."""
+    return texts.date(moment, calendar.zone)
 
 
 def state_label(texts: Catalogue, state: str) -> str:
@@ -216,6 +219,7 @@ def start_modal(language: str, *, default_language: str, channel_id: str | None 
                 hint=texts.text("manager.start.channel_hint"),
                 element=ConversationSelectElement(
                     action_id=ACTION_VALUE,
+                    placeholder=texts.text("manager.start.channel_placeholder"),
                     initial_conversation=channel_id,
                     filter={"include": ["public", "private"], "exclude_bot_users": True},
                 ),
@@ -225,7 +229,10 @@ def start_modal(language: str, *, default_language: str, channel_id: str | None 
                 optional=True,
                 label=texts.text("manager.start.contact_label"),
                 hint=texts.text("manager.start.contact_hint"),
-                element=UserSelectElement(action_id=ACTION_VALUE),
+                element=UserSelectElement(
+                    action_id=ACTION_VALUE,
+                    placeholder=texts.text("manager.start.contact_placeholder"),
+                ),
             ),
             InputBlock(
                 block_id=BLOCK_LANGUAGE,
@@ -255,7 +262,7 @@ def read_start(values: dict[str, Any], language: str) -> tuple[StartRequest | No
     if not client_name:
         errors[BLOCK_CLIENT] = texts.text("manager.start.client_required")
     elif len(client_name) > CLIENT_NAME_LIMIT:
-        errors[BLOCK_CLIENT] = texts.text("manager.start.client_too_long", limit=CLIENT_NAME_LIMIT)
+        errors[BLOCK_CLIENT] = texts.plural("manager.start.client_too_long", CLIENT_NAME_LIMIT)
     if errors or not channel_id:
         return None, errors
     return (
@@ -311,7 +318,7 @@ def start_result_modal(result: StartResult, language: str, *, bot_name: str, now
         return _result_modal(
             texts,
             "manager.result.title_failed",
-            [texts.text("manager.result.soap_ended", ended_on=result.error or "")],
+            [texts.text("manager.result.soap_ended", ended_on=_day(texts, result.error))],
         )
     if result.kind == BOT_NOT_IN_CHANNEL:
         return _result_modal(
@@ -444,3 +451,8 @@ def _result_modal(
         private_metadata=metadata,
         blocks=blocks,
     )
+
+
+def _day(texts: Catalogue, iso: str | None) -> str:
+    """A day the use case gives as ISO 8601, in the client's language ("-" when missing)."""
+    return texts.date(date.fromisoformat(iso)) if iso else "-"

@@ -153,11 +153,13 @@ def _modal(
 
 
 def company_option(texts: Catalogue, company: Company) -> Option:
-    label = texts.text("customer.companies.option", name=company.name, number=company.number)
+    # The company's number is an identifier, not an amount: as it is, without digit groups.
+    number = str(company.number)
+    label = texts.text("customer.companies.option", name=company.name, number=number)
     if len(label) > OPTION_TEXT_LIMIT:
         overflow = len(label) - OPTION_TEXT_LIMIT + 1
         name = company.name[: max(1, len(company.name) - overflow)] + "…"
-        label = texts.text("customer.companies.option", name=name, number=company.number)
+        label = texts.text("customer.companies.option", name=name, number=number)
     return Option(value=str(company.id), text=_shorten(label, OPTION_TEXT_LIMIT))
 
 
@@ -173,7 +175,7 @@ def _company_lines(texts: Catalogue, companies: Sequence[Company], more_key: str
         for company in companies[:LISTED_COMPANIES]
     ]
     if len(companies) > LISTED_COMPANIES:
-        lines.append(texts.text(more_key, count=len(companies) - LISTED_COMPANIES))
+        lines.append(texts.plural(more_key, len(companies) - LISTED_COMPANIES))
     return "\n".join(lines)
 
 
@@ -427,7 +429,10 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
         DividerBlock(),
         _section(
             with_lead(
-                texts, "customer.preparation.template", template=bold(NMBRS_TEMPLATE), count=count
+                texts,
+                "customer.preparation.template",
+                template=bold(NMBRS_TEMPLATE),
+                permissions=texts.plural("customer.preparation.permissions", count),
             )
         ),
         *_permission_lines(texts, screen.permissions),
@@ -478,12 +483,9 @@ def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View
     ]
     if screen.wrong_credentials:
         warning = with_lead(texts, "customer.credentials.wrong")
-        if screen.attempts_left == 1:
-            warning += " " + texts.text("customer.credentials.attempts_left_one")
-        elif screen.attempts_left < MAX_FAILED_ATTEMPTS:
-            warning += " " + texts.text(
-                "customer.credentials.attempts_left", count=screen.attempts_left
-            )
+        if screen.attempts_left < MAX_FAILED_ATTEMPTS:
+            left = texts.plural("customer.credentials.attempts_left", screen.attempts_left)
+            warning += " " + left
         blocks.append(_context(warning))
     return _modal(
         texts,
@@ -495,14 +497,15 @@ def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View
     )
 
 
-def slack_date(moment: datetime) -> str:
-    """A moment Slack shows in the reader's own time zone."""
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+def slack_date(texts: Catalogue, moment: datetime) -> str:
+    """A moment Slack shows in the reader's own time zone; where it cannot, in the client's
+    language and Dutch time."""
+    fallback = texts.moment(moment)
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def _blocked(texts: Catalogue, screen: BlockedScreen) -> View:
-    text = texts.text("customer.blocked.text", until=slack_date(screen.until))
+    text = texts.text("customer.blocked.text", until=slack_date(texts, screen.until))
     return _modal(texts, title="blocked", blocks=[_section(text)])
 
 
@@ -604,11 +607,7 @@ def _company_element(
 
 def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
     count = len(screen.companies)
-    intro = (
-        texts.text("customer.companies.intro_one")
-        if count == 1
-        else texts.text("customer.companies.intro", count=count)
-    )
+    intro = texts.plural("customer.companies.intro", count)
     blocks: list[Block] = []
     if screen.narrowing:
         blocks.append(
@@ -627,7 +626,7 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
             label=texts.text("customer.companies.label"),
             element=_company_element(texts, screen),
             hint=(
-                texts.text("customer.companies.search_hint", count=MIN_QUERY_LENGTH)
+                texts.plural("customer.companies.search_hint", MIN_QUERY_LENGTH)
                 if count > STATIC_SELECT_LIMIT
                 else None
             ),
@@ -657,7 +656,11 @@ def _over_access(texts: Catalogue, screen: OverAccessScreen) -> View:
     blocks: list[Block] = [
         _section(
             with_lead(
-                texts, "customer.over_access.intro", seen=screen.seen, chosen=len(screen.chosen)
+                texts,
+                "customer.over_access.intro",
+                seen=texts.plural(
+                    "customer.over_access.seen", screen.seen, chosen=len(screen.chosen)
+                ),
             )
         ),
         _section(

@@ -24,7 +24,6 @@ from bot.reports import OnboardingSummary, needing_attention_first
 from bot.transports.slack.mrkdwn import (
     ONBOARD_COMMAND,
     bold,
-    button_label,
     channel,
     code,
     escape,
@@ -52,9 +51,17 @@ class ReportMessages:
             "access_refused": lambda event: {
                 "why": self.texts.text(f"reports.refusal.{event.reason}")  # type: ignore[attr-defined]
             },
+            "invite_created": lambda event: {
+                "language": self.texts.text(f"manager.start.language_{event.language}")  # type: ignore[attr-defined]
+            },
+            "credentials_rejected": lambda event: {"count": event.attempts_left},  # type: ignore[attr-defined]
             "credential_attempts_blocked": lambda event: {
                 "until": self.format_time(datetime.fromisoformat(event.blocked_until))  # type: ignore[attr-defined]
             },
+            # Counted: the companies the login has access to, of which the client chose some.
+            "over_access_warned": lambda event: {"count": event.companies_seen},  # type: ignore[attr-defined]
+            "over_access_confirmed": lambda event: {"count": event.companies_seen},  # type: ignore[attr-defined]
+            "over_access_narrowing": lambda event: {"count": event.companies_seen},  # type: ignore[attr-defined]
             "permissions_missing": lambda event: {
                 "count": len(event.missing_permissions),  # type: ignore[attr-defined]
                 "permissions": self.short_list(event.missing_permissions),  # type: ignore[attr-defined]
@@ -132,19 +139,19 @@ class ReportMessages:
             lines.append(with_lead(texts, "reports.digest.none_ended", "reports.digest.ended_lead"))
         stalled = [row for row in needing_attention_first(open_onboardings) if row.stalled]
         if stalled:
-            lines.append(with_lead(texts, "reports.digest.stalled_title", days=stalled_after_days))
+            lines.append(with_lead(texts, "reports.digest.stalled_title", count=stalled_after_days))
             lines.extend(
-                texts.text(
+                texts.plural(
                     "reports.digest.stalled_row",
+                    row.idle_working_days,
                     client=bold(escape(row.client_name)),
                     channel=channel(row.channel_id),
                     state=self.state_label(row.state),
-                    idle=row.idle_working_days,
                 )
                 for row in stalled[:STALLED_LIMIT]
             )
             if len(stalled) > STALLED_LIMIT:
-                lines.append(texts.text("reports.more", count=len(stalled) - STALLED_LIMIT))
+                lines.append(texts.plural("reports.more", len(stalled) - STALLED_LIMIT))
         else:
             lines.append(texts.text("reports.digest.none_stalled"))
         return "\n".join(lines)
@@ -195,8 +202,7 @@ class ReportMessages:
         """The reminder to the client."""
         texts = self.texts
         if number == 1:
-            start = button_label(texts, "customer.invite.start")
-            text = texts.text("reports.nudge.first", start=start)
+            text = texts.text("reports.nudge.first")
         elif row.expires_at is None:
             text = texts.text("reports.nudge.second_no_expiry")
         else:
@@ -218,20 +224,19 @@ class ReportMessages:
         items = list(items)
         shown = self.texts.text("reports.list_separator").join(items[:LIST_LIMIT])
         if len(items) > LIST_LIMIT:
-            shown += " " + self.texts.text("reports.more", count=len(items) - LIST_LIMIT)
+            shown += " " + self.texts.plural("reports.more", len(items) - LIST_LIMIT)
         return shown
 
     def format_date(self, day: date) -> str:
-        return self.texts.text("reports.format.date", day=day.day, month=day.month, year=day.year)
+        return self.texts.date(day, self.calendar.zone)
 
     def format_time(self, moment: datetime) -> str:
-        local = self.calendar.local(moment)
-        return self.texts.text("reports.format.time", hour=local.hour, minute=local.minute)
+        return self.texts.time(moment, self.calendar.zone)
 
     def _state_counts(self, counts: Mapping[str, int], order: Iterable[str]) -> str:
         parts = [
             self.texts.text(
-                "reports.digest.state_count", state=self.state_label(state), count=counts[state]
+                "reports.digest.state_count", state=self.state_label(state), total=counts[state]
             )
             for state in order
             if counts.get(state)

@@ -1,9 +1,10 @@
 import re
 import string
+from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.i18n import LANGUAGES, catalogue, load_language
+from bot.i18n import LANGUAGES, Catalogue, catalogue, load_language
 
 SHORT_TEXT_LIMIT = 24  # Slack: modal titles and submit/close buttons
 
@@ -34,7 +35,7 @@ def test_modal_titles_and_buttons_fit_slack_in_every_language():
 
 
 def test_keys_are_prefixed_with_their_area():
-    assert catalogue("en").text("customer.modal.title_terms") == "Start the link"
+    assert catalogue("en").text("customer.modal.title_terms") == "Connect your payroll"
 
 
 def test_values_are_filled_in():
@@ -91,3 +92,47 @@ def test_the_markup_check_sees_each_kind_of_markup(text):
 def test_plain_text_with_look_alikes_passes_the_markup_check():
     for text in ("Visma | Raet (Youforce)", "{marker}{client} in {channel}: 12:00", "{day:02d}"):
         assert not any(pattern.search(text) for pattern in SLACK_MARKUP.values()), text
+
+
+def _catalogue(language: str, **texts: str) -> Catalogue:
+    return Catalogue(language, {f"test.{key}": text for key, text in texts.items()})
+
+
+def test_a_value_that_ends_a_sentence_is_not_followed_by_a_second_full_stop():
+    texts = _catalogue("nl", done="Klaar met {client}.", bold="Klaar met {client}. Verder")
+    assert texts.text("test.done", client="Klant 0042 B.V.") == "Klaar met Klant 0042 B.V."
+    bold = texts.text("test.bold", client="*Klant 0042 B.V.*")
+    assert bold == "Klaar met *Klant 0042 B.V.* Verder"
+    assert texts.text("test.done", client="Bakkerij") == "Klaar met Bakkerij."
+
+
+def test_a_number_filled_in_is_written_as_the_language_writes_it():
+    texts = {language: _catalogue(language, seen="{seen} / {count}") for language in LANGUAGES}
+    assert texts["nl"].text("test.seen", seen=5000, count=4979) == "5.000 / 4.979"
+    assert texts["en"].text("test.seen", seen=5000, count=4979) == "5,000 / 4,979"
+
+
+def test_a_text_names_its_plural_form_by_the_cldr_rules_of_its_language():
+    forms = {"one": "{count} bedrijf", "other": "{count} bedrijven"}
+    texts = Catalogue("nl", {f"test.companies.{form}": text for form, text in forms.items()})
+    assert [texts.plural("test.companies", n) for n in (0, 1, 2)] == [
+        "0 bedrijven",
+        "1 bedrijf",
+        "2 bedrijven",
+    ]
+    assert texts.text("test.companies", count=5000) == "5.000 bedrijven"
+
+
+def test_days_and_times_are_written_in_the_language_and_in_dutch_time():
+    winter_morning = datetime(2026, 12, 1, 8, 3, tzinfo=UTC)
+    assert catalogue("nl").date(date(2026, 12, 1)) == "1 december 2026"
+    assert catalogue("en").date(date(2026, 12, 1)) == "1 December 2026"
+    assert catalogue("nl").time(winter_morning) == "09:03"
+    assert catalogue("en").time(winter_morning) == "09:03"
+    assert catalogue("nl").moment(winter_morning) == "1 december 2026 om 09:03"
+    assert catalogue("en").moment(winter_morning) == "1 December 2026 at 09:03"
+
+
+def test_a_placeholder_without_a_value_is_an_error_not_a_text():
+    with pytest.raises(KeyError):
+        catalogue("nl").text("customer.invite.text")
