@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
+from babel.dates import format_skeleton, format_time
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 LANGUAGES = ("nl", "en")
@@ -59,6 +61,15 @@ class Catalogue(Mapping[str, str]):
         form = _plural_form(self.language, count)
         template = self._texts.get(f"{key}.{form}") or self._texts[f"{key}.other"]
         return template.format(count=count, **values)
+
+    def local_date(self, moment: datetime) -> str:
+        """The day and month of a moment as this language writes them ("1 december"), in the
+        moment's own time zone (give it in the customer's)."""
+        return format_skeleton("MMMMd", moment, locale=_locale(self.language))
+
+    def local_time(self, moment: datetime) -> str:
+        """The time of day of a moment as this language writes it ("10:08", "10:08 AM")."""
+        return format_time(moment, "short", locale=_locale(self.language))
 
     def __getitem__(self, key: str) -> str:
         return self._texts[key]

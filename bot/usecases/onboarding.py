@@ -45,10 +45,14 @@ from bot.core.screens import (
     NOTICE_ALREADY_DONE,
     ConsentScreen,
     ErrorScreen,
+    Instructions,
     Outcome,
     RefusedScreen,
     Screen,
     ScreenSettings,
+    SupportContact,
+    instructions_screen,
+    offers_instructions,
     screen_for,
 )
 from bot.outbox import enqueue
@@ -99,6 +103,16 @@ def screen_settings(settings: Settings, provider: PayrollProvider) -> ScreenSett
         required_access=provider.describe_access(provider.required_access),
         group_access=provider.describe_access,
         consent=isinstance(provider, ConsentProvider),
+        data=provider.data_read,
+        timezone=settings.timezone,
+        nmbrs_login_url=settings.nmbrs_login_url,
+    )
+
+
+def support_contact(settings: Settings, account_manager: str = "") -> SupportContact:
+    """Who a customer can reach: the onboarding's account manager, our phone and e-mail."""
+    return SupportContact(
+        account_manager=account_manager, phone=settings.support_phone, email=settings.support_email
     )
 
 
@@ -308,6 +322,27 @@ class OnboardingService:
             context.progress.prepared = True
 
         return self._step(ref, actor, Step.PREPARATION, apply)
+
+    def instructions(self, onboarding_id: int, actor: Actor, part: Instructions) -> Outcome:
+        """A part of the preparation, opened (again) from any screen after it; changes
+        nothing."""
+
+        def read(uow: SqlUnitOfWork, context: OnboardingContext) -> Outcome:
+            client = context.client
+            screen = instructions_screen(
+                part,
+                self._screens(self._provider_of(context)),
+                client_name=client.name,
+                place=(client.workspace_id, client.conversation_id),
+            )
+            return Outcome(
+                screen=screen,
+                language=client.language,
+                client_name=client.name,
+                ref=self._ref(context),
+            )
+
+        return self._steps.peek(onboarding_id, actor, read)
 
     def submit_credentials(
         self, ref: StepRef, actor: Actor, *, username: str, token: str
@@ -587,7 +622,11 @@ class OnboardingService:
         language = self._settings.default_language
         onboarding = uow.onboardings.get(onboarding_id)
         if onboarding is None:
-            return Outcome(screen=ErrorScreen("not_found"), language=language)
+            return Outcome(
+                screen=ErrorScreen("not_found"),
+                language=language,
+                contact=support_contact(self._settings),
+            )
         context = load(uow, onboarding, actor, self._clock.now())
         reason = customer_refusal(self._membership, context.client, actor)
         if reason is None:
@@ -605,6 +644,7 @@ class OnboardingService:
         return Outcome(
             screen=RefusedScreen(other_organisation=reason == OTHER_ORGANISATION),
             language=context.client.language,
+            contact=self._contact(context),
         )
 
     def _replay_or_refuse(
@@ -621,11 +661,7 @@ class OnboardingService:
             return None
         if state not in flow.OPEN_STATES:
             return self._outcome(context)
-        return Outcome(
-            screen=ErrorScreen("illegal_step"),
-            language=context.client.language,
-            ref=self._ref(context),
-        )
+        return self._illegal(context)
 
     def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | PayrollProvider:
         """Before a provider call: refuse, replay or stop at a block without calling it; else
@@ -665,6 +701,7 @@ class OnboardingService:
             screen=ErrorScreen("illegal_step"),
             language=context.client.language,
             ref=self._ref(context),
+            contact=self._contact(context),
         )
 
     def _complete(self, context: OnboardingContext) -> None:
@@ -726,7 +763,12 @@ class OnboardingService:
             invite=invite_status(onboarding, client, support_phone=self._settings.support_phone)
             if context.state_changed
             else None,
+            contact=self._contact(context),
+            instructions=offers_instructions(onboarding.state, context.progress),
         )
+
+    def _contact(self, context: OnboardingContext) -> SupportContact:
+        return support_contact(self._settings, context.onboarding.started_by)
 
     # --- the consent in the browser (bot.usecases.onboarding_consent) ---------------------
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from bot.core.payroll import NMBRS_SOAP, AccountCheck, Connection, ProviderCompany
 from payroll.nmbrs_soap.client import MAX_CALLS_PER_SECOND, MAX_CONCURRENT_CALLS, SoapNmbrsClient
 from payroll.nmbrs_soap.model import (
+    DATA_READ,
     REQUIRED_PERMISSIONS,
     Company,
     Credentials,
@@ -27,6 +28,7 @@ class SoapNmbrsProvider:
 
     name = NMBRS_SOAP
     required_access = REQUIRED_PERMISSIONS
+    data_read = DATA_READ
 
     def __init__(
         self,
