@@ -314,7 +314,8 @@ def test_the_last_attempt_is_announced():
 def test_the_block_ends_in_the_customers_time_in_their_language():
     until = datetime(2026, 12, 1, 9, 8, tzinfo=UTC).astimezone(ZoneInfo("Europe/Amsterdam"))
     assert "tot *1 december om 10:08*" in str(rendered(BlockedScreen(until=until)))
-    english = str(rendered(BlockedScreen(until=until), "en")).replace("\u202f", " ")
+    english = rendered(BlockedScreen(until=until), "en")["blocks"][0]["text"]["text"]
+    english = english.replace("\u202f", " ")  # CLDR's narrow space before AM
     assert "until *December 1 at 10:08 AM*" in english
 
 
