@@ -389,6 +389,7 @@ def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
                 texts.text(f"customer.preparation.step_{name}") for name in ("login", "access", way)
             )
         ),
+        _section(with_lead(texts, "customer.preparation.avg")),
     ]
     buttons: list[ButtonElement | LinkButtonElement] = []
     if screen.login_url:
