@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import Clock, SystemClock
@@ -44,6 +45,7 @@ from bot.core.progress import (
 from bot.core.screens import (
     NOTICE_ALREADY_DONE,
     ConsentScreen,
+    CredentialsScreen,
     ErrorScreen,
     Instructions,
     Outcome,
@@ -353,12 +355,13 @@ class OnboardingService:
         if isinstance(provider, Outcome):
             return provider
         result = check_account(provider, connection)
-        return self._step(
+        outcome = self._step(
             ref,
             actor,
             Step.CREDENTIALS,
             lambda context: apply_check(self.event_bus, context, connection, result),
         )
+        return _with_typed_username(outcome, connection.account)
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
@@ -785,6 +788,16 @@ class OnboardingService:
             settings=self._screens(self._provider_of(context)),
             now=context.now,
         )
+
+
+def _with_typed_username(outcome: Outcome, username: str) -> Outcome:
+    """A form asked again after wrong credentials keeps the username just typed, so only the
+    token is pasted anew. It goes back to the person's own form and nowhere else: a rejected
+    username is neither stored nor reported (it may be anything typed)."""
+    screen = outcome.screen
+    if not isinstance(screen, CredentialsScreen) or not screen.wrong_credentials:
+        return outcome
+    return replace(outcome, screen=replace(screen, username=screen.username or username))
 
 
 class _StepHost:

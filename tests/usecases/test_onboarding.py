@@ -157,13 +157,17 @@ def test_after_the_preparation_the_credentials_are_asked(world):
     assert outcome.screen == CredentialsScreen()
 
 
-def test_a_wrong_token_shows_the_form_again_without_keeping_or_reporting_the_username(world):
+def test_a_wrong_token_asks_again_with_the_username_typed_which_is_kept_and_reported_nowhere(
+    world,
+):
     world.to_credentials()
     world.service.save_draft(world.onboarding_id, CUSTOMER, {"username": USERNAME})
     outcome = world.service.submit_credentials(
         world.ref(), CUSTOMER, username=USERNAME, token="wrong"
     )
-    assert outcome.screen == CredentialsScreen(wrong_credentials=True, attempts_left=4)
+    assert outcome.screen == CredentialsScreen(
+        username=USERNAME, wrong_credentials=True, attempts_left=4
+    )
     onboarding = world.onboarding()
     assert onboarding.pending_token is None
     assert USERNAME not in str(onboarding.step_data)
