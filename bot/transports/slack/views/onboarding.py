@@ -487,7 +487,7 @@ def _exact_settings(texts: Catalogue, screen: ExactSettingsScreen) -> View:
     return _modal(texts, title="exact", blocks=blocks)
 
 
-def invite_link(screen: ForwardScreen) -> str:
+def _invite_link(screen: ForwardScreen) -> str:
     """A link that opens the client's conversation, where the invite is."""
     return f"{SLACK_REDIRECT_URL}?channel={screen.conversation_id}&team={screen.workspace_id}"
 
@@ -498,7 +498,7 @@ def _forward(texts: Catalogue, screen: ForwardScreen) -> View:
     message = texts.text(
         f"customer.forward.message_{'consent' if screen.consent else 'token'}",
         client=screen.client_name,
-        link=invite_link(screen),
+        link=_invite_link(screen),
         start=texts.text("customer.invite.continue"),
     )
     blocks: list[Block] = [
