@@ -5,9 +5,8 @@ builder that draws an Outcome.
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
   bot.transports.slack.answers.answer_submission), then redraw the invite message.
-- `open_modal(...)`: a button in the channel: opens the modal with the screen the use case
-  answers when that is ready within OPEN_WITHIN_SECONDS (a trigger lives 3 s; the use case
-  reads the database and calls no Nmbrs), else with a working view that it then replaces.
+- `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
+  3 s), then show the screen the use case answers.
 - `press_modal_button(...)`: a button in a modal: optionally keeps what the form held, runs the
   step and shows the next screen; a step that calls Nmbrs shows a working view first. The
   view's hash makes the second of a double click lose.
@@ -56,9 +55,6 @@ logger = logging.getLogger(__name__)
 # Slack waits 3 s for options; an answer that is not ready by then is an empty list. A second is
 # left for the answer's way back on a busy machine.
 SUGGESTION_TIMEOUT_SECONDS = 2.0
-# How long a Start click waits for its screen before opening a working view instead; the
-# trigger it opens with lives 3 s.
-OPEN_WITHIN_SECONDS = 1.5
 
 ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
 
@@ -205,34 +201,18 @@ async def open_modal(
     view_of: ViewBuilder,
     not_opened: Callable[[], Awaitable[None]],
 ) -> None:
-    if onboarding_id is None:
-        await _open(client, trigger_id, error_view(language, "not_found"), not_opened)
-        return
-    task = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
-    done, _ = await asyncio.wait({task}, timeout=OPEN_WITHIN_SECONDS)
-    if done:
-        outcome = task.result()
-        if await _open(client, trigger_id, view_of(outcome), not_opened) is not None:
-            await refresh_invite(client, outcome.invite)
-        return
-    view_id = await _open(client, trigger_id, working(language, WORKING_MOMENT), not_opened)
-    outcome = await task
-    if view_id is not None:
-        await replace_view(client, view_of(outcome), view_id=view_id)
-    await refresh_invite(client, outcome.invite)
-
-
-async def _open(
-    client: AsyncWebClient,
-    trigger_id: str,
-    view: View | dict[str, Any],
-    not_opened: Callable[[], Awaitable[None]],
-) -> str | None:
-    """The id of the modal opened with `view`, or None (told to the person) when it could not."""
     try:
-        opened = await client.views_open(trigger_id=trigger_id, view=view)
+        opened = await client.views_open(
+            trigger_id=trigger_id, view=working(language, WORKING_MOMENT)
+        )
     except SlackApiError as error:
         logger.info("could not open the modal: %s", error.response.get("error"))
         await not_opened()
-        return None
-    return str(opened["view"]["id"])
+        return
+    view_id = opened["view"]["id"]
+    if onboarding_id is None:
+        await replace_view(client, error_view(language, "not_found"), view_id=view_id)
+        return
+    outcome = await run_use_case(language, use_case, onboarding_id, actor)
+    await replace_view(client, view_of(outcome), view_id=view_id)
+    await refresh_invite(client, outcome.invite)
