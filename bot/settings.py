@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # need a relink through the REST API.
     nmbrs_soap_end_date: date = date(2027, 3, 1)
     nmbrs_rest_url: str = "https://api.nmbrsapp.com"
+    # Where the preparation screen sends the customer to set Nmbrs up: its login page.
+    nmbrs_login_url: str = "https://login.nmbrs.com/"
     nmbrs_identity_url: str = "https://identityservice.nmbrs.com"
     nmbrs_client_id: str = ""
     nmbrs_client_secret: SecretStr = SecretStr("")
@@ -91,6 +93,8 @@ class Settings(BaseSettings):
     terms_url_en: str = ""
     terms_version: str = "1"
     support_phone: str = ""
+    # Shown beside the phone and the account manager on the customer's error screens.
+    support_email: str = ""
     default_language: str = "nl"
     timezone: str = "Europe/Amsterdam"
     port: int = Field(default=3000, ge=1, le=65535)

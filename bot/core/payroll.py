@@ -157,6 +157,9 @@ class PayrollProvider(Protocol):
     # Every access a link needs, as ids (`Service.Operation` permissions, OAuth scopes), in the
     # order the provider explains them.
     required_access: tuple[str, ...]
+    # What that access lets a link read, as data keys the catalogues word for the customer
+    # ("employees", "salaries", "wage_tax_returns", ...).
+    data_read: tuple[str, ...]
 
     def describe_access(self, access: Iterable[str]) -> dict[str, list[str]]:
         """The access given, as the customer finds it at the provider: {group: [item, ...]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.core import flow, link_flow
@@ -29,8 +30,48 @@ class TermsScreen:
 
 @dataclass(frozen=True)
 class PreparationScreen:
+    """How to prepare Nmbrs, in business words: `data` is what the link reads (data keys the
+    catalogues word), `permissions` the exact settings behind it for whoever configures Nmbrs
+    ({service: [operation, ...]}, or {scope: [data key, ...]} when `consent`). `again` when
+    shown once more from a later screen: then it only informs (no step to submit)."""
+
     permissions: dict[str, list[str]]
     # The provider connects by consent: `permissions` is {scope: [data key, ...]}.
+    consent: bool = False
+    data: tuple[str, ...] = ()
+    again: bool = False
+    # The Nmbrs login, where the preparation is done.
+    login_url: str = ""
+
+
+class Instructions(StrEnum):
+    """The parts of the preparation a person can open (again) from the modal."""
+
+    PREPARATION = "preparation"
+    # The exact names (SOAP permissions, REST scopes) for whoever configures Nmbrs.
+    EXACT_SETTINGS = "exact_settings"
+    # For someone who is not the Nmbrs administrator: what to send a colleague or accountant.
+    FORWARD = "forward"
+
+
+@dataclass(frozen=True)
+class ExactSettingsScreen:
+    """The exact access a link needs, as Nmbrs names it in its user template (SOAP) or consent
+    (REST): `permissions` as in PreparationScreen."""
+
+    permissions: dict[str, list[str]]
+    consent: bool = False
+
+
+@dataclass(frozen=True)
+class ForwardScreen:
+    """The step handed on to a colleague or the accountant who administers Nmbrs: a message to
+    send them (what to prepare, in business words, and where the invite is), and how to invite
+    them into the client's conversation so they can carry on there themselves."""
+
+    client_name: str
+    conversation_id: str
+    workspace_id: str
     consent: bool = False
 
 
@@ -85,6 +126,7 @@ class ConsentScreen:
 
 @dataclass(frozen=True)
 class BlockedScreen:
+    # In the customer's local time (ScreenSettings.timezone), as the App Home shows it.
     until: datetime
 
 
@@ -192,6 +234,8 @@ class StaleScreen:
 Screen = (
     TermsScreen
     | PreparationScreen
+    | ExactSettingsScreen
+    | ForwardScreen
     | CredentialsScreen
     | ConsentScreen
     | BlockedScreen
@@ -214,6 +258,47 @@ NOTICE_ALREADY_DONE = "already_done"
 
 
 @dataclass(frozen=True)
+class SupportContact:
+    """How a customer reaches a person: the account manager (a chat id, empty when unknown),
+    and our support phone and e-mail (empty when not configured)."""
+
+    account_manager: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+# The screens where something is wrong or stuck: each says how to reach a person.
+_CONTACT_SCREENS = (
+    BlockedScreen,
+    UnavailableScreen,
+    PermissionsScreen,
+    NoCompaniesScreen,
+    RefusedScreen,
+    ErrorScreen,
+)
+
+
+def shows_contact(screen: Screen) -> bool:
+    """Whether `screen` tells how to reach a person (a consent that failed does too)."""
+    if isinstance(screen, ConsentScreen):
+        return screen.error is not None
+    return isinstance(screen, _CONTACT_SCREENS)
+
+
+# The states whose screens come after the preparation: from each, the instructions can be
+# opened again.
+_AFTER_PREPARATION = (State.TERMS_ACCEPTED, State.CREDENTIALS_VERIFIED, State.COMPANIES_CHOSEN)
+
+
+def offers_instructions(state: State | str, progress: OnboardingProgress) -> bool:
+    """Whether the screen of this step offers the preparation's instructions again."""
+    current = State(state)
+    if current == State.TERMS_ACCEPTED:
+        return progress.prepared
+    return current in _AFTER_PREPARATION
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a step answers: the screen to show next, and what else changed."""
 
@@ -228,6 +313,10 @@ class Outcome:
     # Where on the onboarding's main line the screen is ("Stap 2 van 5"); None off it (a
     # relink, a company change, an ended onboarding).
     step: StepIndicator | None = None
+    # How to reach a person, shown where shows_contact(screen) (None: nobody known to name).
+    contact: SupportContact | None = None
+    # The screen offers the preparation's instructions again (offers_instructions).
+    instructions: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,8 +331,41 @@ class ScreenSettings:
     # The provider connects by the customer's consent in the browser (ConsentScreen), not by
     # a pasted username and token (CredentialsScreen).
     consent: bool = False
+    # What the link reads, as data keys in the customer's words (PreparationScreen.data).
+    data: tuple[str, ...] = ()
     # The customers' time zone: the moments screens show are local to it.
     timezone: str = "Europe/Amsterdam"
+    nmbrs_login_url: str = ""
+
+
+def instructions_screen(
+    part: Instructions, settings: ScreenSettings, *, client_name: str, place: tuple[str, str]
+) -> Screen:
+    """A part of the preparation opened from the modal (`place`: the client's workspace and
+    conversation, where a forwarded colleague finds the invite)."""
+    if part == Instructions.EXACT_SETTINGS:
+        return ExactSettingsScreen(
+            permissions=dict(settings.required_access), consent=settings.consent
+        )
+    if part == Instructions.FORWARD:
+        workspace_id, conversation_id = place
+        return ForwardScreen(
+            client_name=client_name,
+            conversation_id=conversation_id,
+            workspace_id=workspace_id,
+            consent=settings.consent,
+        )
+    return _preparation(settings, again=True)
+
+
+def _preparation(settings: ScreenSettings, *, again: bool = False) -> PreparationScreen:
+    return PreparationScreen(
+        permissions=dict(settings.required_access),
+        consent=settings.consent,
+        data=settings.data,
+        again=again,
+        login_url=settings.nmbrs_login_url,
+    )
 
 
 def screen_for(
@@ -267,13 +389,11 @@ def screen_for(
         )
     if current == State.TERMS_ACCEPTED:
         if blocked_until is not None and flow.is_blocked(blocked_until, now):
-            return BlockedScreen(until=blocked_until)
+            return _blocked(blocked_until, settings)
         if unavailable:
             return UnavailableScreen()
         if not progress.prepared:
-            return PreparationScreen(
-                permissions=dict(settings.required_access), consent=settings.consent
-            )
+            return _preparation(settings)
         if settings.consent:
             return ConsentScreen(data=dict(settings.required_access), error=progress.consent_error)
         return CredentialsScreen(
@@ -347,7 +467,7 @@ def link_screen(
         and blocked_until is not None
         and flow.is_blocked(blocked_until, now)
     ):
-        return BlockedScreen(until=blocked_until)
+        return _blocked(blocked_until, settings)
     seen = session.seen or ()
     chosen = session.chosen or ()
     if stage == Stage.CREDENTIALS:
@@ -395,6 +515,10 @@ def link_screen(
 
 def _local(moment: datetime | None, settings: ScreenSettings) -> datetime | None:
     return None if moment is None else moment.astimezone(ZoneInfo(settings.timezone))
+
+
+def _blocked(until: datetime, settings: ScreenSettings) -> BlockedScreen:
+    return BlockedScreen(until=until.astimezone(ZoneInfo(settings.timezone)))
 
 
 def _session_approval(session: LinkSession) -> Approval | None:

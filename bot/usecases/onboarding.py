@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -48,12 +49,17 @@ from bot.core.screens import (
     NOTICE_ALREADY_DONE,
     CompanyChoiceScreen,
     ConsentScreen,
+    CredentialsScreen,
     ErrorScreen,
     HandoffScreen,
+    Instructions,
     Outcome,
     RefusedScreen,
     Screen,
     ScreenSettings,
+    SupportContact,
+    instructions_screen,
+    offers_instructions,
     screen_for,
 )
 from bot.ports import Membership
@@ -109,7 +115,16 @@ def screen_settings(
         required_access=provider.describe_access(provider.required_access),
         group_access=provider.describe_access,
         consent=isinstance(provider, ConsentProvider),
+        data=provider.data_read,
         timezone=settings.timezone,
+        nmbrs_login_url=settings.nmbrs_login_url,
+    )
+
+
+def support_contact(settings: Settings, account_manager: str = "") -> SupportContact:
+    """Who a customer can reach: the onboarding's account manager, our phone and e-mail."""
+    return SupportContact(
+        account_manager=account_manager, phone=settings.support_phone, email=settings.support_email
     )
 
 
@@ -330,6 +345,27 @@ class OnboardingService:
 
         return self._step(ref, actor, Step.PREPARATION, apply)
 
+    def instructions(self, onboarding_id: int, actor: Actor, part: Instructions) -> Outcome:
+        """A part of the preparation, opened (again) from any screen after it; changes
+        nothing."""
+
+        def read(uow: SqlUnitOfWork, context: OnboardingContext) -> Outcome:
+            client = context.client
+            screen = instructions_screen(
+                part,
+                self._screens(self._provider_of(context), client.language),
+                client_name=client.name,
+                place=(client.workspace_id, client.conversation_id),
+            )
+            return Outcome(
+                screen=screen,
+                language=client.language,
+                client_name=client.name,
+                ref=self._ref(context),
+            )
+
+        return self._steps.peek(onboarding_id, actor, read)
+
     def submit_credentials(
         self, ref: StepRef, actor: Actor, *, username: str, token: str
     ) -> Outcome:
@@ -339,12 +375,13 @@ class OnboardingService:
         if isinstance(provider, Outcome):
             return provider
         result = check_account(provider, connection)
-        return self._step(
+        outcome = self._step(
             ref,
             actor,
             Step.CREDENTIALS,
             lambda context: apply_check(self.event_bus, context, connection, result),
         )
+        return _with_typed_username(outcome, connection.account)
 
     def check_again(self, ref: StepRef, actor: Actor) -> Outcome:
         """Run the check anew with the kept token: after fixing permissions or the klant login
@@ -643,7 +680,11 @@ class OnboardingService:
         language = self._settings.default_language
         onboarding = uow.onboardings.get(onboarding_id)
         if onboarding is None:
-            return Outcome(screen=ErrorScreen("not_found"), language=language)
+            return Outcome(
+                screen=ErrorScreen("not_found"),
+                language=language,
+                contact=support_contact(self._settings),
+            )
         context = load(uow, onboarding, actor, self._clock.now())
         reason = customer_refusal(self._membership, context.client, actor)
         if reason is None:
@@ -661,6 +702,7 @@ class OnboardingService:
         return Outcome(
             screen=RefusedScreen(other_organisation=reason == OTHER_ORGANISATION),
             language=context.client.language,
+            contact=self._contact(context),
         )
 
     def _replay_or_refuse(
@@ -677,11 +719,7 @@ class OnboardingService:
             return None
         if state not in flow.OPEN_STATES:
             return self._outcome(context)
-        return Outcome(
-            screen=ErrorScreen("illegal_step"),
-            language=context.client.language,
-            ref=self._ref(context),
-        )
+        return self._illegal(context)
 
     def _precheck(self, ref: StepRef, actor: Actor, step: Step) -> Outcome | PayrollProvider:
         """Before a provider call: refuse, replay or stop at a block without calling it; else
@@ -721,6 +759,7 @@ class OnboardingService:
             screen=ErrorScreen("illegal_step"),
             language=context.client.language,
             ref=self._ref(context),
+            contact=self._contact(context),
         )
 
     def _complete(self, context: OnboardingContext) -> None:
@@ -816,7 +855,12 @@ class OnboardingService:
             if context.state_changed
             else None,
             step=step_indicator(onboarding.state),
+            contact=self._contact(context),
+            instructions=offers_instructions(onboarding.state, context.progress),
         )
+
+    def _contact(self, context: OnboardingContext) -> SupportContact:
+        return support_contact(self._settings, context.onboarding.started_by)
 
     # --- the consent in the browser (bot.usecases.onboarding_consent) ---------------------
 
@@ -833,6 +877,16 @@ class OnboardingService:
             settings=self._screens(self._provider_of(context), context.client.language),
             now=context.now,
         )
+
+
+def _with_typed_username(outcome: Outcome, username: str) -> Outcome:
+    """A form asked again after wrong credentials keeps the username just typed, so only the
+    token is pasted anew. It goes back to the person's own form and nowhere else: a rejected
+    username is neither stored nor reported (it may be anything typed)."""
+    screen = outcome.screen
+    if not isinstance(screen, CredentialsScreen) or not screen.wrong_credentials:
+        return outcome
+    return replace(outcome, screen=replace(screen, username=screen.username or username))
 
 
 class _StepHost:

@@ -28,6 +28,8 @@ DATA_BY_SCOPE: dict[str, tuple[str, ...]] = {
     "employee.payrollsettings.read": ("social_insurance_settings",),
 }
 REQUIRED_SCOPES: tuple[str, ...] = tuple(DATA_BY_SCOPE)
+# Everything those scopes let a link read, in the order explained.
+DATA_READ: tuple[str, ...] = tuple(key for keys in DATA_BY_SCOPE.values() for key in keys)
 
 # Never asked: Nmbrs refuses `openid` for partner apps (spec §2.3).
 REFUSED_SCOPES = frozenset({"openid"})

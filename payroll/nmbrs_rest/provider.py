@@ -28,6 +28,7 @@ from bot.core.payroll import (
 from payroll.nmbrs_rest.client import DEFAULT_REST_URL, MAX_CONCURRENT_CALLS, RestNmbrsClient
 from payroll.nmbrs_rest.identity import DEFAULT_IDENTITY_URL, NmbrsIdentity
 from payroll.nmbrs_rest.model import (
+    DATA_READ,
     REQUIRED_SCOPES,
     USER_INFO,
     Company,
@@ -43,6 +44,7 @@ class RestNmbrsProvider:
 
     name = NMBRS_REST
     required_access = REQUIRED_SCOPES
+    data_read = DATA_READ
 
     def __init__(
         self,

@@ -50,6 +50,26 @@ REQUIRED_PERMISSIONS: tuple[str, ...] = tuple(
     for operation in operations
 )
 
+# What those permissions let a link read, as data keys the bot's catalogues word for the customer
+# (the same keys as the REST scopes', payroll.nmbrs_rest.model.DATA_BY_SCOPE).
+DATA_READ: tuple[str, ...] = (
+    "companies",
+    "company_addresses",
+    "contact_persons",
+    "payroll_periods",
+    "payroll_runs",
+    "wage_tax_returns",
+    "wage_components_per_run",
+    "employees",
+    "personal_details",
+    "employee_addresses",
+    "contracts",
+    "employments",
+    "salaries",
+    "schedules",
+    "social_insurance_settings",
+)
+
 # Limits of what an answer may hold, far above any real one: a real Nmbrs subdomain is one short
 # label (a name's limit is the port's, bot.core.payroll.MAX_NAME_LENGTH). A value beyond them
 # is an unexpected answer.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.payroll import NMBRS_SOAP, AccountCheck, Connection, ProviderCompany
 from payroll.nmbrs_soap.model import (
+    DATA_READ,
     REQUIRED_PERMISSIONS,
     Company,
     Credentials,
@@ -37,6 +38,7 @@ class SoapNmbrsProvider:
 
     name = NMBRS_SOAP
     required_access = REQUIRED_PERMISSIONS
+    data_read = DATA_READ
 
     def __init__(
         self,

@@ -40,7 +40,8 @@ def test_a_manager_and_a_customer_click_through_a_whole_onboarding_in_the_demo(
     journey.manager_starts_the_onboarding()
     preparation = journey.customer_accepts_the_terms()
 
-    expect(preparation).to_contain_text("WageTax_GetXML")
+    expect(preparation).to_contain_text(NL.text("customer.consent.data.salaries"))
+    expect(preparation).not_to_contain_text("WageTax_GetXML")
     journey.photograph("nmbrs-preparation")
     preparation.get_by_role("button", name=NL.text("customer.modal.submit_preparation")).click()
 

@@ -45,8 +45,8 @@ def test_happy_path_in_dutch(bot, slack, customer, nmbrs):
     assert "Mijn pakket staat er niet bij" in terms.text()
 
     preparation = accept_terms(customer)
-    assert "(Scenario 3) General Manager Payroll & HR (System)" in preparation.text()
-    assert "WageTax_GetXML" in preparation.text()
+    assert "de medewerkers" in preparation.text() and "de loonaangiftes" in preparation.text()
+    assert "WageTax_GetXML" not in preparation.text()
     assert "AVG" in preparation.text()
     invite_says(customer, "Stap 2 van 5")
 
@@ -112,16 +112,15 @@ def test_happy_path_in_english(bot, customer):
     invite_says(customer, "Connected by")
 
 
-def test_terms_not_ticked_is_an_error_on_the_terms_and_changes_nothing(bot, customer):
+def test_terms_not_ticked_are_a_required_field_slack_refuses_and_nothing_changes(bot, customer):
     onboarding_id = bot.invite()
     terms = start(customer)
     customer.fill(terms, {"choose_package": "nmbrs"})
-    delivery = customer.submit(terms)
-    assert delivery.response["response_action"] == "errors"
+    assert customer.submit(terms) is None  # Slack's client refuses: the input is required
     view = settled(customer)
     assert view.callback_id == CALLBACK_TERMS
-    [(block_id, error)] = view.errors.items()
-    assert block_id.startswith("terms") and "algemene voorwaarden" in error
+    [block_id] = view.errors
+    assert block_id.startswith("terms")
     assert bot.onboarding(onboarding_id).state == "invited"
 
 
@@ -142,8 +141,9 @@ def test_a_wrong_token_then_the_right_one(bot, customer):
     assert again.callback_id == CALLBACK_CREDENTIALS
     blocks = again.blocks
     token_at = next(i for i, b in enumerate(blocks) if b.get("block_id", "").startswith("token"))
-    assert "username or the API token is incorrect" in str(blocks[token_at + 1])
-    assert "4 attempts left" in str(blocks[token_at + 1])
+    assert "username or the API token is incorrect" in str(blocks[token_at - 1])
+    assert "4 attempts left" in str(blocks[token_at - 1])
+    assert "Paste the token again" in str(blocks[token_at]["hint"])
     companies = enter_credentials(customer, f" {DEMO_USERNAME}\n", f"{DEMO_TOKEN}\n")
     assert companies.callback_id == CALLBACK_COMPANIES
 

@@ -210,6 +210,13 @@ def test_a_token_typed_as_the_username_is_refused_inline_and_kept_nowhere(
     assert TOKEN_AS_USERNAME not in everything_sent
     assert TOKEN_AS_USERNAME not in logged(every_log)
     assert columns_holding(bot.container.engine, TOKEN_AS_USERNAME) == []
-    # A rejected username is not kept or shown again either (it may be anything typed).
-    assert MISTYPED_USERNAME not in everything_sent
+    # A rejected username is kept nowhere (it may be anything typed): it goes back only into
+    # the person's own form, so that only the token needs pasting again.
     assert columns_holding(bot.container.engine, MISTYPED_USERNAME) == []
+    assert MISTYPED_USERNAME not in str(slack.messages(STATUS_CHANNEL))
+    [shown] = [
+        block["element"].get("initial_value")
+        for block in wrong.blocks
+        if block.get("block_id", "").startswith("username")
+    ]
+    assert shown == MISTYPED_USERNAME

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.model import Actor, StepRef
 from bot.core.payroll import AccountCheck, NoSubscription, ProviderCompany, WrongCredentials
-from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
+from payroll.nmbrs_soap.model import DATA_READ, REQUIRED_PERMISSIONS, group_by_service
 from storage.models import Onboarding
 from storage.repository import SqlUnitOfWork
 
@@ -42,6 +42,7 @@ class FakeAccount:
 class FakeProvider:
     name = "nmbrs"
     required_access = REQUIRED_PERMISSIONS
+    data_read = DATA_READ
 
     def __init__(self) -> None:
         self.accounts = {USERNAME: FakeAccount(token=TOKEN)}

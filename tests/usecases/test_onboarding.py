@@ -23,12 +23,16 @@ from bot.core.screens import (
     CredentialsScreen,
     EndedScreen,
     ErrorScreen,
+    ExactSettingsScreen,
+    ForwardScreen,
     HandoffScreen,
+    Instructions,
     NoCompaniesScreen,
     OverAccessScreen,
     PermissionsScreen,
     PreparationScreen,
     RefusedScreen,
+    SupportContact,
     TermsScreen,
     UnavailableScreen,
 )
@@ -174,13 +178,17 @@ def test_after_the_preparation_the_credentials_are_asked(world):
     assert outcome.screen == CredentialsScreen()
 
 
-def test_a_wrong_token_shows_the_form_again_without_keeping_or_reporting_the_username(world):
+def test_a_wrong_token_asks_again_with_the_username_typed_which_is_kept_and_reported_nowhere(
+    world,
+):
     world.to_credentials()
     world.service.save_draft(world.onboarding_id, CUSTOMER, {"username": USERNAME})
     outcome = world.service.submit_credentials(
         world.ref(), CUSTOMER, username=USERNAME, token="wrong"
     )
-    assert outcome.screen == CredentialsScreen(wrong_credentials=True, attempts_left=4)
+    assert outcome.screen == CredentialsScreen(
+        username=USERNAME, wrong_credentials=True, attempts_left=4
+    )
     onboarding = world.onboarding()
     assert onboarding.pending_token is None
     assert USERNAME not in str(onboarding.step_data)
@@ -570,3 +578,81 @@ def test_no_event_or_audit_detail_holds_the_token(world):
     assert TOKEN not in repr(world.published)
     with world.storage.unit_of_work() as uow:
         assert TOKEN not in repr([e.detail for e in uow.audit.for_onboarding(world.onboarding_id)])
+
+
+def test_the_preparation_names_the_data_in_business_words_and_links_to_the_nmbrs_login(world):
+    world.service.open(world.onboarding_id, CUSTOMER)
+    outcome = world.service.accept_terms(world.ref(), CUSTOMER, accepted=True, package="nmbrs")
+    screen = outcome.screen
+    assert isinstance(screen, PreparationScreen) and not screen.again
+    assert {"employees", "contracts", "salaries", "wage_tax_returns"} <= set(screen.data)
+    assert screen.login_url == "https://login.nmbrs.com/"
+    assert outcome.instructions is False  # this is the instructions' own screen
+
+
+def test_every_screen_after_the_preparation_offers_the_instructions_again(world):
+    world.to_credentials()
+    credentials = world.service.open(world.onboarding_id, CUSTOMER)
+    assert isinstance(credentials.screen, CredentialsScreen) and credentials.instructions
+    companies = world.submit(TOKEN)
+    assert isinstance(companies.screen, CompanyChoiceScreen) and companies.instructions
+
+
+@pytest.mark.parametrize(
+    ("part", "kind"),
+    [
+        (Instructions.PREPARATION, PreparationScreen),
+        (Instructions.EXACT_SETTINGS, ExactSettingsScreen),
+        (Instructions.FORWARD, ForwardScreen),
+    ],
+)
+def test_the_instructions_open_from_any_later_step_and_change_nothing(world, part, kind):
+    world.to_companies()
+    before = world.onboarding()
+    outcome = world.service.instructions(world.onboarding_id, CUSTOMER, part)
+    assert isinstance(outcome.screen, kind)
+    after = world.onboarding()
+    assert (after.state, after.step_data, after.version) == (
+        before.state,
+        before.step_data,
+        before.version,
+    )
+
+
+def test_opened_again_the_preparation_informs_and_the_exact_settings_name_every_permission(world):
+    world.to_credentials()
+    again = world.service.instructions(world.onboarding_id, CUSTOMER, Instructions.PREPARATION)
+    assert again.screen.again
+    exact = world.service.instructions(world.onboarding_id, CUSTOMER, Instructions.EXACT_SETTINGS)
+    assert sum(len(names) for names in exact.screen.permissions.values()) == 22
+
+
+def test_the_forward_points_at_the_clients_channel(world):
+    forward = world.service.instructions(world.onboarding_id, CUSTOMER, Instructions.FORWARD)
+    assert forward.screen == ForwardScreen(
+        client_name="Acme", conversation_id=CHANNEL, workspace_id="T0CUSTOMER"
+    )
+
+
+def test_someone_outside_the_channel_gets_no_instructions(world):
+    outcome = world.service.instructions(world.onboarding_id, STRANGER, Instructions.FORWARD)
+    assert isinstance(outcome.screen, RefusedScreen)
+
+
+def test_error_screens_name_the_account_manager_and_our_phone(world):
+    world.to_credentials()
+    world.provider.failure = ProviderUnavailable("down")
+    outcome = world.submit(TOKEN)
+    assert isinstance(outcome.screen, UnavailableScreen)
+    assert outcome.contact == SupportContact(account_manager="U0MANAGER", phone="020 123 45 67")
+    refused = world.service.open(world.onboarding_id, STRANGER)
+    assert refused.contact is not None and refused.contact.account_manager == "U0MANAGER"
+
+
+def test_the_block_ends_in_the_customers_time_zone(world):
+    world.to_credentials()
+    for _ in range(5):
+        outcome = world.submit("wrong")
+    until = outcome.screen.until
+    assert until.utcoffset() == timedelta(hours=1)  # Amsterdam in winter
+    assert until == world.clock.moment + timedelta(hours=1)

@@ -7,9 +7,12 @@ listeners.
   our own so that slow Nmbrs checks never starve other work of the event loop's default pool.
 - `run_use_case(...)`: a use case through `run_blocking`; any failure becomes an error screen, so
   the user always sees what happened.
-- `answer_submission(...)`: answers a view submission. Quick steps answer within
-  FAST_ANSWER_SECONDS with the next screen in the ack itself; slow ones (Nmbrs calls) ack at once
-  with a "working" view and replace it when done.
+- `answer_submission(...)`: answers a view submission. A quick step (no Nmbrs call) runs before
+  the ack as one short transaction, its channel membership from the cache only
+  (bot.transports.slack.membership.from_cache_only: no Web API call before the ack), and the
+  next screen comes in the ack itself. A slow step (Nmbrs calls), or a quick one the cache
+  cannot vouch for or that is not done within FAST_ANSWER_SECONDS, acks at once with a
+  "working" view, which is replaced when the step is done.
 - `replace_view(...)`: the follow-up `views.update`. It targets the working view by its
   `external_id`: Slack applies an ack's `response_action` some time after our response, and a
   `views.update` that overtook it would be overwritten by the working view. Until the working
@@ -38,6 +41,7 @@ from bot.core.model import Actor, InvalidInput
 from bot.core.screens import ErrorScreen, Outcome
 from bot.ports import MembershipUnknown
 from bot.transports.slack.forms import draft_of, read_form
+from bot.transports.slack.membership import NotCached, from_cache_only
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.views.onboarding import render, working_view
 from bot.usecases.onboarding import OnboardingService
@@ -83,6 +87,8 @@ async def run_use_case(
 ) -> Outcome:
     try:
         return await run_blocking(use_case, *args, **kwargs)
+    except NotCached:
+        raise  # for the caller: the step runs after the ack instead
     except InvalidInput as error:
         logger.info("refused input: %s", error)
         return Outcome(screen=ErrorScreen("invalid_choice"), language=language)
@@ -150,22 +156,33 @@ async def answer_submission(
     quick: bool,
 ) -> Outcome:
     """Answer a view submission with the next screen (see the module docstring)."""
+    before_ack: asyncio.Task[Outcome] | None = None
     if quick:
-        task = asyncio.ensure_future(use_case())
-        done, _ = await asyncio.wait({task}, timeout=FAST_ANSWER_SECONDS)
-        if done:
-            outcome = task.result()
+        with from_cache_only():
+            # The task takes this context along, and its thread the task's.
+            before_ack = asyncio.ensure_future(use_case())
+        done, _ = await asyncio.wait({before_ack}, timeout=FAST_ANSWER_SECONDS)
+        if done and before_ack.exception() is None:
+            outcome = before_ack.result()
             await ack(response_action="update", view=view_of(outcome))
             return outcome
-        external_id = new_external_id()
-        await ack(response_action="update", view=working(language, working_kind, external_id))
-        outcome = await task
-    else:
-        external_id = new_external_id()
-        await ack(response_action="update", view=working(language, working_kind, external_id))
-        outcome = await use_case()
+    external_id = new_external_id()
+    await ack(response_action="update", view=working(language, working_kind, external_id))
+    outcome = await _after_ack(before_ack, use_case)
     await replace_view(client, view_of(outcome), external_id=external_id)
     return outcome
+
+
+async def _after_ack(
+    before_ack: asyncio.Task[Outcome] | None, use_case: Callable[[], Awaitable[Outcome]]
+) -> Outcome:
+    """The step's outcome once the ack is out: the quick run's, unless it needed Slack."""
+    if before_ack is not None:
+        try:
+            return await before_ack
+        except NotCached:
+            pass
+    return await use_case()
 
 
 async def keep_draft(

@@ -7,9 +7,11 @@ builder that draws an Outcome.
   bot.transports.slack.answers.answer_submission), then redraw the invite message.
 - `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
   3 s), then show the screen the use case answers.
-- `press_modal_button(...)`: a button in a modal: shows a working view (its hash makes the
-  second of a double click lose), optionally keeps what the form held, runs the step and shows
-  the next screen.
+- `press_modal_button(...)`: a button in a modal: optionally keeps what the form held, runs the
+  step and shows the next screen; a step that calls Nmbrs shows a working view first. The
+  view's hash makes the second of a double click lose.
+- `push_screen(...)`: a button that opens a screen on top of the modal (views.push), which
+  closing takes away again, with the form below as it was.
 - `suggest_companies(...)`: the company type-ahead: the companies matching what was typed, or
   none when the metadata is not ours or the answer is not ready within
   SUGGESTION_TIMEOUT_SECONDS (Slack waits 3 s for options, counted to the answer's arrival).
@@ -125,29 +127,67 @@ async def press_modal_button(
     signer: MetadataSigner,
     view_of: ViewBuilder,
     use_case: Callable[[StepRef, Actor], Outcome],
-    working_kind: str,
+    working_kind: str | None,
     keep: Callable[[int, Actor, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
+    """`working_kind` None: the step calls no Nmbrs, and its screen replaces the modal as soon
+    as it is ready."""
     view = body["view"]
     metadata = signer.verify(view.get("private_metadata"))
     if metadata is None:
         logger.warning("refused a click with tampered private_metadata")
         await replace_view(client, refused_view(DEFAULT_LANGUAGE), view_id=view["id"])
         return
-    # The hash makes a double click lose here: only one click gets to run the step.
-    try:
-        await client.views_update(
-            view_id=view["id"], hash=view["hash"], view=working(metadata.language, working_kind)
-        )
-    except SlackApiError as error:
-        logger.info("not running the click: %s", error.response.get("error"))
-        return
+    # The hash makes a double click lose here: only one click gets to update the view.
+    view_hash: str | None = view["hash"]
+    if working_kind is not None:
+        try:
+            await client.views_update(
+                view_id=view["id"], hash=view_hash, view=working(metadata.language, working_kind)
+            )
+        except SlackApiError as error:
+            logger.info("not running the click: %s", error.response.get("error"))
+            return
+        view_hash = None
     actor = actor_from(body)
     if keep is not None:
         await keep(metadata.ref.onboarding_id, actor, view)
     outcome = await run_use_case(metadata.language, use_case, metadata.ref, actor)
-    await replace_view(client, view_of(outcome), view_id=view["id"])
+    if view_hash is None:
+        await replace_view(client, view_of(outcome), view_id=view["id"])
+    else:
+        try:
+            await client.views_update(view_id=view["id"], hash=view_hash, view=view_of(outcome))
+        except SlackApiError as error:
+            # The other click of a double click answered first (the step ran once: the second
+            # found it done).
+            logger.info("not showing the click's screen: %s", error.response.get("error"))
+            return
     await refresh_invite(client, outcome.invite)
+
+
+async def push_screen(
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    signer: MetadataSigner,
+    view_of: ViewBuilder,
+    use_case: Callable[[int, Actor], Outcome],
+) -> None:
+    """Open the use case's screen on top of the modal the button is in."""
+    metadata = signer.verify(body["view"].get("private_metadata"))
+    if metadata is None:
+        logger.warning("refused a click with tampered private_metadata")
+        screen: View | dict[str, Any] = refused_view(DEFAULT_LANGUAGE)
+    else:
+        outcome = await run_use_case(
+            metadata.language, use_case, metadata.ref.onboarding_id, actor_from(body)
+        )
+        screen = view_of(outcome)
+    try:
+        await client.views_push(trigger_id=body["trigger_id"], view=screen)
+    except SlackApiError as error:
+        logger.info("could not open the screen on top: %s", error.response.get("error"))
 
 
 async def open_modal(

@@ -6,7 +6,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.ports import MembershipUnknown
-from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.membership import NotCached, SlackChannelMembership, from_cache_only
 from devslack import run_devslack
 from devslack.workspace import Channel
 
@@ -66,3 +66,34 @@ def test_past_the_channels_kept_the_expired_ones_are_forgotten(fake_slack, monke
     now[0] += 31
     assert members.is_member("C0THREE", "U0CUSTOMER")
     assert members.channels_kept == 1
+
+
+def test_before_an_ack_a_recently_seen_member_passes_without_asking_slack(fake_slack):
+    now = [100.0]
+    members = membership(fake_slack, ttl=30, recent=300, monotonic=lambda: now[0])
+    assert members.is_member("C0SHARED", "U0CUSTOMER")
+    now[0] += 299
+    with from_cache_only():
+        assert members.is_member("C0SHARED", "U0CUSTOMER")
+    assert len(fake_slack.calls("conversations.members")) == 1
+
+
+@pytest.mark.parametrize(
+    ("seen_ago", "user"),
+    [(301, "U0CUSTOMER"), (1, "U0STRANGER")],
+    ids=["seen too long ago", "not seen in the channel"],
+)
+def test_before_an_ack_what_the_cache_cannot_vouch_for_is_left_to_slack(fake_slack, seen_ago, user):
+    now = [100.0]
+    members = membership(fake_slack, ttl=30, recent=300, monotonic=lambda: now[0])
+    members.is_member("C0SHARED", "U0CUSTOMER")
+    now[0] += seen_ago
+    with from_cache_only(), pytest.raises(NotCached):
+        members.is_member("C0SHARED", user)
+    assert len(fake_slack.calls("conversations.members")) == 1
+
+
+def test_before_an_ack_an_unseen_channel_is_not_asked_for(fake_slack):
+    with from_cache_only(), pytest.raises(NotCached):
+        membership(fake_slack).is_member("C0SHARED", "U0CUSTOMER")
+    assert fake_slack.calls("conversations.members") == []

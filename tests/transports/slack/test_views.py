@@ -1,6 +1,7 @@
 """The customer's modals and the invite message, checked against Slack's Block Kit limits."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +19,8 @@ from bot.core.screens import (
     EndedScreen,
     EnvironmentConfirmationScreen,
     ErrorScreen,
+    ExactSettingsScreen,
+    ForwardScreen,
     HandoffScreen,
     NoCompaniesScreen,
     Outcome,
@@ -25,6 +28,7 @@ from bot.core.screens import (
     PermissionsScreen,
     PreparationScreen,
     RefusedScreen,
+    SupportContact,
     TermsScreen,
     UnavailableScreen,
 )
@@ -34,7 +38,9 @@ from bot.transports.slack.views.links import link_view
 from bot.transports.slack.views.manager import start_result_modal
 from bot.usecases.invites import SOAP_ENDED, StartResult
 from devslack.blockkit import message_problems, view_problems
+from payroll.nmbrs_rest.model import DATA_READ as REST_DATA
 from payroll.nmbrs_rest.model import REQUIRED_SCOPES, describe
+from payroll.nmbrs_soap.model import DATA_READ as SOAP_DATA
 from payroll.nmbrs_soap.model import REQUIRED_PERMISSIONS, group_by_service
 from tests.slack_drawn import not_verbatim
 
@@ -51,9 +57,27 @@ def companies(count: int, *, name_length: int = 12) -> tuple[CompanyRow, ...]:
     )
 
 
+LOGIN_URL = "https://login.nmbrs.com/"
+SOAP_PREPARATION = PreparationScreen(
+    permissions=group_by_service(REQUIRED_PERMISSIONS), data=SOAP_DATA, login_url=LOGIN_URL
+)
+REST_PREPARATION = PreparationScreen(
+    permissions=describe(REQUIRED_SCOPES), consent=True, data=REST_DATA, login_url=LOGIN_URL
+)
+FORWARD = ForwardScreen(
+    client_name="Bakkerij & Zn <B.V.>", conversation_id="C0SHARED", workspace_id="T0CLIENT"
+)
+
 SCREENS = [
     TermsScreen(terms_url="https://example.com/terms", package="nmbrs", terms_ticked=True),
-    PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)),
+    SOAP_PREPARATION,
+    PreparationScreen(
+        permissions=group_by_service(REQUIRED_PERMISSIONS), data=SOAP_DATA, again=True
+    ),
+    ExactSettingsScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)),
+    ExactSettingsScreen(permissions=describe(REQUIRED_SCOPES), consent=True),
+    FORWARD,
+    ForwardScreen(client_name="Acme", conversation_id="C1", workspace_id="T1", consent=True),
     CredentialsScreen(username="loon@acme.nl", wrong_credentials=True, attempts_left=1),
     BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)),
     UnavailableScreen(),
@@ -76,7 +100,7 @@ SCREENS = [
     ErrorScreen("illegal_step"),
     ErrorScreen("invalid_choice"),
     ErrorScreen("try_again"),
-    PreparationScreen(permissions=describe(REQUIRED_SCOPES), consent=True),
+    REST_PREPARATION,
     *(
         ConsentScreen(
             data=describe(REQUIRED_SCOPES),
@@ -93,9 +117,18 @@ SCREENS = [
 ]
 
 
-def rendered(screen, language="nl", *, notice=None) -> dict:
+CONTACT = SupportContact(account_manager="U0ANNA", phone="020 123 45 67", email="hulp@example.nl")
+
+
+def rendered(screen, language="nl", *, notice=None, contact=None, instructions=False) -> dict:
     outcome = Outcome(
-        screen=screen, language=language, client_name="Acme", ref=StepRef(7, 3), notice=notice
+        screen=screen,
+        language=language,
+        client_name="Acme",
+        ref=StepRef(7, 3),
+        notice=notice,
+        contact=contact,
+        instructions=instructions,
     )
     return views.render(outcome, private_metadata=METADATA).to_dict()
 
@@ -107,7 +140,7 @@ def element_of(view: dict, block_id: str) -> dict:
 @pytest.mark.parametrize("language", ["nl", "en"])
 @pytest.mark.parametrize("screen", SCREENS, ids=lambda screen: type(screen).__name__)
 def test_every_screen_is_a_modal_slack_accepts(screen, language):
-    view = rendered(screen, language, notice="already_done")
+    view = rendered(screen, language, notice="already_done", contact=CONTACT, instructions=True)
     assert view_problems(view) == []
     assert len(view["title"]["text"]) <= 24
     assert view["private_metadata"] == METADATA
@@ -124,7 +157,8 @@ def test_every_screen_is_a_modal_slack_accepts(screen, language):
     ids=lambda screen: type(screen).__name__,
 )
 def test_every_screen_shows_its_mrkdwn_verbatim_so_no_name_becomes_a_link(screen):
-    assert not_verbatim(rendered(screen, "en", notice="already_done")) == []
+    view = rendered(screen, "en", notice="already_done", contact=CONTACT, instructions=True)
+    assert not_verbatim(view) == []
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
@@ -156,24 +190,119 @@ def test_a_resumed_terms_form_keeps_the_tick_and_the_package():
     assert element_of(view, "package-3")["initial_option"]["value"] == "afas"
 
 
-def test_the_preparation_names_the_template_all_22_permissions_the_avg_and_links_to_nmbrs():
-    view = rendered(PreparationScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)), "en")
+def buttons_of(view: dict) -> list[dict]:
+    return [
+        element
+        for block in view["blocks"]
+        for element in [*block.get("elements", []), block.get("accessory") or {}]
+        if element.get("type") == "button"
+    ]
+
+
+def test_the_terms_and_the_company_choice_are_required_inputs_so_slack_marks_no_optional():
+    terms = rendered(TermsScreen(terms_url="u"))
+    choice = rendered(CompanyChoiceScreen(companies=companies(3)))
+    inputs = [b for b in terms["blocks"] + choice["blocks"] if b["type"] == "input"]
+    assert len(inputs) == 3
+    assert all(not block.get("optional") for block in inputs)
+
+
+@pytest.mark.parametrize("screen", [SOAP_PREPARATION, REST_PREPARATION])
+def test_the_preparation_speaks_of_the_data_in_business_words_not_of_api_names(screen):
+    text = str(rendered(screen, "en")["blocks"])
+    for words in ("the employees", "the contracts", "the salaries", "the wage tax returns"):
+        assert words in text
+    assert "WageTax_GetXML" not in text and "employee.info.read" not in text
+    assert views.NMBRS_TEMPLATE not in text
+
+
+@pytest.mark.parametrize("screen", [SOAP_PREPARATION, REST_PREPARATION])
+def test_the_preparation_links_to_the_nmbrs_login_and_opens_the_exact_settings_or_a_forward(
+    screen,
+):
+    buttons = buttons_of(rendered(screen, "en"))
+    assert [button.get("url") for button in buttons if "url" in button] == [LOGIN_URL]
+    assert {button.get("value") for button in buttons} >= {"exact_settings", "forward"}
+
+
+def test_the_preparation_is_a_step_and_opened_again_only_informs():
+    assert rendered(SOAP_PREPARATION)["submit"]["text"] == "Ik ben klaar"
+    again = rendered(PreparationScreen(permissions={}, again=True))
+    assert "submit" not in again and again["callback_id"] == views.CALLBACK_INFO
+
+
+def test_the_exact_settings_name_the_template_all_22_permissions_the_avg_and_the_token():
+    view = rendered(ExactSettingsScreen(permissions=group_by_service(REQUIRED_PERMISSIONS)), "en")
     text = str(view["blocks"])
     assert views.NMBRS_TEMPLATE in text
     for permission in REQUIRED_PERMISSIONS:
         assert permission.split(".")[1] in text
     assert "Company Services" in text and "Report Services" in text
     assert "GDPR" in text and "client login" in text and "API token toevoegen" in text
-    buttons = [b for b in view["blocks"] if b["type"] == "actions"][0]["elements"]
-    assert buttons[0]["url"] == views.NMBRS_URL
 
 
-def test_a_wrong_token_is_said_under_the_token_field_and_the_token_is_not_kept():
+def test_the_exact_settings_of_a_consent_name_every_scope_with_its_data():
+    view = rendered(ExactSettingsScreen(permissions=describe(REQUIRED_SCOPES), consent=True), "en")
+    text = str(view["blocks"])
+    assert views.NMBRS_TEMPLATE in text
+    assert all(f"`{scope}`" in text for scope in REQUIRED_SCOPES)
+    assert "the salaries" in text
+
+
+def test_the_forward_gives_a_message_to_copy_with_the_link_to_the_invite_and_the_channel():
+    text = str(rendered(FORWARD)["blocks"])
+    assert "<#C0SHARED>" in text
+    assert "https://slack.com/app_redirect?channel=C0SHARED&amp;team=T0CLIENT" in text
+    assert "```Hallo," in text and "Bakkerij &amp; Zn &lt;B.V.&gt;" in text
+    assert "medewerkers, contracten, salarissen en loonaangiftes" in text
+
+
+def test_a_later_screen_offers_the_instructions_again():
+    view = rendered(CredentialsScreen(), "en", instructions=True)
+    assert [button["value"] for button in buttons_of(view)] == ["preparation"]
+    assert "View instructions" in str(view["blocks"][-1])
+    assert buttons_of(rendered(CredentialsScreen(), "en")) == []
+
+
+@pytest.mark.parametrize(
+    "screen",
+    [
+        BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)),
+        UnavailableScreen(),
+        PermissionsScreen(missing={"CompanyService": ["WageTax_GetXML"]}),
+        NoCompaniesScreen(username="loon@acme.nl"),
+        RefusedScreen(),
+        ErrorScreen("try_again"),
+        ConsentScreen(data={}, error="refused"),
+    ],
+    ids=lambda screen: type(screen).__name__,
+)
+def test_every_error_screen_names_the_account_manager_the_phone_and_the_email(screen):
+    last = str(rendered(screen, "en", contact=CONTACT)["blocks"][-1])
+    assert "<@U0ANNA>" in last and "*020 123 45 67*" in last and "hulp@example.nl" in last
+
+
+def test_without_a_phone_or_email_only_the_account_manager_is_named():
+    last = str(rendered(ErrorScreen("try_again"), contact=SupportContact("U0ANNA"))["blocks"][-1])
+    assert "Hulp nodig? Uw accountmanager is <@U0ANNA>." in last
+
+
+def test_screens_that_went_well_name_nobody():
+    for screen in (CredentialsScreen(), ConsentScreen(data={}), SOAP_PREPARATION):
+        assert "<@U0ANNA>" not in str(rendered(screen, contact=CONTACT))
+
+
+def test_a_wrong_token_is_said_right_above_the_emptied_token_field_which_asks_for_it_again():
     view = rendered(CredentialsScreen(username="loon@acme.nl", wrong_credentials=True), "en")
     block_ids = [block.get("block_id") for block in view["blocks"]]
     token_at = block_ids.index("token-3")
-    assert "incorrect" in str(view["blocks"][token_at + 1])
-    assert "initial_value" not in element_of(view, "token-3")
+    above = view["blocks"][token_at - 1]
+    assert above["type"] == "section" and "❌ *The username or the API token is incorrect.*" in str(
+        above
+    )
+    token = view["blocks"][token_at]
+    assert "Paste the token again" in token["hint"]["text"]
+    assert "initial_value" not in token["element"]
     assert element_of(view, "username-3")["initial_value"] == "loon@acme.nl"
 
 
@@ -182,9 +311,11 @@ def test_the_last_attempt_is_announced():
     assert "one attempt left" in str(view["blocks"])
 
 
-def test_the_block_shows_until_when_in_the_readers_time_zone_or_else_in_dutch_time():
-    view = rendered(BlockedScreen(until=datetime(2025, 3, 3, 11, 0, tzinfo=UTC)), "en")
-    assert "<!date^1740999600^{date_short_pretty} {time}|3 March 2025 at 12:00>" in str(view)
+def test_the_block_ends_in_the_customers_time_in_their_language():
+    until = datetime(2026, 12, 1, 9, 8, tzinfo=UTC).astimezone(ZoneInfo("Europe/Amsterdam"))
+    assert "tot *1 december 2026 om 10:08*" in str(rendered(BlockedScreen(until=until)))
+    english = rendered(BlockedScreen(until=until), "en")["blocks"][0]["text"]["text"]
+    assert "until *1 December 2026 at 10:08*" in english
 
 
 def test_missing_permissions_are_listed_by_service_with_check_again():

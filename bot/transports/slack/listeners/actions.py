@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.model import Actor
-from bot.core.screens import Outcome
+from bot.core.screens import Instructions, Outcome
 from bot.i18n import DEFAULT_LANGUAGE, resolve_language
 from bot.transports.slack.answers import (
     actor_from,
@@ -21,17 +22,17 @@ from bot.transports.slack.answers import (
     view_for,
 )
 from bot.transports.slack.metadata import MetadataSigner
-from bot.transports.slack.modal_routines import open_modal, press_modal_button
+from bot.transports.slack.modal_routines import open_modal, press_modal_button, push_screen
 from bot.transports.slack.views.invite import ACTION_START, parse_start_value
 from bot.transports.slack.views.onboarding import (
     ACTION_CHECK_AGAIN,
     ACTION_CHOOSE_AGAIN,
     ACTION_CONSENT_AGAIN,
     ACTION_CONSENT_LOGIN,
+    ACTION_INSTRUCTIONS,
     ACTION_NARROW_FILTER,
     ACTION_OPEN_NMBRS,
     WORKING_CHECKING,
-    WORKING_MOMENT,
     not_opened_text,
 )
 
@@ -101,15 +102,30 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ACTION_NARROW_FILTER)
     async def narrow_filter(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(
-            body, client, use_case=service.narrow_filter, working_kind=WORKING_MOMENT
-        )
+        await modal_button(body, client, use_case=service.narrow_filter, working_kind=None)
 
     @app.action(ACTION_CONSENT_AGAIN)
     async def consent_again(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await modal_button(
-            body, client, use_case=service.consent_again, working_kind=WORKING_MOMENT
+        await modal_button(body, client, use_case=service.consent_again, working_kind=None)
+
+    @app.action(re.compile(f"^{ACTION_INSTRUCTIONS}_"))
+    async def show_instructions(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """A part of the preparation (again), on top of the screen it was asked from."""
+        await ack()
+        try:
+            part = Instructions(body["actions"][0].get("value", ""))
+        except ValueError:
+            logger.warning("refused a click for unknown instructions")
+            return
+        await push_screen(
+            body,
+            client,
+            signer=signer,
+            view_of=view_of,
+            use_case=lambda onboarding_id, actor: service.instructions(onboarding_id, actor, part),
         )
 
     @app.action(ACTION_CHOOSE_AGAIN)
@@ -126,7 +142,7 @@ def register(app: AsyncApp, services: Services) -> None:
             body,
             client,
             use_case=lambda ref, actor: service.choose_package_again(ref.onboarding_id, actor),
-            working_kind=WORKING_MOMENT,
+            working_kind=None,
         )
 
     @app.action(ACTION_CONSENT_LOGIN)

@@ -1,7 +1,8 @@
 """Listeners for the customer's modal submissions and closes.
 
-Each acks within Slack's 3 s (with inline errors, the next screen, or a working view), then
-calls one use case; see bot.transports.slack.answers for how the answer reaches the person.
+Each acks within Slack's 3 s: with inline errors, with the next screen when the step calls no
+Nmbrs (terms, preparation, over-access: run before the ack), or with a working view while
+Nmbrs is asked; see bot.transports.slack.answers for how the answer reaches the person.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 ref, actor, accepted=True, package=form.value(ACTION_PACKAGE)
             ),
             working_kind=WORKING_MOMENT,
-            quick=False,
+            quick=True,
         )
 
     @app.view(CALLBACK_PREPARATION)
@@ -74,7 +75,7 @@ def register(app: AsyncApp, services: Services) -> None:
             validate=None,
             step=lambda ref, actor, form: service.acknowledge_preparation(ref, actor),
             working_kind=WORKING_MOMENT,
-            quick=False,
+            quick=True,
         )
 
     @app.view(CALLBACK_CREDENTIALS)

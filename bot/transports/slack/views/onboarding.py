@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from babel.dates import format_time
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -41,31 +40,40 @@ from bot.core.screens import (
     CredentialsScreen,
     EndedScreen,
     ErrorScreen,
+    ExactSettingsScreen,
+    ForwardScreen,
     HandoffScreen,
+    Instructions,
     NoCompaniesScreen,
     Outcome,
     OverAccessScreen,
     PermissionsScreen,
     PreparationScreen,
     RefusedScreen,
+    SupportContact,
     TermsScreen,
     UnavailableScreen,
+    shows_contact,
 )
-from bot.i18n import Catalogue, catalogue
+from bot.i18n import TIME_ZONE, Catalogue, catalogue
 from bot.transports.slack.mrkdwn import (
     bold,
     button_label,
+    channel,
     code,
     escape,
+    is_person,
     italic,
     link,
+    mention,
     verbatim,
     with_lead,
 )
 from bot.usecases.company_search import MIN_QUERY_LENGTH
 
 NMBRS_TEMPLATE = "(Scenario 3) General Manager Payroll & HR (System)"
-NMBRS_URL = "https://www.nmbrs.com/"
+# Opens a conversation for whoever follows it (a forwarded colleague, once invited).
+SLACK_REDIRECT_URL = "https://slack.com/app_redirect"
 
 # Every onboarding modal's callback_id starts with this.
 CALLBACK_PREFIX = "onboarding_"
@@ -93,6 +101,9 @@ ACTION_COMPANY_SEARCH = "search_companies"
 ACTION_CHECK_AGAIN = "check_again"
 ACTION_NARROW_FILTER = "narrow_filter"
 ACTION_OPEN_NMBRS = "open_nmbrs"
+# Buttons that open a part of the preparation on top of the modal (views.push); the value is
+# the part (bot.core.screens.Instructions).
+ACTION_INSTRUCTIONS = "show_instructions"
 # The consent screen's link button (Slack opens the page and tells us of the click too), and
 # "approve again" after a consent that left data out.
 ACTION_CONSENT_LOGIN = "consent_login"
@@ -187,7 +198,7 @@ def step_text(texts: Catalogue, step: StepIndicator) -> str:
 def unchanged_text(texts: Catalogue, local: datetime) -> str:
     """A check again found nothing changed: when it ran, in the customer's own wall-clock
     time and language."""
-    when = format_time(local, format="short", tzinfo=local.tzinfo, locale=texts.language)
+    when = texts.time(local, local.tzinfo or TIME_ZONE)
     return texts.text("customer.progress.rechecked_unchanged", time=when)
 
 
@@ -216,6 +227,8 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
     builders = {
         TermsScreen: lambda: _terms(texts, screen, outcome.client_name, step),
         PreparationScreen: lambda: _preparation(texts, screen),
+        ExactSettingsScreen: lambda: _exact_settings(texts, screen),
+        ForwardScreen: lambda: _forward(texts, screen),
         CredentialsScreen: lambda: _credentials(texts, screen, step),
         ConsentScreen: lambda: _consent(texts, screen),
         BlockedScreen: lambda: _blocked(texts, screen),
@@ -231,13 +244,49 @@ def render(outcome: Outcome, *, private_metadata: str | None) -> View:
         ErrorScreen: lambda: _error(texts, screen.reason),
     }
     view = builders[type(screen)]()
-    warning = []
+    extra: list[Block] = []
     if isinstance(screen, CompletedScreen) and screen.already_linked:
-        text = texts.plural("customer.already_linked.warning", screen.already_linked)
-        warning.append(_context(text))
-    view.blocks = notice + list(view.blocks) + warning
+        extra.append(
+            _context(texts.plural("customer.already_linked.warning", screen.already_linked))
+        )
+    if outcome.instructions:
+        extra.append(_instructions_again(texts))
+    if outcome.contact is not None and shows_contact(screen):
+        extra += _contact(texts, outcome.contact)
+    view.blocks = notice + list(view.blocks) + extra
     view.private_metadata = private_metadata
     return view
+
+
+def _instructions_button(texts: Catalogue, part: Instructions, key: str) -> ButtonElement:
+    return ButtonElement(
+        action_id=f"{ACTION_INSTRUCTIONS}_{part}", text=texts.text(key), value=str(part)
+    )
+
+
+def _instructions_again(texts: Catalogue) -> ActionsBlock:
+    """The preparation's instructions, reachable again from every screen after it."""
+    return ActionsBlock(
+        elements=[
+            _instructions_button(
+                texts, Instructions.PREPARATION, "customer.preparation.again_button"
+            )
+        ]
+    )
+
+
+def _contact(texts: Catalogue, contact: SupportContact) -> list[Block]:
+    """How to reach a person: the account manager by mention, our phone and e-mail (what is
+    known of them)."""
+    values = {
+        "manager": mention(contact.account_manager) if is_person(contact.account_manager) else "",
+        "phone": bold(escape(contact.phone)) if contact.phone else "",
+        "email": escape(contact.email) if contact.email else "",
+    }
+    known = [name for name, value in values.items() if value]
+    if not known:
+        return []
+    return [_context(texts.text("customer.contact." + "_".join(known), **values))]
 
 
 def working_view(language: str, kind: str = WORKING_MOMENT) -> View:
@@ -283,7 +332,6 @@ def _terms(texts: Catalogue, screen: TermsScreen, client_name: str, step: int) -
                 options=[accept],
                 initial_options=[accept] if screen.terms_ticked else None,
             ),
-            optional=True,  # checked by us, so an unticked box gets our own clear error
         ),
         InputBlock(
             block_id=input_block_id(BLOCK_PACKAGE, step),
@@ -319,10 +367,7 @@ def _permission_lines(texts: Catalogue, permissions: dict[str, list[str]]) -> li
 
 def _data_lines(texts: Catalogue, data: dict[str, list[str]]) -> str:
     """What a consent lets the link read, in the customer's words (one line per data kind)."""
-    words = [
-        texts.get(f"customer.consent.data.{key}", key) for keys in data.values() for key in keys
-    ]
-    return "\n".join(f"• {escape(word)}" for word in dict.fromkeys(words))
+    return _data_words(texts, [key for keys in data.values() for key in keys])
 
 
 def _approval_block(texts: Catalogue, approval: Approval | None) -> list[Block]:
@@ -344,7 +389,7 @@ def _approval_block(texts: Catalogue, approval: Approval | None) -> list[Block]:
 
 
 def _login_preparation(texts: Catalogue) -> list[Block]:
-    """The klant login and the AVG, the same on both preparation screens (token and consent)."""
+    """The klant login and the AVG, the same in both exact settings (token and consent)."""
     return [
         _section(
             with_lead(
@@ -359,7 +404,69 @@ def _login_preparation(texts: Catalogue) -> list[Block]:
     ]
 
 
-def _preparation_modal(texts: Catalogue, blocks: list[Block]) -> View:
+def _data_words(texts: Catalogue, keys: Sequence[str]) -> str:
+    """Data keys in the customer's words, one bullet each."""
+    words = [texts.get(f"customer.consent.data.{key}", key) for key in keys]
+    return "\n".join(f"• {escape(word)}" for word in dict.fromkeys(words))
+
+
+def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
+    """What to prepare in Nmbrs in business words; the exact settings and the route for
+    someone who is not the Nmbrs administrator each one click away."""
+    way = "consent" if screen.consent else "token"
+    blocks: list[Block] = [
+        _section(texts.text("customer.preparation.plain_intro")),
+        _section(
+            bold(texts.text("customer.preparation.data_intro"))
+            + "\n"
+            + _data_words(texts, screen.data)
+        ),
+        _section(
+            "\n".join(
+                texts.text(f"customer.preparation.step_{name}") for name in ("login", "access", way)
+            )
+        ),
+        _section(with_lead(texts, "customer.preparation.avg")),
+    ]
+    buttons: list[ButtonElement | LinkButtonElement] = []
+    if screen.login_url:
+        buttons.append(
+            LinkButtonElement(
+                action_id=ACTION_OPEN_NMBRS,
+                text=texts.text("customer.preparation.nmbrs_button"),
+                url=screen.login_url,
+            )
+        )
+    buttons.append(
+        _instructions_button(
+            texts, Instructions.EXACT_SETTINGS, "customer.preparation.exact_button"
+        )
+    )
+    blocks += [
+        ActionsBlock(elements=buttons),
+        _context(
+            texts.text(
+                "customer.preparation.exact_hint",
+                exact=button_label(texts, "customer.preparation.exact_button"),
+            )
+        ),
+        DividerBlock(),
+        SectionBlock(
+            text=verbatim(
+                with_lead(
+                    texts,
+                    "customer.preparation.not_admin",
+                    forward=button_label(texts, "customer.preparation.forward_button"),
+                )
+            ),
+            accessory=_instructions_button(
+                texts, Instructions.FORWARD, "customer.preparation.forward_button"
+            ),
+        ),
+    ]
+    if screen.again:
+        # Opened again on top of a later screen: it informs; closing it goes back.
+        return _modal(texts, title="preparation", blocks=blocks)
     return _modal(
         texts,
         title="preparation",
@@ -369,15 +476,77 @@ def _preparation_modal(texts: Catalogue, blocks: list[Block]) -> View:
     )
 
 
-def _consent_preparation(texts: Catalogue) -> View:
+def _exact_settings(texts: Catalogue, screen: ExactSettingsScreen) -> View:
+    """The exact names, for whoever configures Nmbrs: the klant login, the user template
+    and its API permissions (token), or the template and the scopes asked (consent)."""
     blocks: list[Block] = [
-        _section(texts.text("customer.consent_preparation.intro")),
+        _section(texts.text("customer.exact.intro")),
         *_login_preparation(texts),
-        _section(
-            with_lead(texts, "customer.consent_preparation.template", template=bold(NMBRS_TEMPLATE))
-        ),
+        DividerBlock(),
     ]
-    return _preparation_modal(texts, blocks)
+    if screen.consent:
+        blocks.append(
+            _section(
+                with_lead(
+                    texts, "customer.consent_preparation.template", template=bold(NMBRS_TEMPLATE)
+                )
+            )
+        )
+        lines = [
+            f"• {code(scope)}: "
+            + escape(", ".join(texts.get(f"customer.consent.data.{key}", key) for key in keys))
+            for scope, keys in screen.permissions.items()
+        ]
+        blocks.append(_section(texts.text("customer.exact.scopes_intro") + "\n" + "\n".join(lines)))
+    else:
+        count = sum(len(operations) for operations in screen.permissions.values())
+        blocks.append(
+            _section(
+                with_lead(
+                    texts,
+                    "customer.preparation.template",
+                    template=bold(NMBRS_TEMPLATE),
+                    permissions=texts.plural("customer.preparation.permissions", count),
+                )
+            )
+        )
+        blocks += _permission_lines(texts, screen.permissions)
+        blocks += [
+            DividerBlock(),
+            _section(
+                with_lead(
+                    texts,
+                    "customer.preparation.token",
+                    add_token_path=italic(texts.text("customer.nmbrs_ui.add_token_path")),
+                )
+            ),
+        ]
+    return _modal(texts, title="exact", blocks=blocks)
+
+
+def _invite_link(screen: ForwardScreen) -> str:
+    """A link that opens the client's conversation, where the invite is."""
+    return f"{SLACK_REDIRECT_URL}?channel={screen.conversation_id}&team={screen.workspace_id}"
+
+
+def _forward(texts: Catalogue, screen: ForwardScreen) -> View:
+    """For someone who is not the Nmbrs administrator: invite the one who is into the
+    conversation, and send them a ready message (to copy) with the link to the invite."""
+    message = texts.text(
+        f"customer.forward.message_{'consent' if screen.consent else 'token'}",
+        client=screen.client_name,
+        link=_invite_link(screen),
+        start=texts.text("customer.invite.continue"),
+    )
+    blocks: list[Block] = [
+        _section(texts.text("customer.forward.intro")),
+        _section(texts.text("customer.forward.invite", channel=channel(screen.conversation_id))),
+        _section(texts.text("customer.forward.send")),
+        # A code block: copied as it stands, and nothing in it becomes a link or a mention.
+        _section("```" + escape(message.replace("`", "'")) + "```"),
+        _context(texts.text("customer.forward.outro")),
+    ]
+    return _modal(texts, title="forward", blocks=blocks)
 
 
 def _consent(texts: Catalogue, screen: ConsentScreen) -> View:
@@ -419,45 +588,8 @@ def _consent(texts: Catalogue, screen: ConsentScreen) -> View:
     return view
 
 
-def _preparation(texts: Catalogue, screen: PreparationScreen) -> View:
-    if screen.consent:
-        return _consent_preparation(texts)
-    count = sum(len(operations) for operations in screen.permissions.values())
-    blocks: list[Block] = [
-        _section(texts.text("customer.preparation.intro")),
-        *_login_preparation(texts),
-        DividerBlock(),
-        _section(
-            with_lead(
-                texts,
-                "customer.preparation.template",
-                template=bold(NMBRS_TEMPLATE),
-                permissions=texts.plural("customer.preparation.permissions", count),
-            )
-        ),
-        *_permission_lines(texts, screen.permissions),
-        DividerBlock(),
-        _section(
-            with_lead(
-                texts,
-                "customer.preparation.token",
-                add_token_path=italic(texts.text("customer.nmbrs_ui.add_token_path")),
-            )
-        ),
-        ActionsBlock(
-            elements=[
-                LinkButtonElement(
-                    action_id=ACTION_OPEN_NMBRS,
-                    text=texts.text("customer.preparation.nmbrs_button"),
-                    url=NMBRS_URL,
-                )
-            ]
-        ),
-    ]
-    return _preparation_modal(texts, blocks)
-
-
 def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View:
+    token_hint = "customer.credentials.token_hint"
     blocks: list[Block] = [
         _section(
             texts.text(
@@ -473,20 +605,26 @@ def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View
                 action_id=ACTION_USERNAME, initial_value=screen.username or None
             ),
         ),
-        InputBlock(
-            block_id=input_block_id(BLOCK_TOKEN, step),
-            label=texts.text("customer.credentials.token_label"),
-            hint=texts.text("customer.credentials.token_hint"),
-            # Never an initial value: the token is not shown anywhere, ever.
-            element=PlainTextInputElement(action_id=ACTION_TOKEN),
-        ),
     ]
     if screen.wrong_credentials:
+        # Nmbrs' answer came after the ack, when Slack takes no field errors any more: the
+        # error stands right above the token field, which is empty again (never redrawn with
+        # the token), and says so; the username stays.
         warning = with_lead(texts, "customer.credentials.wrong")
         if screen.attempts_left < MAX_FAILED_ATTEMPTS:
             left = texts.plural("customer.credentials.attempts_left", screen.attempts_left)
             warning += " " + left
-        blocks.append(_context(warning))
+        blocks.append(_section(warning))
+        token_hint = "customer.credentials.token_hint_again"
+    blocks.append(
+        InputBlock(
+            block_id=input_block_id(BLOCK_TOKEN, step),
+            label=texts.text("customer.credentials.token_label"),
+            hint=texts.text(token_hint),
+            # Never an initial value: the token is not shown anywhere, ever.
+            element=PlainTextInputElement(action_id=ACTION_TOKEN),
+        )
+    )
     return _modal(
         texts,
         title="credentials",
@@ -497,15 +635,15 @@ def _credentials(texts: Catalogue, screen: CredentialsScreen, step: int) -> View
     )
 
 
-def slack_date(texts: Catalogue, moment: datetime) -> str:
-    """A moment Slack shows in the reader's own time zone; where it cannot, in the client's
-    language and Dutch time."""
-    fallback = texts.moment(moment)
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
 def _blocked(texts: Catalogue, screen: BlockedScreen) -> View:
-    text = texts.text("customer.blocked.text", until=slack_date(texts, screen.until))
+    # In the customer's time zone, as the App Home shows it (a Slack date would fall back to
+    # UTC where it cannot be drawn).
+    until = texts.text(
+        "customer.blocked.moment",
+        date=texts.date(screen.until, screen.until.tzinfo or TIME_ZONE),
+        time=texts.time(screen.until, screen.until.tzinfo or TIME_ZONE),
+    )
+    text = texts.text("customer.blocked.text", until=bold(until))
     return _modal(texts, title="blocked", blocks=[_section(text)])
 
 
@@ -630,7 +768,6 @@ def _companies(texts: Catalogue, screen: CompanyChoiceScreen) -> View:
                 if count > STATIC_SELECT_LIMIT
                 else None
             ),
-            optional=True,  # checked by us, with our own clear error
         )
     )
     blocks.append(DividerBlock())
