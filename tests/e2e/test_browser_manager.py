@@ -84,7 +84,7 @@ def test_a_wrong_package_is_a_to_do_the_customer_can_undo_and_the_status_is_one_
     thread = page.locator("#timeline > details.thread")
     expect(thread).to_have_count(1)
     thread.locator("summary").click()
-    expect(thread).to_contain_text("uitnodiging geplaatst")
+    expect(thread).to_contain_text("geplaatst in #")
     journey.photograph("status-channel-thread")
 
     # The customer chooses again from the invite: back at the terms, then on with Nmbrs.

@@ -116,7 +116,7 @@ def test_the_customer_meets_required_inputs_plain_words_and_no_needless_waiting(
     # Blocked: until a time in the customer's own clock, and who to call.
     blocked = modal(page, NL.text("customer.modal.title_blocked"))
     text = blocked.inner_text()
-    assert re.search(r"tot \d{1,2} \w+ om \d{2}:\d{2}", text) and "UTC" not in text
+    assert re.search(r"tot \d{1,2} \w+ \d{4} om \d{2}:\d{2}", text) and "UTC" not in text
     expect(blocked).to_contain_text("Hulp nodig? Uw accountmanager is")
     expect(blocked).to_contain_text(demo.settings.support_phone)
     journey.photograph("blocked-with-a-person-to-call")
