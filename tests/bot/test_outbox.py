@@ -323,14 +323,8 @@ WORKER_PROCESS = textwrap.dedent(
 )
 
 
-@pytest.mark.postgres
-def test_two_worker_processes_on_postgresql_post_each_message_once(
-    engine: Engine, slack: DevSlack, database_url: str
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs a single worker")
-    channels = [STATUS_CHANNEL, SHARED_CHANNEL]
-    queue(engine, *(report(f"melding {n}", channels[n % 2]) for n in range(100)))
+def deliver_with_two_workers(database_url: str, slack: DevSlack) -> None:
+    """Two outbox worker processes, started together, deliver everything pending."""
     environment = {
         **os.environ,
         "OUTBOX_DATABASE_URL": database_url,
@@ -360,6 +354,17 @@ def test_two_worker_processes_on_postgresql_post_each_message_once(
         for process in processes:
             if process.poll() is None:
                 process.kill()
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_on_postgresql_post_each_message_once(
+    engine: Engine, slack: DevSlack, database_url: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs a single worker")
+    channels = [STATUS_CHANNEL, SHARED_CHANNEL]
+    queue(engine, *(report(f"melding {n}", channels[n % 2]) for n in range(100)))
+    deliver_with_two_workers(database_url, slack)
 
     counts = Counter(posted(slack))
     assert len(counts) == 100

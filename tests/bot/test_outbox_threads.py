@@ -4,9 +4,6 @@ its replies in its thread, its redraws in place; also with two worker processes 
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 
@@ -20,9 +17,9 @@ from devslack import DevSlack, run_devslack
 from devslack.workspace import STATUS_CHANNEL
 from storage.db import make_engine, upgrade
 from tests.bot.test_outbox import (
-    WORKER_PROCESS,
     all_settled,
     clock,
+    deliver_with_two_workers,
     drawn,
     rows,
     run_until,
@@ -157,35 +154,7 @@ def test_two_worker_processes_post_each_parent_once_with_every_reply_in_its_thre
         in_one_transaction(engine, parent(f"ouder {number}", key), reply(f"{number} a", key))
         in_one_transaction(engine, redraw(f"ouder {number} bijgewerkt", key))
         in_one_transaction(engine, reply(f"{number} b", key), reply(f"{number} c", key))
-    environment = {
-        **os.environ,
-        "OUTBOX_DATABASE_URL": database_url,
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_API_URL": slack.api_url,
-    }
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER_PROCESS],
-            env=environment,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        for process in processes:
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
-        for process in processes:
-            assert process.wait(timeout=60) == 0
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
+    deliver_with_two_workers(database_url, slack)
 
     timeline = slack.messages(STATUS_CHANNEL)
     parents = {m.text: m.ts for m in timeline if m.thread_ts is None}
