@@ -6,7 +6,7 @@ onboardings went on in three channels: one completed with a link (encrypted toke
 companies), one holding a verified token before the company choice, one awaiting credentials
 with an older invite in the same channel (two processes could start both then), one never
 opened, and the status reports still queued in the outbox. Its moments are moved to just
-before now.
+before the clock the bot runs on here (FakeClock, whatever the day the suite runs).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Engine, MetaData, text
 from sqlmodel import Session, select
 
 from bot.bootstrap import build_container
-from bot.clock import SystemClock, WorkingCalendar
+from bot.clock import WorkingCalendar
 from bot.core.model import Actor, StepRef
 from bot.core.screens import CompletedScreen, TermsScreen
 from bot.outbox import OutboxWorker
@@ -37,9 +37,11 @@ from devslack.workspace import CUSTOMER_TEAM, OUR_TEAM, Channel, default_workspa
 from payroll.nmbrs_soap.sandbox import DEMO_TOKEN, DEMO_USERNAME, SandboxHandle
 from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage
+from tests.usecases.fakes import FakeClock
 
 MAIN = json.loads((Path(__file__).parent / "data" / "main_at_0003.json").read_text())
 CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0CUSTOMER")
+CLOCK = FakeClock()
 COMPLETED, VERIFIED_TOKEN, OLDER_DUPLICATE, AWAITING_CREDENTIALS, NEVER_OPENED = 1, 2, 3, 4, 5
 
 
@@ -56,7 +58,7 @@ def main_database(url: str) -> Engine:
         for value in row.values()
         if isinstance(value, dict) and "at" in value
     ]
-    shift = datetime.now(UTC) - max(datetime.fromisoformat(moment) for moment in moments)
+    shift = CLOCK.now() - max(datetime.fromisoformat(moment) for moment in moments)
     sqlite = engine.dialect.name == "sqlite"
 
     def stored(value: Any, is_json: bool) -> Any:
@@ -117,6 +119,7 @@ def test_a_database_of_main_upgrades_and_the_bot_carries_on(
         support_phone="020 123 45 67",
     )
     container = build_container(settings)
+    container.clock = CLOCK
     service = container.onboarding
 
     def ref(onboarding_id: int) -> StepRef:
@@ -185,7 +188,7 @@ def test_a_database_of_main_upgrades_and_the_bot_carries_on(
 async def send_everything(engine: Engine, slack: DevSlack) -> None:
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     delivery = SlackDelivery(client, SlackRenderer(calendar=WorkingCalendar("Europe/Amsterdam")))
-    worker = OutboxWorker(engine, delivery, clock=SystemClock(), channel_interval=0.0)
+    worker = OutboxWorker(engine, delivery, clock=CLOCK, channel_interval=0.0)
     for _ in range(100):
         await worker.deliver_due()
         with Session(engine) as session:
