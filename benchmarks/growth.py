@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import load_average, machine_summary, sandbox_process
-from benchmarks.rest_connect_check import CALLBACK, Case, FakeNmbrs, timed_connect
+from benchmarks.rest_connect_check import (
+    CALLBACK,
+    Case,
+    FakeNmbrs,
+    answer_commands,
+    timed_connect,
+)
 from bot.core.payroll import ProviderError
 from bot.serving import release_free_memory
 from bot.usecases.company_search import DEFAULT_CACHE_MIB, PackedCompanies
@@ -184,21 +190,7 @@ def _serve_rest(sizes: Sequence[int], connection: Any) -> None:
     """The fake Nmbrs REST in a child process, driven like benchmarks.rest_connect_check's."""
     with rest_sandbox.run_rest_sandbox(rest_logins(sizes), redirect_uris=[CALLBACK]) as nmbrs:
         connection.send(nmbrs.base_url)
-        while True:
-            try:
-                command, argument = connection.recv()
-            except EOFError:
-                return
-            if command == "stop":
-                return
-            if command == "latency":
-                nmbrs.latency = argument
-                connection.send(None)
-            elif command == "clear":
-                nmbrs.clear_calls()
-                connection.send(None)
-            elif command == "measured":
-                connection.send((len(nmbrs.calls), nmbrs.round_trips()))
+        answer_commands(nmbrs, connection)
 
 
 @contextmanager

@@ -99,21 +99,26 @@ def _serve(connection: Any) -> None:
     """The fake in the child process: its base URL, then commands from the benchmark."""
     with run_rest_sandbox([*demo_logins(), five_debtors()], redirect_uris=[CALLBACK]) as nmbrs:
         connection.send(nmbrs.base_url)
-        while True:
-            try:
-                command, argument = connection.recv()
-            except EOFError:
-                return
-            if command == "stop":
-                return
-            if command == "latency":
-                nmbrs.latency = argument
-                connection.send(None)
-            elif command == "clear":
-                nmbrs.clear_calls()
-                connection.send(None)
-            elif command == "measured":
-                connection.send((len(nmbrs.calls), nmbrs.round_trips()))
+        answer_commands(nmbrs, connection)
+
+
+def answer_commands(nmbrs: Any, connection: Any) -> None:
+    """Carry out the benchmark's commands on the running fake until it says stop."""
+    while True:
+        try:
+            command, argument = connection.recv()
+        except EOFError:
+            return
+        if command == "stop":
+            return
+        if command == "latency":
+            nmbrs.latency = argument
+            connection.send(None)
+        elif command == "clear":
+            nmbrs.clear_calls()
+            connection.send(None)
+        elif command == "measured":
+            connection.send((len(nmbrs.calls), nmbrs.round_trips()))
 
 
 class FakeNmbrs:
