@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ from urllib.parse import parse_qs, urlencode
 from benchmarks.harness import (
     DEFAULT_DATABASE_URL,
     VENV_BIN,
+    ServedProcess,
     bot_environment,
     free_port,
     fresh_database,
@@ -393,6 +395,21 @@ def measure_typeahead(ours: BotEndpoint, bare: BotEndpoint, search: Request) -> 
     return TypeaheadResult(served_seconds, bare_seconds, in_process, returned)
 
 
+def bare_bolt(slack: DevSlack) -> AbstractContextManager[ServedProcess]:
+    """The bare bolt app that only acks, served beside ours for the same requests."""
+    port = free_port()
+    command = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "benchmarks.bare_bolt",
+        f"--port={port}",
+        f"--signing-secret={slack.signing_secret}",
+        f"--token={slack.bot_token}",
+        f"--slack-api-url={slack.api_url}",
+    ]
+    return served("bare-bolt", command, {"PORT": str(port), "PYTHONPATH": str(PROJECT_ROOT)})
+
+
 def run(
     requests: int = REQUESTS,
     concurrency: int = CONCURRENCY,
@@ -404,21 +421,7 @@ def run(
         run_devslack(load_workspace(GROUPS * concurrency), ack_timeout=DRIVER_ACK_TIMEOUT) as slack,
     ):
         environment = bot_environment(slack, database_url=database_url, nmbrs_base_url=nmbrs_url)
-        port = free_port()
-        bare_command = [
-            str(VENV_BIN / "python"),
-            "-m",
-            "benchmarks.bare_bolt",
-            f"--port={port}",
-            f"--signing-secret={slack.signing_secret}",
-            f"--token={slack.bot_token}",
-            f"--slack-api-url={slack.api_url}",
-        ]
-        bare_environment = {"PORT": str(port), "PYTHONPATH": str(PROJECT_ROOT)}
-        with (
-            onboard_bot_serve(environment) as ours,
-            served("bare-bolt", bare_command, bare_environment) as bare,
-        ):
+        with onboard_bot_serve(environment) as ours, bare_bolt(slack) as bare:
             slack.connect(ours.events_url)
             kinds = prepare(slack, concurrency)
             results = []

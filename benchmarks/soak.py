@@ -26,16 +26,13 @@ from itertools import cycle
 from benchmarks import acks
 from benchmarks.harness import (
     DEFAULT_DATABASE_URL,
-    VENV_BIN,
     bot_environment,
-    free_port,
     fresh_database,
     load_average,
     machine_summary,
     onboard_bot_serve,
     percentile,
     sandbox_process,
-    served,
 )
 from benchmarks.load import load_workspace
 from benchmarks.memory import MIB, Memory
@@ -240,21 +237,7 @@ def run(
         ) as slack,
     ):
         environment = bot_environment(slack, database_url=database_url, nmbrs_base_url=nmbrs_url)
-        port = free_port()
-        bare_command = [
-            str(VENV_BIN / "python"),
-            "-m",
-            "benchmarks.bare_bolt",
-            f"--port={port}",
-            f"--signing-secret={slack.signing_secret}",
-            f"--token={slack.bot_token}",
-            f"--slack-api-url={slack.api_url}",
-        ]
-        bare_environment = {"PORT": str(port), "PYTHONPATH": str(acks.PROJECT_ROOT)}
-        with (
-            onboard_bot_serve(environment) as ours,
-            served("bare-bolt", bare_command, bare_environment) as bare,
-        ):
+        with onboard_bot_serve(environment) as ours, acks.bare_bolt(slack) as bare:
             slack.connect(ours.events_url)
             kinds = acks.prepare(slack, people)
             acks.wait_until_idle(ours.process.pid)
