@@ -364,6 +364,18 @@ def test_long_company_names_are_shortened_to_fit_an_option_keeping_the_number():
     assert option["text"]["text"].endswith("(4242)")
 
 
+def test_the_type_ahead_answers_the_json_of_the_options_the_modal_shows():
+    rows = [
+        CompanyRow(id=1, number=4242, name="N" * 300),
+        CompanyRow(id="a-b", number=7, name="Bé"),
+    ]
+    for language in ("nl", "en"):
+        texts = views.catalogue(language)
+        assert views.company_options(language, rows) == [
+            views.company_option(texts, row).to_dict() for row in rows
+        ]
+
+
 def test_company_names_are_escaped_in_mrkdwn():
     screen = CompletedScreen(companies=(CompanyRow(1, 1, "A&B <Holding>"),), domain="acme")
     assert "A&amp;B &lt;Holding&gt;" in str(rendered(screen))
