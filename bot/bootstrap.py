@@ -12,8 +12,12 @@ The CLI, the demo and the tests build through here too.
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from multiprocessing.connection import Connection
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk import WebClient
@@ -24,22 +28,24 @@ from starlette.applications import Starlette
 from bot.clock import Clock, SystemClock
 from bot.core.events import EventBus
 from bot.core.payroll import NMBRS_REST, NMBRS_SOAP, PayrollProvider
+from bot.logs import configure_logging, request_id
 from bot.outbox import OutboxWorker
 from bot.ports import LinkNotices
 from bot.reports import LinkEventNotices, status_notices
-from bot.schedule import Runner, Scheduler, reminder_policy, working_calendar
+from bot.schedule import Runner, Scheduler, reminder_policy, running_in_background, working_calendar
 from bot.services import Services
 from bot.settings import Settings
 from bot.transports.slack.app import build_app
 from bot.transports.slack.consent_pages import consent_routes
 from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.http import create_asgi_app
-from bot.transports.slack.membership import SlackChannelMembership
+from bot.transports.slack.membership import SlackChannelMembership, cache_only
 from bot.transports.slack.metadata import LINK_MODALS, MetadataSigner
 from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
 from bot.transports.slack.token_check import TokenCheck
+from bot.use_case_process import UseCaseProcess, lower_priority, serve_use_cases
 from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
@@ -57,6 +63,13 @@ from storage.db import check_connection, make_engine
 from storage.links import LinkReader
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
 
+# What the transports call, by name: in `serve`, stand-ins for these run them in the use-case
+# process (bot.use_case_process).
+USE_CASE_COMPONENTS = ("onboarding", "links", "manager", "delivery", "consents")
+# The context variables a use case reads that travel with its call to the use-case process:
+# the request id of its log lines, and "membership from the cache only" of a step in an ack.
+TRAVELLING_CONTEXT = (request_id, cache_only)
+
 
 @dataclass
 class Container:
@@ -70,6 +83,9 @@ class Container:
     # Status events of the onboardings; subscribers (reports) run in the publishing transaction.
     event_bus: EventBus = field(default_factory=EventBus)
     clock: Clock = field(default_factory=SystemClock)
+    # `serve`'s use-case process (bot.use_case_process): when set, the transports' use cases
+    # (`services`, `consents`) run there, and so does the background work.
+    use_cases: UseCaseProcess | None = None
 
     @cached_property
     def providers(self) -> Providers:
@@ -96,7 +112,8 @@ class Container:
 
     async def delivery_health(self) -> dict[str, str]:
         """What /healthz says of delivery: running, or halted since when and why."""
-        halt = await asyncio.to_thread(self.delivery.status)
+        delivery = self.use_cases.component("delivery") if self.use_cases else self.delivery
+        halt = await asyncio.to_thread(delivery.status)
         if halt is None:
             return {"delivery": "running"}
         return {"delivery": "halted", "halted_since": halt.since.isoformat(), "reason": halt.reason}
@@ -136,6 +153,8 @@ class Container:
     def consents(self) -> ConsentFlow | None:
         """The customer's consents at Nmbrs in the browser (bot.usecases.consent): the
         onboarding's purpose, and the relink's (registered with the link use cases)."""
+        if self.use_cases is not None:
+            return self.use_cases.component("consents")  # type: ignore[no-any-return]
         self.links  # noqa: B018 (registers the relink's purpose)
         return self.onboarding.consents
 
@@ -212,19 +231,36 @@ class Container:
 
     @cached_property
     def services(self) -> Services:
-        """What the transports are handed, built once."""
+        """What the transports are handed, built once; its use cases run in `use_cases`, the
+        use-case process, when there is one."""
         settings = self.settings
+        components = (
+            {name: self.use_cases.component(name) for name in USE_CASE_COMPONENTS}
+            if self.use_cases is not None
+            else self.use_case_components
+        )
         return Services(
-            onboarding=self.onboarding,
-            links=self.links,
-            manager=self.manager,
-            delivery=self.delivery,
+            onboarding=components["onboarding"],
+            links=components["links"],
+            manager=components["manager"],
+            delivery=components["delivery"],
             metadata_secret=settings.slack_signing_secret.get_secret_value(),
             language=settings.default_language,
             account_manager_group=settings.account_manager_group,
             calendar=working_calendar(settings),
             clock=self.clock,
         )
+
+    @property
+    def use_case_components(self) -> dict[str, Any]:
+        """The use-case objects the transports call, by name (USE_CASE_COMPONENTS)."""
+        return {
+            "onboarding": self.onboarding,
+            "links": self.links,
+            "manager": self.manager,
+            "delivery": self.delivery,
+            "consents": self.consents,
+        }
 
     async def check_database(self) -> None:
         """Raise unless the database answers; runs off the event loop (blocking driver)."""
@@ -355,6 +391,54 @@ def token_check(container: Container) -> TokenCheck:
         clock=container.clock,
         interval_seconds=container.settings.slack_token_check_minutes * 60,
     )
+
+
+def use_case_process(settings: Settings) -> UseCaseProcess:
+    """`serve`'s use-case process (bot.use_case_process), not yet started."""
+    return UseCaseProcess(functools.partial(run_use_case_process, settings), TRAVELLING_CONTEXT)
+
+
+def run_use_case_process(settings: Settings, connection: Connection) -> None:
+    """The use-case process: a container of its own, whose use cases answer the calls of the
+    served process until it stops, with the background work beside them."""
+    from bot.serving import limit_malloc_arenas
+
+    limit_malloc_arenas()
+    lower_priority()
+    configure_logging(settings.log_format)
+    container = build_container(settings)
+    components = container.use_case_components
+    background = BackgroundThread(background_work(container))
+    background.start()
+    try:
+        serve_use_cases(connection, components, TRAVELLING_CONTEXT)
+    finally:
+        background.stop()
+        container.close()
+
+
+class BackgroundThread:
+    """Runs `runners` (bot.schedule) on an event loop in a thread of their own until stopped."""
+
+    def __init__(self, runners: list[Runner]):
+        self._runners = runners
+        self._loop = asyncio.new_event_loop()
+        self._stopped = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="background-work", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._until_stopped())
+
+    async def _until_stopped(self) -> None:
+        async with running_in_background(self._runners):
+            await self._stopped.wait()
 
 
 def background_work(container: Container) -> list[Runner]:

@@ -7,12 +7,14 @@ Failures the user can fix (missing settings, an old schema, an unknown link) end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import multiprocessing
 import signal
 import socket
+from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -174,13 +176,31 @@ def run_server(
     # Imported on use, so the other commands start without loading bolt.
     from bot.bootstrap import build_container
 
-    container = build_container(settings)
-    try:
-        if socket_mode:
+    if socket_mode:
+        container = build_container(settings)
+        try:
             asyncio.run(run_socket_mode(container))
-        else:
-            asyncio.run(run_http(container, host=host, port=port or settings.port))
+        finally:
+            container.close()
+        return
+    with serving_container(settings) as container:
+        asyncio.run(run_http(container, host=host, port=port or settings.port))
+
+
+@contextlib.contextmanager
+def serving_container(settings: Settings) -> Iterator[Container]:
+    """The served process's container, its use cases in a use-case process of their own
+    (bot.use_case_process), which runs as long as the block."""
+    from bot.bootstrap import build_container, use_case_process
+
+    use_cases = use_case_process(settings)
+    use_cases.start()
+    container = build_container(settings)
+    container.use_cases = use_cases
+    try:
+        yield container
     finally:
+        use_cases.stop()
         container.close()
 
 
@@ -209,7 +229,9 @@ async def run_http(
     # What start-up built (bolt, zeep's WSDLs, SQLAlchemy) lives as long as the process: keep it
     # out of the garbage collector's full passes, which otherwise stall requests for ~50-100 ms.
     gc.freeze()
-    async with running_in_background([*background_work(container), trimmer.run]):
+    # With a use-case process, the background work runs there.
+    work = [] if container.use_cases else background_work(container)
+    async with running_in_background([*work, trimmer.run]):
         await server.serve(sockets=[listener] if listener else None)
 
 
@@ -240,17 +262,13 @@ def serve_in_processes(settings: Settings, *, host: str, port: int, workers: int
 
 
 def _serve_child(settings: Settings, listener: socket.socket) -> None:
-    from bot.bootstrap import build_container
 
     # Not the pool's handler, forked with it: until uvicorn installs its own, SIGTERM just ends.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    container = build_container(settings)
     host, port = listener.getsockname()[:2]
-    try:
+    with serving_container(settings) as container:
         asyncio.run(run_http(container, host=host, port=port, listener=listener))
-    finally:
-        container.close()
 
 
 async def run_socket_mode(container: Container) -> None:

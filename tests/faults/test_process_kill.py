@@ -1,9 +1,13 @@
 """`onboard-bot serve` killed with SIGKILL between two steps, and in the middle of one (while
 Nmbrs checks the credentials, after the ack); a new process on the same database carries on:
-nothing is lost and nothing is half done."""
+nothing is lost and nothing is half done. The kill takes serve's processes all at once (its
+use-case process too), as a crash of the machine or a process manager's SIGKILL of the group
+would."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -60,6 +64,7 @@ def serve(
             cwd=tmp_path,  # no .env file of the repository
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, for `kill`
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
@@ -78,13 +83,14 @@ def serve(
 
     yield start_process
     for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
 
 def kill(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGKILL)
+    """serve and its use-case process at once."""
+    os.killpg(process.pid, signal.SIGKILL)
     assert process.wait(timeout=10) == -signal.SIGKILL
 
 

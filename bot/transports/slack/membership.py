@@ -31,7 +31,7 @@ RECENT_SECONDS = 300.0
 PAGE_SIZE = 1000
 MAX_CHANNELS_KEPT = 1000
 
-_cache_only: contextvars.ContextVar[bool] = contextvars.ContextVar("cache_only", default=False)
+cache_only: contextvars.ContextVar[bool] = contextvars.ContextVar("cache_only", default=False)
 
 
 class NotCached(Exception):
@@ -43,11 +43,11 @@ class NotCached(Exception):
 def from_cache_only() -> Iterator[None]:
     """Membership checks in this context (and in the threads it starts with its context) take
     recent cached answers only, or raise NotCached."""
-    token = _cache_only.set(True)
+    token = cache_only.set(True)
     try:
         yield
     finally:
-        _cache_only.reset(token)
+        cache_only.reset(token)
 
 
 class SlackChannelMembership:
@@ -69,7 +69,7 @@ class SlackChannelMembership:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
     def is_member(self, channel_id: str, user_id: str) -> bool:
-        if _cache_only.get():
+        if cache_only.get():
             return self._recently_member(channel_id, user_id)
         return user_id in self._channel_members(channel_id)
 
