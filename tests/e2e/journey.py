@@ -157,9 +157,11 @@ def invite_says(person: SlackUser, text: str):
 
 
 def start(person: SlackUser) -> View:
-    """Press Start (or Continue) on the invite in the shared channel."""
+    """Press Start (or Continue) on the invite in the shared channel: the modal it opens (which
+    replaces one still open, such as an error)."""
+    before = person.modal
     person.click(invite_message(person), ACTION_START)
-    return settled(person)
+    return settled(person, after=before)
 
 
 def accept_terms(person: SlackUser, package: str = "nmbrs") -> View:

@@ -5,8 +5,9 @@ builder that draws an Outcome.
 - `submit_step(...)`: a view submission: verify the signed private_metadata, read the form,
   answer inline errors, run the step and answer with the next screen (see
   bot.transports.slack.answers.answer_submission), then redraw the invite message.
-- `open_modal(...)`: a button in the channel: open a working modal at once (a trigger lives
-  3 s), then show the screen the use case answers.
+- `open_modal(...)`: a button in the channel: open the modal with the screen the use case
+  answers, or, when it is not ready within OPEN_ANSWER_SECONDS (a trigger lives 3 s), with a
+  working view that the screen then replaces.
 - `press_modal_button(...)`: a button in a modal: optionally keeps what the form held, runs the
   step and shows the next screen; a step that calls Nmbrs shows a working view first. The
   view's hash makes the second of a double click lose.
@@ -55,6 +56,9 @@ logger = logging.getLogger(__name__)
 # Slack waits 3 s for options; an answer that is not ready by then is an empty list. A second is
 # left for the answer's way back on a busy machine.
 SUGGESTION_TIMEOUT_SECONDS = 2.0
+# A modal opened from a button shows the step's screen at once when the step answers within
+# this; else a working view first (a trigger lives 3 s from the click).
+OPEN_ANSWER_SECONDS = 1.0
 
 ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
 
@@ -201,18 +205,36 @@ async def open_modal(
     view_of: ViewBuilder,
     not_opened: Callable[[], Awaitable[None]],
 ) -> None:
+    if onboarding_id is None:
+        await _open(client, trigger_id, error_view(language, "not_found"), not_opened)
+        return
+    answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
+    done, _ = await asyncio.wait({answer}, timeout=OPEN_ANSWER_SECONDS)
+    if done:
+        # The step's screen opens at once, with no working view before it.
+        outcome = answer.result()
+        if await _open(client, trigger_id, view_of(outcome), not_opened) is None:
+            return  # not shown: a click on Start resumes where the step left it
+    else:
+        opened = await _open(client, trigger_id, working(language, WORKING_MOMENT), not_opened)
+        outcome = await answer
+        if opened is None:
+            return
+        await replace_view(client, view_of(outcome), view_id=opened)
+    await refresh_invite(client, outcome.invite)
+
+
+async def _open(
+    client: AsyncWebClient,
+    trigger_id: str,
+    view: View | dict[str, Any],
+    not_opened: Callable[[], Awaitable[None]],
+) -> str | None:
+    """views.open; the view's id, or None when Slack refused (`not_opened` told the person)."""
     try:
-        opened = await client.views_open(
-            trigger_id=trigger_id, view=working(language, WORKING_MOMENT)
-        )
+        opened = await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as error:
         logger.info("could not open the modal: %s", error.response.get("error"))
         await not_opened()
-        return
-    view_id = opened["view"]["id"]
-    if onboarding_id is None:
-        await replace_view(client, error_view(language, "not_found"), view_id=view_id)
-        return
-    outcome = await run_use_case(language, use_case, onboarding_id, actor)
-    await replace_view(client, view_of(outcome), view_id=view_id)
-    await refresh_invite(client, outcome.invite)
+        return None
+    return str(opened["view"]["id"])
