@@ -3,8 +3,9 @@ a bot) in the user group ACCOUNT_MANAGER_GROUP names, or any such member when it
 group lets nobody in.
 
 `SlackDirectory` reads our identity (once) and people and groups from the Web API; `ManagerGate`
-decides from what it says, with the group's members cached for a minute, so a busy App Home does
-not call usergroups.users.list on every click.
+decides from what it says, with the group's members and each person it looked up cached for a
+minute, so a busy App Home or a manager's run of /onboard does not call usergroups.users.list
+and users.info on every click.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +24,8 @@ from bot.core.access import EVERY_FULL_MEMBER, REFUSED_UNKNOWN, Person, manager_
 logger = logging.getLogger(__name__)
 
 GROUP_CACHE_SECONDS = 60.0
+PERSON_CACHE_SECONDS = 60.0
+PEOPLE_KEPT = 1000  # the people looked up last, at most
 
 
 class ManagerGate:
@@ -41,13 +45,14 @@ class ManagerGate:
         self._lookup_group = lookup_group
         self._group_id = group_id
         self._group_cache: tuple[float, frozenset[str]] | None = None
+        self._people: OrderedDict[str, tuple[float, Person]] = OrderedDict()
 
     async def refusal(self, user_id: str) -> str | None:
         """None for an account manager; the reason otherwise (also when Slack cannot say)."""
         try:
             # At once: a slash command's trigger_id lives 3 s, and a rate-limited lookup waits.
             person, home_team, members = await asyncio.gather(
-                self._lookup_person(user_id), self._home_team(), self._group_members()
+                self._person(user_id), self._home_team(), self._group_members()
             )
         except Exception:
             logger.warning("could not check whether %s is an account manager", user_id)
@@ -58,6 +63,17 @@ class ManagerGate:
             group_members=members,
             every_full_member=self._group_id == EVERY_FULL_MEMBER,
         )
+
+    async def _person(self, user_id: str) -> Person:
+        cached = self._people.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < PERSON_CACHE_SECONDS:
+            return cached[1]
+        person = await self._lookup_person(user_id)
+        self._people[user_id] = (time.monotonic(), person)
+        self._people.move_to_end(user_id)
+        while len(self._people) > PEOPLE_KEPT:
+            self._people.popitem(last=False)
+        return person
 
     async def _group_members(self) -> frozenset[str]:
         if self._group_id in ("", EVERY_FULL_MEMBER):

@@ -47,3 +47,30 @@ async def test_a_gate_without_a_group_lets_nobody_in_and_a_star_every_full_membe
 
     assert await gate("").refusal("U0MANAGER") == REFUSED_NOT_IN_GROUP
     assert await gate("*").refusal("U0COLLEAGUE") is None
+
+
+async def test_the_gate_looks_a_person_up_once_a_minute_and_asks_again_after_a_failure() -> None:
+    lookups: list[str] = []
+    failing = {"U0FLAKY"}
+
+    async def home_team() -> str:
+        return "T0OURS"
+
+    async def person(user_id: str) -> Person:
+        lookups.append(user_id)
+        if user_id in failing:
+            failing.discard(user_id)
+            raise ConnectionError("Slack unreachable")
+        return Person(user_id, "T0OURS")
+
+    async def group(group_id: str) -> frozenset[str]:
+        return frozenset({"U0MANAGER", "U0FLAKY"})
+
+    gate = ManagerGate(
+        home_team=home_team, lookup_person=person, lookup_group=group, group_id="S0MANAGERS"
+    )
+    for _ in range(3):
+        assert await gate.refusal("U0MANAGER") is None
+    assert await gate.refusal("U0FLAKY") == REFUSED_UNKNOWN
+    assert await gate.refusal("U0FLAKY") is None
+    assert lookups == ["U0MANAGER", "U0FLAKY", "U0FLAKY"]
