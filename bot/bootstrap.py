@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,7 +46,7 @@ from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
 from bot.transports.slack.token_check import TokenCheck
-from bot.use_case_process import UseCaseProcess, lower_priority, serve_use_cases
+from bot.use_case_process import UseCaseProcess, UseCaseServer, lower_priority
 from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
@@ -401,17 +402,19 @@ def use_case_process(settings: Settings) -> UseCaseProcess:
 def run_use_case_process(settings: Settings, connection: Connection) -> None:
     """The use-case process: a container of its own, whose use cases answer the calls of the
     served process until it stops, with the background work beside them."""
-    from bot.serving import limit_malloc_arenas
+    from bot.serving import MemoryTrimmer, limit_malloc_arenas
 
     limit_malloc_arenas()
     lower_priority()
     configure_logging(settings.log_format)
     container = build_container(settings)
-    components = container.use_case_components
-    background = BackgroundThread(background_work(container))
+    server = UseCaseServer(connection, container.use_case_components, TRAVELLING_CONTEXT)
+    trimmer = MemoryTrimmer(lambda: server.answered)
+    background = BackgroundThread([*background_work(container), trimmer.run])
+    gc.freeze()  # what start-up built lives as long as the process (as in `serve`)
     background.start()
     try:
-        serve_use_cases(connection, components, TRAVELLING_CONTEXT)
+        server.run()
     finally:
         background.stop()
         container.close()

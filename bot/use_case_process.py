@@ -15,7 +15,7 @@ the acks get the CPU first.
   run there, with the context variables that travel (the request id of the log lines, the
   membership cache's "cache only"). A process that ends is started again; the calls it had not
   answered fail with `UseCaseProcessLost` (the person sees "try again"), as would a thread's.
-- `serve_use_cases(...)`: the use-case process's side, started by `UseCaseProcess`.
+- `UseCaseServer`: the use-case process's side, started by `UseCaseProcess`.
 
 What travels is pickled: arguments, answers and exceptions. An exception that cannot travel
 becomes a `UseCaseFailed` naming its type only (its text may hold what was typed).
@@ -235,56 +235,66 @@ class RemoteComponent:
         return f"<{self._name} in the use-case process>"
 
 
-def serve_use_cases(
-    connection: Connection,
-    components: Components,
-    travelling: Sequence[contextvars.ContextVar[Any]] = (),
-) -> None:
-    """Run the calls that come through `connection` until it ends (`serve` stops, or ended),
-    USE_CASE_WORKERS at a time; then let the running ones finish."""
-    # Ctrl-C and a process manager's SIGTERM reach the served process, which stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sending = threading.Lock()
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=USE_CASE_WORKERS, thread_name_prefix="use-case"
-    ) as pool:
-        while True:
-            try:
-                message = connection.recv_bytes()
-            except (EOFError, OSError):
-                break
-            if message == STOP:
-                break
-            pool.submit(_run, message, components, travelling, connection, sending)
-    connection.close()
+class UseCaseServer:
+    """The use-case process's side: runs the calls that come through `connection` until it
+    ends (`serve` stops, or ended), USE_CASE_WORKERS at a time; then lets the running ones
+    finish. `answered`: how many calls it answered (for bot.serving.MemoryTrimmer)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        components: Components,
+        travelling: Sequence[contextvars.ContextVar[Any]] = (),
+    ):
+        self._connection = connection
+        self._components = components
+        self._travelling = tuple(travelling)
+        self._sending = threading.Lock()
+        self.answered = 0
+
+    def run(self) -> None:
+        # Ctrl-C and a process manager's SIGTERM reach the served process, which stops us.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=USE_CASE_WORKERS, thread_name_prefix="use-case"
+        ) as pool:
+            while True:
+                try:
+                    message = self._connection.recv_bytes()
+                except (EOFError, OSError):
+                    break
+                if message == STOP:
+                    break
+                pool.submit(self._answer, message)
+        self._connection.close()
+
+    def _answer(self, message: bytes) -> None:
+        data = _run(message, self._components, self._travelling)
+        # When the served process is gone, its call is lost with it.
+        with self._sending, contextlib.suppress(OSError):
+            self._connection.send_bytes(data)
+            self.answered += 1
 
 
 def _run(
-    message: bytes,
-    components: Components,
-    travelling: Sequence[contextvars.ContextVar[Any]],
-    connection: Connection,
-    sending: threading.Lock,
-) -> None:
+    message: bytes, components: Components, travelling: Sequence[contextvars.ContextVar[Any]]
+) -> bytes:
+    """The pickled answer to a pickled call."""
     number, component, method, args, kwargs, context = cast(Call, pickle.loads(message))
     for variable, value in zip(travelling, context, strict=True):
         variable.set(value)
     try:
         answer = (number, False, getattr(components[component], method)(*args, **kwargs))
     except Exception as error:
-        error.add_note(
-            "raised in the use-case process:\n" + "".join(traceback.format_tb(error.__traceback__))
-        )
+        where = "".join(traceback.format_tb(error.__traceback__))
+        error.add_note(f"raised in the use-case process:\n{where}")
         answer = (number, True, error)
     try:
-        data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
     except Exception:
         logger.error("%s.%s: its %s cannot travel", component, method, type(answer[2]).__name__)
-        data = pickle.dumps((number, True, UseCaseFailed(type(answer[2]).__name__)))
-    # When the served process is gone, its call is lost with it.
-    with sending, contextlib.suppress(OSError):
-        connection.send_bytes(data)
+        return pickle.dumps((number, True, UseCaseFailed(type(answer[2]).__name__)))
 
 
 def lower_priority() -> None:

@@ -20,7 +20,7 @@ from bot.use_case_process import (
     UseCaseFailed,
     UseCaseProcess,
     UseCaseProcessLost,
-    serve_use_cases,
+    UseCaseServer,
 )
 
 greeting: contextvars.ContextVar[str] = contextvars.ContextVar("greeting", default="hello")
@@ -57,7 +57,7 @@ class Greeter:
 
 
 def serve_greeter(connection: Connection) -> None:
-    serve_use_cases(connection, {"greeter": Greeter()}, (greeting,))
+    UseCaseServer(connection, {"greeter": Greeter()}, (greeting,)).run()
 
 
 @pytest.fixture
