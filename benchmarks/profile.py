@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import signal
 import subprocess
 import tempfile
@@ -76,23 +77,23 @@ PLUMBING = (
 
 def read_raw(path: Path) -> tuple[collections.Counter, collections.Counter]:
     """py-spy's raw output: `frame;frame;... count`, with a frame `process PID:"command"` that
-    says which process (with --subprocesses)."""
+    says which process (with --subprocesses; the command may hold ";" itself)."""
     frames: collections.Counter[tuple[str, str]] = collections.Counter()
     samples: collections.Counter[str] = collections.Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        parts = stack.split(";")
-        owner = next((part for part in parts if part.startswith("process ")), "")
-        process = "use-case process" if "multiprocessing" in owner else "serve"
+        owners = PROCESS_FRAME.findall(stack)
+        process = "use-case process" if any("multiprocessing" in o for o in owners) else "serve"
         samples[process] += int(count)
-        shown = (_short(part) for part in parts if not part.startswith("process "))
+        shown = (_short(part) for part in PROCESS_FRAME.sub("", stack).split(";") if part)
         for frame in dict.fromkeys(f for f in shown if not f.endswith(PLUMBING_SUFFIXES)):
             frames[process, frame] += int(count)
     return frames, samples
 
 
+PROCESS_FRAME = re.compile(r'process \d+:"[^"]*"')
 PLUMBING_SUFFIXES = tuple(f"({module})" for module in PLUMBING)
 
 
