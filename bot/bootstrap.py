@@ -46,7 +46,7 @@ from bot.transports.slack.render import SlackRenderer
 from bot.transports.slack.retries import blocking_web_api_retries, web_api_retries
 from bot.transports.slack.session import SharedSession
 from bot.transports.slack.token_check import TokenCheck
-from bot.use_case_process import UseCaseProcess, UseCaseServer, lower_priority
+from bot.use_case_process import UseCaseProcess, UseCases, UseCaseServer, lower_priority
 from bot.usecases.consent import PURPOSE_RELINK, ConsentFlow
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.link_service import LinkService
@@ -64,9 +64,6 @@ from storage.db import check_connection, make_engine
 from storage.links import LinkReader
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
 
-# What the transports call, by name: in `serve`, stand-ins for these run them in the use-case
-# process (bot.use_case_process).
-USE_CASE_COMPONENTS = ("onboarding", "links", "manager", "delivery", "consents")
 # The context variables a use case reads that travel with its call to the use-case process:
 # the request id of its log lines, and "membership from the cache only" of a step in an ack.
 TRAVELLING_CONTEXT = (request_id, cache_only)
@@ -86,7 +83,7 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     # `serve`'s use-case process (bot.use_case_process): when set, the transports' use cases
     # (`services`, `consents`) run there, and so does the background work.
-    use_cases: UseCaseProcess | None = None
+    use_cases: UseCases | None = None
 
     @cached_property
     def providers(self) -> Providers:
@@ -113,7 +110,7 @@ class Container:
 
     async def delivery_health(self) -> dict[str, str]:
         """What /healthz says of delivery: running, or halted since when and why."""
-        delivery = self.use_cases.component("delivery") if self.use_cases else self.delivery
+        delivery = self.services.delivery
         halt = await asyncio.to_thread(delivery.status)
         if halt is None:
             return {"delivery": "running"}
@@ -154,10 +151,11 @@ class Container:
     def consents(self) -> ConsentFlow | None:
         """The customer's consents at Nmbrs in the browser (bot.usecases.consent): the
         onboarding's purpose, and the relink's (registered with the link use cases)."""
-        if self.use_cases is not None:
-            return self.use_cases.component("consents")  # type: ignore[no-any-return]
         self.links  # noqa: B018 (registers the relink's purpose)
-        return self.onboarding.consents
+        consents = self.onboarding.consents
+        if self.use_cases is not None and consents is not None:
+            return self.use_cases.component("consents", consents)  # type: ignore[no-any-return]
+        return consents
 
     @cached_property
     def manager(self) -> ManagerTools:
@@ -235,11 +233,10 @@ class Container:
         """What the transports are handed, built once; its use cases run in `use_cases`, the
         use-case process, when there is one."""
         settings = self.settings
-        components = (
-            {name: self.use_cases.component(name) for name in USE_CASE_COMPONENTS}
-            if self.use_cases is not None
-            else self.use_case_components
-        )
+        components = self.use_case_components
+        if self.use_cases is not None:
+            use_cases = self.use_cases
+            components = {name: use_cases.component(name, c) for name, c in components.items()}
         return Services(
             onboarding=components["onboarding"],
             links=components["links"],
@@ -254,13 +251,15 @@ class Container:
 
     @property
     def use_case_components(self) -> dict[str, Any]:
-        """The use-case objects the transports call, by name (USE_CASE_COMPONENTS)."""
+        """The use-case objects the transports call, by name, this process's own (in `serve`
+        the use-case process answers calls to these names)."""
+        self.links  # noqa: B018 (registers the relink's purpose with the consents)
         return {
             "onboarding": self.onboarding,
             "links": self.links,
             "manager": self.manager,
             "delivery": self.delivery,
-            "consents": self.consents,
+            "consents": self.onboarding.consents,
         }
 
     async def check_database(self) -> None:

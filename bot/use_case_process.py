@@ -36,9 +36,9 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,29 @@ STOP_SECONDS = 20.0
 STOP = b""  # the message that stops the process
 Call = tuple[int, str, str, tuple[Any, ...], dict[str, Any], tuple[Any, ...]]
 Components = Mapping[str, object]
+
+
+class UseCases(Protocol):
+    """Where the transports' use cases run (`Container.use_cases`): UseCaseProcess, or a
+    test's stand-in."""
+
+    def component(self, name: str, here: object) -> Any: ...
+
+
+_urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """Use-case calls in this context (and in the tasks and threads it starts with its context)
+    are ones Slack waits on: a step answered in its ack, the type-ahead's options, the screen a
+    button's modal opens with (its trigger lives 3 s). They run in the served process, next to
+    the request, instead of queueing behind the use-case process's work."""
+    token = _urgent.set(True)
+    try:
+        yield
+    finally:
+        _urgent.reset(token)
 
 
 class UseCaseProcessLost(RuntimeError):
@@ -97,17 +120,17 @@ class UseCaseProcess:
         self._reader = threading.Thread(target=self._read, name="use-case-answers", daemon=True)
         self._reader.start()
 
-    def component(self, name: str) -> Any:
-        """A stand-in for the use-case object `name` of the process: its methods run there."""
-        return RemoteComponent(self, name)
+    def component(self, name: str, here: object) -> Any:
+        """A stand-in for the use-case object `name` of the process: its methods run there,
+        or on `here`, this process's own, for a call Slack waits on (`urgent()`)."""
+        return RemoteComponent(self, name, here)
 
     def call(
         self, component: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """Run `component.method(*args, **kwargs)` in the process and wait for its answer (from
         a thread: never on an event loop, which would stop while it waits)."""
-        if _on_event_loop():
-            raise RuntimeError(f"{component}.{method} called on the event loop: use a thread")
+        refuse_on_event_loop(component, method)
         if not self._ready.wait(START_WAIT_SECONDS):
             raise UseCaseProcessLost("the use-case process is not running")
         answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -215,17 +238,22 @@ class UseCaseProcess:
 
 
 class RemoteComponent:
-    """`process.component("onboarding").open(...)` runs `onboarding.open(...)` there."""
+    """`process.component("onboarding", here).open(...)` runs `onboarding.open(...)` there, or
+    `here.open(...)` in this thread when urgent."""
 
-    def __init__(self, process: UseCaseProcess, name: str):
+    def __init__(self, process: UseCaseProcess, name: str, here: object):
         self._process = process
         self._name = name
+        self._here = here
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):
             raise AttributeError(method)
 
         def remote(*args: Any, **kwargs: Any) -> Any:
+            if _urgent.get():
+                refuse_on_event_loop(self._name, method)
+                return getattr(self._here, method)(*args, **kwargs)
             return self._process.call(self._name, method, args, kwargs)
 
         remote.__name__ = f"{self._name}.{method}"
@@ -302,9 +330,11 @@ def lower_priority() -> None:
     os.nice(USE_CASE_NICENESS)
 
 
-def _on_event_loop() -> bool:
+def refuse_on_event_loop(component: str, method: str) -> None:
+    """A use case waits (on the pipe, the database, Nmbrs): on an event loop it would stop
+    every other request with it."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return
+    raise RuntimeError(f"{component}.{method} called on the event loop: use a thread")

@@ -1,6 +1,7 @@
 """The use-case process: a stand-in's method calls run in another process, with the context
-that travels, and its answers and exceptions come back; a process that ends is started again,
-and the calls it had not answered fail instead of waiting for good."""
+that travels, and its answers and exceptions come back; a call Slack waits on runs here; a
+process that ends is started again, and the calls it had not answered fail instead of waiting
+for good."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bot.use_case_process import (
     UseCaseProcess,
     UseCaseProcessLost,
     UseCaseServer,
+    urgent,
 )
 
 greeting: contextvars.ContextVar[str] = contextvars.ContextVar("greeting", default="hello")
@@ -71,7 +73,7 @@ def process() -> Iterator[UseCaseProcess]:
 def test_a_call_runs_in_the_other_process_with_the_context_that_travels(
     process: UseCaseProcess,
 ) -> None:
-    greeter = process.component("greeter")
+    greeter = process.component("greeter", Greeter())
 
     def in_dutch() -> str:
         greeting.set("dag")
@@ -81,8 +83,16 @@ def test_a_call_runs_in_the_other_process_with_the_context_that_travels(
     assert greeter.where() == process.pid != os.getpid()
 
 
+def test_a_call_slack_waits_on_runs_here(process: UseCaseProcess) -> None:
+    greeter = process.component("greeter", Greeter())
+
+    with urgent():
+        assert greeter.where() == os.getpid()
+    assert greeter.where() == process.pid
+
+
 def test_an_exception_comes_back_as_itself_or_by_its_type_only(process: UseCaseProcess) -> None:
-    greeter = process.component("greeter")
+    greeter = process.component("greeter", Greeter())
 
     with pytest.raises(Refused, match="not today"):
         greeter.refuse()
@@ -92,7 +102,7 @@ def test_an_exception_comes_back_as_itself_or_by_its_type_only(process: UseCaseP
 
 
 def test_many_calls_from_many_threads_each_get_their_own_answer(process: UseCaseProcess) -> None:
-    greeter = process.component("greeter")
+    greeter = process.component("greeter", Greeter())
     names = [f"klant {number}" for number in range(200)]
 
     async def all_at_once() -> list[str]:
@@ -103,14 +113,14 @@ def test_many_calls_from_many_threads_each_get_their_own_answer(process: UseCase
 
 def test_a_call_on_the_event_loop_is_refused(process: UseCaseProcess) -> None:
     async def on_the_loop() -> None:
-        process.component("greeter").greet("Anna")
+        process.component("greeter", Greeter()).greet("Anna")
 
     with pytest.raises(RuntimeError, match="event loop"):
         asyncio.run(on_the_loop())
 
 
 def test_a_process_that_ends_fails_its_calls_and_is_started_again(process: UseCaseProcess) -> None:
-    greeter = process.component("greeter")
+    greeter = process.component("greeter", Greeter())
     first = greeter.where()
     waiting: list[BaseException | str] = []
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import pickle
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,6 +32,7 @@ from bot.transports.slack.views.onboarding import (
     CALLBACK_TERMS,
     TERMS_ACCEPTED_VALUE,
 )
+from bot.use_case_process import refuse_on_event_loop
 from bot.usecases.steps import retry_on_stale
 from devslack import DevSlack, SlackUser, serve_asgi
 from devslack.world import View
@@ -45,6 +48,36 @@ TERMS_URL = "https://example.com/algemene-voorwaarden"
 WORKING_TITLES = {
     catalogue(language).text("customer.modal.title_working") for language in LANGUAGES
 }
+
+
+class PickledCalls:
+    """`serve`'s use-case process without the process: the transports' use-case calls go through
+    stand-ins that pickle their arguments, answers and exceptions both ways, as the pipe does,
+    and refuse a call on the event loop, so that every served test checks that contract; the
+    use cases run in the calling thread, with the tests' container (urgent or not)."""
+
+    def component(self, name: str, here: object) -> Any:
+        return _PickledComponent(name, here)
+
+
+class _PickledComponent:
+    def __init__(self, name: str, component: Any):
+        self._name = name
+        self._component = component
+
+    def __getattr__(self, method: str) -> Any:
+        function = getattr(self._component, method)
+
+        def pickled(*args: Any, **kwargs: Any) -> Any:
+            refuse_on_event_loop(self._name, method)
+            args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))
+            try:
+                answer = function(*args, **kwargs)
+            except Exception as error:
+                raise pickle.loads(pickle.dumps(error)) from None
+            return pickle.loads(pickle.dumps(answer))
+
+        return pickled
 
 
 @dataclass
@@ -63,6 +96,7 @@ class ServedBot:
     def start(self) -> None:
         self.container = build_container(self.settings)
         self.container.event_bus.subscribe(lambda uow, event: self.events.append(event))
+        self.container.use_cases = PickledCalls()
         app = create_asgi_app_for(self.container)
         url = self._stack.enter_context(serve_asgi(app, http=HeaderTimeoutProtocol))
         self.url = url

@@ -50,6 +50,7 @@ from bot.transports.slack.views.onboarding import (
     error_view,
     refused_view,
 )
+from bot.use_case_process import urgent
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +113,13 @@ async def suggest_companies(
         await ack(options=[])
         return
     try:
-        companies = await asyncio.wait_for(
-            run_blocking(
-                suggest, metadata.ref.onboarding_id, actor_from(body), body.get("value", "")
-            ),
-            timeout=timeout,
-        )
+        with urgent():  # the options are the ack
+            companies = await asyncio.wait_for(
+                run_blocking(
+                    suggest, metadata.ref.onboarding_id, actor_from(body), body.get("value", "")
+                ),
+                timeout=timeout,
+            )
     except Exception:
         logger.exception("company suggestions failed")
         companies = []
@@ -208,7 +210,8 @@ async def open_modal(
     if onboarding_id is None:
         await _open(client, trigger_id, error_view(language, "not_found"), not_opened)
         return
-    answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
+    with urgent():  # the trigger waits
+        answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
     done, _ = await asyncio.wait({answer}, timeout=OPEN_ANSWER_SECONDS)
     if done:
         # The step's screen opens at once, with no working view before it.
