@@ -1,15 +1,16 @@
 """200 onboardings at once against the served bot, over HTTP, on this machine.
 
-`onboard-bot serve` runs in its own process on PostgreSQL; the Nmbrs sandbox (50 ms per call)
-in another; the fake Slack (devslack) in this one, where 200 account managers each type
-`/onboard`, fill in the start modal, and their 200 customers click Start and go through terms,
-preparation, credentials (each with a Nmbrs login of its own) and the choice of companies, all at
-the same time. Every request is signed as Slack signs it and timed until its ack.
+`onboard-bot serve` runs in its own process on PostgreSQL (with --workers N: N forked processes
+on one socket); the Nmbrs sandbox (50 ms per call) in another; the fake Slack (devslack) in this
+one, where 200 account managers each type `/onboard`, fill in the start modal, and their 200
+customers click Start and go through terms, preparation, credentials (each with a Nmbrs login of
+its own) and the choice of companies, all at the same time. Every request is signed as Slack
+signs it and timed until its ack.
 
 Prints throughput, the acks' p50/p99/max (Slack's limit: 3 s), whether every onboarding completed
 with exactly one link, invite and status report per event, and the memory of the serving process.
 
-    .venv/bin/python -m benchmarks.load [--onboardings 200] [--latency 0.05]
+    .venv/bin/python -m benchmarks.load [--onboardings 200] [--latency 0.05] [--workers 1]
 """
 
 from __future__ import annotations
@@ -534,6 +535,8 @@ def main() -> None:
     arguments = parser.parse_args()
     if not 1 <= arguments.onboardings <= 1000:
         parser.error("--onboardings must be between 1 and 1000")
+    if not 1 <= arguments.workers <= 16:
+        parser.error("--workers must be between 1 and 16")
     print(f"Machine: {machine_summary()}; {load_average()}")
     result = run(
         arguments.onboardings, arguments.latency, arguments.database_url, arguments.workers
