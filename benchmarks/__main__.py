@@ -116,24 +116,25 @@ def main() -> None:
     print(f"ack matrix, {ack_requests} requests per kind and app in each configuration:")
     for line in matrix.table():
         print(f"  {line}")
-    in_process = [percentile(r.typeahead.in_process, 0.99) for r in matrix.results]
-    print(
-        f"type-ahead p99 in-process: {min(in_process) * 1000:.1f} to "
-        f"{max(in_process) * 1000:.1f} ms over the configurations "
-        f"(target < {acks.TYPEAHEAD_TARGET * 1000:.0f} ms)"
-    )
-    bare_rss = max(r.rss_bare for r in matrix.results)
-    largest = max(matrix.results, key=lambda r: r.rss_ours)
-    print(
-        f"serve RSS beside the bare app (target <= 2x): after the ack runs at most "
-        f"{largest.rss_ours / MIB:.0f} MiB ({largest.title}) / {bare_rss / MIB:.0f} MiB = "
-        f"{largest.rss_ours / max(bare_rss, 1):.2f}x; after the load benchmark "
-        + "; ".join(
-            f"--workers {r.workers} {r.rss_after / MIB:.0f} MiB = "
-            f"{r.rss_after / max(bare_rss, 1):.2f}x"
-            for r in load_results
+    if matrix.results:
+        in_process = [percentile(r.typeahead.in_process, 0.99) for r in matrix.results]
+        print(
+            f"type-ahead p99 in-process: {min(in_process) * 1000:.1f} to "
+            f"{max(in_process) * 1000:.1f} ms over the configurations "
+            f"(target < {acks.TYPEAHEAD_TARGET * 1000:.0f} ms)"
         )
-    )
+        bare_rss = max(r.rss_bare for r in matrix.results)
+        largest = max(matrix.results, key=lambda r: r.rss_ours)
+        print(
+            f"serve RSS beside the bare app (target <= 2x): after the ack runs at most "
+            f"{largest.rss_ours / MIB:.0f} MiB ({largest.title}) / {bare_rss / MIB:.0f} MiB = "
+            f"{largest.rss_ours / max(bare_rss, 1):.2f}x; after the load benchmark "
+            + "; ".join(
+                f"--workers {r.workers} {r.rss_after / MIB:.0f} MiB = "
+                f"{r.rss_after / max(bare_rss, 1):.2f}x"
+                for r in load_results
+            )
+        )
     if soak_result is not None:
         print(
             f"soak {soak_result.seconds:.0f} s: serve RSS "

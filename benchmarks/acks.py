@@ -37,6 +37,7 @@ import json
 import os
 import re
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
@@ -72,6 +73,7 @@ from benchmarks.load import (
     customer_id,
     invite,
     invite_in,
+    keep_every_connection,
     load_accounts,
     load_workspace,
     log_in,
@@ -446,11 +448,14 @@ COLUMNS = ("/onboard", "Start", "creds|consent", "terms", "type-ahead")
 @dataclass
 class MatrixResult:
     results: list[AckResult] = field(default_factory=list)
+    # Configurations that could not be measured, with why (the others still are).
+    failed: list[tuple[Config, str]] = field(default_factory=list)
 
     def table(self) -> list[str]:
         """Config x kind: our p99 over the bare app's, met or missed; the third column is the
         credentials submission under SOAP and the consent's return to the bot under REST."""
-        width = max([len(r.title) for r in self.results] + [len("configuration")])
+        titles = [r.title for r in self.results] + [c.name for c, _ in self.failed]
+        width = max([len(title) for title in titles] + [len("configuration")])
         header = f"  {'configuration':<{width}}  " + "  ".join(f"{c:>13}" for c in COLUMNS)
         lines = [
             f"Ack p99, ours / bare (target <= {TARGET_RATIO}); creds|consent: the credentials "
@@ -472,6 +477,8 @@ class MatrixResult:
                 + f"  {served:7.1f} ms {'met' if served < TYPEAHEAD_TARGET * 1000 else 'MISSED'}"
                 f"        | {load}"
             )
+        for config, error in self.failed:
+            lines.append(f"  {config.name:<{width}}  not measured: {error[:150]}")
         lines.append(f"  {met} of {total} (configuration, kind) met the target")
         return lines
 
@@ -782,6 +789,7 @@ def run(
         ours = stack.enter_context(onboard_bot_serve(environment, port=port))
         bare = stack.enter_context(bare_bolt(slack))
         slack.connect(ours.events_url)
+        keep_every_connection(slack)
         kinds = prepare(slack, concurrency, provider=provider, rounds=rounds)
         results = [measure_kind(slack, ours, bare, kind, requests, concurrency) for kind in kinds]
         wait_until_idle(ours.process.pid)
@@ -816,16 +824,24 @@ def run_matrix(
     *,
     report: Callable[[str], None] | None = None,
 ) -> MatrixResult:
-    """Every configuration, one after another; `report` gets each one's lines as it ends."""
+    """Every configuration, one after another; `report` gets each one's lines as it ends. One
+    that fails (a step of its preparation, a process that does not start) is reported, with its
+    traceback, and the others still run."""
     matrix = MatrixResult()
     for config in configs:
-        result = run(
-            requests,
-            config.in_flight,
-            database_url,
-            provider=config.provider,
-            database=config.database,
-        )
+        try:
+            result = run(
+                requests,
+                config.in_flight,
+                database_url,
+                provider=config.provider,
+                database=config.database,
+            )
+        except Exception as error:  # noqa: BLE001 - shown, and the matrix goes on
+            matrix.failed.append((config, f"{type(error).__name__}: {error}"))
+            if report is not None:
+                report(f"{config.name}: not measured\n{traceback.format_exc()}")
+            continue
         matrix.results.append(result)
         if report is not None:
             report("\n".join(result.lines()))

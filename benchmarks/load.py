@@ -450,15 +450,26 @@ class LoadResult:
         return lines
 
 
+# An idle kept-alive connection is dropped by the client this soon, before `serve` closes it
+# (bot.serving.KEEP_ALIVE_SECONDS, 5 s; httpx's default is the same 5 s).
+CLIENT_KEEP_ALIVE_SECONDS = 2.0
+
+
 def keep_every_connection(slack: DevSlack) -> None:
     """One connection per person in flight, none closed while others are in use: with httpx's
     default limits (100 connections, 20 kept alive) 200 threads on one client now and then read
-    from a connection another thread just closed (`ReadError: Bad file descriptor`)."""
+    from a connection another thread just closed (`ReadError: Bad file descriptor`). And none
+    reused once idle for long: a request sent on a connection the server is just closing for
+    being idle its 5 s is reset (`ReadError: Connection reset by peer`)."""
     endpoint = slack.endpoint
     endpoint._http.close()  # noqa: SLF001 - the fake Slack's client, sized for 200 people
     endpoint._http = httpx.Client(  # noqa: SLF001
         timeout=endpoint.ack_timeout,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        limits=httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=None,
+            keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+        ),
     )
 
 
