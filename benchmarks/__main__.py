@@ -3,9 +3,14 @@
     .venv/bin/python -m benchmarks [--database-url postgresql+psycopg://...]
 
 The served benchmarks need the PostgreSQL server on loopback (they create and drop their own
-databases, `onboarding_bench` and `onboarding_bench_verify`). The soak runs for SOAK_SECONDS,
-here 120 unless set (600 alone: `python -m benchmarks.soak`); 0 leaves it out. Takes 15 to 20
-minutes on 2 cores.
+databases, `onboarding_bench` and `onboarding_bench_verify`; the ack matrix's SQLite runs use a
+file in a temporary directory). The load runs twice, `serve --workers 1` and `--workers 2`. The
+ack benchmark runs its whole matrix (10 and 50 in flight x SQLite and PostgreSQL x Nmbrs REST
+and SOAP, eight runs) with BENCH_ACK_REQUESTS requests per kind and app in each configuration,
+fewer than its own default (1000, `python -m benchmarks.acks`), so that the whole stays near
+25 minutes; ACK_REQUESTS sets another number. The soak runs for SOAK_SECONDS, here 120 unless
+set (600 alone: `python -m benchmarks.soak`); 0 leaves it out. Takes 20 to 25 minutes on 2
+cores.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from benchmarks.memory import MIB
 
 # The soak within `make bench`, unless SOAK_SECONDS says otherwise.
 BENCH_SOAK_SECONDS = 120.0
+# Requests per kind and app in each of the ack matrix's configurations, unless ACK_REQUESTS
+# says otherwise.
+BENCH_ACK_REQUESTS = 200
+# The load's runs: `serve --workers` of each.
+LOAD_WORKERS = (1, 2)
 
 
 def section(title: str) -> None:
@@ -58,13 +68,26 @@ def main() -> None:
     verify_result = verify.run(database_url=arguments.database_url)
     print("\n".join(verify_result.lines()), flush=True)
 
-    section("Load (benchmarks.load)")
-    load_result = load.run(database_url=arguments.database_url)
-    print("\n".join(load_result.lines()), flush=True)
+    load_results = []
+    for workers in LOAD_WORKERS:
+        section(f"Load, serve --workers {workers} (benchmarks.load)")
+        load_results.append(load.run(database_url=arguments.database_url, workers=workers))
+        print("\n".join(load_results[-1].lines()), flush=True)
+        print(f"  ({load_average()})", flush=True)
 
-    section("Ack latency and type-ahead (benchmarks.acks)")
-    ack_result = acks.run(database_url=arguments.database_url)
-    print("\n".join(ack_result.lines()), flush=True)
+    ack_requests = int(os.environ.get("ACK_REQUESTS", BENCH_ACK_REQUESTS))
+    configs = acks.configurations()
+    section(
+        f"Ack latency and type-ahead, {len(configs)} configurations of {ack_requests} requests "
+        "(benchmarks.acks)"
+    )
+    matrix = acks.run_matrix(
+        configs,
+        ack_requests,
+        arguments.database_url,
+        report=lambda text: print(f"{text}\n", flush=True),
+    )
+    print("\n".join(matrix.table()), flush=True)
 
     soak_seconds = float(os.environ.get("SOAK_SECONDS", BENCH_SOAK_SECONDS))
     soak_result = None
@@ -80,28 +103,38 @@ def main() -> None:
             print(f"credential check {line.strip()}")
     for line in rest_lines[1:-1]:
         print(f"REST connect check {line.strip()}")
-    print(
-        f"load: {len(load_result.completed_journeys)}/{load_result.onboardings} onboardings, "
-        f"{load_result.throughput:.1f}/s; ack p99 "
-        f"{percentile([d.seconds for d in load_result.all_deliveries], 0.99) * 1000:.0f} ms; "
-        f"serve RSS {load_result.rss_after / 2**20:.0f} MiB; "
-        f"{'PASS' if not load_result.problems() else 'FAIL: ' + '; '.join(load_result.problems())}"
-    )
-    for kind in ack_result.kinds:
-        print(f"ack p99 ratio {kind.ratio:4.2f} (target <= {acks.TARGET_RATIO}): {kind.name}")
-    typeahead = ack_result.typeahead
-    print(
-        f"type-ahead p99: served {percentile(typeahead.served, 0.99) * 1000:.1f} ms, "
-        f"in-process {percentile(typeahead.in_process, 0.99) * 1000:.1f} ms "
-        f"(target < {acks.TYPEAHEAD_TARGET * 1000:.0f} ms)"
-    )
-    print(
-        f"serve RSS beside the bare app (target <= 2x): after the ack benchmark "
-        f"{ack_result.rss_ours / MIB:.0f} / {ack_result.rss_bare / MIB:.0f} MiB = "
-        f"{ack_result.rss_ours / max(ack_result.rss_bare, 1):.2f}x; after the load benchmark "
-        f"{load_result.rss_after / MIB:.0f} MiB = "
-        f"{load_result.rss_after / max(ack_result.rss_bare, 1):.2f}x"
-    )
+    for load_result in load_results:
+        problems = load_result.problems()
+        print(
+            f"load, serve --workers {load_result.workers}: "
+            f"{len(load_result.completed_journeys)}/{load_result.onboardings} onboardings, "
+            f"{load_result.throughput:.1f}/s; ack p99 "
+            f"{percentile([d.seconds for d in load_result.all_deliveries], 0.99) * 1000:.0f} ms; "
+            f"serve RSS {load_result.rss_after / 2**20:.0f} MiB; "
+            f"{'PASS' if not problems else 'FAIL: ' + '; '.join(problems)}"
+        )
+    print(f"ack matrix, {ack_requests} requests per kind and app in each configuration:")
+    for line in matrix.table():
+        print(f"  {line}")
+    if matrix.results:
+        in_process = [percentile(r.typeahead.in_process, 0.99) for r in matrix.results]
+        print(
+            f"type-ahead p99 in-process: {min(in_process) * 1000:.1f} to "
+            f"{max(in_process) * 1000:.1f} ms over the configurations "
+            f"(target < {acks.TYPEAHEAD_TARGET * 1000:.0f} ms)"
+        )
+        bare_rss = max(r.rss_bare for r in matrix.results)
+        largest = max(matrix.results, key=lambda r: r.rss_ours)
+        print(
+            f"serve RSS beside the bare app (target <= 2x): after the ack runs at most "
+            f"{largest.rss_ours / MIB:.0f} MiB ({largest.title}) / {bare_rss / MIB:.0f} MiB = "
+            f"{largest.rss_ours / max(bare_rss, 1):.2f}x; after the load benchmark "
+            + "; ".join(
+                f"--workers {r.workers} {r.rss_after / MIB:.0f} MiB = "
+                f"{r.rss_after / max(bare_rss, 1):.2f}x"
+                for r in load_results
+            )
+        )
     if soak_result is not None:
         print(
             f"soak {soak_result.seconds:.0f} s: serve RSS "

@@ -1,5 +1,6 @@
-"""What the served benchmarks share: the machine, percentiles, a fresh PostgreSQL database, the
-Nmbrs sandbox in a process of its own, and the bot served by `onboard-bot serve` in another.
+"""What the served benchmarks share: the machine, percentiles, a fresh PostgreSQL or SQLite
+database, the Nmbrs sandboxes (SOAP, and the fake REST API with its identity service) each in a
+process of its own, and the bot served by `onboard-bot serve` in another.
 
 Everything listens on loopback only. Every wait here is bounded in time.
 """
@@ -25,6 +26,13 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.memory import Memory, tree_memory
 from devslack import DevSlack
+from payroll.nmbrs_rest.sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_SUBSCRIPTION_KEY,
+    SandboxLogin,
+    run_rest_sandbox,
+)
 from payroll.nmbrs_soap.sandbox import SandboxAccount, run_sandbox
 from storage.crypto import generate_key
 from storage.db import upgrade
@@ -105,6 +113,16 @@ def fresh_database(url: str = DEFAULT_DATABASE_URL) -> str:
     return url
 
 
+@contextmanager
+def fresh_sqlite_database() -> Iterator[str]:
+    """A new SQLite file database in a temporary directory, migrated to the newest schema; the
+    directory is removed when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as directory:
+        url = f"sqlite:///{Path(directory) / 'onboarding.db'}"
+        upgrade(url)
+        yield url
+
+
 def _serve_sandbox(
     accounts_factory: Callable[[], list[SandboxAccount]], latency: float, connection
 ) -> None:
@@ -128,6 +146,49 @@ def sandbox_process(
     try:
         if not ours.poll(START_TIMEOUT_SECONDS):
             raise RuntimeError("the Nmbrs sandbox did not start")
+        yield ours.recv()
+    finally:
+        with suppress(OSError):
+            ours.send("stop")
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
+
+
+def _serve_rest_sandbox(
+    logins_factory: Callable[[], list[SandboxLogin]],
+    redirect_uris: list[str],
+    latency: float,
+    connection,
+) -> None:
+    with run_rest_sandbox(logins_factory(), redirect_uris=redirect_uris, latency=latency) as fake:
+        connection.send(fake.base_url)
+        connection.recv()  # until the benchmark says stop (or goes away)
+
+
+@contextmanager
+def rest_sandbox_process(
+    logins_factory: Callable[[], list[SandboxLogin]],
+    *,
+    redirect_uris: list[str],
+    latency: float,
+) -> Iterator[str]:
+    """The fake Nmbrs REST API and identity service (payroll.nmbrs_rest.sandbox) in a process of
+    its own, `latency` added to its token and API calls (not to the pages a person clicks);
+    yields its base URL (both NMBRS_REST_URL and NMBRS_IDENTITY_URL). `logins_factory` must be a
+    module-level function (or a partial of one)."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=_serve_rest_sandbox,
+        args=(logins_factory, redirect_uris, latency, theirs),
+        daemon=True,
+    )
+    process.start()
+    try:
+        if not ours.poll(START_TIMEOUT_SECONDS):
+            raise RuntimeError("the fake Nmbrs REST API did not start")
         yield ours.recv()
     finally:
         with suppress(OSError):
@@ -187,6 +248,21 @@ def bot_environment(
     return values
 
 
+def rest_environment(*, public_url: str, nmbrs_rest_url: str) -> dict[str, str]:
+    """What turns bot_environment's bot to the Nmbrs REST API (serve's default, NMBRS_API=rest):
+    new onboardings link by the customer's consent in the browser at the fake Nmbrs at
+    `nmbrs_rest_url`, which sends the browser back to {public_url}/nmbrs/callback."""
+    return {
+        "NMBRS_API": "rest",
+        "NMBRS_REST_URL": nmbrs_rest_url,
+        "NMBRS_IDENTITY_URL": nmbrs_rest_url,
+        "NMBRS_CLIENT_ID": DEMO_CLIENT_ID,
+        "NMBRS_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "NMBRS_SUBSCRIPTION_KEY": DEMO_SUBSCRIPTION_KEY,
+        "PUBLIC_URL": public_url,
+    }
+
+
 @contextmanager
 def served(name: str, command: list[str], environment: dict[str, str]) -> Iterator[ServedProcess]:
     """Run `command` (which must serve on the port in environment["PORT"]) until the block ends;
@@ -215,9 +291,10 @@ def served(name: str, command: list[str], environment: dict[str, str]) -> Iterat
             process.wait(timeout=5)
 
 
-def onboard_bot_serve(environment: dict[str, str], *, workers: int = 1):
-    """`onboard-bot serve` on a free loopback port, as a context manager yielding the handle."""
-    port = free_port()
+def onboard_bot_serve(environment: dict[str, str], *, workers: int = 1, port: int | None = None):
+    """`onboard-bot serve` on `port` (a free loopback one unless given), as a context manager
+    yielding the handle."""
+    port = port or free_port()
     command = [str(VENV_BIN / "onboard-bot"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers)]
     return served("onboard-bot", command, {**environment, "PORT": str(port)})

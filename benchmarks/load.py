@@ -1,15 +1,16 @@
 """200 onboardings at once against the served bot, over HTTP, on this machine.
 
-`onboard-bot serve` runs in its own process on PostgreSQL; the Nmbrs sandbox (50 ms per call)
-in another; the fake Slack (devslack) in this one, where 200 account managers each type
-`/onboard`, fill in the start modal, and their 200 customers click Start and go through terms,
-preparation, credentials (each with a Nmbrs login of its own) and the choice of companies, all at
-the same time. Every request is signed as Slack signs it and timed until its ack.
+`onboard-bot serve` runs in its own process on PostgreSQL (with --workers N: N forked processes
+on one socket); the Nmbrs sandbox (50 ms per call) in another; the fake Slack (devslack) in this
+one, where 200 account managers each type `/onboard`, fill in the start modal, and their 200
+customers click Start and go through terms, preparation, credentials (each with a Nmbrs login of
+its own) and the choice of companies, all at the same time. Every request is signed as Slack
+signs it and timed until its ack.
 
 Prints throughput, the acks' p50/p99/max (Slack's limit: 3 s), whether every onboarding completed
 with exactly one link, invite and status report per event, and the memory of the serving process.
 
-    .venv/bin/python -m benchmarks.load [--onboardings 200] [--latency 0.05]
+    .venv/bin/python -m benchmarks.load [--onboardings 200] [--latency 0.05] [--workers 1]
 """
 
 from __future__ import annotations
@@ -449,15 +450,26 @@ class LoadResult:
         return lines
 
 
+# An idle kept-alive connection is dropped by the client this soon, before `serve` closes it
+# (bot.serving.KEEP_ALIVE_SECONDS, 5 s; httpx's default is the same 5 s).
+CLIENT_KEEP_ALIVE_SECONDS = 2.0
+
+
 def keep_every_connection(slack: DevSlack) -> None:
     """One connection per person in flight, none closed while others are in use: with httpx's
     default limits (100 connections, 20 kept alive) 200 threads on one client now and then read
-    from a connection another thread just closed (`ReadError: Bad file descriptor`)."""
+    from a connection another thread just closed (`ReadError: Bad file descriptor`). And none
+    reused once idle for long: a request sent on a connection the server is just closing for
+    being idle its 5 s is reset (`ReadError: Connection reset by peer`)."""
     endpoint = slack.endpoint
     endpoint._http.close()  # noqa: SLF001 - the fake Slack's client, sized for 200 people
     endpoint._http = httpx.Client(  # noqa: SLF001
         timeout=endpoint.ack_timeout,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        limits=httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=None,
+            keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+        ),
     )
 
 
@@ -534,6 +546,8 @@ def main() -> None:
     arguments = parser.parse_args()
     if not 1 <= arguments.onboardings <= 1000:
         parser.error("--onboardings must be between 1 and 1000")
+    if not 1 <= arguments.workers <= 16:
+        parser.error("--workers must be between 1 and 16")
     print(f"Machine: {machine_summary()}; {load_average()}")
     result = run(
         arguments.onboardings, arguments.latency, arguments.database_url, arguments.workers
