@@ -18,7 +18,6 @@ uvicorn's access log.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 from typing import Any
@@ -32,7 +31,7 @@ from starlette.routing import Route
 
 from bot.i18n import LANGUAGES, catalogue
 from bot.settings import NMBRS_CALLBACK_PATH
-from bot.transports.slack.answers import view_for
+from bot.transports.slack.answers import run_blocking, view_for
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.views.links import link_view
@@ -107,14 +106,14 @@ def consent_routes(
     link_signer: MetadataSigner | None = None,
 ) -> list[Route]:
     async def start(request: Request) -> Response:
-        answer = await asyncio.to_thread(consents.start, request.query_params.get("t", ""))
+        answer = await run_blocking(consents.start, request.query_params.get("t", ""))
         if isinstance(answer, Redirect):
             return RedirectResponse(answer.url, status_code=302, headers=PRIVATE_HEADERS)
         return consent_page(answer)
 
     async def callback(request: Request) -> Response:
         query = request.query_params
-        finished = await asyncio.to_thread(
+        finished = await run_blocking(
             consents.callback,
             query.get("state", ""),
             code=query.get("code"),

@@ -10,7 +10,6 @@ shared with the App Home.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.transports.slack.answers import new_external_id, replace_view
+from bot.transports.slack.answers import new_external_id, replace_view, run_blocking
 from bot.transports.slack.managers import ManagerSlack
 from bot.transports.slack.mrkdwn import ONBOARD_COMMAND
 from bot.transports.slack.views.manager import (
@@ -117,7 +116,7 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
 
 async def _answer_status(manager: ManagerSlack, respond: AsyncRespond) -> None:
     try:
-        rows = await asyncio.to_thread(manager.services.manager.open_onboardings)
+        rows = await run_blocking(manager.services.manager.open_onboardings)
     except Exception:
         logger.exception("listing the open onboardings failed")
         await respond(text=failure_text(manager.language), response_type="ephemeral")

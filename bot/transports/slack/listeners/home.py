@@ -11,7 +11,6 @@ the use case's Dashboard).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.flow import IllegalTransition
 from bot.i18n import catalogue
 from bot.ports import InviteFailed
+from bot.transports.slack.answers import run_blocking
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.managers import ManagerSlack
 from bot.transports.slack.mrkdwn import bold, escape
@@ -63,7 +63,7 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         if refusal is not None:
             view = not_a_manager_home(language)
         else:
-            dashboard = await asyncio.to_thread(tools.dashboard)
+            dashboard = await run_blocking(tools.dashboard)
             view = home_view(
                 dashboard,
                 now=clock.now(),
@@ -122,17 +122,17 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         return notice_text(language, "resent", client=status.client_name)
 
     async def cancel(user_id: str, onboarding_id: int) -> str:
-        status = await asyncio.to_thread(tools.cancel, onboarding_id, manager=user_id)
+        status = await run_blocking(tools.cancel, onboarding_id, manager=user_id)
         await refresh_invite(app.client, status)
         return notice_text(language, "cancelled", client=status.client_name)
 
     async def lift_block(user_id: str, onboarding_id: int) -> str:
-        await asyncio.to_thread(tools.lift_block, onboarding_id, manager=user_id)
-        summary = await asyncio.to_thread(tools.summary, onboarding_id)
+        await run_blocking(tools.lift_block, onboarding_id, manager=user_id)
+        summary = await run_blocking(tools.summary, onboarding_id)
         return notice_text(language, "lifted", client=summary.client_name)
 
     async def handoff_done(user_id: str, onboarding_id: int) -> str:
-        client_name = await asyncio.to_thread(tools.handoff_done, onboarding_id, manager=user_id)
+        client_name = await run_blocking(tools.handoff_done, onboarding_id, manager=user_id)
         if client_name is None:
             return notice_text(language, "already")
         return catalogue(language).text(
@@ -140,7 +140,7 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         )
 
     async def unlink(user_id: str, link_id: int) -> str:
-        unlinked = await asyncio.to_thread(tools.unlink, link_id, manager=user_id)
+        unlinked = await run_blocking(tools.unlink, link_id, manager=user_id)
         if unlinked is None:
             return notice_text(language, "already")
         if unlinked.revocation_failed:
@@ -148,7 +148,7 @@ def register(app: AsyncApp, manager: ManagerSlack) -> None:
         return notice_text(language, "unlinked", client=unlinked.client_name)
 
     async def confirm_environment(user_id: str, link_id: int) -> str:
-        confirmed = await asyncio.to_thread(links.confirm_environment, link_id, manager=user_id)
+        confirmed = await run_blocking(links.confirm_environment, link_id, manager=user_id)
         if confirmed is None:
             return notice_text(language, "already")
         if confirmed.invite is not None:
