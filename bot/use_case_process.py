@@ -107,6 +107,7 @@ class UseCaseProcess:
         self._travelling = tuple(travelling)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()  # the connection, the waiting calls, the process
+        self._sending = threading.Lock()  # one message at a time through the pipe
         self._ready = threading.Event()
         self._waiting: dict[int, concurrent.futures.Future[Any]] = {}
         self._numbers = itertools.count(1)
@@ -137,18 +138,22 @@ class UseCaseProcess:
         context = tuple(variable.get() for variable in self._travelling)
         with self._lock:
             number = next(self._numbers)
-            message = pickle.dumps(
-                (number, component, method, args, kwargs, context), pickle.HIGHEST_PROTOCOL
-            )
             connection = self._connection
             if connection is None:
                 raise UseCaseProcessLost("the use-case process is not running")
             self._waiting[number] = answer
-            try:
+        message = pickle.dumps(
+            (number, component, method, args, kwargs, context), pickle.HIGHEST_PROTOCOL
+        )
+        try:
+            # Not under `_lock`: while a full pipe holds this send, the answers must still be
+            # read (else the process, blocked sending them, stops reading: a deadlock).
+            with self._sending:
                 connection.send_bytes(message)
-            except OSError as error:
-                del self._waiting[number]
-                raise UseCaseProcessLost("the use-case process is not running") from error
+        except OSError as error:
+            with self._lock:
+                self._waiting.pop(number, None)
+            raise UseCaseProcessLost("the use-case process is not running") from error
         return answer.result()
 
     def stop(self) -> None:
@@ -156,9 +161,9 @@ class UseCaseProcess:
         with self._lock:
             self._stopping = True
             process, connection = self._process, self._connection
-            if connection is not None:
-                with contextlib.suppress(OSError):
-                    connection.send_bytes(STOP)  # it finishes what it runs and exits
+        if connection is not None:
+            with self._sending, contextlib.suppress(OSError):
+                connection.send_bytes(STOP)  # it finishes what it runs and exits
         if process is not None:
             process.join(STOP_SECONDS)
             if process.exitcode is None:

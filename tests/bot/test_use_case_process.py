@@ -53,6 +53,9 @@ class Greeter:
     def refuse_strangely(self) -> None:
         raise Unpicklable("a secret typed in", lock=threading.Lock())
 
+    def echo(self, data: bytes) -> bytes:
+        return data
+
     def wait(self, seconds: float) -> str:
         time.sleep(seconds)
         return "waited"
@@ -109,6 +112,25 @@ def test_many_calls_from_many_threads_each_get_their_own_answer(process: UseCase
         return await asyncio.gather(*(asyncio.to_thread(greeter.greet, n) for n in names))
 
     assert asyncio.run(all_at_once()) == [f"hello {name}!" for name in names]
+
+
+def test_calls_and_answers_that_fill_the_pipe_both_ways_all_come_back(
+    process: UseCaseProcess,
+) -> None:
+    greeter = process.component("greeter", Greeter())
+    answers: list[bytes] = []
+
+    def call(number: int) -> None:
+        answers.append(greeter.echo(bytes([number]) * 2**20))  # far more than a pipe holds
+
+    callers = [threading.Thread(target=call, args=(number,)) for number in range(40)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(PATIENCE_SECONDS)
+
+    assert not any(caller.is_alive() for caller in callers)
+    assert sorted(answer[0] for answer in answers) == list(range(40))
 
 
 def test_a_call_on_the_event_loop_is_refused(process: UseCaseProcess) -> None:

@@ -26,6 +26,7 @@ and in worker threads that copy the context (see bot.logs).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import json
@@ -74,8 +75,16 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+# When the request being handled arrived (time.monotonic()): what the listeners have left of a
+# trigger's 3 s is counted from here.
+request_arrived: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "request_arrived", default=None
+)
+
+
 class RequestIdMiddleware:
-    """Gives each HTTP request an id: a well-formed `X-Request-ID` from the proxy, else new."""
+    """Gives each HTTP request an id: a well-formed `X-Request-ID` from the proxy, else new;
+    and notes when it arrived (`request_arrived`)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -87,6 +96,7 @@ class RequestIdMiddleware:
         given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         current = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id.set(current)
+        arrived = request_arrived.set(time.monotonic())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -98,6 +108,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+            request_arrived.reset(arrived)
 
 
 def is_signed_by_slack(

@@ -6,8 +6,8 @@ builder that draws an Outcome.
   answer inline errors, run the step and answer with the next screen (see
   bot.transports.slack.answers.answer_submission), then redraw the invite message.
 - `open_modal(...)`: a button in the channel: open the modal with the screen the use case
-  answers, or, when it is not ready within OPEN_ANSWER_SECONDS (a trigger lives 3 s), with a
-  working view that the screen then replaces.
+  answers, or, when it is not ready within OPEN_ANSWER_SECONDS of the click's arrival (a
+  trigger lives 3 s), with a working view that the screen then replaces.
 - `press_modal_button(...)`: a button in a modal: optionally keeps what the form held, runs the
   step and shows the next screen; a step that calls Nmbrs shows a working view first. The
   view's hash makes the second of a double click lose.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from bot.transports.slack.answers import (
     working,
 )
 from bot.transports.slack.forms import Form, read_form
+from bot.transports.slack.http import request_arrived
 from bot.transports.slack.invites import refresh_invite
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.views.onboarding import (
@@ -58,7 +60,8 @@ logger = logging.getLogger(__name__)
 # left for the answer's way back on a busy machine.
 SUGGESTION_TIMEOUT_SECONDS = 2.0
 # A modal opened from a button shows the step's screen at once when the step answers within
-# this; else a working view first (a trigger lives 3 s from the click).
+# this of the click's arrival; else a working view first (a trigger lives 3 s from the click,
+# and under load the ack alone may take a second of them).
 OPEN_ANSWER_SECONDS = 1.0
 
 ViewBuilder = Callable[[Outcome], View | dict[str, Any]]
@@ -212,7 +215,9 @@ async def open_modal(
         return
     with urgent():  # the trigger waits
         answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
-    done, _ = await asyncio.wait({answer}, timeout=OPEN_ANSWER_SECONDS)
+    arrived = request_arrived.get()
+    waited = time.monotonic() - arrived if arrived is not None else 0.0
+    done, _ = await asyncio.wait({answer}, timeout=max(0.0, OPEN_ANSWER_SECONDS - waited))
     if done:
         # The step's screen opens at once, with no working view before it.
         outcome = answer.result()
