@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -137,23 +138,10 @@ def sandbox_process(
 ) -> Iterator[str]:
     """The Nmbrs sandbox in a process of its own (so its CPU is not the bot's nor the driver's);
     yields its base URL. `accounts_factory` must be a module-level function."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(
-        target=_serve_sandbox, args=(accounts_factory, latency, theirs), daemon=True
-    )
-    process.start()
-    try:
-        if not ours.poll(START_TIMEOUT_SECONDS):
-            raise RuntimeError("the Nmbrs sandbox did not start")
-        yield ours.recv()
-    finally:
-        with suppress(OSError):
-            ours.send("stop")
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+    with _fake_in_a_process(
+        "the Nmbrs sandbox", _serve_sandbox, accounts_factory, latency
+    ) as base_url:
+        yield base_url
 
 
 def _serve_rest_sandbox(
@@ -178,17 +166,23 @@ def rest_sandbox_process(
     its own, `latency` added to its token and API calls (not to the pages a person clicks);
     yields its base URL (both NMBRS_REST_URL and NMBRS_IDENTITY_URL). `logins_factory` must be a
     module-level function (or a partial of one)."""
+    with _fake_in_a_process(
+        "the fake Nmbrs REST API", _serve_rest_sandbox, logins_factory, redirect_uris, latency
+    ) as base_url:
+        yield base_url
+
+
+@contextmanager
+def _fake_in_a_process(name: str, serve: Callable[..., None], *arguments: Any) -> Iterator[str]:
+    """`serve(*arguments, connection)` in a spawned process: it sends its base URL, serves
+    until told to stop (or the benchmark goes away); yields the URL."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    process = context.Process(
-        target=_serve_rest_sandbox,
-        args=(logins_factory, redirect_uris, latency, theirs),
-        daemon=True,
-    )
+    process = context.Process(target=serve, args=(*arguments, theirs), daemon=True)
     process.start()
     try:
         if not ours.poll(START_TIMEOUT_SECONDS):
-            raise RuntimeError("the fake Nmbrs REST API did not start")
+            raise RuntimeError(f"{name} did not start")
         yield ours.recv()
     finally:
         with suppress(OSError):

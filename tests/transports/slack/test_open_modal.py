@@ -10,7 +10,7 @@ from typing import Any
 from bot.core.model import Actor
 from bot.core.screens import Outcome, UnavailableScreen
 from bot.transports.slack.http import request_arrived
-from bot.transports.slack.modal_routines import OPEN_ANSWER_SECONDS, open_modal
+from bot.transports.slack.modal_routines import OPEN_AT_ONCE_SECONDS, open_modal
 from bot.transports.slack.views.onboarding import render
 
 CUSTOMER = Actor(user_id="U0CUSTOMER", team_id="T0THEIRS", channel_id="C0SHARED")
@@ -68,6 +68,6 @@ def test_a_click_answered_at_once_opens_with_the_steps_screen_and_no_working_vie
 
 
 def test_a_click_whose_ack_came_late_opens_a_working_view_at_once_then_the_screen() -> None:
-    slack = asyncio.run(opened_after(OPEN_ANSWER_SECONDS + 0.5))
+    slack = asyncio.run(opened_after(OPEN_AT_ONCE_SECONDS + 0.5))
     assert len(slack.opened) == 1 and len(slack.updated) == 1
     assert slack.opened[0] != drawn(step(7, CUSTOMER)).to_dict()
