@@ -73,9 +73,10 @@ _urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default
 @contextlib.contextmanager
 def urgent() -> Iterator[None]:
     """Use-case calls in this context (and in the tasks and threads it starts with its context)
-    are ones Slack waits on: a step answered in its ack, the type-ahead's options, the screen a
-    button's modal opens with (its trigger lives 3 s). They run in the served process, next to
-    the request, instead of queueing behind the use-case process's work."""
+    are answers Slack waits for in the ack, which are quick reads (the type-ahead's options):
+    they run in the served process, next to the request, instead of queueing behind the
+    use-case process's work. Not for steps that write: 200 at once in the served process held
+    its GIL and delayed every ack."""
     token = _urgent.set(True)
     try:
         yield

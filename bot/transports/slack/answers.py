@@ -10,11 +10,12 @@ listeners.
 - `answer_submission(...)`: answers a view submission. A quick step (no Nmbrs call) runs before
   the ack as one short transaction, its channel membership from the cache only
   (bot.transports.slack.membership.from_cache_only: no Web API call before the ack), and the
-  next screen comes in the ack itself; in `serve` it runs in the served process, not queued
-  behind the use-case process's work (bot.use_case_process.urgent). A slow step (Nmbrs
-  calls), or a quick one the cache cannot vouch for or that is not done within
-  FAST_ANSWER_SECONDS, acks at once with a "working" view, which is replaced when the step is
-  done.
+  next screen comes in the ack itself. In `serve` it runs in the use-case process: run in the
+  served process instead (bot.use_case_process.urgent), 200 of them at once held its GIL
+  and delayed every ack (load benchmark, 2 workers: 82 acks over 3 s instead of none). A
+  slow step (Nmbrs calls), or a quick one the cache cannot vouch for or that is not done
+  within FAST_ANSWER_SECONDS, acks at once with a "working" view, which is replaced when the
+  step is done.
 - `replace_view(...)`: the follow-up `views.update`. It targets the working view by its
   `external_id`: Slack applies an ack's `response_action` some time after our response, and a
   `views.update` that overtook it would be overwritten by the working view. Until the working
@@ -46,7 +47,6 @@ from bot.transports.slack.forms import draft_of, read_form
 from bot.transports.slack.membership import NotCached, from_cache_only
 from bot.transports.slack.metadata import MetadataSigner
 from bot.transports.slack.views.onboarding import render, working_view
-from bot.use_case_process import urgent
 from bot.usecases.onboarding import OnboardingService
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ async def answer_submission(
     """Answer a view submission with the next screen (see the module docstring)."""
     before_ack: asyncio.Task[Outcome] | None = None
     if quick:
-        with from_cache_only(), urgent():
+        with from_cache_only():
             # The task takes this context along, and its thread the task's.
             before_ack = asyncio.ensure_future(use_case())
         done, _ = await asyncio.wait({before_ack}, timeout=FAST_ANSWER_SECONDS)

@@ -226,8 +226,7 @@ async def open_modal(
             await replace_view(client, view_of(outcome), view_id=opened)
             await refresh_invite(client, outcome.invite)
         return
-    with urgent():  # the trigger waits
-        answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
+    answer = asyncio.ensure_future(run_use_case(language, use_case, onboarding_id, actor))
     done, _ = await asyncio.wait({answer}, timeout=max(0.0, OPEN_ANSWER_SECONDS - waited))
     if done:
         # The step's screen opens at once, with no working view before it.
