@@ -10,11 +10,13 @@ answer without holding the GIL. The outbox worker, the scheduler and the token c
 too, and the process runs at a lower priority (USE_CASE_NICENESS), so that on a busy machine
 the acks get the CPU first.
 
-- `UseCaseProcess`: the served process's side. `start()` spawns the process, `component(name)`
-  is a stand-in for one of its use-case objects (`Services.onboarding`, ...) whose method calls
-  run there, with the context variables that travel (the request id of the log lines, the
-  membership cache's "cache only"). A process that ends is started again; the calls it had not
-  answered fail with `UseCaseProcessLost` (the person sees "try again"), as would a thread's.
+- `UseCaseProcess`: the served process's side. `start()` spawns the process, `component(name,
+  here)` is a stand-in for one of its use-case objects (`Services.onboarding`, ...) whose
+  method calls run there, with the context variables that travel (the request id of the log
+  lines, the membership cache's "cache only"), or on `here`, the served process's own, within
+  `urgent()` (the type-ahead's read, whose answer is the ack). A process that ends is started
+  again; the calls it had not answered fail with `UseCaseProcessLost` (the person sees "try
+  again"), as would a thread's.
 - `UseCaseServer`: the use-case process's side, started by `UseCaseProcess`.
 
 What travels is pickled: arguments, answers and exceptions. An exception that cannot travel
