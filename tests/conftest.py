@@ -1,4 +1,5 @@
-"""Fixtures every test shares: no traffic beyond loopback, a database on SQLite or PostgreSQL."""
+"""Fixtures every test shares: no traffic beyond loopback, a database on SQLite or PostgreSQL
+(and an engine on it, migrated)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+
+from storage.db import make_engine, upgrade
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -82,6 +85,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if not TEST_DATABASE_URL.startswith("postgresql"):
         pytest.skip("TEST_DATABASE_URL is not set to a PostgreSQL URL")
     yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the test's database, migrated to the newest schema."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,9 +21,8 @@ from bot.core.notices import Notice
 from bot.outbox import OutboxWorker, enqueue, enqueue_once, halt_delivery
 from bot.transports.slack.delivery import SlackDelivery
 from bot.transports.slack.render import SLACK_PAYLOAD, SlackRenderer
-from devslack import DevSlack, run_devslack
+from devslack import DevSlack
 from devslack.workspace import SHARED_CHANNEL, STATUS_CHANNEL
-from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage
 
 clock = SystemClock()
@@ -46,20 +44,6 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def slack() -> Iterator[DevSlack]:
-    with run_devslack() as running:
-        yield running
 
 
 def worker(engine: Engine, slack: DevSlack, **options) -> OutboxWorker:

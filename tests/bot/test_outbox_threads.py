@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -13,9 +12,8 @@ from sqlmodel import Session
 
 from bot.core.notices import Notice
 from bot.outbox import enqueue, enqueue_once, enqueue_redraw
-from devslack import DevSlack, run_devslack
+from devslack import DevSlack
 from devslack.workspace import STATUS_CHANNEL
-from storage.db import make_engine, upgrade
 from tests.bot.test_outbox import (
     all_settled,
     clock,
@@ -27,20 +25,6 @@ from tests.bot.test_outbox import (
 )
 
 PARENT = "thread:1"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def slack() -> Iterator[DevSlack]:
-    with run_devslack() as running:
-        yield running
 
 
 def parent(text: str, key: str = PARENT) -> Notice:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,6 @@ from bot.core.migration import MigrationStatus
 from bot.reports import StatusNotices, needing_attention_first, summarise
 from bot.schedule import ReminderPolicy
 from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
 from tests.slack_drawn import Drawn, draw, draw_row, not_verbatim
@@ -139,14 +137,6 @@ class DrawnReports:
 
 def reports(language: str = "nl") -> DrawnReports:
     return DrawnReports(language)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def outbox(engine: Engine) -> list[OutboxMessage]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,7 @@ from bot.schedule import (
     daily_on_working_days,
     hourly,
 )
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.models import JobRun
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -30,14 +29,6 @@ clock = SystemClock()
 def local(*args: int) -> datetime:
     """A wall-clock moment in Amsterdam, as the aware UTC moment the code works with."""
     return datetime(*args, tzinfo=AMSTERDAM).astimezone(UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 # --- the working-day calendar ---------------------------------------------------------------

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine
 
 from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
 from storage.models import Client, Onboarding
 from storage.repository import UnitOfWorkFactory, unit_of_work_factory
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ outbox's retention: sent messages pruned after the period, in one transaction, b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +17,6 @@ from bot.schedule import Scheduler
 from bot.usecases.delivery import DeliveryControl
 from bot.usecases.scheduled import outbox_jobs
 from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, OutboxMessage
 from storage.repository import unit_of_work_factory
 from tests.usecases.fakes import counting_commits
@@ -32,14 +30,6 @@ class Clock:
 
     def now(self) -> datetime:
         return self.moment
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ ticked off; and the status channel gets one thread per onboarding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -21,7 +19,6 @@ from bot.usecases.onboarding import OnboardingService
 from bot.usecases.providers import Providers
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage
 from storage.repository import unit_of_work_factory
 from tests.slack_drawn import draw_row
@@ -37,14 +34,6 @@ settings = Settings(support_phone="+31 20 000 0000", status_channel=STATUS, _env
 class Everyone:
     def is_member(self, channel_id: str, user_id: str) -> bool:
         return True
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,7 +34,6 @@ from bot.usecases.providers import Providers
 from bot.usecases.scheduled import scheduled_jobs
 from payroll.nmbrs_soap.model import Company
 from storage.crypto import TokenCipher, generate_key
-from storage.db import make_engine, upgrade
 from storage.models import AuditEvent, Onboarding, OutboxMessage
 from storage.repository import unit_of_work_factory
 from tests.slack_drawn import draw_row
@@ -62,14 +60,6 @@ def local(*args: int) -> datetime:
 class Everyone:
     def is_member(self, channel_id: str, user_id: str) -> bool:
         return True
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
