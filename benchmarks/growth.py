@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import multiprocessing
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import load_average, machine_summary, sandbox_process
+from benchmarks.harness import fake_in_a_process, load_average, machine_summary, sandbox_process
 from benchmarks.rest_connect_check import (
     CALLBACK,
     Case,
@@ -195,21 +194,14 @@ def _serve_rest(sizes: Sequence[int], connection: Any) -> None:
 
 @contextmanager
 def rest_fake(sizes: Sequence[int]) -> Iterator[FakeNmbrs]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve_rest, args=(tuple(sizes), theirs), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(START_TIMEOUT_SECONDS):
-            raise RuntimeError("the fake Nmbrs REST did not start")
-        yield FakeNmbrs(ours.recv(), ours)
-    finally:
-        with suppress(OSError):
-            ours.send(("stop", None))
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+    with fake_in_a_process(
+        "the fake Nmbrs REST",
+        _serve_rest,
+        tuple(sizes),
+        stop=("stop", None),
+        timeout=START_TIMEOUT_SECONDS,
+    ) as (url, connection):
+        yield FakeNmbrs(url, connection)
 
 
 def rest_curve(sizes: Sequence[int], latency: float, runs: int) -> Curve:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +177,33 @@ def rest_sandbox_process(
 def _fake_in_a_process(name: str, serve: Callable[..., None], *arguments: Any) -> Iterator[str]:
     """`serve(*arguments, connection)` in a spawned process: it sends its base URL, serves
     until told to stop (or the benchmark goes away); yields the URL."""
+    with fake_in_a_process(name, serve, *arguments) as (base_url, _connection):
+        yield base_url
+
+
+@contextmanager
+def fake_in_a_process(
+    name: str,
+    serve: Callable[..., None],
+    *arguments: Any,
+    stop: Any = "stop",
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> Iterator[tuple[str, Connection]]:
+    """`serve(*arguments, connection)` in a spawned process (so its CPU is not the bot's nor
+    the driver's): it sends its base URL first, then serves until it receives `stop` (or the
+    benchmark goes away); yields the URL and the benchmark's end of the connection, for
+    whatever else the two say to each other."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=serve, args=(*arguments, theirs), daemon=True)
     process.start()
     try:
-        if not ours.poll(START_TIMEOUT_SECONDS):
+        if not ours.poll(timeout):
             raise RuntimeError(f"{name} did not start")
-        yield ours.recv()
+        yield ours.recv(), ours
     finally:
         with suppress(OSError):
-            ours.send("stop")
+            ours.send(stop)
         process.join(timeout=10)
         if process.is_alive():
             process.terminate()

@@ -13,14 +13,14 @@ round long enough for the fake to count an extra round trip on a busy machine.
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.harness import fake_in_a_process
 from payroll.nmbrs_rest.provider import RestNmbrsProvider
 from payroll.nmbrs_rest.sandbox import (
     DEMO_CLIENT_ID,
@@ -150,21 +150,10 @@ class FakeNmbrs:
 
 @contextmanager
 def fake_nmbrs_process() -> Iterator[FakeNmbrs]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve, args=(theirs,), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(START_TIMEOUT_SECONDS):
-            raise RuntimeError("the fake Nmbrs did not start")
-        yield FakeNmbrs(ours.recv(), ours)
-    finally:
-        with suppress(OSError):
-            ours.send(("stop", None))
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+    with fake_in_a_process(
+        "the fake Nmbrs", _serve, stop=("stop", None), timeout=START_TIMEOUT_SECONDS
+    ) as (url, connection):
+        yield FakeNmbrs(url, connection)
 
 
 def timed_connect(
