@@ -10,11 +10,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+
+from bot.clock import SystemClock
+from bot.core.events import EventBus
 from bot.core.model import Actor, StepRef
 from bot.core.payroll import AccountCheck, NoSubscription, ProviderCompany, WrongCredentials
+from bot.reports import StatusNotices
+from bot.schedule import ReminderPolicy
+from bot.settings import Settings
+from bot.usecases.manager import ManagerTools
+from bot.usecases.onboarding import OnboardingService
+from bot.usecases.providers import Providers
 from payroll.nmbrs_soap.model import DATA_READ, REQUIRED_PERMISSIONS, group_by_service
+from storage.crypto import TokenCipher, generate_key
 from storage.models import Onboarding
-from storage.repository import SqlUnitOfWork
+from storage.repository import SqlUnitOfWork, unit_of_work_factory
 
 if TYPE_CHECKING:
     from tests.storage.scratch import ScratchStorage
@@ -126,3 +137,29 @@ class StoredOnboarding:
     def onboarding(self) -> Onboarding:
         with self.storage.unit_of_work() as uow:
             return uow.onboardings.require(self.onboarding_id)
+
+
+class Everyone:
+    """Channel membership where everyone is a member."""
+
+    def is_member(self, channel_id: str, user_id: str) -> bool:
+        return True
+
+
+def manager_tools(
+    engine: Engine, *, settings: Settings, policy: ReminderPolicy, status_channel: str
+) -> ManagerTools:
+    """The account manager's use cases on `engine`, with their status reports to
+    `status_channel` and an onboarding service that calls no Nmbrs."""
+    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
+    reports = StatusNotices(status_channel=status_channel, language="nl", policy=policy)
+    service = OnboardingService(
+        unit_of_work=uow,
+        providers=Providers.only(FakeProvider()),
+        membership=Everyone(),
+        settings=settings,
+        event_bus=EventBus([reports]),
+    )
+    return ManagerTools(
+        unit_of_work=uow, service=service, reports=reports, policy=policy, clock=SystemClock()
+    )

@@ -7,22 +7,17 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.clock import SystemClock, WorkingCalendar
-from bot.core.events import EventBus
+from bot.clock import WorkingCalendar
 from bot.core.model import Actor, StartRequest
 from bot.outbox import stored_notice
-from bot.reports import StatusNotices, thread_key
+from bot.reports import thread_key
 from bot.schedule import ReminderPolicy
 from bot.settings import Settings
 from bot.usecases.manager import ManagerTools
-from bot.usecases.onboarding import OnboardingService
-from bot.usecases.providers import Providers
 from payroll.nmbrs_soap.model import Company
-from storage.crypto import TokenCipher, generate_key
 from storage.models import OutboxMessage
-from storage.repository import unit_of_work_factory
 from tests.slack_drawn import draw_row
-from tests.usecases.fakes import FakeProvider
+from tests.usecases.fakes import manager_tools
 
 MANAGER = "U0MANAGER"
 CUSTOMER = Actor("U0CUSTOMER", team_id="T0CUSTOMER")
@@ -31,29 +26,9 @@ policy = ReminderPolicy(calendar=WorkingCalendar("Europe/Amsterdam"))
 settings = Settings(support_phone="+31 20 000 0000", status_channel=STATUS, _env_file=None)
 
 
-class Everyone:
-    def is_member(self, channel_id: str, user_id: str) -> bool:
-        return True
-
-
 @pytest.fixture
 def tools(engine: Engine) -> ManagerTools:
-    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
-    reports = StatusNotices(status_channel=STATUS, language="nl", policy=policy)
-    service = OnboardingService(
-        unit_of_work=uow,
-        providers=Providers.only(FakeProvider()),
-        membership=Everyone(),
-        settings=settings,
-        event_bus=EventBus([reports]),
-    )
-    return ManagerTools(
-        unit_of_work=uow,
-        service=service,
-        reports=reports,
-        policy=policy,
-        clock=SystemClock(),
-    )
+    return manager_tools(engine, settings=settings, policy=policy, status_channel=STATUS)
 
 
 def outbox(engine: Engine, recipient: str | None = None) -> list[OutboxMessage]:

@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clock import SystemClock, WorkingCalendar
-from bot.core.events import EventBus
 from bot.core.flow import IllegalTransition
 from bot.core.migration import MigrationStatus
 from bot.core.model import StartRequest
@@ -22,22 +21,17 @@ from bot.reports import (
     RUNNING,
     STALLED,
     OnboardingSummary,
-    StatusNotices,
 )
 from bot.schedule import ReminderPolicy, Scheduler
 from bot.settings import Settings
 from bot.transports.slack.views.home import ACTION_CONFIRM_ENVIRONMENT, home_view
 from bot.transports.slack.views.manager import decode_request, encode_request, status_message
 from bot.usecases.manager import Dashboard, LinkRow, ManagerTools, RelinkToConfirm, Unlinked
-from bot.usecases.onboarding import OnboardingService
-from bot.usecases.providers import Providers
 from bot.usecases.scheduled import scheduled_jobs
 from payroll.nmbrs_soap.model import Company
-from storage.crypto import TokenCipher, generate_key
 from storage.models import AuditEvent, Onboarding, OutboxMessage
-from storage.repository import unit_of_work_factory
 from tests.slack_drawn import draw_row
-from tests.usecases.fakes import FakeProvider
+from tests.usecases.fakes import manager_tools
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MANAGER = "U0MANAGER"
@@ -57,29 +51,9 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=AMSTERDAM).astimezone(UTC)
 
 
-class Everyone:
-    def is_member(self, channel_id: str, user_id: str) -> bool:
-        return True
-
-
 @pytest.fixture
 def tools(engine: Engine) -> ManagerTools:
-    uow = unit_of_work_factory(engine, TokenCipher([generate_key()]))
-    reports = StatusNotices(status_channel="C0STATUS", language="nl", policy=policy)
-    service = OnboardingService(
-        unit_of_work=uow,
-        providers=Providers.only(FakeProvider()),  # no Nmbrs call in these use cases
-        membership=Everyone(),
-        settings=settings,
-        event_bus=EventBus([reports]),
-    )
-    return ManagerTools(
-        unit_of_work=uow,
-        service=service,
-        reports=reports,
-        policy=policy,
-        clock=SystemClock(),
-    )
+    return manager_tools(engine, settings=settings, policy=policy, status_channel="C0STATUS")
 
 
 def request(name: str = "Bakkerij de Vries", channel: str = "C0SHARED") -> StartRequest:
