@@ -29,6 +29,7 @@ from storage.db import upgrade
 from tests.e2e.journey import (
     ServedBot,
     accept_terms,
+    eventually,
     logged_text,
     settled,
     slack_traffic,
@@ -175,7 +176,8 @@ def test_a_consent_whose_modal_was_closed_is_there_at_the_next_start(
     query = rest_nmbrs.consent(started.headers["location"], FINE_LOGIN)
     page = browser.open(f"{REDIRECT_URI}?code={query['code']}&state={query['state']}")
     assert page.status_code == 200
-    assert "the consent's modal is closed" in logged_text(all_logs)
+    # The modal is redrawn once the browser has its page.
+    eventually(lambda: "the consent's modal is closed" in logged_text(all_logs))
     assert start(customer).callback_id == CALLBACK_COMPANIES  # Start resumes at the choice
 
 

@@ -4,11 +4,11 @@ Slack routes:
 - `GET /nmbrs/start?t=<token>`: a consent screen's link. 302 to Nmbrs' authorization page, or a
   400 page when the link is bad, expired, of a step that is over, or not the person's.
 - `GET /nmbrs/callback?code=&state=&scope=` (or `?error=access_denied&state=`): Nmbrs sends the
-  browser back. The consent is applied, the customer's open modal redrawn by its key
-  (views.update with the external_id the consent screen set; best effort: a closed modal is
-  `not_found`), the invite message redrawn as after any step, and the browser gets a small
-  page that sends them back to Slack. A forged, expired or replayed state is a 400 page and
-  changes nothing.
+  browser back. The consent is applied and the browser gets a small page that sends them back
+  to Slack; then (once the browser has it: the page waits only for Nmbrs) the customer's
+  open modal is redrawn by its key (views.update with the external_id the consent screen set;
+  best effort: a closed modal is `not_found`) and the invite message as after any step. A
+  forged, expired or replayed state is a 400 page and changes nothing.
 
 Pages carry no data: only a catalogue text in the client's language (Dutch and English when
 it is not known), with `Cache-Control: no-store` and `Referrer-Policy: no-referrer`. The query
@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -105,6 +106,16 @@ def consent_routes(
     signer: MetadataSigner,
     link_signer: MetadataSigner | None = None,
 ) -> list[Route]:
+    async def show_in_slack(finished: Finished) -> None:
+        """After the page's answer: the step's screen in the modal, and the invite redrawn."""
+        try:
+            await redraw_modal(client, finished, signer, link_signer)
+            if finished.outcome is not None:
+                await refresh_invite(client, finished.outcome.invite)
+        except Exception:
+            # The page said how it went; Continue on the invite shows the step again.
+            logger.exception("could not show the consent's outcome in Slack")
+
     async def start(request: Request) -> Response:
         answer = await run_blocking(consents.start, request.query_params.get("t", ""))
         if isinstance(answer, Redirect):
@@ -119,10 +130,10 @@ def consent_routes(
             code=query.get("code"),
             error=query.get("error"),
         )
-        await redraw_modal(client, finished, signer, link_signer)
-        if finished.outcome is not None:
-            await refresh_invite(client, finished.outcome.invite)
-        return consent_page(finished.page)
+        page = consent_page(finished.page)
+        # The modal and the invite are redrawn once the browser has its answer.
+        page.background = BackgroundTask(show_in_slack, finished)
+        return page
 
     return [
         Route(START_PATH, start, methods=["GET"]),
