@@ -21,7 +21,16 @@ import io
 import os
 import time
 
-from benchmarks import acks, credential_check, growth, load, rest_connect_check, soak, verify
+from benchmarks import (
+    acks,
+    credential_check,
+    growth,
+    load,
+    outbox_poll,
+    rest_connect_check,
+    soak,
+    verify,
+)
 from benchmarks.harness import DEFAULT_DATABASE_URL, load_average, machine_summary, percentile
 from benchmarks.memory import MIB
 
@@ -67,6 +76,10 @@ def main() -> None:
     section("Daily link verification (benchmarks.verify)")
     verify_result = verify.run(database_url=arguments.database_url)
     print("\n".join(verify_result.lines()), flush=True)
+
+    section("Outbox poll (benchmarks.outbox_poll)")
+    outbox_lines = outbox_poll.run(arguments.database_url)
+    print("\n".join(outbox_lines), flush=True)
 
     load_results = []
     for workers in LOAD_WORKERS:
@@ -151,6 +164,8 @@ def main() -> None:
             f"{base.size:,}), peak {last.peak / MIB:.1f} MiB"
             + ("" if last.outcome == "ok" else f"; {last.outcome}")
         )
+    for line in outbox_lines[1:]:
+        print(f"outbox poll {line.strip()}")
     for measured in verify_result.runs:
         print(
             f"verification of {measured.links:,} links"

@@ -324,27 +324,36 @@ class OutboxWorker:
             rows = session.exec(
                 self._due, params={"now": now, "recent_since": now - self.channel_interval}
             ).all()
-            claimed = []
-            for row in rows:
-                notice = self._resolved(session, row, now)
-                if notice is None:
-                    continue
-                taken = session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id, self._unclaimed(now))
-                    .values(claimed_until=now + self.lease)
-                )
-                if taken.rowcount == 1:
-                    claimed.append(
-                        ClaimedMessage(
-                            id=row.id,
-                            channel=row.recipient,
-                            notice=notice,
-                            attempts=row.attempts,
-                        )
-                    )
+            notices = {
+                row.id: notice
+                for row in rows
+                if row.id is not None and (notice := self._resolved(session, row, now))
+            }
+            taken = self._take(session, list(notices), now)
             session.commit()
-            return claimed
+            return [
+                ClaimedMessage(
+                    id=row.id, channel=row.recipient, notice=notices[row.id], attempts=row.attempts
+                )
+                for row in rows
+                if row.id in taken
+            ]
+
+    def _take(self, session: Session, ids: list[int], now: datetime) -> set[int]:
+        """Claim the rows `ids` that nobody claimed meanwhile, in one statement: on SQLite
+        another worker may have come between the read and this write (PostgreSQL locked the
+        rows for us), and then ours are the rows with our lease."""
+        if not ids:
+            return set()
+        until = now + self.lease
+        taken = session.execute(self._claim, {"ids": ids, "now": now, "until": until})
+        if taken.rowcount == len(ids):  # type: ignore[attr-defined]
+            return set(ids)
+        ours = select(OutboxMessage.id).where(
+            OutboxMessage.id.in_(ids),  # type: ignore[union-attr]
+            OutboxMessage.claimed_until == until,
+        )
+        return {id_ for id_ in session.exec(ours) if id_ is not None}
 
     def _resolved(self, session: Session, row: OutboxMessage, now: datetime) -> Notice | None:
         """The row's notice with the references of the notices it names filled in; None
@@ -387,6 +396,20 @@ class OutboxWorker:
             halt.reason,
             halt.team_id,
             waiting,
+        )
+
+    @cached_property
+    def _claim(self):  # type: ignore[no-untyped-def]
+        """Sets `claimed_until` of the rows `ids` still unclaimed at `now` (built once)."""
+        moment = OutboxMessage.__table__.c.available_at.type  # type: ignore[attr-defined]
+        return (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(bindparam("ids", expanding=True)),  # type: ignore[union-attr]
+                self._unclaimed(bindparam("now", type_=moment)),
+            )
+            .values(claimed_until=bindparam("until", type_=moment))
+            .execution_options(synchronize_session=False)
         )
 
     @cached_property

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
 from bot.clock import SystemClock, WorkingCalendar
 from bot.core.notices import Notice
@@ -251,6 +251,35 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
     assert len(await asyncio.to_thread(second.claim)) == 1
 
 
+async def test_a_row_another_worker_claimed_between_the_read_and_the_claim_stays_its_own(
+    engine: Engine, slack: DevSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite nothing locks the rows a worker read (PostgreSQL's skip them in the others)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks the rows it reads: no other worker can claim them")
+    queue(engine, report("eerste", "C0FIRST"), report("tweede", "C0SECOND"))
+    first, second = worker(engine, slack), worker(engine, slack)
+    [other_ones] = [row.id for row in rows(engine) if row.recipient == "C0FIRST"]
+    resolved = OutboxWorker._resolved
+
+    def resolved_while_the_other_claims(self, session, row, now):  # type: ignore[no-untyped-def]
+        if row.id == other_ones:
+            with Session(engine) as other:
+                other.exec(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == other_ones)
+                    .values(claimed_until=now + timedelta(minutes=5))
+                )
+                other.commit()
+        return resolved(self, session, row, now)
+
+    monkeypatch.setattr(OutboxWorker, "_resolved", resolved_while_the_other_claims)
+    claimed = await asyncio.to_thread(first.claim)
+    assert [message.channel for message in claimed] == ["C0SECOND"]
+    monkeypatch.setattr(OutboxWorker, "_resolved", resolved)
+    assert await asyncio.to_thread(second.claim) == []
+
+
 def test_a_message_with_a_dedupe_key_is_queued_once(engine: Engine) -> None:
     nudge = drawn("nudge", SHARED_CHANNEL, "herinnering", dedupe_key="n:1:1")
     now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -268,7 +297,7 @@ WORKER_PROCESS = textwrap.dedent(
     """
     import asyncio, os, sys
     from slack_sdk.web.async_client import AsyncWebClient
-    from sqlmodel import Session, select
+    from sqlmodel import Session, select, update
     from bot.clock import SystemClock, WorkingCalendar
     from bot.outbox import OutboxWorker
     from bot.transports.slack.delivery import SlackDelivery
