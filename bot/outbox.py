@@ -55,6 +55,9 @@ from storage.models import DeliveryHalt, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
+# The type of the outbox's moments, for the parameters of the statements built once.
+MOMENT = OutboxMessage.__table__.c.available_at.type  # type: ignore[attr-defined]
+
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 # The one chat transport so far; a Teams transport will enqueue rows under its own name.
 DEFAULT_TRANSPORT = "slack"
@@ -401,14 +404,13 @@ class OutboxWorker:
     @cached_property
     def _claim(self):  # type: ignore[no-untyped-def]
         """Sets `claimed_until` of the rows `ids` still unclaimed at `now` (built once)."""
-        moment = OutboxMessage.__table__.c.available_at.type  # type: ignore[attr-defined]
         return (
             update(OutboxMessage)
             .where(
                 OutboxMessage.id.in_(bindparam("ids", expanding=True)),  # type: ignore[union-attr]
-                self._unclaimed(bindparam("now", type_=moment)),
+                self._unclaimed(bindparam("now", type_=MOMENT)),
             )
-            .values(claimed_until=bindparam("until", type_=moment))
+            .values(claimed_until=bindparam("until", type_=MOMENT))
             .execution_options(synchronize_session=False)
         )
 
@@ -419,8 +421,7 @@ class OutboxWorker:
         earlier = aliased(OutboxMessage)
         recent = aliased(OutboxMessage)
         row = OutboxMessage
-        moment = OutboxMessage.__table__.c.available_at.type  # type: ignore[attr-defined]
-        now = bindparam("now", type_=moment)
+        now = bindparam("now", type_=MOMENT)
         return (
             select(row)
             .where(
@@ -434,7 +435,7 @@ class OutboxWorker:
                 ),
                 ~exists().where(
                     recent.recipient == row.recipient,
-                    recent.sent_at > bindparam("recent_since", type_=moment),
+                    recent.sent_at > bindparam("recent_since", type_=MOMENT),
                 ),
             )
             .order_by(row.id)
