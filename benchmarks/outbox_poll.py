@@ -27,7 +27,7 @@ from benchmarks.harness import (
     machine_summary,
     percentile,
 )
-from bot.outbox import PENDING, SENT, OutboxWorker
+from bot.outbox import SENT, OutboxWorker
 from storage.db import make_engine
 from storage.models import OutboxMessage
 
@@ -94,7 +94,7 @@ def measure(url: str, polls: int) -> list[tuple[str, float, float]]:
             session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
-                .values(claimed_until=None, status=PENDING)
+                .values(claimed_until=None)
             )
             session.commit()
 

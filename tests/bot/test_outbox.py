@@ -254,7 +254,7 @@ async def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(
 async def test_a_row_another_worker_claimed_between_the_read_and_the_claim_stays_its_own(
     engine: Engine, slack: DevSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite nothing locks the rows a worker read (PostgreSQL's skip them in the others)."""
+    """On SQLite nothing locks the rows a worker read (on PostgreSQL the others skip them)."""
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL locks the rows it reads: no other worker can claim them")
     queue(engine, report("eerste", "C0FIRST"), report("tweede", "C0SECOND"))
@@ -297,7 +297,7 @@ WORKER_PROCESS = textwrap.dedent(
     """
     import asyncio, os, sys
     from slack_sdk.web.async_client import AsyncWebClient
-    from sqlmodel import Session, select, update
+    from sqlmodel import Session, select
     from bot.clock import SystemClock, WorkingCalendar
     from bot.outbox import OutboxWorker
     from bot.transports.slack.delivery import SlackDelivery
