@@ -19,9 +19,10 @@ listeners.
 - `replace_view(...)`: the follow-up `views.update`. It targets the working view by its
   `external_id`: Slack applies an ack's `response_action` some time after our response, and a
   `views.update` that overtook it would be overwritten by the working view. Until the working
-  view exists, Slack answers not_found and we try again, each pause twice the one before, for
-  about three seconds (a person who submitted again replaced it: 15 tries 0.2 s apart made the
-  credentials benchmark send 1,012 views.update for 200 submissions, 870 of them not_found).
+  view exists, Slack answers not_found and we try again for about three seconds, each pause
+  twice the one before: a working view the person closed, or replaced by submitting again,
+  never comes back (15 tries 0.2 s apart made the credentials benchmark, which submits each
+  view again at once, send 1,012 views.update for 200 submissions, 870 of them not_found).
   The view's JSON is drawn once for all the tries.
 - `keep_draft(...)`: keeps what a closed (or re-checked) form held, for the next Start.
 """
